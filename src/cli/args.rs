@@ -1,0 +1,183 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "kehoach", version, about = "Theo dõi nhiệm vụ của kế hoạch thực hiện Đề án — event-sourced workflow engine")]
+pub struct Cli {
+    /// Database URL: postgres://… or sqlite://path (default ./data/kehoach.db).
+    /// Also KEHOACH_DB or DATABASE_URL.
+    #[arg(long, global = true)]
+    pub db: Option<String>,
+
+    /// Run as if it were this time: RFC 3339 or a date (start of that day in Vietnam).
+    #[arg(long, global = true, env = "KEHOACH_NOW")]
+    pub now: Option<String>,
+
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Configuration file (default ./kehoach.toml if present). Also KEHOACH_CONFIG.
+    #[arg(long, global = true, env = "KEHOACH_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check and load plan files.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// List, show and act on tasks.
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// Maintain the views.
+    #[command(subcommand)]
+    Views(ViewsCommand),
+    /// Run the engine: load workflows/*.toml and keep the views up to date until Ctrl-C.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Validate plan files; every problem is reported as file:line:col. Exit 2 on errors.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Load plan files: register new tasks, amend changed ones, withdraw removed ones.
+    Load {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ViewsCommand {
+    /// Rebuild every view from the events.
+    Rebuild,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory of plan files to load at start.
+    #[arg(long, env = "KEHOACH_WORKFLOWS")]
+    pub workflows: Option<PathBuf>,
+    /// Seconds between two catch-ups of the views.
+    #[arg(long, default_value_t = 1.0)]
+    pub poll: f64,
+}
+
+/// Which task, and as whom.
+#[derive(Debug, Args)]
+pub struct Acting {
+    /// Task id (II.1.2) or plan/task (duc-pho-de-an-13/II.1.2).
+    pub task: String,
+    /// Milestone id (see `task show`).
+    #[arg(long)]
+    pub milestone: String,
+    /// Agency code you act for.
+    #[arg(long = "as")]
+    pub agency: String,
+    /// Your full name.
+    #[arg(long)]
+    pub by: String,
+    /// Plan id, when several plans are loaded.
+    #[arg(long)]
+    pub plan: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// List tasks.
+    List {
+        #[arg(long)]
+        plan: Option<String>,
+        /// Only tasks this agency leads, advises or implements.
+        #[arg(long)]
+        agency: Option<String>,
+        /// Only tasks with a milestone in this status (open, submitted, returned, approved, waived, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only tasks with a pending milestone due on or before this date.
+        #[arg(long)]
+        due_before: Option<String>,
+        /// Only tasks with an overdue milestone.
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// Show one task with its milestones and KPI targets.
+    Show {
+        task: String,
+        #[arg(long)]
+        plan: Option<String>,
+    },
+    /// Report progress on a milestone (implementers).
+    Report {
+        #[command(flatten)]
+        who: Acting,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// KPI value, KEY=VALUE (repeatable).
+        #[arg(long = "kpi")]
+        kpis: Vec<String>,
+        /// Link to evidence (repeatable).
+        #[arg(long = "evidence")]
+        evidence: Vec<String>,
+    },
+    /// Submit a milestone for approval (implementers).
+    Submit {
+        #[command(flatten)]
+        who: Acting,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Approve a submitted milestone (lead or advisory).
+    Approve {
+        #[command(flatten)]
+        who: Acting,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Return a submitted milestone with a reason (lead or advisory).
+    Return {
+        #[command(flatten)]
+        who: Acting,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Extend a milestone's deadline (lead or advisory).
+    Extend {
+        #[command(flatten)]
+        who: Acting,
+        /// New due date.
+        #[arg(long)]
+        until: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Waive a milestone (lead or advisory).
+    Waive {
+        #[command(flatten)]
+        who: Acting,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Cancel a milestone (lead or advisory).
+    Cancel {
+        #[command(flatten)]
+        who: Acting,
+        #[arg(long)]
+        reason: String,
+    },
+}

@@ -1,0 +1,225 @@
+//! What the CLI prints: the stable JSON shape of tasks and tables lined up by
+//! display width, so Vietnamese text with combining marks stays aligned.
+
+use crate::domain::dates::format_vn;
+use crate::domain::ids::AgencyCode;
+use crate::domain::task::Milestone;
+use crate::projections::views::{timeliness, TaskView, Timeliness};
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde_json::{json, Value};
+use unicode_width::UnicodeWidthStr;
+
+fn codes(list: &[AgencyCode]) -> Vec<&str> {
+    list.iter().map(AgencyCode::as_str).collect()
+}
+
+fn milestone_json(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz, detail: bool) -> Value {
+    let mut v = json!({
+        "id": m.spec.id,
+        "title": m.spec.title,
+        "due": m.due().to_string(),
+        "status": m.status.as_str(),
+        "timeliness": timeliness(m, today, tz),
+    });
+    if detail {
+        let extra = json!({
+            "kind": m.spec.kind,
+            "planned_due": m.spec.due.to_string(),
+            "submitted": m.submitted,
+            "approved": m.approved,
+            "closed": m.closed,
+            "last_reason": m.last_reason,
+            "reports": m.reports,
+            "kpis": m.kpis,
+        });
+        if let (Value::Object(a), Value::Object(b)) = (&mut v, extra) {
+            a.extend(b);
+        }
+    }
+    v
+}
+
+/// The documented JSON shape of a task (see README, "JSON output").
+pub fn task_json(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz, detail: bool) -> Value {
+    let (plan, id) = view.id.split_once('/').unwrap_or(("", &view.id));
+    let Some(def) = &view.task.definition else { return json!({ "id": id, "plan": plan }) };
+    let mut v = json!({
+        "id": id,
+        "plan": plan,
+        "title": def.title,
+        "lead": def.lead,
+        "advisory": codes(&def.advisory),
+        "implementers": codes(&def.implementers),
+        "withdrawn": view.task.withdrawn,
+        "milestones": view.task.milestones.iter().map(|m| milestone_json(m, today, tz, detail)).collect::<Vec<_>>(),
+    });
+    if detail {
+        let extra = json!({
+            "text": def.text,
+            "deadline": def.deadline,
+            "source": def.source,
+            "kpis": def.kpis,
+            "version": view.version,
+            "updated_at": view.updated_at,
+        });
+        if let (Value::Object(a), Value::Object(b)) = (&mut v, extra) {
+            a.extend(b);
+        }
+    }
+    v
+}
+
+pub fn print_json<T: Serialize>(value: &T) {
+    println!("{}", serde_json::to_string_pretty(value).expect("JSON output"));
+}
+
+/// Cuts `s` to at most `width` display columns.
+pub fn fit(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// Renders rows as a table whose columns line up by display width.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.width());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            s.push_str(cell);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(widths[i] - cell.width() + 2));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = vec![line(header.to_vec()), widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>().join("  ")];
+    out.extend(rows.iter().map(|r| line(r.iter().map(String::as_str).collect())));
+    out.join("\n")
+}
+
+fn timeliness_vi(t: Timeliness) -> &'static str {
+    match t {
+        Timeliness::NotYetDue => "trong hạn",
+        Timeliness::Overdue => "QUÁ HẠN",
+        Timeliness::OnTime => "đúng hạn",
+        Timeliness::ApprovedLate => "duyệt trễ hạn",
+        Timeliness::Closed => "đã đóng",
+    }
+}
+
+/// One line per task: its next pending milestone, or its last one.
+pub fn task_table(views: &[TaskView], today: NaiveDate, tz: chrono_tz::Tz) -> String {
+    let rows: Vec<Vec<String>> = views
+        .iter()
+        .filter_map(|v| {
+            let def = v.task.definition.as_ref()?;
+            let next = v.open_milestones().next().or(v.task.milestones.last());
+            let (mid, due, state) = match next {
+                Some(m) => (m.spec.id.to_string(), format_vn(m.due()), format!("{} · {}", m.status.label_vi(), timeliness_vi(timeliness(m, today, tz)))),
+                None => (String::new(), String::new(), String::new()),
+            };
+            let state = if v.task.withdrawn { "đã rút khỏi kế hoạch".to_string() } else { state };
+            Some(vec![
+                v.id.split_once('/').map_or(v.id.clone(), |(_, t)| t.to_string()),
+                fit(&def.title, 48),
+                def.lead.to_string(),
+                fit(&codes(&def.implementers).join(","), 24),
+                mid,
+                due,
+                state,
+            ])
+        })
+        .collect();
+    table(&["Mã", "Nhiệm vụ", "Lãnh đạo", "Thực hiện", "Mốc kế tiếp", "Hạn", "Trạng thái"], &rows)
+}
+
+pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> String {
+    let Some(def) = &view.task.definition else { return view.id.clone() };
+    let mut out = vec![
+        format!("{} — {}", view.id, def.title),
+        String::new(),
+        def.text.clone(),
+        String::new(),
+        format!("Cơ quan lãnh đạo:  {}", def.lead),
+        format!("Cơ quan tham mưu:  {}", codes(&def.advisory).join(", ")),
+        format!("Cơ quan thực hiện: {}", codes(&def.implementers).join(", ")),
+    ];
+    if let Some(d) = &def.deadline {
+        out.push(format!("Thời gian:         {d}"));
+    }
+    out.push(format!("Nguồn:             {} (dòng {})", def.source.section, def.source.line));
+    if view.task.withdrawn {
+        out.push("Nhiệm vụ đã bị rút khỏi kế hoạch.".into());
+    }
+    if !def.kpis.is_empty() {
+        out.push(String::new());
+        let rows: Vec<Vec<String>> = def
+            .kpis
+            .iter()
+            .map(|k| {
+                let latest = view.task.milestones.iter().rev().find_map(|m| m.kpis.get(&k.key)).map_or(String::new(), |v| format!("{v}{}", k.unit));
+                let baseline = k.baseline.map_or(String::new(), |b| format!("{}{} ({})", b.value, k.unit, b.year));
+                vec![k.key.to_string(), fit(&k.label, 50), k.to_string(), baseline, latest]
+            })
+            .collect();
+        out.push(table(&["Chỉ tiêu", "Nội dung", "Mục tiêu", "Cơ sở", "Báo cáo gần nhất"], &rows));
+    }
+    out.push(String::new());
+    let rows: Vec<Vec<String>> = view
+        .task
+        .milestones
+        .iter()
+        .map(|m| {
+            vec![
+                m.spec.id.to_string(),
+                fit(&m.spec.title, 44),
+                format_vn(m.due()),
+                m.status.label_vi().to_string(),
+                timeliness_vi(timeliness(m, today, tz)).to_string(),
+                m.submitted.as_ref().map_or(String::new(), |s| s.by.to_string()),
+                m.approved.as_ref().map_or(String::new(), |s| s.by.to_string()),
+            ]
+        })
+        .collect();
+    out.push(table(&["Mốc", "Nội dung", "Hạn", "Trạng thái", "Tiến độ", "Người nộp", "Người duyệt"], &rows));
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_line_up_vietnamese_text_by_display_width() {
+        let t = table(&["Mã", "Nội dung"], &[vec!["II.1.1".into(), "Quán triệt".into()], vec!["IV.5".into(), "Đánh giá".into()]]);
+        let lines: Vec<&str> = t.lines().collect();
+        let col = |l: &str| l.split("  ").next().unwrap().width() + l[l.split("  ").next().unwrap().len()..].chars().take_while(|c| *c == ' ').count();
+        assert_eq!(col(lines[2]), col(lines[3]));
+        assert_eq!(col(lines[0]), col(lines[2]));
+    }
+
+    #[test]
+    fn fit_cuts_by_display_width() {
+        assert_eq!(fit("Dân vận khéo", 20), "Dân vận khéo");
+        assert_eq!(fit("Dân vận khéo", 6).width(), 6);
+    }
+}

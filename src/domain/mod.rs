@@ -1,0 +1,7 @@
+//! The pure core: identifiers, calendar values and the task aggregate.
+//! Nothing here does I/O or reads a clock.
+
+pub mod dates;
+pub mod ids;
+pub mod plan;
+pub mod task;

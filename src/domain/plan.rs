@@ -1,0 +1,154 @@
+//! The Plan aggregate: the plan's header, settings and agency directory, so
+//! that changes to them (an agency's e-mail, the time zone) have a history too.
+
+use super::dates::DayMonth;
+use super::ids::{AgencyCode, PlanId};
+use super::task::{Actor, Stamp};
+use super::task::events::Change;
+use chrono::NaiveDate;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub name: String,
+    pub emails: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agency {
+    pub code: AgencyCode,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub emails: Vec<String>,
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanHeader {
+    pub id: PlanId,
+    pub title: String,
+    pub issuer: AgencyCode,
+    pub document: Option<String>,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// IANA name, for example `Asia/Ho_Chi_Minh`.
+    pub time_zone: String,
+    /// `DD/MM` on which ongoing tasks report each year.
+    pub yearly_report: String,
+    pub first_year: i32,
+    pub last_year: i32,
+    pub five_year_review: NaiveDate,
+}
+
+impl PlanHeader {
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::Asia::Ho_Chi_Minh)
+    }
+
+    pub fn yearly_report_day(&self) -> Option<DayMonth> {
+        DayMonth::parse(&self.yearly_report).ok()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PlanEvent {
+    PlanRegistered { header: PlanHeader, agencies: Vec<Agency>, stamp: Stamp },
+    PlanAmended {
+        header: Option<Change<PlanHeader>>,
+        agencies: Option<Change<Vec<Agency>>>,
+        stamp: Stamp,
+    },
+}
+
+impl DomainEvent for PlanEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::PlanRegistered { .. } => "PlanRegistered",
+            Self::PlanAmended { .. } => "PlanAmended",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncPlan {
+    pub header: PlanHeader,
+    pub agencies: Vec<Agency>,
+    pub stamp: Stamp,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("chỉ hệ thống (nạp kế hoạch) được thay đổi kế hoạch")]
+    SystemOnly,
+    #[error("kế hoạch đã đăng ký với mã {0}")]
+    WrongIdentity(PlanId),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub header: Option<PlanHeader>,
+    pub agencies: Vec<Agency>,
+}
+
+impl Plan {
+    pub fn agency(&self, code: &AgencyCode) -> Option<&Agency> {
+        self.agencies.iter().find(|a| &a.code == code)
+    }
+
+    pub fn decide(&self, cmd: SyncPlan) -> Result<Vec<PlanEvent>, PlanError> {
+        if !matches!(cmd.stamp.by, Actor::System { .. }) {
+            return Err(PlanError::SystemOnly);
+        }
+        let Some(old) = &self.header else {
+            return Ok(vec![PlanEvent::PlanRegistered { header: cmd.header, agencies: cmd.agencies, stamp: cmd.stamp }]);
+        };
+        if old.id != cmd.header.id {
+            return Err(PlanError::WrongIdentity(old.id.clone()));
+        }
+        let header = (old != &cmd.header).then(|| Change { from: old.clone(), to: cmd.header.clone() });
+        let agencies = (self.agencies != cmd.agencies).then(|| Change { from: self.agencies.clone(), to: cmd.agencies.clone() });
+        if header.is_none() && agencies.is_none() {
+            return Ok(vec![]);
+        }
+        Ok(vec![PlanEvent::PlanAmended { header, agencies, stamp: cmd.stamp }])
+    }
+}
+
+impl Aggregate for Plan {
+    const TYPE: &'static str = "Plan";
+    type Command = SyncPlan;
+    type Event = PlanEvent;
+    type Error = PlanError;
+    type Services = ();
+
+    async fn handle(&mut self, command: SyncPlan, _: &(), sink: &EventSink<Self>) -> Result<(), PlanError> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: PlanEvent) {
+        match event {
+            PlanEvent::PlanRegistered { header, agencies, .. } => {
+                self.header = Some(header);
+                self.agencies = agencies;
+            }
+            PlanEvent::PlanAmended { header, agencies, .. } => {
+                if let Some(h) = header {
+                    self.header = Some(h.to);
+                }
+                if let Some(a) = agencies {
+                    self.agencies = a.to;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+use super::aggregate::MilestoneStatus;
+use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId};
+use chrono::NaiveDate;
+
+fn codes(list: &[AgencyCode]) -> String {
+    list.iter().map(AgencyCode::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// Why the domain refused a command. Messages are for the people who act on
+/// tasks, so they are in Vietnamese.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TaskError {
+    #[error("nhiệm vụ chưa được đăng ký từ kế hoạch")]
+    NotRegistered,
+    #[error("nhiệm vụ đã bị rút khỏi kế hoạch; không thể thao tác")]
+    Withdrawn,
+    #[error("không có mốc {milestone} trong nhiệm vụ (các mốc: {known})")]
+    UnknownMilestone { milestone: MilestoneId, known: String },
+    #[error("chỉ hệ thống (nạp kế hoạch) được thực hiện thao tác này")]
+    SystemOnly,
+    #[error("thao tác này cần một người thuộc một cơ quan, không phải hệ thống")]
+    PersonRequired,
+    #[error("{agency} không phải cơ quan thực hiện nhiệm vụ này; chỉ {} được báo cáo và nộp", codes(.implementers))]
+    NotImplementer { agency: AgencyCode, implementers: Vec<AgencyCode> },
+    #[error("{agency} không phải cơ quan lãnh đạo hay tham mưu của nhiệm vụ này; chỉ {} được duyệt, trả lại, gia hạn", codes(.supervisors))]
+    NotSupervisor { agency: AgencyCode, supervisors: Vec<AgencyCode> },
+    #[error("nguyên tắc bốn mắt: {person} đã nộp mốc {milestone} nên không thể tự duyệt")]
+    FourEyes { person: String, milestone: MilestoneId },
+    #[error("mốc {milestone} đã được duyệt; không thể {action}")]
+    AlreadyApproved { milestone: MilestoneId, action: &'static str },
+    #[error("mốc {milestone} đã nộp và đang chờ duyệt")]
+    AlreadySubmitted { milestone: MilestoneId },
+    #[error("mốc {milestone} chưa được nộp (trạng thái: {status}); chỉ duyệt hoặc trả lại mốc đã nộp")]
+    NotSubmitted { milestone: MilestoneId, status: MilestoneStatus },
+    #[error("mốc {milestone} đã đóng (trạng thái: {status})")]
+    Closed { milestone: MilestoneId, status: MilestoneStatus },
+    #[error("cần nêu lý do")]
+    ReasonRequired,
+    #[error("báo cáo trống: cần ghi chú, giá trị chỉ tiêu hoặc minh chứng")]
+    EmptyReport,
+    #[error("hạn mới {requested} phải sau hạn hiện tại {current}")]
+    ExtensionNotLater { current: NaiveDate, requested: NaiveDate },
+    #[error("không có chỉ tiêu {key} trong nhiệm vụ (các chỉ tiêu: {known})")]
+    UnknownKpi { key: KpiKey, known: String },
+    #[error("giá trị chỉ tiêu {key} không phải số hữu hạn")]
+    KpiNotFinite { key: KpiKey },
+    #[error("nhiệm vụ thuộc kế hoạch/mã khác ({0})")]
+    WrongIdentity(String),
+}
+
+impl TaskError {
+    /// A stable code for API clients and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotRegistered => "not_registered",
+            Self::Withdrawn => "withdrawn",
+            Self::UnknownMilestone { .. } => "unknown_milestone",
+            Self::SystemOnly => "system_only",
+            Self::PersonRequired => "person_required",
+            Self::NotImplementer { .. } => "not_implementer",
+            Self::NotSupervisor { .. } => "not_supervisor",
+            Self::FourEyes { .. } => "four_eyes",
+            Self::AlreadyApproved { .. } => "already_approved",
+            Self::AlreadySubmitted { .. } => "already_submitted",
+            Self::NotSubmitted { .. } => "not_submitted",
+            Self::Closed { .. } => "closed",
+            Self::ReasonRequired => "reason_required",
+            Self::EmptyReport => "empty_report",
+            Self::ExtensionNotLater { .. } => "extension_not_later",
+            Self::UnknownKpi { .. } => "unknown_kpi",
+            Self::KpiNotFinite { .. } => "kpi_not_finite",
+            Self::WrongIdentity(_) => "wrong_identity",
+        }
+    }
+
+    /// Refusals because of who asked (HTTP 403), as opposed to the state of the task.
+    pub fn is_permission(&self) -> bool {
+        matches!(self, Self::SystemOnly | Self::PersonRequired | Self::NotImplementer { .. } | Self::NotSupervisor { .. })
+    }
+}

@@ -1,0 +1,189 @@
+use super::definition::{KpiTarget, MilestoneSpec, SourceRef, Stamp, TaskDefinition};
+use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
+use chrono::NaiveDate;
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+/// A value before and after a plan amendment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change<T> {
+    pub from: T,
+    pub to: T,
+}
+
+/// The fields of a task definition that a plan amendment changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DefinitionChanges {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Change<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<Change<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<Change<AgencyCode>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisory: Option<Change<Vec<AgencyCode>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementers: Option<Change<Vec<AgencyCode>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Change<Option<String>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Change<SourceRef>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kpis: Option<Change<Vec<KpiTarget>>>,
+}
+
+fn change<T: PartialEq + Clone>(from: &T, to: &T) -> Option<Change<T>> {
+    (from != to).then(|| Change { from: from.clone(), to: to.clone() })
+}
+
+impl DefinitionChanges {
+    pub fn between(old: &TaskDefinition, new: &TaskDefinition) -> Self {
+        Self {
+            title: change(&old.title, &new.title),
+            text: change(&old.text, &new.text),
+            lead: change(&old.lead, &new.lead),
+            advisory: change(&old.advisory, &new.advisory),
+            implementers: change(&old.implementers, &new.implementers),
+            deadline: change(&old.deadline, &new.deadline),
+            source: change(&old.source, &new.source),
+            kpis: change(&old.kpis, &new.kpis),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub fn apply_to(&self, def: &mut TaskDefinition) {
+        macro_rules! set {
+            ($($f:ident),*) => {$( if let Some(c) = &self.$f { def.$f = c.to.clone(); } )*};
+        }
+        set!(title, text, lead, advisory, implementers, deadline, source, kpis);
+    }
+}
+
+/// A KPI value reported against a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KpiValue {
+    pub key: KpiKey,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TaskEvent {
+    TaskRegistered {
+        plan: PlanId,
+        task: TaskId,
+        definition: TaskDefinition,
+        stamp: Stamp,
+    },
+    TaskAmended {
+        changes: DefinitionChanges,
+        stamp: Stamp,
+    },
+    TaskWithdrawn {
+        reason: String,
+        stamp: Stamp,
+    },
+    TaskReinstated {
+        stamp: Stamp,
+    },
+    MilestoneOpened {
+        milestone: MilestoneSpec,
+        stamp: Stamp,
+    },
+    /// The plan changed a milestone's title or planned due date.
+    MilestoneAmended {
+        milestone: MilestoneId,
+        title: Option<Change<String>>,
+        due: Option<Change<NaiveDate>>,
+        stamp: Stamp,
+    },
+    ProgressReported {
+        milestone: MilestoneId,
+        note: String,
+        kpis: Vec<KpiValue>,
+        evidence: Vec<String>,
+        stamp: Stamp,
+    },
+    MilestoneSubmitted {
+        milestone: MilestoneId,
+        note: String,
+        stamp: Stamp,
+    },
+    MilestoneApproved {
+        milestone: MilestoneId,
+        note: String,
+        stamp: Stamp,
+    },
+    MilestoneReturned {
+        milestone: MilestoneId,
+        reason: String,
+        stamp: Stamp,
+    },
+    DeadlineExtended {
+        milestone: MilestoneId,
+        from: NaiveDate,
+        until: NaiveDate,
+        reason: String,
+        stamp: Stamp,
+    },
+    MilestoneWaived {
+        milestone: MilestoneId,
+        reason: String,
+        stamp: Stamp,
+    },
+    MilestoneCancelled {
+        milestone: MilestoneId,
+        reason: String,
+        stamp: Stamp,
+    },
+}
+
+impl TaskEvent {
+    pub fn stamp(&self) -> &Stamp {
+        match self {
+            Self::TaskRegistered { stamp, .. }
+            | Self::TaskAmended { stamp, .. }
+            | Self::TaskWithdrawn { stamp, .. }
+            | Self::TaskReinstated { stamp }
+            | Self::MilestoneOpened { stamp, .. }
+            | Self::MilestoneAmended { stamp, .. }
+            | Self::ProgressReported { stamp, .. }
+            | Self::MilestoneSubmitted { stamp, .. }
+            | Self::MilestoneApproved { stamp, .. }
+            | Self::MilestoneReturned { stamp, .. }
+            | Self::DeadlineExtended { stamp, .. }
+            | Self::MilestoneWaived { stamp, .. }
+            | Self::MilestoneCancelled { stamp, .. } => stamp,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::TaskRegistered { .. } => "TaskRegistered",
+            Self::TaskAmended { .. } => "TaskAmended",
+            Self::TaskWithdrawn { .. } => "TaskWithdrawn",
+            Self::TaskReinstated { .. } => "TaskReinstated",
+            Self::MilestoneOpened { .. } => "MilestoneOpened",
+            Self::MilestoneAmended { .. } => "MilestoneAmended",
+            Self::ProgressReported { .. } => "ProgressReported",
+            Self::MilestoneSubmitted { .. } => "MilestoneSubmitted",
+            Self::MilestoneApproved { .. } => "MilestoneApproved",
+            Self::MilestoneReturned { .. } => "MilestoneReturned",
+            Self::DeadlineExtended { .. } => "DeadlineExtended",
+            Self::MilestoneWaived { .. } => "MilestoneWaived",
+            Self::MilestoneCancelled { .. } => "MilestoneCancelled",
+        }
+    }
+}
+
+impl DomainEvent for TaskEvent {
+    fn event_type(&self) -> String {
+        self.name().to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}

@@ -1,0 +1,16 @@
+//! The task aggregate: commands, events, rules.
+
+pub mod aggregate;
+pub mod commands;
+pub mod definition;
+pub mod errors;
+pub mod events;
+
+#[cfg(test)]
+mod tests;
+
+pub use aggregate::{Milestone, MilestoneStatus, Task};
+pub use commands::{TaskAction, TaskCommand};
+pub use definition::{Actor, Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, SourceRef, Stamp, TargetValue, TaskDefinition};
+pub use errors::TaskError;
+pub use events::{KpiValue, TaskEvent};

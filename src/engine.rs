@@ -1,0 +1,179 @@
+//! The engine: runs commands on aggregates through cqrs-es, with who/when
+//! stored as metadata on every event, retries for its own commands, and a
+//! clear conflict error for people's commands.
+
+use crate::clock::SharedClock;
+use crate::domain::ids::TaskKey;
+use crate::domain::plan::{Plan, PlanError, SyncPlan};
+use crate::domain::task::{Actor, Stamp, Task, TaskCommand, TaskError};
+use crate::plan::{load, PlanDefinition};
+use crate::projections::{self, CatchUp};
+use crate::store::repository::EventRepository;
+use crate::store::{DbUrl, Store, StoreError};
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use std::collections::HashMap;
+use std::time::Duration;
+
+type Framework<A> = CqrsFramework<A, PersistedEventStore<EventRepository, A>>;
+
+/// Bounded retries for commands the engine issues itself.
+const SYSTEM_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{task}: {source}")]
+    Rejected { task: String, source: TaskError },
+    #[error("kế hoạch {plan}: {source}")]
+    PlanRejected { plan: String, source: PlanError },
+    #[error("{0}: đã có thay đổi khác trong lúc này, hãy tải lại và thử lại")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("lỗi lưu trữ sự kiện ở {aggregate}: {reason}")]
+    Persistence { aggregate: String, reason: String },
+}
+
+impl EngineError {
+    pub fn task_error(&self) -> Option<&TaskError> {
+        match self {
+            Self::Rejected { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// What loading a plan did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadReport {
+    pub plan: String,
+    pub tasks: usize,
+    pub milestones: usize,
+    pub withdrawn: usize,
+    pub events_written: i64,
+}
+
+pub struct Engine {
+    pub store: Store,
+    pub clock: SharedClock,
+    tasks: Framework<Task>,
+    plans: Framework<Plan>,
+}
+
+fn framework<A: Aggregate<Services = ()>>(store: &Store) -> Framework<A> {
+    CqrsFramework::new(PersistedEventStore::new_event_store(store.repository()), vec![], ())
+}
+
+fn metadata(stamp: &Stamp) -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    match &stamp.by {
+        Actor::Agency { agency, person } => {
+            m.insert("agency".to_string(), agency.to_string());
+            m.insert("person".to_string(), person.to_string());
+        }
+        Actor::System { system } => {
+            m.insert("system".to_string(), system.clone());
+        }
+    }
+    m.insert("at".to_string(), stamp.at.to_rfc3339());
+    m
+}
+
+impl Engine {
+    pub async fn open(url: &DbUrl, clock: SharedClock) -> Result<Self, StoreError> {
+        Ok(Self::new(Store::open(url).await?, clock))
+    }
+
+    pub fn new(store: Store, clock: SharedClock) -> Self {
+        Self { tasks: framework(&store), plans: framework(&store), store, clock }
+    }
+
+    /// A stamp for an action by `by`, now.
+    pub fn stamp(&self, by: Actor) -> Stamp {
+        Stamp { by, at: self.clock.now() }
+    }
+
+    async fn run<A: Aggregate>(
+        fw: &Framework<A>,
+        id: &str,
+        command: A::Command,
+        stamp: &Stamp,
+        retry: bool,
+    ) -> Result<(), AggregateError<A::Error>>
+    where
+        A::Command: Clone,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match fw.execute_with_metadata(id, command.clone(), metadata(stamp)).await {
+                Err(AggregateError::AggregateConflict) if retry && attempt < SYSTEM_ATTEMPTS => {
+                    let pause = 5 * u64::from(attempt) + rand::random::<u64>() % 20;
+                    tracing::debug!(aggregate = id, attempt, "xung đột ghi đồng thời, thử lại");
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn persistence<E: std::error::Error>(id: &str, e: AggregateError<E>) -> EngineError {
+        let reason = match e {
+            AggregateError::DatabaseConnectionError(e) => format!("mất kết nối cơ sở dữ liệu: {e}"),
+            AggregateError::DeserializationError(e) => format!("không đọc được sự kiện: {e}"),
+            AggregateError::UnexpectedError(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        EngineError::Persistence { aggregate: id.to_string(), reason: crate::store::one_line(&reason) }
+    }
+
+    /// Runs a person's command. A lost race is reported, not retried: the
+    /// person decided on a state that no longer exists.
+    pub async fn execute(&self, key: &TaskKey, command: TaskCommand) -> Result<(), EngineError> {
+        self.execute_task(key, command, false).await
+    }
+
+    async fn execute_task(&self, key: &TaskKey, command: TaskCommand, retry: bool) -> Result<(), EngineError> {
+        let id = key.to_string();
+        let stamp = command.stamp.clone();
+        Self::run(&self.tasks, &id, command, &stamp, retry).await.map_err(|e| match e {
+            AggregateError::UserError(source) => EngineError::Rejected { task: key.task.to_string(), source },
+            AggregateError::AggregateConflict => EngineError::Conflict(key.task.to_string()),
+            other => Self::persistence(&id, other),
+        })
+    }
+
+    /// Makes the store match a plan definition: registers new tasks, emits
+    /// amendments only for what changed, and withdraws tasks no longer listed.
+    pub async fn load_plan(&self, plan: &PlanDefinition) -> Result<LoadReport, EngineError> {
+        let before = self.store.event_count().await?;
+        let stamp = self.stamp(Actor::system("plan-loader"));
+        let prefix = format!("{}/", plan.id());
+        let stored: Vec<TaskKey> = self.store.aggregate_ids(Task::TYPE, &prefix).await?.iter().filter_map(|id| TaskKey::parse(id).ok()).collect();
+        let (sync_plan, commands): (SyncPlan, _) = load::commands(plan, &stored, &stamp);
+        let plan_id = plan.id().to_string();
+        Self::run(&self.plans, &plan_id, sync_plan, &stamp, true).await.map_err(|e| match e {
+            AggregateError::UserError(source) => EngineError::PlanRejected { plan: plan_id.clone(), source },
+            other => Self::persistence(&plan_id, other),
+        })?;
+        let mut withdrawn = 0;
+        for (key, command) in commands {
+            if matches!(command.action, crate::domain::task::TaskAction::Withdraw { .. }) {
+                withdrawn += 1;
+            }
+            self.execute_task(&key, command, true).await?;
+        }
+        Ok(LoadReport {
+            plan: plan_id,
+            tasks: plan.tasks.len(),
+            milestones: plan.tasks.iter().map(|t| t.milestones.len()).sum(),
+            withdrawn,
+            events_written: self.store.event_count().await? - before,
+        })
+    }
+
+    /// Brings the views up to date with every committed event.
+    pub async fn catch_up(&self) -> Result<CatchUp, StoreError> {
+        projections::catch_up(&self.store).await
+    }
+}

@@ -1,0 +1,16 @@
+use clap::Parser;
+use kehoach::cli::{self, args::Cli};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("KEHOACH_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Cli::parse();
+    if let Err(e) = cli::run(args).await {
+        eprintln!("lỗi: {e}");
+        std::process::exit(e.exit_code());
+    }
+}

@@ -1,0 +1,76 @@
+//! Plan definitions: the TOML format of `workflows/`, its validation with
+//! `file:line:col` diagnostics, and turning a plan into commands.
+
+pub mod diagnostics;
+pub mod load;
+pub mod raw;
+mod validate;
+
+use crate::domain::ids::{PlanId, TaskId, TaskKey};
+use crate::domain::plan::{Agency, PlanHeader};
+use crate::domain::task::{MilestoneSpec, TaskDefinition};
+pub use diagnostics::Diagnostic;
+use diagnostics::Reporter;
+use std::path::{Path, PathBuf};
+
+/// A validated plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanDefinition {
+    pub header: PlanHeader,
+    pub agencies: Vec<Agency>,
+    pub tasks: Vec<PlanTask>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanTask {
+    pub id: TaskId,
+    pub definition: TaskDefinition,
+    pub milestones: Vec<MilestoneSpec>,
+}
+
+impl PlanDefinition {
+    pub fn id(&self) -> &PlanId {
+        &self.header.id
+    }
+
+    pub fn key(&self, task: &PlanTask) -> TaskKey {
+        TaskKey::new(self.header.id.clone(), task.id.clone())
+    }
+}
+
+/// Parses and validates plan text; `file` is only used in diagnostics.
+pub fn parse_str(file: &Path, source: &str) -> Result<PlanDefinition, Vec<Diagnostic>> {
+    let mut reporter = Reporter::new(file, source);
+    match toml::from_str::<raw::RawPlanFile>(source) {
+        Ok(raw) => match validate::validate(raw, &mut reporter) {
+            Some(plan) if reporter.diagnostics.is_empty() => Ok(plan),
+            _ => Err(reporter.diagnostics),
+        },
+        Err(e) => {
+            let message = e.message().trim().replace('\n', " ");
+            reporter.error(e.span().unwrap_or(0..0), format!("TOML không hợp lệ: {message}"), None);
+            Err(reporter.diagnostics)
+        }
+    }
+}
+
+/// Reads, parses and validates a plan file.
+pub fn parse_file(file: &Path) -> Result<PlanDefinition, Vec<Diagnostic>> {
+    match std::fs::read_to_string(file) {
+        Ok(source) => parse_str(file, &source),
+        Err(e) => Err(vec![Diagnostic { file: file.to_path_buf(), line: 0, col: 0, message: format!("không đọc được tệp: {e}"), hint: None }]),
+    }
+}
+
+/// The `*.toml` files of a workflows directory, sorted.
+pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests;

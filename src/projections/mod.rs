@@ -1,0 +1,234 @@
+//! Views fed by the durable feed. A projection run reads the events after its
+//! checkpoint and applies them to the views in the same transaction that
+//! moves the checkpoint, so a crash at any point is followed by a catch-up
+//! that neither loses nor double-applies an update.
+
+pub mod views;
+
+use crate::domain::plan::{Plan, PlanEvent};
+use crate::domain::task::{Task, TaskEvent};
+use crate::store::feed::{read_after_postgres, read_after_sqlite, Cursor, FeedEvent};
+use crate::store::{Store, StoreError};
+use cqrs_es::Aggregate;
+use sqlx::Row;
+use std::collections::BTreeMap;
+pub use views::{PlanView, TaskView};
+
+/// The one projection that keeps `plan_view`, `task_view` and `due_index`.
+pub const VIEWS: &str = "views";
+const BATCH: i64 = 500;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    /// Events applied by this run.
+    pub applied: u64,
+    /// Events applied since the views were last rebuilt.
+    pub total: u64,
+}
+
+/// What a batch changes: the new state of each touched view.
+#[derive(Default)]
+struct Changes {
+    plans: BTreeMap<String, PlanView>,
+    tasks: BTreeMap<String, TaskView>,
+}
+
+fn corrupt(e: &FeedEvent, err: serde_json::Error) -> StoreError {
+    StoreError::Corrupt { context: format!("{} #{} ({})", e.aggregate_id, e.sequence, e.event_type), reason: err.to_string() }
+}
+
+impl Changes {
+    /// Applies one event to the view it belongs to. Views remember the last
+    /// sequence they applied, so an event seen twice is skipped.
+    fn apply(&mut self, e: &FeedEvent, loaded: &mut Loaded) -> Result<(), StoreError> {
+        match e.aggregate_type.as_str() {
+            Plan::TYPE => {
+                let view = match self.plans.remove(&e.aggregate_id) {
+                    Some(v) => v,
+                    None => loaded.plans.remove(&e.aggregate_id).unwrap_or_else(|| PlanView::empty(&e.aggregate_id)),
+                };
+                let mut view = view;
+                if e.sequence > view.version {
+                    let event: PlanEvent = serde_json::from_value(e.payload.clone()).map_err(|err| corrupt(e, err))?;
+                    view.plan.apply(event);
+                    view.version = e.sequence;
+                }
+                self.plans.insert(e.aggregate_id.clone(), view);
+            }
+            Task::TYPE => {
+                let mut view = match self.tasks.remove(&e.aggregate_id) {
+                    Some(v) => v,
+                    None => loaded.tasks.remove(&e.aggregate_id).unwrap_or_else(|| TaskView::empty(&e.aggregate_id)),
+                };
+                if e.sequence > view.version {
+                    let event: TaskEvent = serde_json::from_value(e.payload.clone()).map_err(|err| corrupt(e, err))?;
+                    view.updated_at = Some(event.stamp().at);
+                    view.task.apply(event);
+                    view.version = e.sequence;
+                }
+                self.tasks.insert(e.aggregate_id.clone(), view);
+            }
+            other => tracing::warn!(aggregate_type = other, "bỏ qua sự kiện của loại tổng hợp không biết"),
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Loaded {
+    plans: BTreeMap<String, PlanView>,
+    tasks: BTreeMap<String, TaskView>,
+}
+
+const SELECT_CHECKPOINT: &str = "SELECT tx, position, events_applied FROM projection_checkpoints WHERE name = $1";
+
+/// One batch on one backend: lock the checkpoint, read after it, load the
+/// touched views, apply, write views and checkpoint, commit. Written once as
+/// a macro because the transaction types of the two databases differ.
+macro_rules! run_batch {
+    ($tx:ident, $read:ident, $lock_suffix:expr) => {{
+        sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+            .bind(VIEWS)
+            .execute(&mut *$tx)
+            .await
+            .map_err(StoreError::query("khởi tạo điểm kiểm"))?;
+        let row = sqlx::query(&format!("{SELECT_CHECKPOINT}{}", $lock_suffix))
+            .bind(VIEWS)
+            .fetch_one(&mut *$tx)
+            .await
+            .map_err(StoreError::query("đọc điểm kiểm"))?;
+        let cursor = Cursor { tx: row.get(0), position: row.get(1) };
+        let total: i64 = row.get(2);
+        let events = $read(&mut *$tx, cursor, BATCH).await?;
+        let Some(last) = events.last().map(|e| e.cursor) else {
+            $tx.commit().await.map_err(StoreError::query("kết thúc giao dịch"))?;
+            return Ok((0, total as u64));
+        };
+        let mut loaded = Loaded::default();
+        for e in &events {
+            let (table, key) = match e.aggregate_type.as_str() {
+                Plan::TYPE => ("plan_view WHERE plan_id", &e.aggregate_id),
+                _ => ("task_view WHERE aggregate_id", &e.aggregate_id),
+            };
+            if loaded.plans.contains_key(key) || loaded.tasks.contains_key(key) {
+                continue;
+            }
+            let found: Option<String> = sqlx::query_scalar(&format!("SELECT payload FROM {table} = $1"))
+                .bind(key)
+                .fetch_optional(&mut *$tx)
+                .await
+                .map_err(StoreError::query("đọc khung nhìn"))?;
+            if let Some(payload) = found {
+                let bad = |err: serde_json::Error| StoreError::Corrupt { context: format!("khung nhìn {key}"), reason: err.to_string() };
+                if e.aggregate_type == Plan::TYPE {
+                    loaded.plans.insert(key.clone(), serde_json::from_str(&payload).map_err(bad)?);
+                } else {
+                    loaded.tasks.insert(key.clone(), serde_json::from_str(&payload).map_err(bad)?);
+                }
+            }
+        }
+        let mut changes = Changes::default();
+        for e in &events {
+            changes.apply(e, &mut loaded)?;
+        }
+        for (id, view) in &changes.plans {
+            sqlx::query(
+                "INSERT INTO plan_view (plan_id, version, payload) VALUES ($1, $2, $3)
+                 ON CONFLICT (plan_id) DO UPDATE SET version = excluded.version, payload = excluded.payload",
+            )
+            .bind(id)
+            .bind(view.version)
+            .bind(serde_json::to_string(view).expect("views serialise"))
+            .execute(&mut *$tx)
+            .await
+            .map_err(StoreError::query("ghi khung nhìn kế hoạch"))?;
+        }
+        for (id, view) in &changes.tasks {
+            let (plan, task) = id.split_once('/').unwrap_or(("", id));
+            sqlx::query(
+                "INSERT INTO task_view (aggregate_id, plan_id, task_id, version, payload) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version, payload = excluded.payload",
+            )
+            .bind(id)
+            .bind(plan)
+            .bind(task)
+            .bind(view.version)
+            .bind(serde_json::to_string(view).expect("views serialise"))
+            .execute(&mut *$tx)
+            .await
+            .map_err(StoreError::query("ghi khung nhìn nhiệm vụ"))?;
+            sqlx::query("DELETE FROM due_index WHERE aggregate_id = $1")
+                .bind(id)
+                .execute(&mut *$tx)
+                .await
+                .map_err(StoreError::query("cập nhật chỉ mục hạn"))?;
+            for m in view.open_milestones() {
+                sqlx::query("INSERT INTO due_index (aggregate_id, milestone_id, due, status) VALUES ($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind(m.spec.id.as_str())
+                    .bind(m.due().to_string())
+                    .bind(m.status.as_str())
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(StoreError::query("cập nhật chỉ mục hạn"))?;
+            }
+        }
+        let applied = events.len() as i64;
+        sqlx::query("UPDATE projection_checkpoints SET tx = $1, position = $2, events_applied = events_applied + $3 WHERE name = $4")
+            .bind(last.tx)
+            .bind(last.position)
+            .bind(applied)
+            .bind(VIEWS)
+            .execute(&mut *$tx)
+            .await
+            .map_err(StoreError::query("ghi điểm kiểm"))?;
+        $tx.commit().await.map_err(StoreError::query("ghi khung nhìn"))?;
+        Ok((applied as u64, (total + applied) as u64))
+    }};
+}
+
+async fn batch(store: &Store) -> Result<(u64, u64), StoreError> {
+    match store {
+        Store::Sqlite(pool) => {
+            // IMMEDIATE takes the write lock first, so two runners queue
+            // instead of both reading the same checkpoint.
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::query("mở giao dịch khung nhìn"))?;
+            run_batch!(tx, read_after_sqlite, "")
+        }
+        Store::Postgres(pool) => {
+            let mut tx = pool.begin().await.map_err(StoreError::query("mở giao dịch khung nhìn"))?;
+            run_batch!(tx, read_after_postgres, " FOR UPDATE")
+        }
+    }
+}
+
+/// Applies every event not yet in the views.
+pub async fn catch_up(store: &Store) -> Result<CatchUp, StoreError> {
+    let mut result = CatchUp::default();
+    loop {
+        let (applied, total) = batch(store).await?;
+        result.applied += applied;
+        result.total = total;
+        if applied == 0 {
+            return Ok(result);
+        }
+    }
+}
+
+/// Empties the views and replays every event into them. Each batch commits
+/// with its checkpoint, so an interrupted rebuild resumes where it stopped.
+pub async fn rebuild(store: &Store) -> Result<CatchUp, StoreError> {
+    crate::with_pool!(store, pool => {
+        let mut tx = pool.begin().await.map_err(StoreError::query("mở giao dịch dựng lại"))?;
+        for sql in [
+            "DELETE FROM due_index",
+            "DELETE FROM task_view",
+            "DELETE FROM plan_view",
+            "DELETE FROM projection_checkpoints WHERE name = 'views'",
+        ] {
+            sqlx::query(sql).execute(&mut *tx).await.map_err(StoreError::query("xóa khung nhìn"))?;
+        }
+        tx.commit().await.map_err(StoreError::query("xóa khung nhìn"))?;
+    });
+    catch_up(store).await
+}

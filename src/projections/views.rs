@@ -1,0 +1,178 @@
+//! The read side: view types and the queries the CLI (and later the web
+//! server and scheduler) use.
+
+use crate::domain::dates::local_date;
+use crate::domain::ids::{AgencyCode, TaskKey};
+use crate::domain::plan::Plan;
+use crate::domain::task::{Milestone, MilestoneStatus, Task};
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanView {
+    pub id: String,
+    pub version: i64,
+    pub plan: Plan,
+}
+
+impl PlanView {
+    pub fn empty(id: &str) -> Self {
+        Self { id: id.to_string(), version: 0, plan: Plan::default() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskView {
+    pub id: String,
+    pub version: i64,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub task: Task,
+}
+
+/// How a milestone stands against its deadline on a given day, in the three
+/// counts inspectors use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timeliness {
+    /// Trong hạn: not done, deadline not passed.
+    NotYetDue,
+    /// Quá hạn: not done, deadline passed.
+    Overdue,
+    /// Đúng hạn: approved by the deadline.
+    OnTime,
+    /// Approved after the deadline.
+    ApprovedLate,
+    /// Waived or cancelled.
+    Closed,
+}
+
+pub fn timeliness(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz) -> Timeliness {
+    match m.status {
+        MilestoneStatus::Approved => match &m.approved {
+            Some(s) if local_date(s.at, tz) > m.due() => Timeliness::ApprovedLate,
+            _ => Timeliness::OnTime,
+        },
+        MilestoneStatus::Waived | MilestoneStatus::Cancelled => Timeliness::Closed,
+        _ if today > m.due() => Timeliness::Overdue,
+        _ => Timeliness::NotYetDue,
+    }
+}
+
+impl TaskView {
+    pub fn empty(id: &str) -> Self {
+        Self { id: id.to_string(), version: 0, updated_at: None, task: Task::default() }
+    }
+
+    /// Milestones still expected (open, submitted or returned) on a live task.
+    pub fn open_milestones(&self) -> impl Iterator<Item = &Milestone> {
+        let live = !self.task.withdrawn;
+        self.task.milestones.iter().filter(move |m| live && m.status.is_pending())
+    }
+
+    pub fn involves(&self, agency: &AgencyCode) -> bool {
+        self.task.definition.as_ref().is_some_and(|d| &d.lead == agency || d.advisory.contains(agency) || d.implementers.contains(agency))
+    }
+
+    pub fn key(&self) -> Option<TaskKey> {
+        TaskKey::parse(&self.id).ok()
+    }
+}
+
+/// Sorts task ids in the plan's numbering: II.2.1.2 before II.2.1.10, part
+/// III before part IV.
+pub fn numbering_key(id: &str) -> Vec<u32> {
+    id.split(['/', '.'])
+        .map(|part| {
+            if let Ok(n) = part.parse::<u32>() {
+                return n;
+            }
+            let roman: Option<u32> = part.chars().map(|c| match c {
+                'I' => Some(1),
+                'V' => Some(5),
+                'X' => Some(10),
+                'L' => Some(50),
+                _ => None,
+            }).collect::<Option<Vec<u32>>>().map(|digits| {
+                digits.iter().enumerate().fold(0i64, |acc, (i, d)| {
+                    if digits.get(i + 1).is_some_and(|next| next > d) { acc - i64::from(*d) } else { acc + i64::from(*d) }
+                }) as u32
+            });
+            roman.unwrap_or(0)
+        })
+        .collect()
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(id: &str, payload: &str) -> Result<T, StoreError> {
+    serde_json::from_str(payload).map_err(|e| StoreError::Corrupt { context: format!("khung nhìn {id}"), reason: e.to_string() })
+}
+
+impl Store {
+    /// Every task view, in the plans' own numbering.
+    pub async fn task_views(&self) -> Result<Vec<TaskView>, StoreError> {
+        let rows: Vec<(String, String)> = crate::with_pool!(self, pool => sqlx::query_as("SELECT aggregate_id, payload FROM task_view")
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("đọc danh sách nhiệm vụ"))?);
+        let mut views = rows.iter().map(|(id, p)| decode::<TaskView>(id, p)).collect::<Result<Vec<_>, _>>()?;
+        views.sort_by_cached_key(|v| {
+            let (plan, task) = v.id.split_once('/').unwrap_or(("", &v.id));
+            (plan.to_string(), numbering_key(task))
+        });
+        Ok(views)
+    }
+
+    pub async fn task_view(&self, key: &TaskKey) -> Result<Option<TaskView>, StoreError> {
+        let row: Option<String> = crate::with_pool!(self, pool => sqlx::query_scalar("SELECT payload FROM task_view WHERE aggregate_id = $1")
+            .bind(key.to_string())
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::query("đọc nhiệm vụ"))?);
+        row.map(|p| decode(&key.to_string(), &p)).transpose()
+    }
+
+    pub async fn plan_views(&self) -> Result<Vec<PlanView>, StoreError> {
+        let rows: Vec<(String, String)> = crate::with_pool!(self, pool => sqlx::query_as("SELECT plan_id, payload FROM plan_view ORDER BY plan_id")
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("đọc kế hoạch"))?);
+        rows.iter().map(|(id, p)| decode(id, p)).collect()
+    }
+
+    /// Open milestones due on or before `until`, from the due-date index.
+    pub async fn due_until(&self, until: NaiveDate) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        crate::with_pool!(self, pool => sqlx::query_as(
+            "SELECT aggregate_id, milestone_id, due, status FROM due_index WHERE due <= $1 ORDER BY due, aggregate_id, milestone_id",
+        )
+        .bind(until.to_string())
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::query("đọc chỉ mục hạn")))
+    }
+
+    /// The raw rows of every view, for comparing two builds of them.
+    pub async fn view_dump(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT plan_id || ' ' || payload FROM plan_view ORDER BY plan_id",
+            "SELECT aggregate_id || ' ' || payload FROM task_view ORDER BY aggregate_id",
+            "SELECT aggregate_id || ' ' || milestone_id || ' ' || due || ' ' || status FROM due_index ORDER BY aggregate_id, milestone_id",
+        ] {
+            let rows: Vec<String> = crate::with_pool!(self, pool => sqlx::query_scalar(sql).fetch_all(pool).await.map_err(StoreError::query("đọc khung nhìn"))?);
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbering_key;
+
+    #[test]
+    fn task_ids_sort_in_the_plan_numbering() {
+        let mut ids = vec!["IV.1", "II.2.1.10", "III.1.1", "II.2.1.2", "II.1.1"];
+        ids.sort_by_key(|i| numbering_key(i));
+        assert_eq!(ids, ["II.1.1", "II.2.1.2", "II.2.1.10", "III.1.1", "IV.1"]);
+    }
+}

@@ -1,0 +1,108 @@
+//! The global event feed, in an order that never lets a committed event
+//! appear behind a reader's checkpoint (see the migrations for why).
+
+use super::{Store, StoreError};
+use serde_json::Value;
+use sqlx::Row;
+
+/// A position in the feed: (transaction, position). On SQLite the
+/// transaction part is always 0 and the position alone is commit-ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub tx: i64,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedEvent {
+    pub cursor: Cursor,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+}
+
+const SQLITE_FEED: &str = "
+SELECT 0 AS tx, position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+  FROM events
+ WHERE position > $1
+ ORDER BY position
+ LIMIT $2";
+
+const POSTGRES_FEED: &str = "
+SELECT tx_id::text AS tx, position, aggregate_type, aggregate_id, sequence, event_type, event_version,
+       payload::text AS payload, metadata::text AS metadata
+  FROM events
+ WHERE (tx_id, position) > ($1::text::xid8, $2)
+   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY tx_id, position
+ LIMIT $3";
+
+fn decode<R: Row>(row: &R) -> Result<FeedEvent, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let get_s = |c: &str| row.try_get::<String, _>(c).map_err(StoreError::query("đọc dòng sự kiện"));
+    let get_i = |c: &str| row.try_get::<i64, _>(c).map_err(StoreError::query("đọc dòng sự kiện"));
+    let aggregate_id = get_s("aggregate_id")?;
+    let sequence = get_i("sequence")?;
+    let json = |c: &str| -> Result<Value, StoreError> {
+        serde_json::from_str(&get_s(c)?).map_err(|e| StoreError::Corrupt { context: format!("{aggregate_id}#{sequence} ({c})"), reason: e.to_string() })
+    };
+    Ok(FeedEvent {
+        cursor: Cursor { tx: 0, position: get_i("position")? },
+        aggregate_type: get_s("aggregate_type")?,
+        event_type: get_s("event_type")?,
+        event_version: get_s("event_version")?,
+        payload: json("payload")?,
+        metadata: json("metadata")?,
+        aggregate_id,
+        sequence,
+    })
+}
+
+/// Reads up to `limit` events after `after`, in feed order, from any executor
+/// of the store (a pool or an open transaction).
+pub async fn read_after_sqlite<'e, E>(exec: E, after: Cursor, limit: i64) -> Result<Vec<FeedEvent>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let rows = sqlx::query(SQLITE_FEED).bind(after.position).bind(limit).fetch_all(exec).await.map_err(StoreError::query("đọc dòng sự kiện chung"))?;
+    rows.iter().map(decode).collect()
+}
+
+pub async fn read_after_postgres<'e, E>(exec: E, after: Cursor, limit: i64) -> Result<Vec<FeedEvent>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    let rows = sqlx::query(POSTGRES_FEED)
+        .bind(after.tx.to_string())
+        .bind(after.position)
+        .bind(limit)
+        .fetch_all(exec)
+        .await
+        .map_err(StoreError::query("đọc dòng sự kiện chung"))?;
+    rows.iter()
+        .map(|row| {
+            let mut event = decode(row)?;
+            let tx: String = row.try_get("tx").map_err(StoreError::query("đọc dòng sự kiện chung"))?;
+            event.cursor.tx = tx.parse().map_err(|_| StoreError::Corrupt { context: "tx_id".into(), reason: tx })?;
+            Ok(event)
+        })
+        .collect()
+}
+
+impl Store {
+    /// Reads up to `limit` events after `after`.
+    pub async fn read_feed(&self, after: Cursor, limit: i64) -> Result<Vec<FeedEvent>, StoreError> {
+        match self {
+            Store::Sqlite(pool) => read_after_sqlite(pool, after, limit).await,
+            Store::Postgres(pool) => read_after_postgres(pool, after, limit).await,
+        }
+    }
+}
