@@ -17,7 +17,9 @@ pub enum ConfigError {
     Read { path: String, source: std::io::Error },
     #[error("tệp cấu hình {path} không hợp lệ: {reason}")]
     Parse { path: String, reason: String },
-    #[error("thời điểm --now không hợp lệ {0:?}: dùng RFC 3339 (2024-03-01T08:00:00+07:00) hoặc một ngày (2024-03-01)")]
+    #[error(
+        "thời điểm --now không hợp lệ {0:?}: dùng RFC 3339 (2024-03-01T08:00:00+07:00) hoặc một ngày (2024-03-01)"
+    )]
     Now(String),
     #[error(transparent)]
     Db(#[from] StoreError),
@@ -40,8 +42,14 @@ impl FileConfig {
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => PathBuf::from(DEFAULT_CONFIG_FILE),
             None => return Ok(Self::default()),
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.display().to_string(), reason: crate::store::one_line(e.message()) })
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            reason: crate::store::one_line(e.message()),
+        })
     }
 }
 
@@ -49,7 +57,11 @@ impl FileConfig {
 /// file, then `./data/kehoach.db`.
 pub fn resolve_db(flag: Option<&str>, file: &FileConfig) -> Result<DbUrl, ConfigError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let chosen = flag.map(str::to_string).or_else(|| env("KEHOACH_DB")).or_else(|| env("DATABASE_URL")).or_else(|| file.db.clone());
+    let chosen = flag
+        .map(str::to_string)
+        .or_else(|| env("KEHOACH_DB"))
+        .or_else(|| env("DATABASE_URL"))
+        .or_else(|| file.db.clone());
     Ok(match chosen {
         Some(url) => DbUrl::parse(&url)?,
         None => DbUrl::default(),
@@ -77,8 +89,14 @@ mod tests {
 
     #[test]
     fn now_accepts_instants_and_dates() {
-        assert_eq!(parse_now("2024-03-01").unwrap().to_rfc3339(), "2024-02-29T17:00:00+00:00");
-        assert_eq!(parse_now("2024-03-01T08:00:00+07:00").unwrap().to_rfc3339(), "2024-03-01T01:00:00+00:00");
+        assert_eq!(
+            parse_now("2024-03-01").unwrap().to_rfc3339(),
+            "2024-02-29T17:00:00+00:00"
+        );
+        assert_eq!(
+            parse_now("2024-03-01T08:00:00+07:00").unwrap().to_rfc3339(),
+            "2024-03-01T01:00:00+00:00"
+        );
         assert!(parse_now("yesterday").is_err());
         assert!(parse_now("2024-02-30").is_err());
     }

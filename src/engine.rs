@@ -85,12 +85,20 @@ impl Engine {
     }
 
     pub fn new(store: Store, clock: SharedClock) -> Self {
-        Self { tasks: framework(&store), plans: framework(&store), store, clock }
+        Self {
+            tasks: framework(&store),
+            plans: framework(&store),
+            store,
+            clock,
+        }
     }
 
     /// A stamp for an action by `by`, now.
     pub fn stamp(&self, by: Actor) -> Stamp {
-        Stamp { by, at: self.clock.now() }
+        Stamp {
+            by,
+            at: self.clock.now(),
+        }
     }
 
     async fn run<A: Aggregate>(
@@ -124,7 +132,10 @@ impl Engine {
             AggregateError::UnexpectedError(e) => e.to_string(),
             other => other.to_string(),
         };
-        EngineError::Persistence { aggregate: id.to_string(), reason: crate::store::one_line(&reason) }
+        EngineError::Persistence {
+            aggregate: id.to_string(),
+            reason: crate::store::one_line(&reason),
+        }
     }
 
     /// Runs a person's command. A lost race is reported, not retried: the
@@ -136,11 +147,16 @@ impl Engine {
     async fn execute_task(&self, key: &TaskKey, command: TaskCommand, retry: bool) -> Result<(), EngineError> {
         let id = key.to_string();
         let stamp = command.stamp.clone();
-        Self::run(&self.tasks, &id, command, &stamp, retry).await.map_err(|e| match e {
-            AggregateError::UserError(source) => EngineError::Rejected { task: key.task.to_string(), source },
-            AggregateError::AggregateConflict => EngineError::Conflict(key.task.to_string()),
-            other => Self::persistence(&id, other),
-        })
+        Self::run(&self.tasks, &id, command, &stamp, retry)
+            .await
+            .map_err(|e| match e {
+                AggregateError::UserError(source) => EngineError::Rejected {
+                    task: key.task.to_string(),
+                    source,
+                },
+                AggregateError::AggregateConflict => EngineError::Conflict(key.task.to_string()),
+                other => Self::persistence(&id, other),
+            })
     }
 
     /// Makes the store match a plan definition: registers new tasks, emits
@@ -149,13 +165,24 @@ impl Engine {
         let before = self.store.event_count().await?;
         let stamp = self.stamp(Actor::system("plan-loader"));
         let prefix = format!("{}/", plan.id());
-        let stored: Vec<TaskKey> = self.store.aggregate_ids(Task::TYPE, &prefix).await?.iter().filter_map(|id| TaskKey::parse(id).ok()).collect();
+        let stored: Vec<TaskKey> = self
+            .store
+            .aggregate_ids(Task::TYPE, &prefix)
+            .await?
+            .iter()
+            .filter_map(|id| TaskKey::parse(id).ok())
+            .collect();
         let (sync_plan, commands): (SyncPlan, _) = load::commands(plan, &stored, &stamp);
         let plan_id = plan.id().to_string();
-        Self::run(&self.plans, &plan_id, sync_plan, &stamp, true).await.map_err(|e| match e {
-            AggregateError::UserError(source) => EngineError::PlanRejected { plan: plan_id.clone(), source },
-            other => Self::persistence(&plan_id, other),
-        })?;
+        Self::run(&self.plans, &plan_id, sync_plan, &stamp, true)
+            .await
+            .map_err(|e| match e {
+                AggregateError::UserError(source) => EngineError::PlanRejected {
+                    plan: plan_id.clone(),
+                    source,
+                },
+                other => Self::persistence(&plan_id, other),
+            })?;
         let mut withdrawn = 0;
         for (key, command) in commands {
             if matches!(command.action, crate::domain::task::TaskAction::Withdraw { .. }) {

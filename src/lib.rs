@@ -6,12 +6,12 @@
 //! through the feed, and projected into views (`projections`) that the CLI
 //! (`cli`) and later the scheduler and web server read.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod plan;
 pub mod projections;
-pub mod store;
-pub mod cli;
 pub mod serve;
+pub mod store;

@@ -24,7 +24,12 @@ pub async fn run(engine: Engine, workflows: &Path, poll: Duration) -> Result<(),
         tracing::info!(plan = %report.plan, tasks = report.tasks, milestones = report.milestones, new_events = report.events_written, file = %file.display(), "đã nạp kế hoạch");
     }
     let first = engine.catch_up().await?;
-    tracing::info!(applied = first.applied, total = first.total, db = engine.store.kind(), "khung nhìn đã cập nhật; kehoach đang chạy (Ctrl-C để dừng)");
+    tracing::info!(
+        applied = first.applied,
+        total = first.total,
+        db = engine.store.kind(),
+        "khung nhìn đã cập nhật; kehoach đang chạy (Ctrl-C để dừng)"
+    );
 
     let mut ticker = tokio::time::interval(poll);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -50,7 +55,8 @@ pub async fn run(engine: Engine, workflows: &Path, poll: Duration) -> Result<(),
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "kehoach", version, about = "Theo dõi nhiệm vụ của kế hoạch thực hiện Đề án — event-sourced workflow engine")]
+#[command(
+    name = "kehoach",
+    version,
+    about = "Theo dõi nhiệm vụ của kế hoạch thực hiện Đề án — event-sourced workflow engine"
+)]
 pub struct Cli {
     /// Database URL: postgres://… or sqlite://path (default ./data/kehoach.db).
     /// Also KEHOACH_DB or DATABASE_URL.

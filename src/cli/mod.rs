@@ -43,7 +43,9 @@ impl From<IdError> for CliError {
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Input(_) | CliError::Config(ConfigError::Now(_)) => 2,
+            CliError::Input(_) | CliError::Config(ConfigError::Now(_) | ConfigError::Db(StoreError::BadUrl { .. })) => {
+                2
+            }
             CliError::Invalid(_) => 2,
             CliError::Engine(EngineError::Rejected { .. } | EngineError::PlanRejected { .. }) => 3,
             CliError::Engine(EngineError::Conflict(_)) => 4,
@@ -73,7 +75,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(now) => Arc::new(OffsetClock::starting_at(config::parse_now(now)?)),
         None => Arc::new(SystemClock),
     };
-    let ctx = Context { cli_db: cli.db.clone(), file, clock, format: cli.format };
+    let ctx = Context {
+        cli_db: cli.db.clone(),
+        file,
+        clock,
+        format: cli.format,
+    };
     match cli.command {
         Command::Plan(PlanCommand::Check { files }) => plan_check(&files, ctx.format),
         Command::Plan(PlanCommand::Load { files }) => plan_load(&ctx, &files).await,
@@ -89,9 +96,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Task(cmd) => task(&ctx, cmd).await,
         Command::Serve(args) => {
-            let workflows = args.workflows.or(ctx.file.workflows.clone()).unwrap_or_else(|| config::DEFAULT_WORKFLOWS.into());
+            let workflows = args
+                .workflows
+                .or(ctx.file.workflows.clone())
+                .unwrap_or_else(|| config::DEFAULT_WORKFLOWS.into());
             let engine = ctx.engine().await?;
-            crate::serve::run(engine, &workflows, std::time::Duration::from_secs_f64(args.poll.max(0.05))).await
+            crate::serve::run(
+                engine,
+                &workflows,
+                std::time::Duration::from_secs_f64(args.poll.max(0.05)),
+            )
+            .await
         }
     }
 }
@@ -105,7 +120,14 @@ fn plan_check(files: &[std::path::PathBuf], format: Format) -> Result<(), CliErr
                 let milestones: usize = plan.tasks.iter().map(|t| t.milestones.len()).sum();
                 summaries.push(json!({ "file": file, "plan": plan.id(), "tasks": plan.tasks.len(), "milestones": milestones, "agencies": plan.agencies.len() }));
                 if format == Format::Table {
-                    println!("{}: hợp lệ — kế hoạch {}, {} nhiệm vụ, {} mốc, {} cơ quan", file.display(), plan.id(), plan.tasks.len(), milestones, plan.agencies.len());
+                    println!(
+                        "{}: hợp lệ — kế hoạch {}, {} nhiệm vụ, {} mốc, {} cơ quan",
+                        file.display(),
+                        plan.id(),
+                        plan.tasks.len(),
+                        milestones,
+                        plan.agencies.len()
+                    );
                 }
             }
             Err(diags) => {
@@ -141,7 +163,9 @@ fn parse_all(files: &[std::path::PathBuf]) -> Result<Vec<crate::plan::PlanDefini
         }
     }
     if errors > 0 {
-        return Err(CliError::Invalid(format!("{errors} lỗi trong tệp kế hoạch; không nạp gì")));
+        return Err(CliError::Invalid(format!(
+            "{errors} lỗi trong tệp kế hoạch; không nạp gì"
+        )));
     }
     Ok(plans)
 }
@@ -159,7 +183,11 @@ async fn plan_load(ctx: &Context, files: &[std::path::PathBuf]) -> Result<(), Cl
                 r.tasks,
                 r.milestones,
                 r.events_written,
-                if r.withdrawn > 0 { format!(", {} nhiệm vụ rút khỏi kế hoạch", r.withdrawn) } else { String::new() }
+                if r.withdrawn > 0 {
+                    format!(", {} nhiệm vụ rút khỏi kế hoạch", r.withdrawn)
+                } else {
+                    String::new()
+                }
             );
         }
         reports.push(json!({ "plan": r.plan, "tasks": r.tasks, "milestones": r.milestones, "withdrawn": r.withdrawn, "events_written": r.events_written }));
@@ -179,11 +207,23 @@ fn resolve_task(plans: &[PlanView], task: &str, plan: Option<&str>) -> Result<(T
         (None, p) => (p.map(str::to_string), task.to_string()),
     };
     let view = match plan_id {
-        Some(p) => plans.iter().find(|v| v.id == p).ok_or_else(|| CliError::Input(format!("không có kế hoạch {p:?} (đã nạp: {})", plan_list(plans))))?,
+        Some(p) => plans
+            .iter()
+            .find(|v| v.id == p)
+            .ok_or_else(|| CliError::Input(format!("không có kế hoạch {p:?} (đã nạp: {})", plan_list(plans))))?,
         None => match plans {
             [only] => only,
-            [] => return Err(CliError::Input("chưa nạp kế hoạch nào; chạy `kehoach plan load workflows/*.toml`".into())),
-            _ => return Err(CliError::Input(format!("có nhiều kế hoạch ({}); dùng --plan hoặc dạng kế-hoạch/mã", plan_list(plans)))),
+            [] => {
+                return Err(CliError::Input(
+                    "chưa nạp kế hoạch nào; chạy `kehoach plan load workflows/*.toml`".into(),
+                ))
+            }
+            _ => {
+                return Err(CliError::Input(format!(
+                    "có nhiều kế hoạch ({}); dùng --plan hoặc dạng kế-hoạch/mã",
+                    plan_list(plans)
+                )))
+            }
         },
     };
     let key = TaskKey::parse(&format!("{}/{}", view.id, task_id))?;
@@ -195,7 +235,10 @@ fn plan_list(plans: &[PlanView]) -> String {
 }
 
 fn today_in(plans: &[PlanView], engine: &Engine) -> (NaiveDate, chrono_tz::Tz) {
-    let tz = plans.first().and_then(|p| p.plan.header.as_ref()).map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz());
+    let tz = plans
+        .first()
+        .and_then(|p| p.plan.header.as_ref())
+        .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz());
     (local_date(engine.clock.now(), tz), tz)
 }
 
@@ -205,18 +248,37 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
     let plans = engine.store.plan_views().await?;
     let (today, tz) = today_in(&plans, &engine);
     let result = match cmd {
-        TaskCmd::List { plan, agency, status, due_before, overdue } => {
+        TaskCmd::List {
+            plan,
+            agency,
+            status,
+            due_before,
+            overdue,
+        } => {
             let agency = agency.as_deref().map(AgencyCode::parse_loose).transpose()?;
             if let Some(a) = &agency {
                 if !plans.iter().any(|p| p.plan.agency(a).is_some()) {
-                    return Err(CliError::Input(format!("không có cơ quan {a} trong danh mục của kế hoạch")));
+                    return Err(CliError::Input(format!(
+                        "không có cơ quan {a} trong danh mục của kế hoạch"
+                    )));
                 }
             }
             let status = status
                 .as_deref()
-                .map(|s| MilestoneStatus::parse(s).ok_or_else(|| CliError::Input(format!("trạng thái không có: {s:?} (dùng {})", MilestoneStatus::NAMES.join(", ")))))
+                .map(|s| {
+                    MilestoneStatus::parse(s).ok_or_else(|| {
+                        CliError::Input(format!(
+                            "trạng thái không có: {s:?} (dùng {})",
+                            MilestoneStatus::NAMES.join(", ")
+                        ))
+                    })
+                })
                 .transpose()?;
-            let due_before = due_before.as_deref().map(parse_date).transpose().map_err(|e| CliError::Input(format!("--due-before: {e}")))?;
+            let due_before = due_before
+                .as_deref()
+                .map(parse_date)
+                .transpose()
+                .map_err(|e| CliError::Input(format!("--due-before: {e}")))?;
             let views: Vec<_> = engine
                 .store
                 .task_views()
@@ -226,10 +288,19 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
                 .filter(|v| agency.as_ref().is_none_or(|a| v.involves(a)))
                 .filter(|v| status.is_none_or(|s| v.task.milestones.iter().any(|m| m.status == s)))
                 .filter(|v| due_before.is_none_or(|d| v.open_milestones().any(|m| m.due() <= d)))
-                .filter(|v| !overdue || v.open_milestones().any(|m| timeliness(m, today, tz) == Timeliness::Overdue))
+                .filter(|v| {
+                    !overdue
+                        || v.open_milestones()
+                            .any(|m| timeliness(m, today, tz) == Timeliness::Overdue)
+                })
                 .collect();
             match ctx.format {
-                Format::Json => output::print_json(&views.iter().map(|v| output::task_json(v, today, tz, false)).collect::<Vec<_>>()),
+                Format::Json => output::print_json(
+                    &views
+                        .iter()
+                        .map(|v| output::task_json(v, today, tz, false))
+                        .collect::<Vec<_>>(),
+                ),
                 Format::Table => {
                     println!("{}", output::task_table(&views, today, tz));
                     println!("{} nhiệm vụ · hôm nay {}", views.len(), today.format("%d/%m/%Y"));
@@ -239,35 +310,128 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
         }
         TaskCmd::Show { task, plan } => {
             let (key, _) = resolve_task(&plans, &task, plan.as_deref())?;
-            let view = engine.store.task_view(&key).await?.ok_or_else(|| CliError::Input(format!("không có nhiệm vụ {key}")))?;
+            let view = engine
+                .store
+                .task_view(&key)
+                .await?
+                .ok_or_else(|| CliError::Input(format!("không có nhiệm vụ {key}")))?;
             match ctx.format {
                 Format::Json => output::print_json(&output::task_json(&view, today, tz, true)),
                 Format::Table => println!("{}", output::task_detail(&view, today, tz)),
             }
             Ok(())
         }
-        TaskCmd::Report { who, note, kpis, evidence } => {
+        TaskCmd::Report {
+            who,
+            note,
+            kpis,
+            evidence,
+        } => {
             let kpis = kpis.iter().map(|k| parse_kpi(k)).collect::<Result<Vec<_>, _>>()?;
-            act(ctx, &engine, &plans, &who, |milestone| TaskAction::ReportProgress { milestone, note, kpis, evidence }, "Đã ghi nhận báo cáo").await
+            act(
+                ctx,
+                &engine,
+                &plans,
+                &who,
+                |milestone| TaskAction::ReportProgress {
+                    milestone,
+                    note,
+                    kpis,
+                    evidence,
+                },
+                "Đã ghi nhận báo cáo",
+            )
+            .await
         }
-        TaskCmd::Submit { who, note } => act(ctx, &engine, &plans, &who, |milestone| TaskAction::Submit { milestone, note }, "Đã nộp").await,
-        TaskCmd::Approve { who, note } => act(ctx, &engine, &plans, &who, |milestone| TaskAction::Approve { milestone, note }, "Đã duyệt").await,
-        TaskCmd::Return { who, reason } => act(ctx, &engine, &plans, &who, |milestone| TaskAction::Return { milestone, reason }, "Đã trả lại").await,
+        TaskCmd::Submit { who, note } => {
+            act(
+                ctx,
+                &engine,
+                &plans,
+                &who,
+                |milestone| TaskAction::Submit { milestone, note },
+                "Đã nộp",
+            )
+            .await
+        }
+        TaskCmd::Approve { who, note } => {
+            act(
+                ctx,
+                &engine,
+                &plans,
+                &who,
+                |milestone| TaskAction::Approve { milestone, note },
+                "Đã duyệt",
+            )
+            .await
+        }
+        TaskCmd::Return { who, reason } => {
+            act(
+                ctx,
+                &engine,
+                &plans,
+                &who,
+                |milestone| TaskAction::Return { milestone, reason },
+                "Đã trả lại",
+            )
+            .await
+        }
         TaskCmd::Extend { who, until, reason } => {
             let until = parse_date(&until).map_err(|e| CliError::Input(format!("--until: {e}")))?;
-            act(ctx, &engine, &plans, &who, |milestone| TaskAction::Extend { milestone, until, reason }, "Đã gia hạn").await
+            act(
+                ctx,
+                &engine,
+                &plans,
+                &who,
+                |milestone| TaskAction::Extend {
+                    milestone,
+                    until,
+                    reason,
+                },
+                "Đã gia hạn",
+            )
+            .await
         }
-        TaskCmd::Waive { who, reason } => act(ctx, &engine, &plans, &who, |milestone| TaskAction::Waive { milestone, reason }, "Đã miễn").await,
-        TaskCmd::Cancel { who, reason } => act(ctx, &engine, &plans, &who, |milestone| TaskAction::Cancel { milestone, reason }, "Đã hủy").await,
+        TaskCmd::Waive { who, reason } => {
+            act(
+                ctx,
+                &engine,
+                &plans,
+                &who,
+                |milestone| TaskAction::Waive { milestone, reason },
+                "Đã miễn",
+            )
+            .await
+        }
+        TaskCmd::Cancel { who, reason } => {
+            act(
+                ctx,
+                &engine,
+                &plans,
+                &who,
+                |milestone| TaskAction::Cancel { milestone, reason },
+                "Đã hủy",
+            )
+            .await
+        }
     };
     engine.store.close().await;
     result
 }
 
 fn parse_kpi(s: &str) -> Result<KpiValue, CliError> {
-    let (k, v) = s.split_once('=').ok_or_else(|| CliError::Input(format!("--kpi {s:?}: dùng MÃ=GIÁ_TRỊ, ví dụ ty-le=86.5")))?;
-    let value: f64 = v.trim().replace(',', ".").parse().map_err(|_| CliError::Input(format!("--kpi {s:?}: {v:?} không phải số")))?;
-    Ok(KpiValue { key: KpiKey::parse(k.trim())?, value })
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| CliError::Input(format!("--kpi {s:?}: dùng MÃ=GIÁ_TRỊ, ví dụ ty-le=86.5")))?;
+    let value: f64 = v
+        .trim()
+        .replace(',', ".")
+        .parse()
+        .map_err(|_| CliError::Input(format!("--kpi {s:?}: {v:?} không phải số")))?;
+    Ok(KpiValue {
+        key: KpiKey::parse(k.trim())?,
+        value,
+    })
 }
 
 async fn act(
@@ -281,19 +445,34 @@ async fn act(
     let (key, plan) = resolve_task(plans, &who.task, who.plan.as_deref())?;
     let agency = AgencyCode::parse_loose(&who.agency)?;
     if plan.plan.agency(&agency).is_none() {
-        return Err(CliError::Input(format!("không có cơ quan {agency} trong danh mục của kế hoạch {}", plan.id)));
+        return Err(CliError::Input(format!(
+            "không có cơ quan {agency} trong danh mục của kế hoạch {}",
+            plan.id
+        )));
     }
     let person = PersonName::parse(&who.by)?;
     let milestone = MilestoneId::parse(&who.milestone)?;
-    let command = TaskCommand { stamp: engine.stamp(Actor::person(agency, person)), action: action(milestone.clone()) };
+    let command = TaskCommand {
+        stamp: engine.stamp(Actor::person(agency, person)),
+        action: action(milestone.clone()),
+    };
     engine.execute(&key, command).await?;
     engine.catch_up().await?;
     let view = engine.store.task_view(&key).await?;
-    let status = view.as_ref().and_then(|v| v.task.milestone(&milestone)).map(|m| m.status);
+    let status = view
+        .as_ref()
+        .and_then(|v| v.task.milestone(&milestone))
+        .map(|m| m.status);
     match ctx.format {
-        Format::Json => output::print_json(&json!({ "task": key.task, "milestone": milestone, "status": status.map(|s| s.as_str()) })),
-        Format::Table => println!("{done}: {} mốc {} — {}", key.task, milestone, status.map_or("", |s| s.label_vi())),
+        Format::Json => output::print_json(
+            &json!({ "task": key.task, "milestone": milestone, "status": status.map(|s| s.as_str()) }),
+        ),
+        Format::Table => println!(
+            "{done}: {} mốc {} — {}",
+            key.task,
+            milestone,
+            status.map_or("", |s| s.label_vi())
+        ),
     }
     Ok(())
 }
-

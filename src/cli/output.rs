@@ -43,7 +43,9 @@ fn milestone_json(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz, detail: bo
 /// The documented JSON shape of a task (see README, "JSON output").
 pub fn task_json(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz, detail: bool) -> Value {
     let (plan, id) = view.id.split_once('/').unwrap_or(("", &view.id));
-    let Some(def) = &view.task.definition else { return json!({ "id": id, "plan": plan }) };
+    let Some(def) = &view.task.definition else {
+        return json!({ "id": id, "plan": plan });
+    };
     let mut v = json!({
         "id": id,
         "plan": plan,
@@ -111,7 +113,10 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
         s.trim_end().to_string()
     };
-    let mut out = vec![line(header.to_vec()), widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>().join("  ")];
+    let mut out = vec![
+        line(header.to_vec()),
+        widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>().join("  "),
+    ];
     out.extend(rows.iter().map(|r| line(r.iter().map(String::as_str).collect())));
     out.join("\n")
 }
@@ -134,10 +139,18 @@ pub fn task_table(views: &[TaskView], today: NaiveDate, tz: chrono_tz::Tz) -> St
             let def = v.task.definition.as_ref()?;
             let next = v.open_milestones().next().or(v.task.milestones.last());
             let (mid, due, state) = match next {
-                Some(m) => (m.spec.id.to_string(), format_vn(m.due()), format!("{} · {}", m.status.label_vi(), timeliness_vi(timeliness(m, today, tz)))),
+                Some(m) => (
+                    m.spec.id.to_string(),
+                    format_vn(m.due()),
+                    format!("{} · {}", m.status.label_vi(), timeliness_vi(timeliness(m, today, tz))),
+                ),
                 None => (String::new(), String::new(), String::new()),
             };
-            let state = if v.task.withdrawn { "đã rút khỏi kế hoạch".to_string() } else { state };
+            let state = if v.task.withdrawn {
+                "đã rút khỏi kế hoạch".to_string()
+            } else {
+                state
+            };
             Some(vec![
                 v.id.split_once('/').map_or(v.id.clone(), |(_, t)| t.to_string()),
                 fit(&def.title, 48),
@@ -149,11 +162,24 @@ pub fn task_table(views: &[TaskView], today: NaiveDate, tz: chrono_tz::Tz) -> St
             ])
         })
         .collect();
-    table(&["Mã", "Nhiệm vụ", "Lãnh đạo", "Thực hiện", "Mốc kế tiếp", "Hạn", "Trạng thái"], &rows)
+    table(
+        &[
+            "Mã",
+            "Nhiệm vụ",
+            "Lãnh đạo",
+            "Thực hiện",
+            "Mốc kế tiếp",
+            "Hạn",
+            "Trạng thái",
+        ],
+        &rows,
+    )
 }
 
 pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> String {
-    let Some(def) = &view.task.definition else { return view.id.clone() };
+    let Some(def) = &view.task.definition else {
+        return view.id.clone();
+    };
     let mut out = vec![
         format!("{} — {}", view.id, def.title),
         String::new(),
@@ -166,7 +192,10 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> Stri
     if let Some(d) = &def.deadline {
         out.push(format!("Thời gian:         {d}"));
     }
-    out.push(format!("Nguồn:             {} (dòng {})", def.source.section, def.source.line));
+    out.push(format!(
+        "Nguồn:             {} (dòng {})",
+        def.source.section, def.source.line
+    ));
     if view.task.withdrawn {
         out.push("Nhiệm vụ đã bị rút khỏi kế hoạch.".into());
     }
@@ -176,12 +205,23 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> Stri
             .kpis
             .iter()
             .map(|k| {
-                let latest = view.task.milestones.iter().rev().find_map(|m| m.kpis.get(&k.key)).map_or(String::new(), |v| format!("{v}{}", k.unit));
-                let baseline = k.baseline.map_or(String::new(), |b| format!("{}{} ({})", b.value, k.unit, b.year));
+                let latest = view
+                    .task
+                    .milestones
+                    .iter()
+                    .rev()
+                    .find_map(|m| m.kpis.get(&k.key))
+                    .map_or(String::new(), |v| format!("{v}{}", k.unit));
+                let baseline = k
+                    .baseline
+                    .map_or(String::new(), |b| format!("{}{} ({})", b.value, k.unit, b.year));
                 vec![k.key.to_string(), fit(&k.label, 50), k.to_string(), baseline, latest]
             })
             .collect();
-        out.push(table(&["Chỉ tiêu", "Nội dung", "Mục tiêu", "Cơ sở", "Báo cáo gần nhất"], &rows));
+        out.push(table(
+            &["Chỉ tiêu", "Nội dung", "Mục tiêu", "Cơ sở", "Báo cáo gần nhất"],
+            &rows,
+        ));
     }
     out.push(String::new());
     let rows: Vec<Vec<String>> = view
@@ -200,7 +240,18 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> Stri
             ]
         })
         .collect();
-    out.push(table(&["Mốc", "Nội dung", "Hạn", "Trạng thái", "Tiến độ", "Người nộp", "Người duyệt"], &rows));
+    out.push(table(
+        &[
+            "Mốc",
+            "Nội dung",
+            "Hạn",
+            "Trạng thái",
+            "Tiến độ",
+            "Người nộp",
+            "Người duyệt",
+        ],
+        &rows,
+    ));
     out.join("\n")
 }
 
@@ -210,9 +261,21 @@ mod tests {
 
     #[test]
     fn tables_line_up_vietnamese_text_by_display_width() {
-        let t = table(&["Mã", "Nội dung"], &[vec!["II.1.1".into(), "Quán triệt".into()], vec!["IV.5".into(), "Đánh giá".into()]]);
+        let t = table(
+            &["Mã", "Nội dung"],
+            &[
+                vec!["II.1.1".into(), "Quán triệt".into()],
+                vec!["IV.5".into(), "Đánh giá".into()],
+            ],
+        );
         let lines: Vec<&str> = t.lines().collect();
-        let col = |l: &str| l.split("  ").next().unwrap().width() + l[l.split("  ").next().unwrap().len()..].chars().take_while(|c| *c == ' ').count();
+        let col = |l: &str| {
+            l.split("  ").next().unwrap().width()
+                + l[l.split("  ").next().unwrap().len()..]
+                    .chars()
+                    .take_while(|c| *c == ' ')
+                    .count()
+        };
         assert_eq!(col(lines[2]), col(lines[3]));
         assert_eq!(col(lines[0]), col(lines[2]));
     }

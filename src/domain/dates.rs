@@ -18,7 +18,15 @@ pub enum DateError {
 }
 
 fn numbers(s: &str, sep: char) -> Option<Vec<u32>> {
-    s.split(sep).map(|p| if p.is_empty() || p.len() > 4 { None } else { p.parse().ok() }).collect()
+    s.split(sep)
+        .map(|p| {
+            if p.is_empty() || p.len() > 4 {
+                None
+            } else {
+                p.parse().ok()
+            }
+        })
+        .collect()
 }
 
 /// Parses `YYYY-MM-DD` or `DD/MM/YYYY`; 31/02 is reported as impossible.
@@ -46,7 +54,9 @@ pub struct DayMonth {
 
 impl DayMonth {
     pub fn parse(s: &str) -> Result<Self, DateError> {
-        let p = numbers(s.trim(), '/').filter(|p| p.len() == 2).ok_or_else(|| DateError::DayMonthFormat(s.to_string()))?;
+        let p = numbers(s.trim(), '/')
+            .filter(|p| p.len() == 2)
+            .ok_or_else(|| DateError::DayMonthFormat(s.to_string()))?;
         let (day, month) = (p[0], p[1]);
         // 2024 is a leap year, so 29/02 passes here and fails in the years that lack it.
         if NaiveDate::from_ymd_opt(2024, month, day).is_none() {
@@ -82,7 +92,10 @@ pub fn parse_month_end(s: &str) -> Result<NaiveDate, DateError> {
 
 pub fn last_day_of_month(year: i32, month: u32) -> NaiveDate {
     let (ny, nm) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
-    NaiveDate::from_ymd_opt(ny, nm, 1).expect("first of a month exists").pred_opt().expect("a day before")
+    NaiveDate::from_ymd_opt(ny, nm, 1)
+        .expect("first of a month exists")
+        .pred_opt()
+        .expect("a day before")
 }
 
 /// The last day of quarter `q` (1–4) of `year`.
@@ -92,8 +105,15 @@ pub fn quarter_end(year: i32, quarter: u32) -> Option<NaiveDate> {
 
 /// The instant a deadline passes: the end of its local day in `tz`.
 pub fn deadline_instant(due: NaiveDate, tz: Tz) -> DateTime<Utc> {
-    let next = due.succ_opt().expect("dates in range").and_hms_opt(0, 0, 0).expect("midnight");
-    tz.from_local_datetime(&next).earliest().expect("midnight exists in the plan zone").with_timezone(&Utc)
+    let next = due
+        .succ_opt()
+        .expect("dates in range")
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight");
+    tz.from_local_datetime(&next)
+        .earliest()
+        .expect("midnight exists in the plan zone")
+        .with_timezone(&Utc)
 }
 
 /// The local calendar date of an instant in `tz`.
@@ -119,8 +139,14 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2023, 3, 31).unwrap();
         assert_eq!(parse_date("2023-03-31").unwrap(), d);
         assert_eq!(parse_date("31/03/2023").unwrap(), d);
-        assert_eq!(parse_date("31/02/2023"), Err(DateError::Impossible("31/02/2023".into())));
-        assert_eq!(parse_date("2023-02-29"), Err(DateError::Impossible("2023-02-29".into())));
+        assert_eq!(
+            parse_date("31/02/2023"),
+            Err(DateError::Impossible("31/02/2023".into()))
+        );
+        assert_eq!(
+            parse_date("2023-02-29"),
+            Err(DateError::Impossible("2023-02-29".into()))
+        );
         assert!(matches!(parse_date("March 31"), Err(DateError::Format(_))));
     }
 
@@ -134,8 +160,14 @@ mod tests {
 
     #[test]
     fn month_and_quarter_ends() {
-        assert_eq!(parse_month_end("01/2023").unwrap(), NaiveDate::from_ymd_opt(2023, 1, 31).unwrap());
-        assert_eq!(parse_month_end("2024-02").unwrap(), NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
+        assert_eq!(
+            parse_month_end("01/2023").unwrap(),
+            NaiveDate::from_ymd_opt(2023, 1, 31).unwrap()
+        );
+        assert_eq!(
+            parse_month_end("2024-02").unwrap(),
+            NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()
+        );
         assert_eq!(quarter_end(2023, 1), NaiveDate::from_ymd_opt(2023, 3, 31));
         assert_eq!(quarter_end(2023, 4), NaiveDate::from_ymd_opt(2023, 12, 31));
         assert_eq!(quarter_end(2023, 5), None);

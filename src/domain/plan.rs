@@ -3,8 +3,8 @@
 
 use super::dates::DayMonth;
 use super::ids::{AgencyCode, PlanId};
-use super::task::{Actor, Stamp};
 use super::task::events::Change;
+use super::task::{Actor, Stamp};
 use chrono::NaiveDate;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -54,7 +54,11 @@ impl PlanHeader {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PlanEvent {
-    PlanRegistered { header: PlanHeader, agencies: Vec<Agency>, stamp: Stamp },
+    PlanRegistered {
+        header: PlanHeader,
+        agencies: Vec<Agency>,
+        stamp: Stamp,
+    },
     PlanAmended {
         header: Option<Change<PlanHeader>>,
         agencies: Option<Change<Vec<Agency>>>,
@@ -107,17 +111,31 @@ impl Plan {
             return Err(PlanError::SystemOnly);
         }
         let Some(old) = &self.header else {
-            return Ok(vec![PlanEvent::PlanRegistered { header: cmd.header, agencies: cmd.agencies, stamp: cmd.stamp }]);
+            return Ok(vec![PlanEvent::PlanRegistered {
+                header: cmd.header,
+                agencies: cmd.agencies,
+                stamp: cmd.stamp,
+            }]);
         };
         if old.id != cmd.header.id {
             return Err(PlanError::WrongIdentity(old.id.clone()));
         }
-        let header = (old != &cmd.header).then(|| Change { from: old.clone(), to: cmd.header.clone() });
-        let agencies = (self.agencies != cmd.agencies).then(|| Change { from: self.agencies.clone(), to: cmd.agencies.clone() });
+        let header = (old != &cmd.header).then(|| Change {
+            from: old.clone(),
+            to: cmd.header.clone(),
+        });
+        let agencies = (self.agencies != cmd.agencies).then(|| Change {
+            from: self.agencies.clone(),
+            to: cmd.agencies.clone(),
+        });
         if header.is_none() && agencies.is_none() {
             return Ok(vec![]);
         }
-        Ok(vec![PlanEvent::PlanAmended { header, agencies, stamp: cmd.stamp }])
+        Ok(vec![PlanEvent::PlanAmended {
+            header,
+            agencies,
+            stamp: cmd.stamp,
+        }])
     }
 }
 

@@ -15,7 +15,14 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.col,
+            self.message
+        )?;
         if let Some(hint) = &self.hint {
             write!(f, " (gợi ý: {hint})")?;
         }
@@ -32,7 +39,11 @@ pub struct Reporter<'a> {
 
 impl<'a> Reporter<'a> {
     pub fn new(file: &'a Path, source: &'a str) -> Self {
-        Self { file, source, diagnostics: Vec::new() }
+        Self {
+            file,
+            source,
+            diagnostics: Vec::new(),
+        }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -46,6 +57,12 @@ impl<'a> Reporter<'a> {
 
     pub fn error(&mut self, span: Range<usize>, message: impl Into<String>, hint: Option<String>) {
         let (line, col) = self.position(span.start);
-        self.diagnostics.push(Diagnostic { file: self.file.to_path_buf(), line, col, message: message.into(), hint });
+        self.diagnostics.push(Diagnostic {
+            file: self.file.to_path_buf(),
+            line,
+            col,
+            message: message.into(),
+            hint,
+        });
     }
 }

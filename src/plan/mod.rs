@@ -58,7 +58,13 @@ pub fn parse_str(file: &Path, source: &str) -> Result<PlanDefinition, Vec<Diagno
 pub fn parse_file(file: &Path) -> Result<PlanDefinition, Vec<Diagnostic>> {
     match std::fs::read_to_string(file) {
         Ok(source) => parse_str(file, &source),
-        Err(e) => Err(vec![Diagnostic { file: file.to_path_buf(), line: 0, col: 0, message: format!("không đọc được tệp: {e}"), hint: None }]),
+        Err(e) => Err(vec![Diagnostic {
+            file: file.to_path_buf(),
+            line: 0,
+            col: 0,
+            message: format!("không đọc được tệp: {e}"),
+            hint: None,
+        }]),
     }
 }
 

@@ -7,7 +7,9 @@ use super::{PlanDefinition, PlanTask};
 use crate::domain::dates::{parse_date, parse_month_end, quarter_end, DayMonth};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
 use crate::domain::plan::{Agency, Member, PlanHeader};
-use crate::domain::task::{Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, SourceRef, TargetValue, TaskDefinition};
+use crate::domain::task::{
+    Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, SourceRef, TargetValue, TaskDefinition,
+};
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
 use std::collections::HashMap;
@@ -50,7 +52,11 @@ impl Ctx<'_, '_> {
             Some(k) => format!("ý bạn là {k}?"),
             None => known_list(&self.agencies),
         };
-        self.r.error(value.span(), format!("mã cơ quan không có trong danh mục ({role}): {raw:?}"), Some(hint));
+        self.r.error(
+            value.span(),
+            format!("mã cơ quan không có trong danh mục ({role}): {raw:?}"),
+            Some(hint),
+        );
         None
     }
 
@@ -59,7 +65,11 @@ impl Ctx<'_, '_> {
         for v in values {
             if let Some(code) = self.agency(v, role) {
                 if out.contains(&code) {
-                    self.r.error(v.span(), format!("mã cơ quan {code} lặp lại trong danh sách {role}"), None);
+                    self.r.error(
+                        v.span(),
+                        format!("mã cơ quan {code} lặp lại trong danh sách {role}"),
+                        None,
+                    );
                 } else {
                     out.push(code);
                 }
@@ -74,7 +84,11 @@ impl Ctx<'_, '_> {
                 self.r.error(
                     span,
                     format!("{what}: hạn {} nằm ngoài thời kỳ của kế hoạch", due.format("%d/%m/%Y")),
-                    Some(format!("thời kỳ từ {} đến {}", start.format("%d/%m/%Y"), end.format("%d/%m/%Y"))),
+                    Some(format!(
+                        "thời kỳ từ {} đến {}",
+                        start.format("%d/%m/%Y"),
+                        end.format("%d/%m/%Y")
+                    )),
                 );
                 return false;
             }
@@ -87,11 +101,17 @@ impl Ctx<'_, '_> {
         for v in values {
             let e = v.get_ref().trim();
             let valid = e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-                && !e.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"'));
+                && !e
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"'));
             if valid {
                 out.push(e.to_string());
             } else {
-                self.r.error(v.span(), format!("địa chỉ e-mail không hợp lệ: {e:?}"), Some("dạng ten@ducpho.example".into()));
+                self.r.error(
+                    v.span(),
+                    format!("địa chỉ e-mail không hợp lệ: {e:?}"),
+                    Some("dạng ten@ducpho.example".into()),
+                );
             }
         }
         out
@@ -100,22 +120,44 @@ impl Ctx<'_, '_> {
 
 pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition> {
     let before = r.diagnostics.len();
-    let mut ctx = Ctx { r, agencies: HashMap::new(), start: None, end: None, years: None, yearly_report: None, five_year_review: None };
+    let mut ctx = Ctx {
+        r,
+        agencies: HashMap::new(),
+        start: None,
+        end: None,
+        years: None,
+        yearly_report: None,
+        five_year_review: None,
+    };
 
     // Header.
-    let plan_id = PlanId::parse(raw.plan.id.get_ref()).map_err(|e| ctx.r.error(raw.plan.id.span(), e.to_string(), None)).ok();
+    let plan_id = PlanId::parse(raw.plan.id.get_ref())
+        .map_err(|e| ctx.r.error(raw.plan.id.span(), e.to_string(), None))
+        .ok();
     ctx.start = ctx.date(&raw.plan.period.start, "ngày bắt đầu thời kỳ");
     ctx.end = ctx.date(&raw.plan.period.end, "ngày kết thúc thời kỳ");
     if let (Some(s), Some(e)) = (ctx.start, ctx.end) {
         if s > e {
-            ctx.r.error(raw.plan.period.end.span(), "ngày kết thúc thời kỳ trước ngày bắt đầu", None);
+            ctx.r.error(
+                raw.plan.period.end.span(),
+                "ngày kết thúc thời kỳ trước ngày bắt đầu",
+                None,
+            );
             ctx.end = None;
         }
     }
-    let tz_name = raw.plan.time_zone.as_ref().map_or(DEFAULT_TZ.to_string(), |t| t.get_ref().clone());
+    let tz_name = raw
+        .plan
+        .time_zone
+        .as_ref()
+        .map_or(DEFAULT_TZ.to_string(), |t| t.get_ref().clone());
     if let Some(t) = &raw.plan.time_zone {
         if t.get_ref().parse::<Tz>().is_err() {
-            ctx.r.error(t.span(), format!("múi giờ không có: {:?}", t.get_ref()), Some("tên IANA, ví dụ Asia/Ho_Chi_Minh".into()));
+            ctx.r.error(
+                t.span(),
+                format!("múi giờ không có: {:?}", t.get_ref()),
+                Some("tên IANA, ví dụ Asia/Ho_Chi_Minh".into()),
+            );
         }
     }
     if raw.plan.title.get_ref().trim().is_empty() {
@@ -134,13 +176,30 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
         };
         if let Some(first) = ctx.agencies.get(code.as_str()) {
             let (line, _) = ctx.r.position(raw.agencies[*first].code.span().start);
-            ctx.r.error(a.code.span(), format!("mã cơ quan {code} khai báo hai lần"), Some(format!("đã khai báo ở dòng {line}")));
+            ctx.r.error(
+                a.code.span(),
+                format!("mã cơ quan {code} khai báo hai lần"),
+                Some(format!("đã khai báo ở dòng {line}")),
+            );
             continue;
         }
         ctx.agencies.insert(code.to_string(), i);
         let emails = ctx.emails(&a.emails);
-        let members = a.members.iter().map(|m| Member { name: m.name.get_ref().trim().to_string(), emails: ctx.emails(&m.emails) }).collect();
-        agencies.push(Agency { code, name: a.name.get_ref().trim().to_string(), aliases: a.aliases.clone(), emails, members });
+        let members = a
+            .members
+            .iter()
+            .map(|m| Member {
+                name: m.name.get_ref().trim().to_string(),
+                emails: ctx.emails(&m.emails),
+            })
+            .collect();
+        agencies.push(Agency {
+            code,
+            name: a.name.get_ref().trim().to_string(),
+            aliases: a.aliases.clone(),
+            emails,
+            members,
+        });
     }
     let issuer = ctx.agency(&raw.plan.issuer, "cơ quan ban hành");
 
@@ -148,14 +207,20 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
     let d = &raw.defaults;
     ctx.yearly_report = match &d.yearly_report {
         None => Some(DayMonth { day: 15, month: 12 }),
-        Some(v) => DayMonth::parse(v.get_ref()).map_err(|e| ctx.r.error(v.span(), format!("yearly_report: {e}"), None)).ok(),
+        Some(v) => DayMonth::parse(v.get_ref())
+            .map_err(|e| ctx.r.error(v.span(), format!("yearly_report: {e}"), None))
+            .ok(),
     };
     ctx.years = match (&d.reporting_years, ctx.start, ctx.end) {
         (Some(y), s, e) => {
             let (first, last) = (y.get_ref().first, y.get_ref().last);
             let outside = s.is_some_and(|s| first < s.year()) || e.is_some_and(|e| last > e.year());
             if first > last || outside {
-                ctx.r.error(y.span(), format!("reporting_years {first}–{last} không hợp lệ hoặc nằm ngoài thời kỳ"), None);
+                ctx.r.error(
+                    y.span(),
+                    format!("reporting_years {first}–{last} không hợp lệ hoặc nằm ngoài thời kỳ"),
+                    None,
+                );
                 None
             } else {
                 Some((first, last))
@@ -166,22 +231,30 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
     };
     ctx.five_year_review = match &d.five_year_review {
         None => ctx.end,
-        Some(v) => ctx.date(v, "five_year_review").filter(|due| ctx.in_period(*due, v.span(), "five_year_review")),
+        Some(v) => ctx
+            .date(v, "five_year_review")
+            .filter(|due| ctx.in_period(*due, v.span(), "five_year_review")),
     };
 
     // Tasks.
     let mut tasks: Vec<PlanTask> = Vec::new();
     let mut seen_tasks: HashMap<String, usize> = HashMap::new();
     for t in &raw.tasks {
-        if let Some(task) = validate_task(&mut ctx, t, raw.plan.document.as_deref()) {
-            if let Some(line) = seen_tasks.get(task.id.as_str()) {
-                ctx.r.error(t.id.span(), format!("mã nhiệm vụ {} lặp lại", task.id), Some(format!("đã dùng ở dòng {line}")));
-                continue;
+        // A duplicate is still checked, so its other mistakes are reported too.
+        if let Ok(id) = TaskId::parse(t.id.get_ref()) {
+            let line = ctx.r.position(t.id.span().start).0;
+            if let Some(first) = seen_tasks.get(id.as_str()) {
+                ctx.r.error(
+                    t.id.span(),
+                    format!("mã nhiệm vụ {id} lặp lại"),
+                    Some(format!("đã dùng ở dòng {first}")),
+                );
+            } else {
+                seen_tasks.insert(id.to_string(), line);
             }
-            seen_tasks.insert(task.id.to_string(), ctx.r.position(t.id.span().start).0);
+        }
+        if let Some(task) = validate_task(&mut ctx, t, raw.plan.document.as_deref()) {
             tasks.push(task);
-        } else if let Ok(id) = TaskId::parse(t.id.get_ref()) {
-            seen_tasks.entry(id.to_string()).or_insert_with(|| ctx.r.position(t.id.span().start).0);
         }
     }
 
@@ -210,28 +283,46 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
 
 fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> Option<PlanTask> {
     let before = ctx.r.diagnostics.len();
-    let id = TaskId::parse(t.id.get_ref()).map_err(|e| ctx.r.error(t.id.span(), e.to_string(), None)).ok();
+    let id = TaskId::parse(t.id.get_ref())
+        .map_err(|e| ctx.r.error(t.id.span(), e.to_string(), None))
+        .ok();
     for (field, value) in [("title", &t.title), ("text", &t.text)] {
         if value.get_ref().trim().is_empty() {
-            ctx.r.error(value.span(), format!("nhiệm vụ {}: {field} trống", t.id.get_ref()), None);
+            ctx.r.error(
+                value.span(),
+                format!("nhiệm vụ {}: {field} trống", t.id.get_ref()),
+                None,
+            );
         }
     }
     let lead = ctx.agency(&t.lead, "lead");
     let advisory = ctx.agencies(&t.advisory, "advisory");
     let implementers = ctx.agencies(t.implementers.get_ref(), "implementers");
     if t.implementers.get_ref().is_empty() {
-        ctx.r.error(t.implementers.span(), format!("nhiệm vụ {} chưa có cơ quan thực hiện", t.id.get_ref()), None);
+        ctx.r.error(
+            t.implementers.span(),
+            format!("nhiệm vụ {} chưa có cơ quan thực hiện", t.id.get_ref()),
+            None,
+        );
     }
 
     let schedules: Vec<&S<RawSchedule>> = match (&t.schedule, &t.milestones) {
         (Some(s), None) => vec![s],
         (None, Some(list)) if !list.get_ref().is_empty() => list.get_ref().iter().collect(),
         (Some(_), Some(list)) => {
-            ctx.r.error(list.span(), format!("nhiệm vụ {} có cả schedule và milestones", t.id.get_ref()), Some("chỉ dùng một trong hai".into()));
+            ctx.r.error(
+                list.span(),
+                format!("nhiệm vụ {} có cả schedule và milestones", t.id.get_ref()),
+                Some("chỉ dùng một trong hai".into()),
+            );
             vec![]
         }
         _ => {
-            ctx.r.error(t.id.span(), format!("nhiệm vụ {} chưa có lịch (schedule hoặc milestones)", t.id.get_ref()), None);
+            ctx.r.error(
+                t.id.span(),
+                format!("nhiệm vụ {} chưa có lịch (schedule hoặc milestones)", t.id.get_ref()),
+                None,
+            );
             vec![]
         }
     };
@@ -239,7 +330,11 @@ fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> 
     for s in schedules {
         for m in expand_schedule(ctx, s, t.id.get_ref()) {
             if milestones.iter().any(|x| x.id == m.id) {
-                ctx.r.error(s.span(), format!("nhiệm vụ {}: mã mốc {} lặp lại", t.id.get_ref(), m.id), Some("đặt key khác cho từng lịch".into()));
+                ctx.r.error(
+                    s.span(),
+                    format!("nhiệm vụ {}: mã mốc {} lặp lại", t.id.get_ref(), m.id),
+                    Some("đặt key khác cho từng lịch".into()),
+                );
             } else {
                 milestones.push(m);
             }
@@ -251,7 +346,11 @@ fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> 
     for k in &t.kpis {
         if let Some(kpi) = validate_kpi(ctx, k) {
             if kpis.iter().any(|x| x.key == kpi.key) {
-                ctx.r.error(k.get_ref().key.span(), format!("mã chỉ tiêu {} lặp lại trong nhiệm vụ", kpi.key), None);
+                ctx.r.error(
+                    k.get_ref().key.span(),
+                    format!("mã chỉ tiêu {} lặp lại trong nhiệm vụ", kpi.key),
+                    None,
+                );
             } else {
                 kpis.push(kpi);
             }
@@ -270,7 +369,11 @@ fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> 
             advisory,
             implementers,
             deadline: t.deadline.clone(),
-            source: SourceRef { document: document.map(str::to_string), section: t.source.section.clone(), line: t.source.line },
+            source: SourceRef {
+                document: document.map(str::to_string),
+                section: t.source.section.clone(),
+                line: t.source.line,
+            },
             kpis,
         },
         milestones,
@@ -305,12 +408,25 @@ fn expand_schedule(ctx: &mut Ctx<'_, '_>, s: &S<RawSchedule>, task: &str) -> Vec
     };
     let what = format!("nhiệm vụ {task}");
     let missing = |ctx: &mut Ctx<'_, '_>, field: &str| {
-        ctx.r.error(s.span(), format!("{what}: lịch loại {} cần khóa {field}", raw.kind.get_ref()), None);
+        ctx.r.error(
+            s.span(),
+            format!("{what}: lịch loại {} cần khóa {field}", raw.kind.get_ref()),
+            None,
+        );
     };
-    let single = |ctx: &mut Ctx<'_, '_>, due: Option<NaiveDate>, span: std::ops::Range<usize>, title: &str| -> Vec<MilestoneSpec> {
+    let single = |ctx: &mut Ctx<'_, '_>,
+                  due: Option<NaiveDate>,
+                  span: std::ops::Range<usize>,
+                  title: &str|
+     -> Vec<MilestoneSpec> {
         match due {
             Some(due) if ctx.in_period(due, span, &what) => {
-                vec![MilestoneSpec { id: key.clone(), title: raw.title.clone().unwrap_or_else(|| title.to_string()), kind, due }]
+                vec![MilestoneSpec {
+                    id: key.clone(),
+                    title: raw.title.clone().unwrap_or_else(|| title.to_string()),
+                    kind,
+                    due,
+                }]
             }
             _ => vec![],
         }
@@ -328,7 +444,9 @@ fn expand_schedule(ctx: &mut Ctx<'_, '_>, s: &S<RawSchedule>, task: &str) -> Vec
         },
         MilestoneKind::MonthEnd => match &raw.month {
             Some(month) => {
-                let d = parse_month_end(month.get_ref()).map_err(|e| ctx.r.error(month.span(), format!("{what}: {e}"), None)).ok();
+                let d = parse_month_end(month.get_ref())
+                    .map_err(|e| ctx.r.error(month.span(), format!("{what}: {e}"), None))
+                    .ok();
                 single(ctx, d, month.span(), "Hoàn thành")
             }
             None => {
@@ -338,9 +456,15 @@ fn expand_schedule(ctx: &mut Ctx<'_, '_>, s: &S<RawSchedule>, task: &str) -> Vec
         },
         MilestoneKind::QuarterEnd => match (&raw.quarter, &raw.year) {
             (Some(q), Some(y)) => {
-                let d = i32::try_from(*y.get_ref()).ok().and_then(|y| quarter_end(y, u32::try_from(*q.get_ref()).ok()?));
+                let d = i32::try_from(*y.get_ref())
+                    .ok()
+                    .and_then(|y| quarter_end(y, u32::try_from(*q.get_ref()).ok()?));
                 if d.is_none() {
-                    ctx.r.error(q.span(), format!("{what}: quý {} năm {} không hợp lệ", q.get_ref(), y.get_ref()), Some("quý từ 1 đến 4".into()));
+                    ctx.r.error(
+                        q.span(),
+                        format!("{what}: quý {} năm {} không hợp lệ", q.get_ref(), y.get_ref()),
+                        Some("quý từ 1 đến 4".into()),
+                    );
                 }
                 single(ctx, d, q.span(), "Hoàn thành")
             }
@@ -363,19 +487,33 @@ fn expand_schedule(ctx: &mut Ctx<'_, '_>, s: &S<RawSchedule>, task: &str) -> Vec
                     }
                 },
                 (Some(due), _) => {
-                    ctx.r.error(due.span(), format!("{what}: lịch ongoing không có due; báo cáo theo defaults.yearly_report"), None);
+                    ctx.r.error(
+                        due.span(),
+                        format!("{what}: lịch ongoing không có due; báo cáo theo defaults.yearly_report"),
+                        None,
+                    );
                     None
                 }
                 (None, _) => ctx.yearly_report.map(|d| (d, s.span())),
             };
-            let (Some((day, span)), Some((first, last))) = (day, ctx.years) else { return vec![] };
+            let (Some((day, span)), Some((first, last))) = (day, ctx.years) else {
+                return vec![];
+            };
             let title = raw.title.clone().unwrap_or_else(|| {
-                if kind == MilestoneKind::Ongoing { "Báo cáo kết quả thực hiện".into() } else { "Hằng năm".into() }
+                if kind == MilestoneKind::Ongoing {
+                    "Báo cáo kết quả thực hiện".into()
+                } else {
+                    "Hằng năm".into()
+                }
             });
             let mut out = Vec::new();
             for year in first..=last {
                 let Some(due) = day.in_year(year) else {
-                    ctx.r.error(span.clone(), format!("{what}: ngày {day} không có trong năm {year}"), None);
+                    ctx.r.error(
+                        span.clone(),
+                        format!("{what}: ngày {day} không có trong năm {year}"),
+                        None,
+                    );
                     continue;
                 };
                 if ctx.in_period(due, span.clone(), &what) {
@@ -394,7 +532,9 @@ fn expand_schedule(ctx: &mut Ctx<'_, '_>, s: &S<RawSchedule>, task: &str) -> Vec
 
 fn validate_kpi(ctx: &mut Ctx<'_, '_>, k: &S<RawKpi>) -> Option<KpiTarget> {
     let raw = k.get_ref();
-    let key = KpiKey::parse(raw.key.get_ref()).map_err(|e| ctx.r.error(raw.key.span(), e.to_string(), None)).ok();
+    let key = KpiKey::parse(raw.key.get_ref())
+        .map_err(|e| ctx.r.error(raw.key.span(), e.to_string(), None))
+        .ok();
     let comparator = Comparator::parse(raw.comparator.get_ref());
     if comparator.is_none() {
         ctx.r.error(
@@ -406,12 +546,20 @@ fn validate_kpi(ctx: &mut Ctx<'_, '_>, k: &S<RawKpi>) -> Option<KpiTarget> {
     let target = match (comparator?, raw.value, raw.min, raw.max) {
         (Comparator::Between, None, Some(min), Some(max)) if min <= max => Some(TargetValue::Range { min, max }),
         (Comparator::Between, ..) => {
-            ctx.r.error(k.span(), "chỉ tiêu between cần min và max (min ≤ max), không dùng value", None);
+            ctx.r.error(
+                k.span(),
+                "chỉ tiêu between cần min và max (min ≤ max), không dùng value",
+                None,
+            );
             None
         }
         (_, Some(v), None, None) => Some(TargetValue::Value(v)),
         _ => {
-            ctx.r.error(k.span(), format!("chỉ tiêu {} cần value (không dùng min/max)", raw.comparator.get_ref()), None);
+            ctx.r.error(
+                k.span(),
+                format!("chỉ tiêu {} cần value (không dùng min/max)", raw.comparator.get_ref()),
+                None,
+            );
             None
         }
     };
@@ -422,6 +570,9 @@ fn validate_kpi(ctx: &mut Ctx<'_, '_>, k: &S<RawKpi>) -> Option<KpiTarget> {
         target: target?,
         unit: raw.unit.clone(),
         per_year: raw.per_year,
-        baseline: raw.baseline.as_ref().map(|b| Baseline { value: b.value, year: b.year }),
+        baseline: raw.baseline.as_ref().map(|b| Baseline {
+            value: b.value,
+            year: b.year,
+        }),
     })
 }

@@ -34,7 +34,10 @@ struct Changes {
 }
 
 fn corrupt(e: &FeedEvent, err: serde_json::Error) -> StoreError {
-    StoreError::Corrupt { context: format!("{} #{} ({})", e.aggregate_id, e.sequence, e.event_type), reason: err.to_string() }
+    StoreError::Corrupt {
+        context: format!("{} #{} ({})", e.aggregate_id, e.sequence, e.event_type),
+        reason: err.to_string(),
+    }
 }
 
 impl Changes {
@@ -45,7 +48,10 @@ impl Changes {
             Plan::TYPE => {
                 let view = match self.plans.remove(&e.aggregate_id) {
                     Some(v) => v,
-                    None => loaded.plans.remove(&e.aggregate_id).unwrap_or_else(|| PlanView::empty(&e.aggregate_id)),
+                    None => loaded
+                        .plans
+                        .remove(&e.aggregate_id)
+                        .unwrap_or_else(|| PlanView::empty(&e.aggregate_id)),
                 };
                 let mut view = view;
                 if e.sequence > view.version {
@@ -58,7 +64,10 @@ impl Changes {
             Task::TYPE => {
                 let mut view = match self.tasks.remove(&e.aggregate_id) {
                     Some(v) => v,
-                    None => loaded.tasks.remove(&e.aggregate_id).unwrap_or_else(|| TaskView::empty(&e.aggregate_id)),
+                    None => loaded
+                        .tasks
+                        .remove(&e.aggregate_id)
+                        .unwrap_or_else(|| TaskView::empty(&e.aggregate_id)),
                 };
                 if e.sequence > view.version {
                     let event: TaskEvent = serde_json::from_value(e.payload.clone()).map_err(|err| corrupt(e, err))?;
@@ -192,11 +201,17 @@ async fn batch(store: &Store) -> Result<(u64, u64), StoreError> {
         Store::Sqlite(pool) => {
             // IMMEDIATE takes the write lock first, so two runners queue
             // instead of both reading the same checkpoint.
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::query("mở giao dịch khung nhìn"))?;
+            let mut tx = pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(StoreError::query("mở giao dịch khung nhìn"))?;
             run_batch!(tx, read_after_sqlite, "")
         }
         Store::Postgres(pool) => {
-            let mut tx = pool.begin().await.map_err(StoreError::query("mở giao dịch khung nhìn"))?;
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(StoreError::query("mở giao dịch khung nhìn"))?;
             run_batch!(tx, read_after_postgres, " FOR UPDATE")
         }
     }

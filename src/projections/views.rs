@@ -18,7 +18,11 @@ pub struct PlanView {
 
 impl PlanView {
     pub fn empty(id: &str) -> Self {
-        Self { id: id.to_string(), version: 0, plan: Plan::default() }
+        Self {
+            id: id.to_string(),
+            version: 0,
+            plan: Plan::default(),
+        }
     }
 }
 
@@ -61,17 +65,28 @@ pub fn timeliness(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz) -> Timelin
 
 impl TaskView {
     pub fn empty(id: &str) -> Self {
-        Self { id: id.to_string(), version: 0, updated_at: None, task: Task::default() }
+        Self {
+            id: id.to_string(),
+            version: 0,
+            updated_at: None,
+            task: Task::default(),
+        }
     }
 
     /// Milestones still expected (open, submitted or returned) on a live task.
     pub fn open_milestones(&self) -> impl Iterator<Item = &Milestone> {
         let live = !self.task.withdrawn;
-        self.task.milestones.iter().filter(move |m| live && m.status.is_pending())
+        self.task
+            .milestones
+            .iter()
+            .filter(move |m| live && m.status.is_pending())
     }
 
     pub fn involves(&self, agency: &AgencyCode) -> bool {
-        self.task.definition.as_ref().is_some_and(|d| &d.lead == agency || d.advisory.contains(agency) || d.implementers.contains(agency))
+        self.task
+            .definition
+            .as_ref()
+            .is_some_and(|d| &d.lead == agency || d.advisory.contains(agency) || d.implementers.contains(agency))
     }
 
     pub fn key(&self) -> Option<TaskKey> {
@@ -87,24 +102,35 @@ pub fn numbering_key(id: &str) -> Vec<u32> {
             if let Ok(n) = part.parse::<u32>() {
                 return n;
             }
-            let roman: Option<u32> = part.chars().map(|c| match c {
-                'I' => Some(1),
-                'V' => Some(5),
-                'X' => Some(10),
-                'L' => Some(50),
-                _ => None,
-            }).collect::<Option<Vec<u32>>>().map(|digits| {
-                digits.iter().enumerate().fold(0i64, |acc, (i, d)| {
-                    if digits.get(i + 1).is_some_and(|next| next > d) { acc - i64::from(*d) } else { acc + i64::from(*d) }
-                }) as u32
-            });
+            let roman: Option<u32> = part
+                .chars()
+                .map(|c| match c {
+                    'I' => Some(1),
+                    'V' => Some(5),
+                    'X' => Some(10),
+                    'L' => Some(50),
+                    _ => None,
+                })
+                .collect::<Option<Vec<u32>>>()
+                .map(|digits| {
+                    digits.iter().enumerate().fold(0i64, |acc, (i, d)| {
+                        if digits.get(i + 1).is_some_and(|next| next > d) {
+                            acc - i64::from(*d)
+                        } else {
+                            acc + i64::from(*d)
+                        }
+                    }) as u32
+                });
             roman.unwrap_or(0)
         })
         .collect()
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(id: &str, payload: &str) -> Result<T, StoreError> {
-    serde_json::from_str(payload).map_err(|e| StoreError::Corrupt { context: format!("khung nhìn {id}"), reason: e.to_string() })
+    serde_json::from_str(payload).map_err(|e| StoreError::Corrupt {
+        context: format!("khung nhìn {id}"),
+        reason: e.to_string(),
+    })
 }
 
 impl Store {
@@ -114,7 +140,10 @@ impl Store {
             .fetch_all(pool)
             .await
             .map_err(StoreError::query("đọc danh sách nhiệm vụ"))?);
-        let mut views = rows.iter().map(|(id, p)| decode::<TaskView>(id, p)).collect::<Result<Vec<_>, _>>()?;
+        let mut views = rows
+            .iter()
+            .map(|(id, p)| decode::<TaskView>(id, p))
+            .collect::<Result<Vec<_>, _>>()?;
         views.sort_by_cached_key(|v| {
             let (plan, task) = v.id.split_once('/').unwrap_or(("", &v.id));
             (plan.to_string(), numbering_key(task))

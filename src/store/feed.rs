@@ -47,15 +47,24 @@ where
     String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let get_s = |c: &str| row.try_get::<String, _>(c).map_err(StoreError::query("đọc dòng sự kiện"));
+    let get_s = |c: &str| {
+        row.try_get::<String, _>(c)
+            .map_err(StoreError::query("đọc dòng sự kiện"))
+    };
     let get_i = |c: &str| row.try_get::<i64, _>(c).map_err(StoreError::query("đọc dòng sự kiện"));
     let aggregate_id = get_s("aggregate_id")?;
     let sequence = get_i("sequence")?;
     let json = |c: &str| -> Result<Value, StoreError> {
-        serde_json::from_str(&get_s(c)?).map_err(|e| StoreError::Corrupt { context: format!("{aggregate_id}#{sequence} ({c})"), reason: e.to_string() })
+        serde_json::from_str(&get_s(c)?).map_err(|e| StoreError::Corrupt {
+            context: format!("{aggregate_id}#{sequence} ({c})"),
+            reason: e.to_string(),
+        })
     };
     Ok(FeedEvent {
-        cursor: Cursor { tx: 0, position: get_i("position")? },
+        cursor: Cursor {
+            tx: 0,
+            position: get_i("position")?,
+        },
         aggregate_type: get_s("aggregate_type")?,
         event_type: get_s("event_type")?,
         event_version: get_s("event_version")?,
@@ -72,7 +81,12 @@ pub async fn read_after_sqlite<'e, E>(exec: E, after: Cursor, limit: i64) -> Res
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
-    let rows = sqlx::query(SQLITE_FEED).bind(after.position).bind(limit).fetch_all(exec).await.map_err(StoreError::query("đọc dòng sự kiện chung"))?;
+    let rows = sqlx::query(SQLITE_FEED)
+        .bind(after.position)
+        .bind(limit)
+        .fetch_all(exec)
+        .await
+        .map_err(StoreError::query("đọc dòng sự kiện chung"))?;
     rows.iter().map(decode).collect()
 }
 
@@ -91,7 +105,10 @@ where
         .map(|row| {
             let mut event = decode(row)?;
             let tx: String = row.try_get("tx").map_err(StoreError::query("đọc dòng sự kiện chung"))?;
-            event.cursor.tx = tx.parse().map_err(|_| StoreError::Corrupt { context: "tx_id".into(), reason: tx })?;
+            event.cursor.tx = tx.parse().map_err(|_| StoreError::Corrupt {
+                context: "tx_id".into(),
+                reason: tx,
+            })?;
             Ok(event)
         })
         .collect()

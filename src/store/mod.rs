@@ -47,12 +47,21 @@ impl DbUrl {
     pub fn parse(url: &str) -> Result<Self, StoreError> {
         let u = url.trim();
         if u.starts_with("postgres://") || u.starts_with("postgresql://") {
-            PgConnectOptions::from_str(u).map_err(|e| StoreError::BadUrl { url: redact(u), why: one_line(&e.to_string()) })?;
+            PgConnectOptions::from_str(u).map_err(|e| StoreError::BadUrl {
+                url: redact(u),
+                why: one_line(&e.to_string()),
+            })?;
             return Ok(Self::Postgres(u.to_string()));
         }
-        let path = u.strip_prefix("sqlite://").or_else(|| u.strip_prefix("sqlite:")).unwrap_or(u);
+        let path = u
+            .strip_prefix("sqlite://")
+            .or_else(|| u.strip_prefix("sqlite:"))
+            .unwrap_or(u);
         if path.is_empty() || (path.contains("://") && !u.starts_with("sqlite:")) {
-            return Err(StoreError::BadUrl { url: redact(u), why: "chỉ hỗ trợ postgres:// và sqlite:".into() });
+            return Err(StoreError::BadUrl {
+                url: redact(u),
+                why: "chỉ hỗ trợ postgres:// và sqlite:".into(),
+            });
         }
         Ok(Self::Sqlite(PathBuf::from(path.split('?').next().unwrap_or(path))))
     }
@@ -119,7 +128,10 @@ impl Store {
         let store = match url {
             DbUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { dir: dir.display().to_string(), source })?;
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                        dir: dir.display().to_string(),
+                        source,
+                    })?;
                 }
                 let options = SqliteConnectOptions::new()
                     .filename(path)
@@ -131,25 +143,44 @@ impl Store {
                     .max_connections(4)
                     .connect_with(options)
                     .await
-                    .map_err(|e| StoreError::Connect { url: shown.clone(), reason: one_line(&e.to_string()) })?;
-                SQLITE_MIGRATIONS
-                    .run(&pool)
-                    .await
-                    .map_err(|e| StoreError::Migrate { url: shown.clone(), reason: one_line(&e.to_string()) })?;
+                    .map_err(|e| StoreError::Connect {
+                        url: shown.clone(),
+                        reason: one_line(&e.to_string()),
+                    })?;
+                SQLITE_MIGRATIONS.run(&pool).await.map_err(|e| StoreError::Migrate {
+                    url: shown.clone(),
+                    reason: one_line(&e.to_string()),
+                })?;
                 Store::Sqlite(pool)
             }
             DbUrl::Postgres(u) => {
-                let options = PgConnectOptions::from_str(u).map_err(|e| StoreError::BadUrl { url: shown.clone(), why: one_line(&e.to_string()) })?;
+                let options = PgConnectOptions::from_str(u).map_err(|e| StoreError::BadUrl {
+                    url: shown.clone(),
+                    why: one_line(&e.to_string()),
+                })?;
+                // One direct attempt first: the pool would hide "connection
+                // refused" or "database does not exist" behind a timeout.
+                use sqlx::Connection;
+                let probe = sqlx::PgConnection::connect_with(&options)
+                    .await
+                    .map_err(|e| StoreError::Connect {
+                        url: shown.clone(),
+                        reason: one_line(&e.to_string()),
+                    })?;
+                let _ = probe.close().await;
                 let pool = PgPoolOptions::new()
                     .max_connections(10)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await
-                    .map_err(|e| StoreError::Connect { url: shown.clone(), reason: one_line(&e.to_string()) })?;
-                POSTGRES_MIGRATIONS
-                    .run(&pool)
-                    .await
-                    .map_err(|e| StoreError::Migrate { url: shown.clone(), reason: one_line(&e.to_string()) })?;
+                    .map_err(|e| StoreError::Connect {
+                        url: shown.clone(),
+                        reason: one_line(&e.to_string()),
+                    })?;
+                POSTGRES_MIGRATIONS.run(&pool).await.map_err(|e| StoreError::Migrate {
+                    url: shown.clone(),
+                    reason: one_line(&e.to_string()),
+                })?;
                 Store::Postgres(pool)
             }
         };
@@ -181,7 +212,10 @@ impl Store {
 
     /// Aggregate ids of one type whose id starts with `prefix`.
     pub async fn aggregate_ids(&self, aggregate_type: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let pattern = format!(
+            "{}%",
+            prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        );
         with_pool!(self, pool => sqlx::query_scalar::<_, String>(
             "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1 AND aggregate_id LIKE $2 ESCAPE '\\' ORDER BY aggregate_id",
         )
@@ -199,11 +233,20 @@ mod tests {
 
     #[test]
     fn urls_pick_the_database() {
-        assert_eq!(DbUrl::parse("postgres://u:secret@h/db").unwrap(), DbUrl::Postgres("postgres://u:secret@h/db".into()));
-        assert_eq!(DbUrl::parse("sqlite://./data/x.db").unwrap(), DbUrl::Sqlite("./data/x.db".into()));
+        assert_eq!(
+            DbUrl::parse("postgres://u:secret@h/db").unwrap(),
+            DbUrl::Postgres("postgres://u:secret@h/db".into())
+        );
+        assert_eq!(
+            DbUrl::parse("sqlite://./data/x.db").unwrap(),
+            DbUrl::Sqlite("./data/x.db".into())
+        );
         assert_eq!(DbUrl::parse("sqlite:x.db").unwrap(), DbUrl::Sqlite("x.db".into()));
         assert_eq!(DbUrl::parse("x.db").unwrap(), DbUrl::Sqlite("x.db".into()));
         assert!(DbUrl::parse("mysql://h/db").is_err());
-        assert_eq!(DbUrl::parse("postgres://u:secret@h/db").unwrap().display(), "postgres://u:***@h/db");
+        assert_eq!(
+            DbUrl::parse("postgres://u:secret@h/db").unwrap().display(),
+            "postgres://u:***@h/db"
+        );
     }
 }

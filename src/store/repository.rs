@@ -44,21 +44,32 @@ impl PersistedEventRepository for EventRepository {
         }
     }
 
-    async fn get_last_events<A: Aggregate>(&self, aggregate_id: &str, last_sequence: usize) -> Result<Vec<SerializedEvent>, PersistenceError> {
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         match self {
             Self::Sqlite(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
             Self::Postgres(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
         }
     }
 
-    async fn get_snapshot<A: Aggregate>(&self, aggregate_id: &str) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
         match self {
             Self::Sqlite(r) => r.get_snapshot::<A>(aggregate_id).await,
             Self::Postgres(r) => r.get_snapshot::<A>(aggregate_id).await,
         }
     }
 
-    async fn persist<A: Aggregate>(&self, events: &[SerializedEvent], snapshot_update: Option<(String, Value, usize)>) -> Result<(), PersistenceError> {
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
         match self {
             Self::Sqlite(r) => {
                 // The insert is one transaction, so retrying a lock failure cannot write twice.

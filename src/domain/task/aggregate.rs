@@ -102,7 +102,14 @@ impl Milestone {
     }
 
     fn closed_by_plan(&self) -> bool {
-        self.status == MilestoneStatus::Cancelled && matches!(self.closed, Some(Stamp { by: Actor::System { .. }, .. }))
+        self.status == MilestoneStatus::Cancelled
+            && matches!(
+                self.closed,
+                Some(Stamp {
+                    by: Actor::System { .. },
+                    ..
+                })
+            )
     }
 }
 
@@ -133,7 +140,8 @@ impl Task {
     }
 
     fn sort_milestones(&mut self) {
-        self.milestones.sort_by(|a, b| (a.due(), &a.spec.id).cmp(&(b.due(), &b.spec.id)));
+        self.milestones
+            .sort_by(|a, b| (a.due(), &a.spec.id).cmp(&(b.due(), &b.spec.id)));
     }
 
     /// Decides which events a command produces, or why it is refused.
@@ -147,33 +155,61 @@ impl Task {
             return Err(TaskError::PersonRequired);
         }
         match action {
-            TaskAction::SyncFromPlan { plan, task, definition, milestones } => {
-                self.sync(TaskKey::new(plan, task), definition, milestones, stamp)
-            }
+            TaskAction::SyncFromPlan {
+                plan,
+                task,
+                definition,
+                milestones,
+            } => self.sync(TaskKey::new(plan, task), definition, milestones, stamp),
             TaskAction::Withdraw { reason } => {
                 let _ = self.definition()?;
-                Ok(if self.withdrawn { vec![] } else { vec![TaskEvent::TaskWithdrawn { reason, stamp }] })
+                Ok(if self.withdrawn {
+                    vec![]
+                } else {
+                    vec![TaskEvent::TaskWithdrawn { reason, stamp }]
+                })
             }
-            TaskAction::ReportProgress { milestone, note, kpis, evidence } => {
+            TaskAction::ReportProgress {
+                milestone,
+                note,
+                kpis,
+                evidence,
+            } => {
                 let (def, m) = self.implementer_action(&stamp, &milestone)?;
                 match m.status {
                     MilestoneStatus::Open | MilestoneStatus::Returned => {}
                     MilestoneStatus::Submitted => return Err(TaskError::AlreadySubmitted { milestone }),
-                    MilestoneStatus::Approved => return Err(TaskError::AlreadyApproved { milestone, action: "báo cáo thêm" }),
+                    MilestoneStatus::Approved => {
+                        return Err(TaskError::AlreadyApproved {
+                            milestone,
+                            action: "báo cáo thêm",
+                        })
+                    }
                     status => return Err(TaskError::Closed { milestone, status }),
                 }
                 check_kpis(def, &kpis)?;
                 if note.trim().is_empty() && kpis.is_empty() && evidence.is_empty() {
                     return Err(TaskError::EmptyReport);
                 }
-                Ok(vec![TaskEvent::ProgressReported { milestone, note, kpis, evidence, stamp }])
+                Ok(vec![TaskEvent::ProgressReported {
+                    milestone,
+                    note,
+                    kpis,
+                    evidence,
+                    stamp,
+                }])
             }
             TaskAction::Submit { milestone, note } => {
                 let (_, m) = self.implementer_action(&stamp, &milestone)?;
                 match m.status {
                     MilestoneStatus::Open | MilestoneStatus::Returned => {}
                     MilestoneStatus::Submitted => return Err(TaskError::AlreadySubmitted { milestone }),
-                    MilestoneStatus::Approved => return Err(TaskError::AlreadyApproved { milestone, action: "nộp lại" }),
+                    MilestoneStatus::Approved => {
+                        return Err(TaskError::AlreadyApproved {
+                            milestone,
+                            action: "nộp lại",
+                        })
+                    }
                     status => return Err(TaskError::Closed { milestone, status }),
                 }
                 Ok(vec![TaskEvent::MilestoneSubmitted { milestone, note, stamp }])
@@ -183,7 +219,10 @@ impl Task {
                 self.require_submitted(m)?;
                 if let (Some(sub), Actor::Agency { person, .. }) = (&m.submitted, &stamp.by) {
                     if matches!(&sub.by, Actor::Agency { person: submitter, .. } if submitter.same_person(person)) {
-                        return Err(TaskError::FourEyes { person: person.to_string(), milestone });
+                        return Err(TaskError::FourEyes {
+                            person: person.to_string(),
+                            milestone,
+                        });
                     }
                 }
                 Ok(vec![TaskEvent::MilestoneApproved { milestone, note, stamp }])
@@ -192,28 +231,53 @@ impl Task {
                 let m = self.supervisor_action(&stamp, &milestone)?;
                 self.require_submitted(m)?;
                 require_reason(&reason)?;
-                Ok(vec![TaskEvent::MilestoneReturned { milestone, reason, stamp }])
+                Ok(vec![TaskEvent::MilestoneReturned {
+                    milestone,
+                    reason,
+                    stamp,
+                }])
             }
-            TaskAction::Extend { milestone, until, reason } => {
+            TaskAction::Extend {
+                milestone,
+                until,
+                reason,
+            } => {
                 let m = self.supervisor_action(&stamp, &milestone)?;
                 self.require_not_closed(m, "gia hạn")?;
                 require_reason(&reason)?;
                 if until <= m.due() {
-                    return Err(TaskError::ExtensionNotLater { current: m.due(), requested: until });
+                    return Err(TaskError::ExtensionNotLater {
+                        current: m.due(),
+                        requested: until,
+                    });
                 }
-                Ok(vec![TaskEvent::DeadlineExtended { milestone, from: m.due(), until, reason, stamp }])
+                Ok(vec![TaskEvent::DeadlineExtended {
+                    milestone,
+                    from: m.due(),
+                    until,
+                    reason,
+                    stamp,
+                }])
             }
             TaskAction::Waive { milestone, reason } => {
                 let m = self.supervisor_action(&stamp, &milestone)?;
                 self.require_not_closed(m, "miễn")?;
                 require_reason(&reason)?;
-                Ok(vec![TaskEvent::MilestoneWaived { milestone, reason, stamp }])
+                Ok(vec![TaskEvent::MilestoneWaived {
+                    milestone,
+                    reason,
+                    stamp,
+                }])
             }
             TaskAction::Cancel { milestone, reason } => {
                 let m = self.supervisor_action(&stamp, &milestone)?;
                 self.require_not_closed(m, "hủy")?;
                 require_reason(&reason)?;
-                Ok(vec![TaskEvent::MilestoneCancelled { milestone, reason, stamp }])
+                Ok(vec![TaskEvent::MilestoneCancelled {
+                    milestone,
+                    reason,
+                    stamp,
+                }])
             }
         }
     }
@@ -229,7 +293,12 @@ impl Task {
         }
         let m = self.milestone(id).ok_or_else(|| TaskError::UnknownMilestone {
             milestone: id.clone(),
-            known: self.milestones.iter().map(|m| m.spec.id.as_str()).collect::<Vec<_>>().join(", "),
+            known: self
+                .milestones
+                .iter()
+                .map(|m| m.spec.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         })?;
         Ok((def, m))
     }
@@ -238,7 +307,10 @@ impl Task {
         let (def, m) = self.live_milestone(id)?;
         let agency = stamp.by.agency().ok_or(TaskError::PersonRequired)?;
         if !def.is_implementer(agency) {
-            return Err(TaskError::NotImplementer { agency: agency.clone(), implementers: def.implementers.clone() });
+            return Err(TaskError::NotImplementer {
+                agency: agency.clone(),
+                implementers: def.implementers.clone(),
+            });
         }
         Ok((def, m))
     }
@@ -249,7 +321,10 @@ impl Task {
         if !def.is_supervisor(agency) {
             let mut supervisors: Vec<AgencyCode> = vec![def.lead.clone()];
             supervisors.extend(def.advisory.iter().filter(|a| **a != def.lead).cloned());
-            return Err(TaskError::NotSupervisor { agency: agency.clone(), supervisors });
+            return Err(TaskError::NotSupervisor {
+                agency: agency.clone(),
+                supervisors,
+            });
         }
         Ok(m)
     }
@@ -257,20 +332,38 @@ impl Task {
     fn require_submitted(&self, m: &Milestone) -> Result<(), TaskError> {
         match m.status {
             MilestoneStatus::Submitted => Ok(()),
-            MilestoneStatus::Approved => Err(TaskError::AlreadyApproved { milestone: m.spec.id.clone(), action: "duyệt lại hay trả lại" }),
-            status => Err(TaskError::NotSubmitted { milestone: m.spec.id.clone(), status }),
+            MilestoneStatus::Approved => Err(TaskError::AlreadyApproved {
+                milestone: m.spec.id.clone(),
+                action: "duyệt lại hay trả lại",
+            }),
+            status => Err(TaskError::NotSubmitted {
+                milestone: m.spec.id.clone(),
+                status,
+            }),
         }
     }
 
     fn require_not_closed(&self, m: &Milestone, action: &'static str) -> Result<(), TaskError> {
         match m.status {
-            MilestoneStatus::Approved => Err(TaskError::AlreadyApproved { milestone: m.spec.id.clone(), action }),
-            MilestoneStatus::Waived | MilestoneStatus::Cancelled => Err(TaskError::Closed { milestone: m.spec.id.clone(), status: m.status }),
+            MilestoneStatus::Approved => Err(TaskError::AlreadyApproved {
+                milestone: m.spec.id.clone(),
+                action,
+            }),
+            MilestoneStatus::Waived | MilestoneStatus::Cancelled => Err(TaskError::Closed {
+                milestone: m.spec.id.clone(),
+                status: m.status,
+            }),
             _ => Ok(()),
         }
     }
 
-    fn sync(&self, key: TaskKey, definition: TaskDefinition, specs: Vec<MilestoneSpec>, stamp: Stamp) -> Result<Vec<TaskEvent>, TaskError> {
+    fn sync(
+        &self,
+        key: TaskKey,
+        definition: TaskDefinition,
+        specs: Vec<MilestoneSpec>,
+        stamp: Stamp,
+    ) -> Result<Vec<TaskEvent>, TaskError> {
         let mut events = Vec::new();
         match (&self.key, &self.definition) {
             (Some(existing), _) if *existing != key => return Err(TaskError::WrongIdentity(existing.to_string())),
@@ -280,21 +373,43 @@ impl Task {
                 }
                 let changes = DefinitionChanges::between(old, &definition);
                 if !changes.is_empty() {
-                    events.push(TaskEvent::TaskAmended { changes, stamp: stamp.clone() });
+                    events.push(TaskEvent::TaskAmended {
+                        changes,
+                        stamp: stamp.clone(),
+                    });
                 }
             }
-            _ => events.push(TaskEvent::TaskRegistered { plan: key.plan, task: key.task, definition, stamp: stamp.clone() }),
+            _ => events.push(TaskEvent::TaskRegistered {
+                plan: key.plan,
+                task: key.task,
+                definition,
+                stamp: stamp.clone(),
+            }),
         }
         for spec in &specs {
             match self.milestone(&spec.id) {
                 Some(m) if !m.closed_by_plan() => {
-                    let title = (m.spec.title != spec.title).then(|| Change { from: m.spec.title.clone(), to: spec.title.clone() });
-                    let due = (m.spec.due != spec.due).then_some(Change { from: m.spec.due, to: spec.due });
+                    let title = (m.spec.title != spec.title).then(|| Change {
+                        from: m.spec.title.clone(),
+                        to: spec.title.clone(),
+                    });
+                    let due = (m.spec.due != spec.due).then_some(Change {
+                        from: m.spec.due,
+                        to: spec.due,
+                    });
                     if title.is_some() || due.is_some() {
-                        events.push(TaskEvent::MilestoneAmended { milestone: spec.id.clone(), title, due, stamp: stamp.clone() });
+                        events.push(TaskEvent::MilestoneAmended {
+                            milestone: spec.id.clone(),
+                            title,
+                            due,
+                            stamp: stamp.clone(),
+                        });
                     }
                 }
-                _ => events.push(TaskEvent::MilestoneOpened { milestone: spec.clone(), stamp: stamp.clone() }),
+                _ => events.push(TaskEvent::MilestoneOpened {
+                    milestone: spec.clone(),
+                    stamp: stamp.clone(),
+                }),
             }
         }
         for m in &self.milestones {
@@ -351,7 +466,9 @@ impl Aggregate for Task {
     fn apply(&mut self, event: Self::Event) {
         let stamp = event.stamp().clone();
         match event {
-            TaskEvent::TaskRegistered { plan, task, definition, .. } => {
+            TaskEvent::TaskRegistered {
+                plan, task, definition, ..
+            } => {
                 self.key = Some(TaskKey::new(plan, task));
                 self.definition = Some(definition);
             }
@@ -366,7 +483,9 @@ impl Aggregate for Task {
                 self.milestones.retain(|m| m.spec.id != milestone.id);
                 self.milestones.push(Milestone::new(milestone));
             }
-            TaskEvent::MilestoneAmended { milestone, title, due, .. } => self.on_milestone(&milestone, |m| {
+            TaskEvent::MilestoneAmended {
+                milestone, title, due, ..
+            } => self.on_milestone(&milestone, |m| {
                 if let Some(t) = &title {
                     m.spec.title = t.to.clone();
                 }
@@ -392,7 +511,12 @@ impl Aggregate for Task {
                 m.status = MilestoneStatus::Returned;
                 m.last_reason = Some(reason.clone());
             }),
-            TaskEvent::DeadlineExtended { milestone, until, reason, .. } => self.on_milestone(&milestone, |m| {
+            TaskEvent::DeadlineExtended {
+                milestone,
+                until,
+                reason,
+                ..
+            } => self.on_milestone(&milestone, |m| {
                 m.extended_until = Some(until);
                 m.last_reason = Some(reason.clone());
             }),

@@ -22,19 +22,40 @@ pub enum TaskAction {
         milestones: Vec<MilestoneSpec>,
     },
     /// The task disappeared from the plan file: keep its history, mark it withdrawn.
-    Withdraw { reason: String },
+    Withdraw {
+        reason: String,
+    },
     ReportProgress {
         milestone: MilestoneId,
         note: String,
         kpis: Vec<KpiValue>,
         evidence: Vec<String>,
     },
-    Submit { milestone: MilestoneId, note: String },
-    Approve { milestone: MilestoneId, note: String },
-    Return { milestone: MilestoneId, reason: String },
-    Extend { milestone: MilestoneId, until: NaiveDate, reason: String },
-    Waive { milestone: MilestoneId, reason: String },
-    Cancel { milestone: MilestoneId, reason: String },
+    Submit {
+        milestone: MilestoneId,
+        note: String,
+    },
+    Approve {
+        milestone: MilestoneId,
+        note: String,
+    },
+    Return {
+        milestone: MilestoneId,
+        reason: String,
+    },
+    Extend {
+        milestone: MilestoneId,
+        until: NaiveDate,
+        reason: String,
+    },
+    Waive {
+        milestone: MilestoneId,
+        reason: String,
+    },
+    Cancel {
+        milestone: MilestoneId,
+        reason: String,
+    },
 }
 
 impl TaskAction {

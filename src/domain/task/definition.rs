@@ -56,7 +56,15 @@ pub enum Comparator {
 }
 
 impl Comparator {
-    pub const NAMES: [&'static str; 7] = ["at_least", "more_than", "at_most", "less_than", "equal", "about", "between"];
+    pub const NAMES: [&'static str; 7] = [
+        "at_least",
+        "more_than",
+        "at_most",
+        "less_than",
+        "equal",
+        "about",
+        "between",
+    ];
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -108,9 +116,14 @@ impl fmt::Display for KpiTarget {
             Comparator::About => "≈ ",
             Comparator::Between => "",
         };
+        let unit = if self.unit == "%" {
+            self.unit.clone()
+        } else {
+            format!(" {}", self.unit)
+        };
         match self.target {
-            TargetValue::Value(v) => write!(f, "{sign}{v}{}", self.unit)?,
-            TargetValue::Range { min, max } => write!(f, "{min}–{max}{}", self.unit)?,
+            TargetValue::Value(v) => write!(f, "{sign}{v}{unit}")?,
+            TargetValue::Range { min, max } => write!(f, "{min}–{max}{unit}")?,
         }
         if self.per_year {
             f.write_str("/năm")?;
@@ -171,7 +184,9 @@ impl Actor {
     }
 
     pub fn system(component: &str) -> Self {
-        Self::System { system: component.to_string() }
+        Self::System {
+            system: component.to_string(),
+        }
     }
 
     pub fn agency(&self) -> Option<&AgencyCode> {

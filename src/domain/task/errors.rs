@@ -21,19 +21,34 @@ pub enum TaskError {
     #[error("thao tác này cần một người thuộc một cơ quan, không phải hệ thống")]
     PersonRequired,
     #[error("{agency} không phải cơ quan thực hiện nhiệm vụ này; chỉ {} được báo cáo và nộp", codes(.implementers))]
-    NotImplementer { agency: AgencyCode, implementers: Vec<AgencyCode> },
+    NotImplementer {
+        agency: AgencyCode,
+        implementers: Vec<AgencyCode>,
+    },
     #[error("{agency} không phải cơ quan lãnh đạo hay tham mưu của nhiệm vụ này; chỉ {} được duyệt, trả lại, gia hạn", codes(.supervisors))]
-    NotSupervisor { agency: AgencyCode, supervisors: Vec<AgencyCode> },
+    NotSupervisor {
+        agency: AgencyCode,
+        supervisors: Vec<AgencyCode>,
+    },
     #[error("nguyên tắc bốn mắt: {person} đã nộp mốc {milestone} nên không thể tự duyệt")]
     FourEyes { person: String, milestone: MilestoneId },
     #[error("mốc {milestone} đã được duyệt; không thể {action}")]
-    AlreadyApproved { milestone: MilestoneId, action: &'static str },
+    AlreadyApproved {
+        milestone: MilestoneId,
+        action: &'static str,
+    },
     #[error("mốc {milestone} đã nộp và đang chờ duyệt")]
     AlreadySubmitted { milestone: MilestoneId },
     #[error("mốc {milestone} chưa được nộp (trạng thái: {status}); chỉ duyệt hoặc trả lại mốc đã nộp")]
-    NotSubmitted { milestone: MilestoneId, status: MilestoneStatus },
+    NotSubmitted {
+        milestone: MilestoneId,
+        status: MilestoneStatus,
+    },
     #[error("mốc {milestone} đã đóng (trạng thái: {status})")]
-    Closed { milestone: MilestoneId, status: MilestoneStatus },
+    Closed {
+        milestone: MilestoneId,
+        status: MilestoneStatus,
+    },
     #[error("cần nêu lý do")]
     ReasonRequired,
     #[error("báo cáo trống: cần ghi chú, giá trị chỉ tiêu hoặc minh chứng")]
@@ -75,6 +90,9 @@ impl TaskError {
 
     /// Refusals because of who asked (HTTP 403), as opposed to the state of the task.
     pub fn is_permission(&self) -> bool {
-        matches!(self, Self::SystemOnly | Self::PersonRequired | Self::NotImplementer { .. } | Self::NotSupervisor { .. })
+        matches!(
+            self,
+            Self::SystemOnly | Self::PersonRequired | Self::NotImplementer { .. } | Self::NotSupervisor { .. }
+        )
     }
 }

@@ -33,7 +33,10 @@ pub struct DefinitionChanges {
 }
 
 fn change<T: PartialEq + Clone>(from: &T, to: &T) -> Option<Change<T>> {
-    (from != to).then(|| Change { from: from.clone(), to: to.clone() })
+    (from != to).then(|| Change {
+        from: from.clone(),
+        to: to.clone(),
+    })
 }
 
 impl DefinitionChanges {

@@ -11,6 +11,8 @@ mod tests;
 
 pub use aggregate::{Milestone, MilestoneStatus, Task};
 pub use commands::{TaskAction, TaskCommand};
-pub use definition::{Actor, Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, SourceRef, Stamp, TargetValue, TaskDefinition};
+pub use definition::{
+    Actor, Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, SourceRef, Stamp, TargetValue, TaskDefinition,
+};
 pub use errors::TaskError;
 pub use events::{KpiValue, TaskEvent};

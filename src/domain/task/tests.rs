@@ -20,11 +20,17 @@ fn mid(s: &str) -> MilestoneId {
 }
 
 fn person(agency: &str, name: &str) -> Stamp {
-    Stamp { by: Actor::person(code(agency), PersonName::parse(name).unwrap()), at: at("2024-03-20T02:00:00Z") }
+    Stamp {
+        by: Actor::person(code(agency), PersonName::parse(name).unwrap()),
+        at: at("2024-03-20T02:00:00Z"),
+    }
 }
 
 fn system() -> Stamp {
-    Stamp { by: Actor::system("plan-loader"), at: at("2024-01-01T00:00:00Z") }
+    Stamp {
+        by: Actor::system("plan-loader"),
+        at: at("2024-01-01T00:00:00Z"),
+    }
 }
 
 fn definition() -> TaskDefinition {
@@ -35,7 +41,11 @@ fn definition() -> TaskDefinition {
         advisory: vec![code("BDV")],
         implementers: vec![code("UBND"), code("MTTQ")],
         deadline: Some("Trước 31/3 hàng năm".into()),
-        source: SourceRef { document: None, section: "III.1.2".into(), line: 1 },
+        source: SourceRef {
+            document: None,
+            section: "III.1.2".into(),
+            line: 1,
+        },
         kpis: vec![KpiTarget {
             key: KpiKey::parse("mo-hinh").unwrap(),
             label: "Mô hình “Dân vận khéo”".into(),
@@ -71,7 +81,9 @@ fn sync(specs: Vec<MilestoneSpec>, def: TaskDefinition) -> TaskCommand {
 
 fn registered() -> Vec<TaskEvent> {
     let mut task = Task::default();
-    let events = task.decide(sync(vec![spec("register-2024", (2024, 3, 31))], definition())).unwrap();
+    let events = task
+        .decide(sync(vec![spec("register-2024", (2024, 3, 31))], definition()))
+        .unwrap();
     for e in &events {
         cqrs_es::Aggregate::apply(&mut task, e.clone());
     }
@@ -79,7 +91,11 @@ fn registered() -> Vec<TaskEvent> {
 }
 
 fn submitted_by(agency: &str, name: &str) -> TaskEvent {
-    TaskEvent::MilestoneSubmitted { milestone: mid("register-2024"), note: "Đã đăng ký".into(), stamp: person(agency, name) }
+    TaskEvent::MilestoneSubmitted {
+        milestone: mid("register-2024"),
+        note: "Đã đăng ký".into(),
+        stamp: person(agency, name),
+    }
 }
 
 fn cmd(stamp: Stamp, action: TaskAction) -> TaskCommand {
@@ -90,11 +106,20 @@ fn cmd(stamp: Stamp, action: TaskAction) -> TaskCommand {
 async fn registering_from_the_plan_opens_each_milestone() {
     let events = Tf::with(())
         .given_no_previous_events()
-        .when_async(sync(vec![spec("register-2024", (2024, 3, 31)), spec("register-2025", (2025, 3, 31))], definition()))
+        .when_async(sync(
+            vec![
+                spec("register-2024", (2024, 3, 31)),
+                spec("register-2025", (2025, 3, 31)),
+            ],
+            definition(),
+        ))
         .await
         .inspect_result()
         .unwrap();
-    assert_eq!(events.iter().map(TaskEvent::name).collect::<Vec<_>>(), ["TaskRegistered", "MilestoneOpened", "MilestoneOpened"]);
+    assert_eq!(
+        events.iter().map(TaskEvent::name).collect::<Vec<_>>(),
+        ["TaskRegistered", "MilestoneOpened", "MilestoneOpened"]
+    );
 }
 
 #[tokio::test]
@@ -124,12 +149,19 @@ async fn a_changed_plan_emits_only_the_amendments() {
         }
         other => panic!("expected an amendment, got {other:?}"),
     }
-    assert!(matches!(&events[1], TaskEvent::MilestoneAmended { due: Some(c), .. } if c.to == NaiveDate::from_ymd_opt(2024, 4, 15).unwrap()));
+    assert!(
+        matches!(&events[1], TaskEvent::MilestoneAmended { due: Some(c), .. } if c.to == NaiveDate::from_ymd_opt(2024, 4, 15).unwrap())
+    );
 }
 
 #[tokio::test]
 async fn a_milestone_removed_from_the_plan_is_cancelled_not_deleted() {
-    let events = Tf::with(()).given(registered()).when_async(sync(vec![], definition())).await.inspect_result().unwrap();
+    let events = Tf::with(())
+        .given(registered())
+        .when_async(sync(vec![], definition()))
+        .await
+        .inspect_result()
+        .unwrap();
     assert!(matches!(&events[..], [TaskEvent::MilestoneCancelled { .. }]));
 }
 
@@ -137,14 +169,26 @@ async fn a_milestone_removed_from_the_plan_is_cancelled_not_deleted() {
 async fn implementers_submit_and_nobody_else_does() {
     let ok = Tf::with(())
         .given(registered())
-        .when_async(cmd(person("UBND", "Trần Thị B"), TaskAction::Submit { milestone: mid("register-2024"), note: String::new() }))
+        .when_async(cmd(
+            person("UBND", "Trần Thị B"),
+            TaskAction::Submit {
+                milestone: mid("register-2024"),
+                note: String::new(),
+            },
+        ))
         .await
         .inspect_result();
     assert!(matches!(ok.as_deref(), Ok([TaskEvent::MilestoneSubmitted { .. }])));
 
     let refused = Tf::with(())
         .given(registered())
-        .when_async(cmd(person("BTG", "Lê Văn C"), TaskAction::Submit { milestone: mid("register-2024"), note: String::new() }))
+        .when_async(cmd(
+            person("BTG", "Lê Văn C"),
+            TaskAction::Submit {
+                milestone: mid("register-2024"),
+                note: String::new(),
+            },
+        ))
         .await
         .inspect_result();
     assert_eq!(refused.unwrap_err().code(), "not_implementer");
@@ -155,14 +199,32 @@ async fn only_lead_or_advisory_approve_return_and_extend() {
     let mut given = registered();
     given.push(submitted_by("UBND", "Trần Thị B"));
     for action in [
-        TaskAction::Approve { milestone: mid("register-2024"), note: String::new() },
-        TaskAction::Return { milestone: mid("register-2024"), reason: "Thiếu minh chứng".into() },
-        TaskAction::Extend { milestone: mid("register-2024"), until: NaiveDate::from_ymd_opt(2024, 4, 30).unwrap(), reason: "Lùi lịch".into() },
+        TaskAction::Approve {
+            milestone: mid("register-2024"),
+            note: String::new(),
+        },
+        TaskAction::Return {
+            milestone: mid("register-2024"),
+            reason: "Thiếu minh chứng".into(),
+        },
+        TaskAction::Extend {
+            milestone: mid("register-2024"),
+            until: NaiveDate::from_ymd_opt(2024, 4, 30).unwrap(),
+            reason: "Lùi lịch".into(),
+        },
     ] {
-        let refused = Tf::with(()).given(given.clone()).when_async(cmd(person("UBND", "Phạm D"), action.clone())).await.inspect_result();
+        let refused = Tf::with(())
+            .given(given.clone())
+            .when_async(cmd(person("UBND", "Phạm D"), action.clone()))
+            .await
+            .inspect_result();
         assert_eq!(refused.unwrap_err().code(), "not_supervisor");
         for supervisor in ["BTV", "BDV"] {
-            let ok = Tf::with(()).given(given.clone()).when_async(cmd(person(supervisor, "Võ E"), action.clone())).await.inspect_result();
+            let ok = Tf::with(())
+                .given(given.clone())
+                .when_async(cmd(person(supervisor, "Võ E"), action.clone()))
+                .await
+                .inspect_result();
             assert_eq!(ok.unwrap().len(), 1, "{supervisor} may {action:?}");
         }
     }
@@ -175,9 +237,18 @@ async fn the_submitter_cannot_approve_their_own_milestone() {
     given.push(submitted_by("UBND", "Nguyễn Văn A"));
     Tf::with(())
         .given(given)
-        .when_async(cmd(person("BDV", "nguyễn  văn a"), TaskAction::Approve { milestone: mid("register-2024"), note: String::new() }))
+        .when_async(cmd(
+            person("BDV", "nguyễn  văn a"),
+            TaskAction::Approve {
+                milestone: mid("register-2024"),
+                note: String::new(),
+            },
+        ))
         .await
-        .then_expect_error(TaskError::FourEyes { person: "nguyễn văn a".into(), milestone: mid("register-2024") });
+        .then_expect_error(TaskError::FourEyes {
+            person: "nguyễn văn a".into(),
+            milestone: mid("register-2024"),
+        });
 }
 
 #[tokio::test]
@@ -185,9 +256,25 @@ async fn an_approved_milestone_cannot_be_submitted_again_but_a_returned_one_can(
     let mut approved = registered();
     approved.push(submitted_by("UBND", "Trần Thị B"));
     let mut returned = approved.clone();
-    approved.push(TaskEvent::MilestoneApproved { milestone: mid("register-2024"), note: String::new(), stamp: person("BDV", "Võ E") });
-    returned.push(TaskEvent::MilestoneReturned { milestone: mid("register-2024"), reason: "Bổ sung".into(), stamp: person("BDV", "Võ E") });
-    let submit = || cmd(person("UBND", "Trần Thị B"), TaskAction::Submit { milestone: mid("register-2024"), note: "Lần 2".into() });
+    approved.push(TaskEvent::MilestoneApproved {
+        milestone: mid("register-2024"),
+        note: String::new(),
+        stamp: person("BDV", "Võ E"),
+    });
+    returned.push(TaskEvent::MilestoneReturned {
+        milestone: mid("register-2024"),
+        reason: "Bổ sung".into(),
+        stamp: person("BDV", "Võ E"),
+    });
+    let submit = || {
+        cmd(
+            person("UBND", "Trần Thị B"),
+            TaskAction::Submit {
+                milestone: mid("register-2024"),
+                note: "Lần 2".into(),
+            },
+        )
+    };
 
     let refused = Tf::with(()).given(approved).when_async(submit()).await.inspect_result();
     assert_eq!(refused.unwrap_err().code(), "already_approved");
@@ -197,15 +284,31 @@ async fn an_approved_milestone_cannot_be_submitted_again_but_a_returned_one_can(
 
 #[tokio::test]
 async fn approval_requires_a_submission_and_a_return_requires_a_reason() {
-    let approve = cmd(person("BDV", "Võ E"), TaskAction::Approve { milestone: mid("register-2024"), note: String::new() });
-    let refused = Tf::with(()).given(registered()).when_async(approve).await.inspect_result();
+    let approve = cmd(
+        person("BDV", "Võ E"),
+        TaskAction::Approve {
+            milestone: mid("register-2024"),
+            note: String::new(),
+        },
+    );
+    let refused = Tf::with(())
+        .given(registered())
+        .when_async(approve)
+        .await
+        .inspect_result();
     assert_eq!(refused.unwrap_err().code(), "not_submitted");
 
     let mut given = registered();
     given.push(submitted_by("UBND", "Trần Thị B"));
     Tf::with(())
         .given(given)
-        .when_async(cmd(person("BDV", "Võ E"), TaskAction::Return { milestone: mid("register-2024"), reason: "  ".into() }))
+        .when_async(cmd(
+            person("BDV", "Võ E"),
+            TaskAction::Return {
+                milestone: mid("register-2024"),
+                reason: "  ".into(),
+            },
+        ))
         .await
         .then_expect_error(TaskError::ReasonRequired);
 }
@@ -215,7 +318,14 @@ async fn an_extension_must_move_the_deadline_later_and_records_both_dates() {
     let stamp = person("BTV", "Võ E");
     Tf::with(())
         .given(registered())
-        .when_async(cmd(stamp.clone(), TaskAction::Extend { milestone: mid("register-2024"), until: NaiveDate::from_ymd_opt(2024, 3, 1).unwrap(), reason: "x".into() }))
+        .when_async(cmd(
+            stamp.clone(),
+            TaskAction::Extend {
+                milestone: mid("register-2024"),
+                until: NaiveDate::from_ymd_opt(2024, 3, 1).unwrap(),
+                reason: "x".into(),
+            },
+        ))
         .await
         .then_expect_error(TaskError::ExtensionNotLater {
             current: NaiveDate::from_ymd_opt(2024, 3, 31).unwrap(),
@@ -223,7 +333,14 @@ async fn an_extension_must_move_the_deadline_later_and_records_both_dates() {
         });
     Tf::with(())
         .given(registered())
-        .when_async(cmd(stamp.clone(), TaskAction::Extend { milestone: mid("register-2024"), until: NaiveDate::from_ymd_opt(2024, 4, 30).unwrap(), reason: "Lùi lịch".into() }))
+        .when_async(cmd(
+            stamp.clone(),
+            TaskAction::Extend {
+                milestone: mid("register-2024"),
+                until: NaiveDate::from_ymd_opt(2024, 4, 30).unwrap(),
+                reason: "Lùi lịch".into(),
+            },
+        ))
         .await
         .then_expect_events(vec![TaskEvent::DeadlineExtended {
             milestone: mid("register-2024"),
@@ -242,14 +359,25 @@ async fn reports_are_checked_against_the_task_kpis() {
             TaskAction::ReportProgress {
                 milestone: mid("register-2024"),
                 note: String::new(),
-                kpis: vec![KpiValue { key: KpiKey::parse(key).unwrap(), value: 2.0 }],
+                kpis: vec![KpiValue {
+                    key: KpiKey::parse(key).unwrap(),
+                    value: 2.0,
+                }],
                 evidence: vec![],
             },
         )
     };
-    let refused = Tf::with(()).given(registered()).when_async(report("khac")).await.inspect_result();
+    let refused = Tf::with(())
+        .given(registered())
+        .when_async(report("khac"))
+        .await
+        .inspect_result();
     assert_eq!(refused.unwrap_err().code(), "unknown_kpi");
-    let ok = Tf::with(()).given(registered()).when_async(report("mo-hinh")).await.inspect_result();
+    let ok = Tf::with(())
+        .given(registered())
+        .when_async(report("mo-hinh"))
+        .await
+        .inspect_result();
     assert!(matches!(ok.as_deref(), Ok([TaskEvent::ProgressReported { .. }])));
 }
 
@@ -257,12 +385,22 @@ async fn reports_are_checked_against_the_task_kpis() {
 async fn people_cannot_issue_plan_commands_and_the_system_cannot_approve() {
     let mut as_person = sync(vec![], definition());
     as_person.stamp = person("BTV", "Võ E");
-    Tf::with(()).given_no_previous_events().when_async(as_person).await.then_expect_error(TaskError::SystemOnly);
+    Tf::with(())
+        .given_no_previous_events()
+        .when_async(as_person)
+        .await
+        .then_expect_error(TaskError::SystemOnly);
     let mut given = registered();
     given.push(submitted_by("UBND", "Trần Thị B"));
     Tf::with(())
         .given(given)
-        .when_async(cmd(system(), TaskAction::Approve { milestone: mid("register-2024"), note: String::new() }))
+        .when_async(cmd(
+            system(),
+            TaskAction::Approve {
+                milestone: mid("register-2024"),
+                note: String::new(),
+            },
+        ))
         .await
         .then_expect_error(TaskError::PersonRequired);
 }
@@ -270,13 +408,27 @@ async fn people_cannot_issue_plan_commands_and_the_system_cannot_approve() {
 #[tokio::test]
 async fn a_withdrawn_task_refuses_work_and_is_reinstated_when_it_returns_to_the_plan() {
     let mut given = registered();
-    given.push(TaskEvent::TaskWithdrawn { reason: "Bỏ khỏi kế hoạch".into(), stamp: system() });
+    given.push(TaskEvent::TaskWithdrawn {
+        reason: "Bỏ khỏi kế hoạch".into(),
+        stamp: system(),
+    });
     let refused = Tf::with(())
         .given(given.clone())
-        .when_async(cmd(person("UBND", "Trần Thị B"), TaskAction::Submit { milestone: mid("register-2024"), note: String::new() }))
+        .when_async(cmd(
+            person("UBND", "Trần Thị B"),
+            TaskAction::Submit {
+                milestone: mid("register-2024"),
+                note: String::new(),
+            },
+        ))
         .await
         .inspect_result();
     assert_eq!(refused.unwrap_err(), TaskError::Withdrawn);
-    let events = Tf::with(()).given(given).when_async(sync(vec![spec("register-2024", (2024, 3, 31))], definition())).await.inspect_result().unwrap();
+    let events = Tf::with(())
+        .given(given)
+        .when_async(sync(vec![spec("register-2024", (2024, 3, 31))], definition()))
+        .await
+        .inspect_result()
+        .unwrap();
     assert!(matches!(&events[..], [TaskEvent::TaskReinstated { .. }]));
 }

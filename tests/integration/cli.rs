@@ -1,0 +1,299 @@
+//! The binary as a user runs it, on both stores.
+
+use crate::helpers::*;
+use crate::on_both_stores;
+use std::process::{Command, Output};
+
+fn kehoach(db: &TestDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kehoach"))
+        .args(["--db", &db.url()])
+        .args(args)
+        .env_remove("KEHOACH_DB")
+        .env_remove("DATABASE_URL")
+        .env_remove("KEHOACH_NOW")
+        .env("KEHOACH_LOG", "warn")
+        .current_dir(repo_root())
+        .output()
+        .expect("run kehoach")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn plan_check_passes_the_shipped_plan_and_reports_each_mistake() {
+    let db = TestDb::sqlite();
+    let ok = kehoach(&db, &["plan", "check", "workflows/duc-pho-de-an-13.toml"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("45 nhiệm vụ"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(shipped_plan_path()).unwrap();
+    let text = text
+        .replacen("lead = \"BTV\"", "lead = \"BTX\"", 1)
+        .replacen("id = \"II.1.2\"", "id = \"II.1.1\"", 1)
+        .replacen("quarter = 1, year = 2023", "quarter = 1, year = 2031", 1);
+    std::fs::write(&bad, text).unwrap();
+    let out = kehoach(&db, &["plan", "check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let errors: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with(bad.to_str().unwrap()))
+        .map(String::from)
+        .collect();
+    assert_eq!(errors.len(), 3, "{}", stderr(&out));
+    for e in &errors {
+        let rest = &e[bad.to_str().unwrap().len() + 1..];
+        let mut parts = rest.splitn(3, ':');
+        assert!(
+            parts.next().unwrap().parse::<u32>().is_ok() && parts.next().unwrap().parse::<u32>().is_ok(),
+            "not file:line:col: {e}"
+        );
+    }
+    assert!(errors.iter().any(|e| e.contains("\"BTX\"")));
+    assert!(errors.iter().any(|e| e.contains("II.1.1 lặp lại")));
+    assert!(errors.iter().any(|e| e.contains("31/03/2031 nằm ngoài thời kỳ")));
+    // And nothing was written: loading the bad file fails before touching the store.
+    let load = kehoach(&db, &["plan", "load", bad.to_str().unwrap()]);
+    assert_eq!(load.status.code(), Some(2));
+    let list = kehoach(&db, &["--format", "json", "task", "list"]);
+    assert!(!list.status.success(), "no plan loaded yet, listing tasks must say so");
+}
+
+async fn the_cli_flow(kind: &str) {
+    let db = TestDb::of(kind).await;
+    let load = kehoach(
+        &db,
+        &["--now", "2023-01-02", "plan", "load", "workflows/duc-pho-de-an-13.toml"],
+    );
+    assert!(load.status.success(), "{}", stderr(&load));
+    let again = kehoach(&db, &["plan", "load", "workflows/duc-pho-de-an-13.toml"]);
+    assert!(stdout(&again).contains("0 sự kiện mới"), "{}", stdout(&again));
+
+    let list = kehoach(&db, &["--format", "json", "task", "list"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let tasks: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 45);
+    let find = |id: &str| tasks.iter().find(|t| t["id"] == id).unwrap().clone();
+    let t = find("II.1.2");
+    assert_eq!(t["milestones"].as_array().unwrap().len(), 1);
+    assert_eq!(t["milestones"][0]["due"], "2023-03-31");
+    assert_eq!(t["lead"], "BTV");
+    let t = find("III.1.2");
+    let registers: Vec<&str> = t["milestones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["id"].as_str().unwrap().starts_with("register-"))
+        .map(|m| m["due"].as_str().unwrap())
+        .collect();
+    assert_eq!(registers, ["2023-03-31", "2024-03-31", "2025-03-31", "2026-03-31"]);
+
+    let submit = kehoach(
+        &db,
+        &[
+            "--now",
+            "2024-03-20",
+            "task",
+            "submit",
+            "III.1.2",
+            "--milestone",
+            "register-2024",
+            "--as",
+            "UBND",
+            "--by",
+            "Trần Thị B",
+            "--note",
+            "Đăng ký",
+        ],
+    );
+    assert!(submit.status.success(), "{}", stderr(&submit));
+    for (args, code, needle) in [
+        (
+            vec![
+                "task",
+                "approve",
+                "III.1.2",
+                "--milestone",
+                "register-2024",
+                "--as",
+                "BDV",
+                "--by",
+                "Trần Thị B",
+            ],
+            3,
+            "bốn mắt",
+        ),
+        (
+            vec![
+                "task",
+                "approve",
+                "III.1.2",
+                "--milestone",
+                "register-2024",
+                "--as",
+                "MTTQ",
+                "--by",
+                "Đỗ F",
+            ],
+            3,
+            "không phải cơ quan lãnh đạo",
+        ),
+        (
+            vec![
+                "task",
+                "approve",
+                "III.1.2",
+                "--milestone",
+                "register-2024",
+                "--as",
+                "XYZ",
+                "--by",
+                "Đỗ F",
+            ],
+            2,
+            "không có cơ quan XYZ",
+        ),
+        (
+            vec![
+                "task",
+                "approve",
+                "III.9.9",
+                "--milestone",
+                "register-2024",
+                "--as",
+                "BDV",
+                "--by",
+                "Đỗ F",
+            ],
+            1,
+            "III.9.9",
+        ),
+        (
+            vec![
+                "task",
+                "extend",
+                "III.1.2",
+                "--milestone",
+                "register-2024",
+                "--as",
+                "BDV",
+                "--by",
+                "Đỗ F",
+                "--until",
+                "31/02/2024",
+                "--reason",
+                "x",
+            ],
+            2,
+            "ngày không tồn tại",
+        ),
+    ] {
+        let out = kehoach(&db, &args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(needle), "{err}");
+    }
+    let approve = kehoach(
+        &db,
+        &[
+            "--now",
+            "2024-03-25",
+            "--format",
+            "json",
+            "task",
+            "approve",
+            "III.1.2",
+            "--milestone",
+            "register-2024",
+            "--as",
+            "BDV",
+            "--by",
+            "Võ E",
+        ],
+    );
+    assert!(approve.status.success(), "{}", stderr(&approve));
+    let done: serde_json::Value = serde_json::from_slice(&approve.stdout).unwrap();
+    assert_eq!(done["status"], "approved");
+    let again = kehoach(
+        &db,
+        &[
+            "task",
+            "submit",
+            "III.1.2",
+            "--milestone",
+            "register-2024",
+            "--as",
+            "UBND",
+            "--by",
+            "Trần Thị B",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(3));
+    assert!(stderr(&again).contains("đã được duyệt"));
+
+    let show = kehoach(&db, &["--format", "json", "task", "show", "III.1.2"]);
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let m = shown["milestones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "register-2024")
+        .unwrap();
+    assert_eq!(m["status"], "approved");
+    assert_eq!(m["timeliness"], "on_time");
+
+    let filtered = kehoach(
+        &db,
+        &[
+            "--now",
+            "2024-04-01",
+            "--format",
+            "json",
+            "task",
+            "list",
+            "--agency",
+            "ubkt",
+        ],
+    );
+    let filtered: serde_json::Value = serde_json::from_slice(&filtered.stdout).unwrap();
+    assert_eq!(filtered.as_array().unwrap().len(), 1, "UBKT has one task (IV.6)");
+    let overdue = kehoach(
+        &db,
+        &["--now", "2024-04-01", "--format", "json", "task", "list", "--overdue"],
+    );
+    let overdue: serde_json::Value = serde_json::from_slice(&overdue.stdout).unwrap();
+    assert!(overdue.as_array().unwrap().iter().any(|t| t["id"] == "II.1.2"));
+    assert!(!overdue.as_array().unwrap().iter().any(|t| t["id"] == "IV.6"));
+
+    let table = kehoach(&db, &["task", "list"]);
+    assert!(stdout(&table).contains("Nhiệm vụ") && stdout(&table).contains("45 nhiệm vụ"));
+    let rebuild = kehoach(&db, &["views", "rebuild"]);
+    assert!(stdout(&rebuild).contains("sự kiện"), "{}", stdout(&rebuild));
+}
+on_both_stores!(cli_flow, the_cli_flow);
+
+#[test]
+fn an_unreachable_database_is_one_line_and_no_panic() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kehoach"))
+        .args(["--db", "postgres://postgres@127.0.0.1:1/none", "task", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("không kết nối được") && !err.contains("panicked"), "{err}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_kehoach"))
+        .args(["--db", "mysql://x/y", "task", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -1,0 +1,157 @@
+//! Shared test helpers: a fresh database per test (a SQLite file in a
+//! temporary directory, or a new PostgreSQL database that is dropped
+//! afterwards), engines on a controlled clock, and the shipped plan.
+
+use chrono::{DateTime, Utc};
+use kehoach::clock::ManualClock;
+use kehoach::domain::ids::{AgencyCode, MilestoneId, PersonName, TaskKey};
+use kehoach::domain::task::{Actor, TaskAction, TaskCommand};
+use kehoach::engine::{Engine, EngineError};
+use kehoach::plan::PlanDefinition;
+use kehoach::store::DbUrl;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The server the PostgreSQL tests use. They fail, loudly, when it is down.
+pub fn pg_admin_url() -> String {
+    std::env::var("KEHOACH_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+pub enum TestDb {
+    Sqlite { _dir: tempfile::TempDir, path: PathBuf },
+    Postgres { name: String },
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("kehoach.db");
+        TestDb::Sqlite { _dir: dir, path }
+    }
+
+    pub async fn postgres() -> Self {
+        let name = format!("kh_test_{}", rand::random::<u64>());
+        let admin = pg_admin_url();
+        let pool = sqlx::PgPool::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test and is not reachable at {admin}: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .expect("create test database");
+        pool.close().await;
+        TestDb::Postgres { name }
+    }
+
+    pub async fn of(kind: &str) -> Self {
+        match kind {
+            "sqlite" => Self::sqlite(),
+            _ => Self::postgres().await,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            TestDb::Postgres { name } => {
+                let admin = pg_admin_url();
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
+                format!("{base}/{name}")
+            }
+        }
+    }
+
+    pub fn db_url(&self) -> DbUrl {
+        DbUrl::parse(&self.url()).expect("test URL")
+    }
+
+    pub async fn engine(&self, clock: Arc<ManualClock>) -> Engine {
+        Engine::open(&self.db_url(), clock).await.expect("open test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { name } = self {
+            let name = name.clone();
+            // Drop runs outside async context: use a short-lived runtime on its own thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    if let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&pool)
+                            .await;
+                        pool.close().await;
+                    }
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// Runs an async scenario once on SQLite and once on PostgreSQL, as two tests.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario("sqlite").await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$scenario("postgres").await
+            }
+        }
+    };
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    kehoach::config::parse_now(s).expect("test time")
+}
+
+pub fn clock(s: &str) -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(at(s)))
+}
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn shipped_plan_path() -> PathBuf {
+    repo_root().join("workflows/duc-pho-de-an-13.toml")
+}
+
+pub fn shipped_plan() -> PlanDefinition {
+    kehoach::plan::parse_file(&shipped_plan_path()).unwrap_or_else(|d| panic!("shipped plan is invalid: {d:#?}"))
+}
+
+pub fn key(task: &str) -> TaskKey {
+    TaskKey::parse(&format!("duc-pho-de-an-13/{task}")).expect("task key")
+}
+
+pub fn mid(s: &str) -> MilestoneId {
+    MilestoneId::parse(s).expect("milestone id")
+}
+
+/// Runs one person's action on a task at the engine's current time.
+pub async fn act(
+    engine: &Engine,
+    task: &str,
+    agency: &str,
+    person: &str,
+    action: TaskAction,
+) -> Result<(), EngineError> {
+    let by = Actor::person(AgencyCode::parse(agency).unwrap(), PersonName::parse(person).unwrap());
+    let command = TaskCommand {
+        stamp: engine.stamp(by),
+        action,
+    };
+    engine.execute(&key(task), command).await
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one binary, shared helpers, a fresh database per test.
+
+mod cli;
+mod engine;
+mod helpers;
+mod shipped_plan;
