@@ -114,12 +114,13 @@ macro_rules! run_batch {
             return Ok((0, total as u64));
         };
         let mut loaded = Loaded::default();
+        let mut looked_up = std::collections::HashSet::new();
         for e in &events {
             let (table, key) = match e.aggregate_type.as_str() {
                 Plan::TYPE => ("plan_view WHERE plan_id", &e.aggregate_id),
                 _ => ("task_view WHERE aggregate_id", &e.aggregate_id),
             };
-            if loaded.plans.contains_key(key) || loaded.tasks.contains_key(key) {
+            if !looked_up.insert((table, key)) {
                 continue;
             }
             let found: Option<String> = sqlx::query_scalar(&format!("SELECT payload FROM {table} = $1"))

@@ -125,6 +125,14 @@ impl Store {
     /// runs the migrations.
     pub async fn open(url: &DbUrl) -> Result<Self, StoreError> {
         let shown = url.display();
+        let connect_err = |e: sqlx::Error| StoreError::Connect {
+            url: shown.clone(),
+            reason: one_line(&e.to_string()),
+        };
+        let migrate_err = |e: sqlx::migrate::MigrateError| StoreError::Migrate {
+            url: shown.clone(),
+            reason: one_line(&e.to_string()),
+        };
         let store = match url {
             DbUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -143,14 +151,8 @@ impl Store {
                     .max_connections(4)
                     .connect_with(options)
                     .await
-                    .map_err(|e| StoreError::Connect {
-                        url: shown.clone(),
-                        reason: one_line(&e.to_string()),
-                    })?;
-                SQLITE_MIGRATIONS.run(&pool).await.map_err(|e| StoreError::Migrate {
-                    url: shown.clone(),
-                    reason: one_line(&e.to_string()),
-                })?;
+                    .map_err(connect_err)?;
+                SQLITE_MIGRATIONS.run(&pool).await.map_err(migrate_err)?;
                 Store::Sqlite(pool)
             }
             DbUrl::Postgres(u) => {
@@ -161,26 +163,15 @@ impl Store {
                 // One direct attempt first: the pool would hide "connection
                 // refused" or "database does not exist" behind a timeout.
                 use sqlx::Connection;
-                let probe = sqlx::PgConnection::connect_with(&options)
-                    .await
-                    .map_err(|e| StoreError::Connect {
-                        url: shown.clone(),
-                        reason: one_line(&e.to_string()),
-                    })?;
+                let probe = sqlx::PgConnection::connect_with(&options).await.map_err(connect_err)?;
                 let _ = probe.close().await;
                 let pool = PgPoolOptions::new()
                     .max_connections(10)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await
-                    .map_err(|e| StoreError::Connect {
-                        url: shown.clone(),
-                        reason: one_line(&e.to_string()),
-                    })?;
-                POSTGRES_MIGRATIONS.run(&pool).await.map_err(|e| StoreError::Migrate {
-                    url: shown.clone(),
-                    reason: one_line(&e.to_string()),
-                })?;
+                    .map_err(connect_err)?;
+                POSTGRES_MIGRATIONS.run(&pool).await.map_err(migrate_err)?;
                 Store::Postgres(pool)
             }
         };

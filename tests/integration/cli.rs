@@ -4,15 +4,26 @@ use crate::helpers::*;
 use crate::on_both_stores;
 use std::process::{Command, Output};
 
+/// The binary, with none of the caller's kehoach settings leaking in.
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kehoach"));
+    for var in [
+        "KEHOACH_DB",
+        "DATABASE_URL",
+        "KEHOACH_NOW",
+        "KEHOACH_WORKFLOWS",
+        "KEHOACH_CONFIG",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("KEHOACH_LOG", "warn").current_dir(repo_root());
+    c
+}
+
 fn kehoach(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kehoach"))
+    bin()
         .args(["--db", &db.url()])
         .args(args)
-        .env_remove("KEHOACH_DB")
-        .env_remove("DATABASE_URL")
-        .env_remove("KEHOACH_NOW")
-        .env("KEHOACH_LOG", "warn")
-        .current_dir(repo_root())
         .output()
         .expect("run kehoach")
 }
@@ -283,7 +294,7 @@ on_both_stores!(cli_flow, the_cli_flow);
 
 #[test]
 fn an_unreachable_database_is_one_line_and_no_panic() {
-    let out = Command::new(env!("CARGO_BIN_EXE_kehoach"))
+    let out = bin()
         .args(["--db", "postgres://postgres@127.0.0.1:1/none", "task", "list"])
         .output()
         .unwrap();
@@ -291,9 +302,60 @@ fn an_unreachable_database_is_one_line_and_no_panic() {
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("không kết nối được") && !err.contains("panicked"), "{err}");
-    let bad = Command::new(env!("CARGO_BIN_EXE_kehoach"))
-        .args(["--db", "mysql://x/y", "task", "list"])
-        .output()
-        .unwrap();
+    let bad = bin().args(["--db", "mysql://x/y", "task", "list"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// `serve` with no configuration at all: creates ./data/kehoach.db, loads
+/// ./workflows, keeps running, and stops cleanly on Ctrl-C (SIGINT).
+#[test]
+fn serve_starts_with_no_configuration_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("workflows")).unwrap();
+    std::fs::copy(shipped_plan_path(), dir.path().join("workflows/duc-pho-de-an-13.toml")).unwrap();
+    let mut child = bin()
+        .args(["serve", "--poll", "0.2"])
+        .env("KEHOACH_LOG", "info")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let db = dir.path().join("data/kehoach.db");
+    let list = || {
+        bin()
+            .args(["--db", db.to_str().unwrap(), "--format", "json", "task", "list"])
+            .output()
+            .unwrap()
+    };
+    let mut loaded = 0;
+    for _ in 0..150 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Some(code) = child.try_wait().unwrap() {
+            panic!("serve exited early with {code}");
+        }
+        let out = list();
+        if out.status.success() {
+            loaded = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len();
+            if loaded == 45 {
+                break;
+            }
+        }
+    }
+    assert_eq!(loaded, 45, "serve should load the shipped plan");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "serve keeps running");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "serve should stop cleanly: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("đang dừng"));
 }

@@ -260,26 +260,39 @@ impl Task {
                 }])
             }
             TaskAction::Waive { milestone, reason } => {
-                let m = self.supervisor_action(&stamp, &milestone)?;
-                self.require_not_closed(m, "miễn")?;
-                require_reason(&reason)?;
-                Ok(vec![TaskEvent::MilestoneWaived {
-                    milestone,
-                    reason,
-                    stamp,
-                }])
+                self.close(stamp, milestone, reason, "miễn", |milestone, reason, stamp| {
+                    TaskEvent::MilestoneWaived {
+                        milestone,
+                        reason,
+                        stamp,
+                    }
+                })
             }
             TaskAction::Cancel { milestone, reason } => {
-                let m = self.supervisor_action(&stamp, &milestone)?;
-                self.require_not_closed(m, "hủy")?;
-                require_reason(&reason)?;
-                Ok(vec![TaskEvent::MilestoneCancelled {
-                    milestone,
-                    reason,
-                    stamp,
-                }])
+                self.close(stamp, milestone, reason, "hủy", |milestone, reason, stamp| {
+                    TaskEvent::MilestoneCancelled {
+                        milestone,
+                        reason,
+                        stamp,
+                    }
+                })
             }
         }
+    }
+
+    /// Waiving and cancelling share their rules: a supervisor, a reason, a milestone still open.
+    fn close(
+        &self,
+        stamp: Stamp,
+        milestone: MilestoneId,
+        reason: String,
+        action: &'static str,
+        event: fn(MilestoneId, String, Stamp) -> TaskEvent,
+    ) -> Result<Vec<TaskEvent>, TaskError> {
+        let m = self.supervisor_action(&stamp, &milestone)?;
+        self.require_not_closed(m, action)?;
+        require_reason(&reason)?;
+        Ok(vec![event(milestone, reason, stamp)])
     }
 
     fn definition(&self) -> Result<&TaskDefinition, TaskError> {
