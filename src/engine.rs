@@ -199,8 +199,8 @@ impl Engine {
         })
     }
 
-    /// Brings the views up to date with every committed event.
+    /// Brings the views up to date with every event committed before this call.
     pub async fn catch_up(&self) -> Result<CatchUp, StoreError> {
-        projections::catch_up(&self.store).await
+        projections::catch_up_with_present(&self.store, Duration::from_secs(10)).await
     }
 }

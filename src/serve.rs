@@ -38,7 +38,7 @@ pub async fn run(engine: Engine, workflows: &Path, poll: Duration) -> Result<(),
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = ticker.tick() => match engine.catch_up().await {
+            _ = ticker.tick() => match crate::projections::catch_up(&engine.store).await {
                 Ok(c) if c.applied > 0 => tracing::info!(applied = c.applied, "khung nhìn đã cập nhật"),
                 Ok(_) => {}
                 // A database hiccup must not stop the engine: the checkpoint

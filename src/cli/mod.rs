@@ -450,6 +450,12 @@ async fn act(
             plan.id
         )));
     }
+    if engine.store.task_view(&key).await?.is_none() {
+        return Err(CliError::Input(format!(
+            "không có nhiệm vụ {} trong kế hoạch {}",
+            key.task, plan.id
+        )));
+    }
     let person = PersonName::parse(&who.by)?;
     let milestone = MilestoneId::parse(&who.milestone)?;
     let command = TaskCommand {

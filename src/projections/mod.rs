@@ -231,6 +231,15 @@ pub async fn catch_up(store: &Store) -> Result<CatchUp, StoreError> {
     }
 }
 
+/// Catches up with every event committed before this call, for
+/// read-your-writes in one-shot commands (see `Store::settle`).
+pub async fn catch_up_with_present(store: &Store, patience: std::time::Duration) -> Result<CatchUp, StoreError> {
+    if !store.settle(patience).await? {
+        tracing::warn!("một giao dịch khác trên máy chủ PostgreSQL còn mở; khung nhìn sẽ cập nhật khi nó kết thúc");
+    }
+    catch_up(store).await
+}
+
 /// Empties the views and replays every event into them. Each batch commits
 /// with its checkpoint, so an interrupted rebuild resumes where it stopped.
 pub async fn rebuild(store: &Store) -> Result<CatchUp, StoreError> {

@@ -115,6 +115,32 @@ where
 }
 
 impl Store {
+    /// Waits until every event committed before this call is readable from
+    /// the feed. On PostgreSQL the feed stops below the oldest transaction
+    /// still running anywhere on the server, so this waits (up to
+    /// `patience`) for the transactions in flight now to end. Returns false
+    /// if one was still open when patience ran out: nothing is lost, the
+    /// events just become readable later.
+    pub async fn settle(&self, patience: std::time::Duration) -> Result<bool, StoreError> {
+        let Store::Postgres(pool) = self else { return Ok(true) };
+        let snapshot = |sql: &'static str| async move {
+            let v: String = sqlx::query_scalar(sql)
+                .fetch_one(pool)
+                .await
+                .map_err(StoreError::query("đọc mốc giao dịch"))?;
+            Ok::<i64, StoreError>(v.parse().unwrap_or(0))
+        };
+        let horizon = snapshot("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").await?;
+        let started = std::time::Instant::now();
+        while snapshot("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").await? < horizon {
+            if started.elapsed() >= patience {
+                return Ok(false);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Ok(true)
+    }
+
     /// Reads up to `limit` events after `after`.
     pub async fn read_feed(&self, after: Cursor, limit: i64) -> Result<Vec<FeedEvent>, StoreError> {
         match self {

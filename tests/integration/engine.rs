@@ -157,7 +157,7 @@ async fn submit_approve_and_the_rules(kind: &str) {
     );
 
     // Who and when are in every event's metadata, from the request.
-    let events = engine.store.read_feed(Default::default(), 10_000).await.unwrap();
+    let events = all_events(&engine).await;
     let approval = events.iter().find(|e| e.event_type == "MilestoneApproved").unwrap();
     assert_eq!(approval.metadata["agency"], "BTV");
     assert_eq!(approval.metadata["person"], "Nguyễn Kiên");
@@ -263,11 +263,8 @@ async fn concurrent_double_approval_has_exactly_one_winner(kind: &str) {
             matches!(r, EngineError::Conflict(_)) || r.task_error().is_some_and(|e| e.code() == "already_approved");
         assert!(acceptable, "unexpected refusal: {r}");
     }
-    let approvals = setup
-        .store
-        .read_feed(Default::default(), 10_000)
+    let approvals = all_events(&setup)
         .await
-        .unwrap()
         .iter()
         .filter(|e| e.event_type == "MilestoneApproved")
         .count();
@@ -337,11 +334,8 @@ async fn a_changed_plan_is_amended_and_a_removed_task_withdrawn(kind: &str) {
     assert_eq!(report.withdrawn, 1);
     assert_eq!(engine.load_plan(&changed).await.unwrap().events_written, 0);
 
-    let types: Vec<String> = engine
-        .store
-        .read_feed(Default::default(), 10_000)
+    let types: Vec<String> = all_events(&engine)
         .await
-        .unwrap()
         .into_iter()
         .rev()
         .take(3)
@@ -396,13 +390,6 @@ async fn postgres_feed_never_skips_a_late_commit() {
         seen.iter().map(|e| &e.aggregate_id).collect::<Vec<_>>()
     );
     slow.commit().await.unwrap();
-    let seen: Vec<String> = engine
-        .store
-        .read_feed(Default::default(), 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.aggregate_id)
-        .collect();
+    let seen: Vec<String> = all_events(&engine).await.into_iter().map(|e| e.aggregate_id).collect();
     assert_eq!(seen, ["slow", "fast"]);
 }

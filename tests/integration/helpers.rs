@@ -70,26 +70,22 @@ impl TestDb {
     }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let TestDb::Postgres { name } = self {
-            let name = name.clone();
-            // Drop runs outside async context: use a short-lived runtime on its own thread.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                rt.block_on(async {
-                    if let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&pool)
-                            .await;
-                        pool.close().await;
-                    }
-                })
-            })
-            .join();
+static STALE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// Drops the test databases of test processes that are no longer running.
+async fn drop_stale_databases(pool: &sqlx::PgPool) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'kh\\_test\\_%'")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(pool)
+                .await;
         }
     }
 }
@@ -154,4 +150,14 @@ pub async fn act(
         action,
     };
     engine.execute(&key(task), command).await
+}
+
+/// Every stored event in feed order, once the events committed so far are
+/// all readable (see `Store::settle`).
+pub async fn all_events(engine: &Engine) -> Vec<kehoach::store::feed::FeedEvent> {
+    assert!(
+        engine.store.settle(std::time::Duration::from_secs(30)).await.unwrap(),
+        "a transaction stayed open"
+    );
+    engine.store.read_feed(Default::default(), 100_000).await.unwrap()
 }
