@@ -29,12 +29,17 @@ impl TestDb {
         TestDb::Sqlite { _dir: dir, path }
     }
 
+    /// A new database named after this process. Databases are dropped by the
+    /// next test run once their process has ended, not while tests run: a
+    /// DROP DATABASE holds a transaction open for seconds, and the PostgreSQL
+    /// feed (rightly) waits for every open transaction on the server.
     pub async fn postgres() -> Self {
-        let name = format!("kh_test_{}", rand::random::<u64>());
+        let name = format!("kh_test_{}_{}", std::process::id(), rand::random::<u32>());
         let admin = pg_admin_url();
         let pool = sqlx::PgPool::connect(&admin)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL is required for this test and is not reachable at {admin}: {e}"));
+        STALE.get_or_init(|| drop_stale_databases(&pool)).await;
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&pool)
             .await
