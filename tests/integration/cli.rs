@@ -295,6 +295,59 @@ async fn the_cli_flow(kind: &str) {
     assert_eq!(overdue_on("2023-06-01"), ["II.1.1", "II.1.2", "III.1.2"]);
     assert!(overdue_on("2024-01-02").contains(&"IV.6".to_string()));
 
+    // A progress report with a KPI value against the task's target.
+    let report = kehoach(
+        &db,
+        &[
+            "--now",
+            "2023-11-20",
+            "task",
+            "report",
+            "II.2.1.3",
+            "--milestone",
+            "report-2023",
+            "--as",
+            "MTTQ",
+            "--by",
+            "Đỗ F",
+        ]
+        .into_iter()
+        .chain([
+            "--kpi",
+            "ban-ttnd-gsdtcd-hieu-qua=86,5",
+            "--evidence",
+            "https://ducpho.example/bc/2023",
+        ])
+        .collect::<Vec<_>>(),
+    );
+    assert!(report.status.success(), "{}", stderr(&report));
+    let bad_kpi = kehoach(
+        &db,
+        &[
+            "task",
+            "report",
+            "II.2.1.3",
+            "--milestone",
+            "report-2023",
+            "--as",
+            "MTTQ",
+            "--by",
+            "Đỗ F",
+            "--kpi",
+            "khong-co=1",
+        ],
+    );
+    assert_eq!(bad_kpi.status.code(), Some(3));
+    assert!(
+        stderr(&bad_kpi).contains("không có chỉ tiêu khong-co"),
+        "{}",
+        stderr(&bad_kpi)
+    );
+    let show = kehoach(&db, &["--format", "json", "task", "show", "II.2.1.3"]);
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(shown["milestones"][0]["kpis"]["ban-ttnd-gsdtcd-hieu-qua"], 86.5);
+    assert_eq!(shown["milestones"][0]["reports"], 1);
+
     let table = kehoach(&db, &["task", "list"]);
     assert!(stdout(&table).contains("Nhiệm vụ") && stdout(&table).contains("45 nhiệm vụ"));
     let rebuild = kehoach(&db, &["views", "rebuild"]);

@@ -393,3 +393,28 @@ async fn postgres_feed_never_skips_a_late_commit() {
     let seen: Vec<String> = all_events(&engine).await.into_iter().map(|e| e.aggregate_id).collect();
     assert_eq!(seen, ["slow", "fast"]);
 }
+
+/// Two engines loading the same plan at once: the engine's own commands
+/// retry on conflict, so both succeed and the store holds one copy.
+async fn concurrent_plan_loads_retry_and_do_not_duplicate(kind: &str) {
+    let db = TestDb::of(kind).await;
+    let plan = Arc::new(shipped_plan());
+    let mut loads = Vec::new();
+    for _ in 0..3 {
+        let engine = db.engine(clock("2023-01-05")).await;
+        let plan = plan.clone();
+        loads.push(tokio::spawn(async move { engine.load_plan(&plan).await }));
+    }
+    for load in futures::future::join_all(loads).await {
+        load.unwrap().expect("every concurrent load succeeds");
+    }
+    let engine = db.engine(clock("2023-01-06")).await;
+    let single = TestDb::of(kind).await;
+    let reference = single.engine(clock("2023-01-05")).await;
+    reference.load_plan(&plan).await.unwrap();
+    assert_eq!(
+        engine.store.event_count().await.unwrap(),
+        reference.store.event_count().await.unwrap()
+    );
+}
+on_both_stores!(concurrent_plan_loads, concurrent_plan_loads_retry_and_do_not_duplicate);
