@@ -111,44 +111,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-fn plan_check(files: &[std::path::PathBuf], format: Format) -> Result<(), CliError> {
-    let mut errors = 0;
-    let mut summaries = Vec::new();
-    for file in files {
-        match crate::plan::parse_file(file) {
-            Ok(plan) => {
-                let milestones: usize = plan.tasks.iter().map(|t| t.milestones.len()).sum();
-                summaries.push(json!({ "file": file, "plan": plan.id(), "tasks": plan.tasks.len(), "milestones": milestones, "agencies": plan.agencies.len() }));
-                if format == Format::Table {
-                    println!(
-                        "{}: hợp lệ — kế hoạch {}, {} nhiệm vụ, {} mốc, {} cơ quan",
-                        file.display(),
-                        plan.id(),
-                        plan.tasks.len(),
-                        milestones,
-                        plan.agencies.len()
-                    );
-                }
-            }
-            Err(diags) => {
-                errors += diags.len();
-                for d in diags {
-                    eprintln!("{d}");
-                }
-            }
-        }
-    }
-    if format == Format::Json {
-        output::print_json(&summaries);
-    }
-    if errors > 0 {
-        return Err(CliError::Invalid(format!("{errors} lỗi trong tệp kế hoạch")));
-    }
-    Ok(())
-}
-
-/// Parses every file first, so a bad file loads nothing.
-fn parse_all(files: &[std::path::PathBuf]) -> Result<Vec<crate::plan::PlanDefinition>, CliError> {
+/// Parses every file, printing every diagnostic; fails if any file has one,
+/// so a command never acts on a partly valid set of plans.
+fn parse_all(files: &[std::path::PathBuf], failure: &str) -> Result<Vec<crate::plan::PlanDefinition>, CliError> {
     let mut plans = Vec::new();
     let mut errors = 0;
     for file in files {
@@ -163,15 +128,39 @@ fn parse_all(files: &[std::path::PathBuf]) -> Result<Vec<crate::plan::PlanDefini
         }
     }
     if errors > 0 {
-        return Err(CliError::Invalid(format!(
-            "{errors} lỗi trong tệp kế hoạch; không nạp gì"
-        )));
+        return Err(CliError::Invalid(format!("{errors} lỗi trong tệp kế hoạch{failure}")));
     }
     Ok(plans)
 }
 
+fn plan_check(files: &[std::path::PathBuf], format: Format) -> Result<(), CliError> {
+    let plans = parse_all(files, "")?;
+    let summaries: Vec<_> = files
+        .iter()
+        .zip(&plans)
+        .map(|(file, plan)| {
+            let milestones: usize = plan.tasks.iter().map(|t| t.milestones.len()).sum();
+            if format == Format::Table {
+                println!(
+                    "{}: hợp lệ — kế hoạch {}, {} nhiệm vụ, {} mốc, {} cơ quan",
+                    file.display(),
+                    plan.id(),
+                    plan.tasks.len(),
+                    milestones,
+                    plan.agencies.len()
+                );
+            }
+            json!({ "file": file, "plan": plan.id(), "tasks": plan.tasks.len(), "milestones": milestones, "agencies": plan.agencies.len() })
+        })
+        .collect();
+    if format == Format::Json {
+        output::print_json(&summaries);
+    }
+    Ok(())
+}
+
 async fn plan_load(ctx: &Context, files: &[std::path::PathBuf]) -> Result<(), CliError> {
-    let plans = parse_all(files)?;
+    let plans = parse_all(files, "; không nạp gì")?;
     let engine = ctx.engine().await?;
     let mut reports = Vec::new();
     for plan in &plans {

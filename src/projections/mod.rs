@@ -46,14 +46,13 @@ impl Changes {
     fn apply(&mut self, e: &FeedEvent, loaded: &mut Loaded) -> Result<(), StoreError> {
         match e.aggregate_type.as_str() {
             Plan::TYPE => {
-                let view = match self.plans.remove(&e.aggregate_id) {
+                let mut view = match self.plans.remove(&e.aggregate_id) {
                     Some(v) => v,
                     None => loaded
                         .plans
                         .remove(&e.aggregate_id)
                         .unwrap_or_else(|| PlanView::empty(&e.aggregate_id)),
                 };
-                let mut view = view;
                 if e.sequence > view.version {
                     let event: PlanEvent = serde_json::from_value(e.payload.clone()).map_err(|err| corrupt(e, err))?;
                     view.plan.apply(event);
