@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod notification;
 pub mod plan;
 pub mod projections;
 pub mod serve;

@@ -1,7 +1,9 @@
 //! The pure core: identifiers, calendar values and the task aggregate.
 //! Nothing here does I/O or reads a clock.
 
+pub mod calendar;
 pub mod dates;
 pub mod ids;
 pub mod plan;
+pub mod reminders;
 pub mod task;

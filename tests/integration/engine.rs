@@ -300,7 +300,7 @@ async fn a_crash_between_commit_and_projection_is_caught_up(kind: &str) {
     }
     let restarted = db.engine(clock("2023-03-02")).await;
     let caught = restarted.catch_up().await.unwrap();
-    assert_eq!(caught.applied, 1);
+    assert_eq!(caught.applied, 2, "the submission and its notice to the approvers");
     let fresh = restarted.store.task_view(&key("II.1.2")).await.unwrap().unwrap();
     assert_eq!(fresh.task.milestones[0].status, MilestoneStatus::Submitted);
     assert_eq!(

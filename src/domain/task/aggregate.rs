@@ -1,12 +1,13 @@
 //! The Task aggregate: one task of a plan and its milestones. Pure: no I/O
 //! and no clock; who and when come in the command's stamp.
 
-use super::commands::{TaskAction, TaskCommand};
+use super::commands::{DeliveryOutcome, TaskAction, TaskCommand};
 use super::definition::{Actor, MilestoneSpec, Stamp, TaskDefinition};
 use super::errors::TaskError;
 use super::events::{Change, DefinitionChanges, KpiValue, TaskEvent};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, TaskKey};
-use chrono::NaiveDate;
+use crate::domain::reminders::{Recipient, ReminderKind, Role};
+use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -79,6 +80,42 @@ pub struct Milestone {
     pub reports: u32,
     /// Latest value reported for each KPI.
     pub kpis: BTreeMap<KpiKey, f64>,
+    /// Messages queued about this milestone, and their delivery.
+    #[serde(default)]
+    pub reminders: Vec<ReminderRecord>,
+}
+
+/// A queued message and how its delivery to each agency went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReminderRecord {
+    pub key: String,
+    pub kind: ReminderKind,
+    pub covers: Vec<String>,
+    pub recipients: Vec<Recipient>,
+    pub window: Option<NaiveDate>,
+    pub note: Option<String>,
+    pub queued_at: DateTime<Utc>,
+    pub deliveries: BTreeMap<AgencyCode, Delivery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Delivery {
+    Sent {
+        message_id: String,
+        at: DateTime<Utc>,
+    },
+    Failed {
+        attempts: u32,
+        error: String,
+        next_attempt: Option<DateTime<Utc>>,
+    },
+}
+
+impl ReminderRecord {
+    pub fn delivered_to(&self, agency: &AgencyCode) -> bool {
+        matches!(self.deliveries.get(agency), Some(Delivery::Sent { .. }))
+    }
 }
 
 impl Milestone {
@@ -93,7 +130,19 @@ impl Milestone {
             last_reason: None,
             reports: 0,
             kpis: BTreeMap::new(),
+            reminders: Vec::new(),
         }
+    }
+
+    /// Whether a reminder point is already recorded, itself or as covered by a later one.
+    pub fn has_reminder(&self, key: &str) -> bool {
+        self.reminders
+            .iter()
+            .any(|r| r.key == key || r.covers.iter().any(|c| c == key))
+    }
+
+    fn count(&self, kind: ReminderKind) -> usize {
+        self.reminders.iter().filter(|r| r.kind == kind).count()
     }
 
     /// The deadline in force: the extension if any, else the plan's date.
@@ -212,7 +261,10 @@ impl Task {
                     }
                     status => return Err(TaskError::Closed { milestone, status }),
                 }
-                Ok(vec![TaskEvent::MilestoneSubmitted { milestone, note, stamp }])
+                let recipients = self.supervisors_as_recipients();
+                let key = format!("submitted-{}", m.count(ReminderKind::Submitted) + 1);
+                let notice = notice(&milestone, key, ReminderKind::Submitted, recipients, None, &stamp);
+                Ok(vec![TaskEvent::MilestoneSubmitted { milestone, note, stamp }, notice])
             }
             TaskAction::Approve { milestone, note } => {
                 let m = self.supervisor_action(&stamp, &milestone)?;
@@ -225,17 +277,37 @@ impl Task {
                         });
                     }
                 }
-                Ok(vec![TaskEvent::MilestoneApproved { milestone, note, stamp }])
+                let notice = notice(
+                    &milestone,
+                    "approved".into(),
+                    ReminderKind::Approved,
+                    submitter(m),
+                    None,
+                    &stamp,
+                );
+                Ok(vec![TaskEvent::MilestoneApproved { milestone, note, stamp }, notice])
             }
             TaskAction::Return { milestone, reason } => {
                 let m = self.supervisor_action(&stamp, &milestone)?;
                 self.require_submitted(m)?;
                 require_reason(&reason)?;
-                Ok(vec![TaskEvent::MilestoneReturned {
-                    milestone,
-                    reason,
-                    stamp,
-                }])
+                let key = format!("returned-{}", m.count(ReminderKind::Returned) + 1);
+                let notice = notice(
+                    &milestone,
+                    key,
+                    ReminderKind::Returned,
+                    submitter(m),
+                    Some(reason.clone()),
+                    &stamp,
+                );
+                Ok(vec![
+                    TaskEvent::MilestoneReturned {
+                        milestone,
+                        reason,
+                        stamp,
+                    },
+                    notice,
+                ])
             }
             TaskAction::Extend {
                 milestone,
@@ -257,6 +329,84 @@ impl Task {
                     until,
                     reason,
                     stamp,
+                }])
+            }
+            TaskAction::QueueReminder {
+                milestone,
+                key,
+                kind,
+                covers,
+                recipients,
+                window,
+            } => {
+                let (_, m) = self.known_milestone(&milestone)?;
+                let deadline_kind = matches!(
+                    kind,
+                    ReminderKind::Upcoming | ReminderKind::Overdue | ReminderKind::Escalation
+                );
+                let still_expected =
+                    !self.withdrawn && matches!(m.status, MilestoneStatus::Open | MilestoneStatus::Returned);
+                // Idempotent: a point already recorded, or one about work no
+                // longer expected, is quietly skipped (the state moved on).
+                if m.has_reminder(&key) || (deadline_kind && !still_expected) || recipients.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![TaskEvent::ReminderQueued {
+                    milestone,
+                    key,
+                    kind,
+                    covers,
+                    recipients,
+                    window,
+                    note: None,
+                    stamp,
+                }])
+            }
+            TaskAction::RecordDelivery {
+                milestone,
+                key,
+                agency,
+                outcome,
+            } => {
+                let (_, m) = self.known_milestone(&milestone)?;
+                let record = m
+                    .reminders
+                    .iter()
+                    .find(|r| r.key == key)
+                    .ok_or_else(|| TaskError::UnknownReminder {
+                        milestone: milestone.clone(),
+                        key: key.clone(),
+                    })?;
+                if record.delivered_to(&agency) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![match outcome {
+                    DeliveryOutcome::Sent {
+                        message_id,
+                        addresses,
+                        reply,
+                    } => TaskEvent::ReminderSent {
+                        milestone,
+                        key,
+                        agency,
+                        message_id,
+                        addresses,
+                        reply,
+                        stamp,
+                    },
+                    DeliveryOutcome::Failed {
+                        attempt,
+                        error,
+                        next_attempt,
+                    } => TaskEvent::ReminderFailed {
+                        milestone,
+                        key,
+                        agency,
+                        attempt,
+                        error,
+                        next_attempt,
+                        stamp,
+                    },
                 }])
             }
             TaskAction::Waive { milestone, reason } => {
@@ -297,6 +447,38 @@ impl Task {
 
     fn definition(&self) -> Result<&TaskDefinition, TaskError> {
         self.definition.as_ref().ok_or(TaskError::NotRegistered)
+    }
+
+    fn known_milestone(&self, id: &MilestoneId) -> Result<(&TaskDefinition, &Milestone), TaskError> {
+        let def = self.definition()?;
+        let m = self.milestone(id).ok_or_else(|| TaskError::UnknownMilestone {
+            milestone: id.clone(),
+            known: self
+                .milestones
+                .iter()
+                .map(|m| m.spec.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+        Ok((def, m))
+    }
+
+    /// The lead and advisory agencies, as recipients of a submission notice.
+    fn supervisors_as_recipients(&self) -> Vec<Recipient> {
+        let Some(def) = &self.definition else { return vec![] };
+        let mut out = vec![Recipient {
+            agency: def.lead.clone(),
+            role: Role::Lead,
+        }];
+        for a in &def.advisory {
+            if !out.iter().any(|r| &r.agency == a) {
+                out.push(Recipient {
+                    agency: a.clone(),
+                    role: Role::Advisory,
+                });
+            }
+        }
+        out
     }
 
     fn live_milestone(&self, id: &MilestoneId) -> Result<(&TaskDefinition, &Milestone), TaskError> {
@@ -439,6 +621,41 @@ impl Task {
     }
 }
 
+/// The agency that submitted a milestone, as the recipient of the decision.
+fn submitter(m: &Milestone) -> Vec<Recipient> {
+    m.submitted
+        .as_ref()
+        .and_then(|s| s.by.agency())
+        .map(|a| {
+            vec![Recipient {
+                agency: a.clone(),
+                role: Role::Implementer,
+            }]
+        })
+        .unwrap_or_default()
+}
+
+/// A state-change notice, queued in the same commit as the change itself.
+fn notice(
+    milestone: &MilestoneId,
+    key: String,
+    kind: ReminderKind,
+    recipients: Vec<Recipient>,
+    note: Option<String>,
+    stamp: &Stamp,
+) -> TaskEvent {
+    TaskEvent::ReminderQueued {
+        milestone: milestone.clone(),
+        key,
+        kind,
+        covers: vec![],
+        recipients,
+        window: None,
+        note,
+        stamp: stamp.clone(),
+    }
+}
+
 fn require_reason(reason: &str) -> Result<(), TaskError> {
     if reason.trim().is_empty() {
         Err(TaskError::ReasonRequired)
@@ -537,6 +754,64 @@ impl Aggregate for Task {
                 m.status = MilestoneStatus::Waived;
                 m.closed = Some(stamp.clone());
                 m.last_reason = Some(reason.clone());
+            }),
+            TaskEvent::ReminderQueued {
+                milestone,
+                key,
+                kind,
+                covers,
+                recipients,
+                window,
+                note,
+                ..
+            } => self.on_milestone(&milestone, |m| {
+                m.reminders.push(ReminderRecord {
+                    key,
+                    kind,
+                    covers,
+                    recipients,
+                    window,
+                    note,
+                    queued_at: stamp.at,
+                    deliveries: BTreeMap::new(),
+                })
+            }),
+            TaskEvent::ReminderSent {
+                milestone,
+                key,
+                agency,
+                message_id,
+                ..
+            } => self.on_milestone(&milestone, |m| {
+                if let Some(r) = m.reminders.iter_mut().find(|r| r.key == key) {
+                    r.deliveries.insert(
+                        agency,
+                        Delivery::Sent {
+                            message_id,
+                            at: stamp.at,
+                        },
+                    );
+                }
+            }),
+            TaskEvent::ReminderFailed {
+                milestone,
+                key,
+                agency,
+                attempt,
+                error,
+                next_attempt,
+                ..
+            } => self.on_milestone(&milestone, |m| {
+                if let Some(r) = m.reminders.iter_mut().find(|r| r.key == key) {
+                    r.deliveries.insert(
+                        agency,
+                        Delivery::Failed {
+                            attempts: attempt,
+                            error,
+                            next_attempt,
+                        },
+                    );
+                }
             }),
             TaskEvent::MilestoneCancelled { milestone, reason, .. } => self.on_milestone(&milestone, |m| {
                 m.status = MilestoneStatus::Cancelled;

@@ -1,7 +1,8 @@
 use super::definition::{MilestoneSpec, Stamp, TaskDefinition};
 use super::events::KpiValue;
-use crate::domain::ids::{MilestoneId, PlanId, TaskId};
-use chrono::NaiveDate;
+use crate::domain::ids::{AgencyCode, MilestoneId, PlanId, TaskId};
+use crate::domain::reminders::{Recipient, ReminderKind};
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// A command on a task, with who asked and when (from the request, never
 /// from a clock inside the aggregate).
@@ -56,11 +57,47 @@ pub enum TaskAction {
         milestone: MilestoneId,
         reason: String,
     },
+    /// The scheduler found a reminder point that has come (engine only).
+    QueueReminder {
+        milestone: MilestoneId,
+        key: String,
+        kind: ReminderKind,
+        covers: Vec<String>,
+        recipients: Vec<Recipient>,
+        window: Option<NaiveDate>,
+    },
+    /// The dispatcher tried to deliver a queued message to one agency (engine only).
+    RecordDelivery {
+        milestone: MilestoneId,
+        key: String,
+        agency: AgencyCode,
+        outcome: DeliveryOutcome,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    Sent {
+        message_id: String,
+        addresses: Vec<String>,
+        reply: String,
+    },
+    Failed {
+        attempt: u32,
+        error: String,
+        next_attempt: Option<DateTime<Utc>>,
+    },
 }
 
 impl TaskAction {
     /// Actions that only the engine (plan loader) may issue.
     pub fn is_system(&self) -> bool {
-        matches!(self, Self::SyncFromPlan { .. } | Self::Withdraw { .. })
+        matches!(
+            self,
+            Self::SyncFromPlan { .. }
+                | Self::Withdraw { .. }
+                | Self::QueueReminder { .. }
+                | Self::RecordDelivery { .. }
+        )
     }
 }

@@ -59,6 +59,8 @@ pub enum TaskError {
     UnknownKpi { key: KpiKey, known: String },
     #[error("giá trị chỉ tiêu {key} không phải số hữu hạn")]
     KpiNotFinite { key: KpiKey },
+    #[error("mốc {milestone} không có lời nhắc {key}")]
+    UnknownReminder { milestone: MilestoneId, key: String },
     #[error("nhiệm vụ thuộc kế hoạch/mã khác ({0})")]
     WrongIdentity(String),
 }
@@ -84,6 +86,7 @@ impl TaskError {
             Self::ExtensionNotLater { .. } => "extension_not_later",
             Self::UnknownKpi { .. } => "unknown_kpi",
             Self::KpiNotFinite { .. } => "kpi_not_finite",
+            Self::UnknownReminder { .. } => "unknown_reminder",
             Self::WrongIdentity(_) => "wrong_identity",
         }
     }

@@ -1,6 +1,7 @@
 use super::definition::{KpiTarget, MilestoneSpec, SourceRef, Stamp, TaskDefinition};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
-use chrono::NaiveDate;
+use crate::domain::reminders::{Recipient, ReminderKind};
+use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
@@ -141,6 +142,40 @@ pub enum TaskEvent {
         reason: String,
         stamp: Stamp,
     },
+    /// A message is due to the recipients: recorded before any e-mail is
+    /// sent, so that delivery can be retried and proved. `key` is unique
+    /// within the milestone; `covers` lists earlier points this one stands
+    /// for (missed while the engine was down).
+    ReminderQueued {
+        milestone: MilestoneId,
+        key: String,
+        kind: ReminderKind,
+        covers: Vec<String>,
+        recipients: Vec<Recipient>,
+        /// The local day it belongs to; None for state-change notices, which go out at once.
+        window: Option<NaiveDate>,
+        note: Option<String>,
+        stamp: Stamp,
+    },
+    ReminderSent {
+        milestone: MilestoneId,
+        key: String,
+        agency: AgencyCode,
+        message_id: String,
+        addresses: Vec<String>,
+        reply: String,
+        stamp: Stamp,
+    },
+    ReminderFailed {
+        milestone: MilestoneId,
+        key: String,
+        agency: AgencyCode,
+        attempt: u32,
+        error: String,
+        /// None when this was the last attempt.
+        next_attempt: Option<DateTime<Utc>>,
+        stamp: Stamp,
+    },
 }
 
 impl TaskEvent {
@@ -158,7 +193,10 @@ impl TaskEvent {
             | Self::MilestoneReturned { stamp, .. }
             | Self::DeadlineExtended { stamp, .. }
             | Self::MilestoneWaived { stamp, .. }
-            | Self::MilestoneCancelled { stamp, .. } => stamp,
+            | Self::MilestoneCancelled { stamp, .. }
+            | Self::ReminderQueued { stamp, .. }
+            | Self::ReminderSent { stamp, .. }
+            | Self::ReminderFailed { stamp, .. } => stamp,
         }
     }
 
@@ -177,6 +215,9 @@ impl TaskEvent {
             Self::DeadlineExtended { .. } => "DeadlineExtended",
             Self::MilestoneWaived { .. } => "MilestoneWaived",
             Self::MilestoneCancelled { .. } => "MilestoneCancelled",
+            Self::ReminderQueued { .. } => "ReminderQueued",
+            Self::ReminderSent { .. } => "ReminderSent",
+            Self::ReminderFailed { .. } => "ReminderFailed",
         }
     }
 }

@@ -9,8 +9,8 @@ pub mod events;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{Milestone, MilestoneStatus, Task};
-pub use commands::{TaskAction, TaskCommand};
+pub use aggregate::{Delivery, Milestone, MilestoneStatus, ReminderRecord, Task};
+pub use commands::{DeliveryOutcome, TaskAction, TaskCommand};
 pub use definition::{
     Actor, Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, SourceRef, Stamp, TargetValue, TaskDefinition,
 };

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PersonName, PlanId, TaskId};
+use crate::domain::reminders::{Recipient, ReminderKind, Role};
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::test::TestFramework;
 
@@ -178,7 +179,26 @@ async fn implementers_submit_and_nobody_else_does() {
         ))
         .await
         .inspect_result();
-    assert!(matches!(ok.as_deref(), Ok([TaskEvent::MilestoneSubmitted { .. }])));
+    // The submission tells the approvers, in the same commit.
+    match ok.as_deref() {
+        Ok(
+            [TaskEvent::MilestoneSubmitted { .. }, TaskEvent::ReminderQueued {
+                key,
+                kind,
+                recipients,
+                window,
+                ..
+            }],
+        ) => {
+            assert_eq!(
+                (key.as_str(), *kind, *window),
+                ("submitted-1", ReminderKind::Submitted, None)
+            );
+            let to: Vec<(&str, Role)> = recipients.iter().map(|r| (r.agency.as_str(), r.role)).collect();
+            assert_eq!(to, [("BTV", Role::Lead), ("BDV", Role::Advisory)]);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 
     let refused = Tf::with(())
         .given(registered())
@@ -225,7 +245,15 @@ async fn only_lead_or_advisory_approve_return_and_extend() {
                 .when_async(cmd(person(supervisor, "Võ E"), action.clone()))
                 .await
                 .inspect_result();
-            assert_eq!(ok.unwrap().len(), 1, "{supervisor} may {action:?}");
+            let events = ok.unwrap();
+            assert!(!events.is_empty(), "{supervisor} may {action:?}");
+            // Approvals and returns tell the submitting agency.
+            if !matches!(action, TaskAction::Extend { .. }) {
+                assert!(
+                    matches!(events.get(1), Some(TaskEvent::ReminderQueued { recipients, .. }) if recipients[0].agency.as_str() == "UBND"),
+                    "{events:?}"
+                );
+            }
         }
     }
 }
@@ -279,7 +307,10 @@ async fn an_approved_milestone_cannot_be_submitted_again_but_a_returned_one_can(
     let refused = Tf::with(()).given(approved).when_async(submit()).await.inspect_result();
     assert_eq!(refused.unwrap_err().code(), "already_approved");
     let ok = Tf::with(()).given(returned).when_async(submit()).await.inspect_result();
-    assert!(matches!(ok.as_deref(), Ok([TaskEvent::MilestoneSubmitted { .. }])));
+    assert!(matches!(
+        ok.as_deref(),
+        Ok([TaskEvent::MilestoneSubmitted { .. }, TaskEvent::ReminderQueued { .. }])
+    ));
 }
 
 #[tokio::test]
@@ -431,4 +462,118 @@ async fn a_withdrawn_task_refuses_work_and_is_reinstated_when_it_returns_to_the_
         .inspect_result()
         .unwrap();
     assert!(matches!(&events[..], [TaskEvent::TaskReinstated { .. }]));
+}
+
+fn queue(key: &str, kind: ReminderKind, covers: &[&str]) -> TaskCommand {
+    TaskCommand {
+        stamp: system(),
+        action: TaskAction::QueueReminder {
+            milestone: mid("register-2024"),
+            key: key.into(),
+            kind,
+            covers: covers.iter().map(|c| c.to_string()).collect(),
+            recipients: vec![Recipient {
+                agency: code("UBND"),
+                role: Role::Implementer,
+            }],
+            window: NaiveDate::from_ymd_opt(2024, 3, 29),
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_reminder_point_is_queued_once_even_when_covered() {
+    let events = Tf::with(())
+        .given(registered())
+        .when_async(queue("before-0", ReminderKind::Upcoming, &["before-1", "before-3"]))
+        .await
+        .inspect_result()
+        .unwrap();
+    assert!(matches!(&events[..], [TaskEvent::ReminderQueued { .. }]));
+    let mut given = registered();
+    given.extend(events);
+    for key in ["before-0", "before-3"] {
+        Tf::with(())
+            .given(given.clone())
+            .when_async(queue(key, ReminderKind::Upcoming, &[]))
+            .await
+            .then_expect_events(vec![]);
+    }
+    // People cannot queue reminders.
+    let mut by_person = queue("before-7", ReminderKind::Upcoming, &[]);
+    by_person.stamp = person("BDV", "Võ E");
+    Tf::with(())
+        .given(given)
+        .when_async(by_person)
+        .await
+        .then_expect_error(TaskError::SystemOnly);
+}
+
+#[tokio::test]
+async fn no_deadline_reminders_once_the_work_is_submitted() {
+    let mut given = registered();
+    given.push(submitted_by("UBND", "Trần Thị B"));
+    Tf::with(())
+        .given(given)
+        .when_async(queue("overdue-7", ReminderKind::Overdue, &[]))
+        .await
+        .then_expect_events(vec![]);
+}
+
+#[tokio::test]
+async fn deliveries_are_recorded_per_agency_and_once() {
+    let mut given = registered();
+    given.extend(
+        registered_task()
+            .decide(queue("before-0", ReminderKind::Upcoming, &[]))
+            .unwrap(),
+    );
+    let sent = |attempt: u32| TaskCommand {
+        stamp: system(),
+        action: TaskAction::RecordDelivery {
+            milestone: mid("register-2024"),
+            key: "before-0".into(),
+            agency: code("UBND"),
+            outcome: if attempt == 0 {
+                DeliveryOutcome::Sent {
+                    message_id: "m@x".into(),
+                    addresses: vec!["ubnd@ducpho.example".into()],
+                    reply: "250 OK".into(),
+                }
+            } else {
+                DeliveryOutcome::Failed {
+                    attempt,
+                    error: "421 try later".into(),
+                    next_attempt: None,
+                }
+            },
+        },
+    };
+    let failed = Tf::with(())
+        .given(given.clone())
+        .when_async(sent(1))
+        .await
+        .inspect_result()
+        .unwrap();
+    assert!(matches!(&failed[..], [TaskEvent::ReminderFailed { attempt: 1, .. }]));
+    let ok = Tf::with(())
+        .given(given.clone())
+        .when_async(sent(0))
+        .await
+        .inspect_result()
+        .unwrap();
+    given.extend(ok);
+    Tf::with(())
+        .given(given)
+        .when_async(sent(0))
+        .await
+        .then_expect_events(vec![]);
+}
+
+fn registered_task() -> Task {
+    let mut task = Task::default();
+    for e in registered() {
+        cqrs_es::Aggregate::apply(&mut task, e);
+    }
+    task
 }
