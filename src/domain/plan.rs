@@ -1,8 +1,10 @@
 //! The Plan aggregate: the plan's header, settings and agency directory, so
 //! that changes to them (an agency's e-mail, the time zone) have a history too.
 
+use super::calendar::WorkCalendar;
 use super::dates::DayMonth;
 use super::ids::{AgencyCode, PlanId};
+use super::reminders::ReminderPolicy;
 use super::task::events::Change;
 use super::task::{Actor, Stamp};
 use chrono::NaiveDate;
@@ -25,7 +27,7 @@ pub struct Agency {
     pub members: Vec<Member>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanHeader {
     pub id: PlanId,
     pub title: String,
@@ -40,6 +42,10 @@ pub struct PlanHeader {
     pub first_year: i32,
     pub last_year: i32,
     pub five_year_review: NaiveDate,
+    #[serde(default)]
+    pub reminders: ReminderPolicy,
+    #[serde(default)]
+    pub calendar: WorkCalendar,
 }
 
 impl PlanHeader {

@@ -16,6 +16,34 @@ pub struct RawPlanFile {
     pub agencies: Vec<RawAgency>,
     #[serde(default)]
     pub tasks: Vec<RawTask>,
+    pub reminders: Option<S<RawReminders>>,
+    pub calendar: Option<RawCalendar>,
+}
+
+/// `[reminders]` and `[tasks.reminders]`; every key optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReminders {
+    pub before_days: Option<S<Vec<i64>>>,
+    pub send_at: Option<S<String>>,
+    pub overdue_every_days: Option<S<i64>>,
+    pub escalate_after_days: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCalendar {
+    #[serde(default)]
+    pub holidays: Vec<RawDay>,
+    #[serde(default)]
+    pub workdays: Vec<RawDay>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDay {
+    pub date: S<String>,
+    pub name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +116,7 @@ pub struct RawTask {
     pub milestones: Option<S<Vec<S<RawSchedule>>>>,
     #[serde(default)]
     pub kpis: Vec<S<RawKpi>>,
+    pub reminders: Option<S<RawReminders>>,
 }
 
 #[derive(Debug, Deserialize)]

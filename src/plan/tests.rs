@@ -136,3 +136,50 @@ fn duplicate_agencies_and_malformed_toml() {
     let unknown_key = parse(&SMALL.replace("text = \"Tổ chức", "txt = \"Tổ chức")).unwrap_err();
     assert!(unknown_key[0].to_string().contains("txt"), "{}", unknown_key[0]);
 }
+
+#[test]
+fn reminder_policy_and_calendar_are_read_and_checked() {
+    let with = format!(
+        "{SMALL}\n[reminders]\nbefore_days = [10, 1]\nsend_at = \"0 30 7 * * Mon-Fri\"\noverdue_every_days = 3\n\n[calendar]\nholidays = [{{ date = \"2024-04-18\", name = \"Giỗ Tổ Hùng Vương\" }}]\nworkdays = [{{ date = \"2024-05-04\", name = \"Làm bù\" }}]\n"
+    );
+    let plan = parse(&with).unwrap();
+    let policy = &plan.header.reminders;
+    assert_eq!(policy.before_days, [10, 1]);
+    assert_eq!(policy.send_at, "0 30 7 * * Mon-Fri");
+    assert_eq!((policy.overdue_every_days, policy.escalate_after_days), (3, 7));
+    let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+    assert!(!plan.header.calendar.is_working_day(d("2024-04-18")));
+    assert!(plan.header.calendar.is_working_day(d("2024-05-04")));
+
+    let bad = with
+        .replace("0 30 7 * * Mon-Fri", "every morning")
+        .replace("before_days = [10, 1]", "before_days = [10, -1]");
+    let lines: Vec<String> = parse(&bad).unwrap_err().iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("biểu thức cron không hợp lệ \"every morning\"")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("before_days: -1")), "{lines:#?}");
+}
+
+#[test]
+fn a_task_can_override_the_reminder_policy() {
+    let with = SMALL.replace(
+        "schedule = { kind = \"quarter_end\", quarter = 1, year = 2023 }",
+        "schedule = { kind = \"quarter_end\", quarter = 1, year = 2023 }\nreminders = { before_days = [30], escalate_after_days = 0 }",
+    );
+    let plan = parse(&with).unwrap();
+    let o = plan.tasks[0].definition.reminders.as_ref().unwrap();
+    let policy = plan.header.reminders.with(Some(o));
+    assert_eq!(
+        (
+            policy.before_days,
+            policy.escalate_after_days,
+            policy.overdue_every_days
+        ),
+        (vec![30], 0, 7)
+    );
+}

@@ -4,15 +4,18 @@
 use super::diagnostics::Reporter;
 use super::raw::*;
 use super::{PlanDefinition, PlanTask};
+use crate::domain::calendar::WorkCalendar;
 use crate::domain::dates::{parse_date, parse_month_end, quarter_end, DayMonth};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
 use crate::domain::plan::{Agency, Member, PlanHeader};
+use crate::domain::reminders::{PolicyOverride, ReminderPolicy};
 use crate::domain::task::{
     Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, SourceRef, TargetValue, TaskDefinition,
 };
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
 use std::collections::HashMap;
+use std::str::FromStr;
 
 const DEFAULT_TZ: &str = "Asia/Ho_Chi_Minh";
 
@@ -236,6 +239,60 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
             .filter(|due| ctx.in_period(*due, v.span(), "five_year_review")),
     };
 
+    // Reminder policy and the working-day calendar.
+    let mut policy = ReminderPolicy::default();
+    if let Some(r) = &raw.reminders {
+        if let Some(o) = reminder_override(&mut ctx, r) {
+            policy = policy.with(Some(&o));
+        }
+        if let Some(cron) = &r.get_ref().send_at {
+            match cron::Schedule::from_str(cron.get_ref()) {
+                Ok(_) => policy.send_at = cron.get_ref().trim().to_string(),
+                Err(e) => ctx.r.error(
+                    cron.span(),
+                    format!("biểu thức cron không hợp lệ {:?}: {e}", cron.get_ref()),
+                    Some("6 trường: giây phút giờ ngày tháng thứ, ví dụ \"0 0 8 * * *\" là 08:00 mỗi ngày".into()),
+                ),
+            }
+        }
+    }
+    let calendar = raw.calendar.as_ref().map(|c| {
+        let mut days = |list: &[RawDay], what: &str| -> Vec<(NaiveDate, String)> {
+            let mut out: Vec<(NaiveDate, String)> = Vec::new();
+            for day in list {
+                if let Some(d) = ctx.date(&day.date, what) {
+                    if out.iter().any(|(x, _)| *x == d) {
+                        ctx.r.error(
+                            day.date.span(),
+                            format!("{what}: ngày {} khai báo hai lần", d.format("%d/%m/%Y")),
+                            None,
+                        );
+                    } else {
+                        out.push((d, day.name.trim().to_string()));
+                    }
+                }
+            }
+            out
+        };
+        let holidays = days(&c.holidays, "ngày nghỉ");
+        let workdays = days(&c.workdays, "ngày làm bù");
+        for (d, _) in &workdays {
+            if holidays.iter().any(|(h, _)| h == d) {
+                let span = c
+                    .workdays
+                    .iter()
+                    .find(|w| parse_date(w.date.get_ref()).ok() == Some(*d))
+                    .map(|w| w.date.span());
+                ctx.r.error(
+                    span.unwrap_or(0..0),
+                    format!("ngày {} vừa là ngày nghỉ vừa là ngày làm bù", d.format("%d/%m/%Y")),
+                    None,
+                );
+            }
+        }
+        WorkCalendar::new(holidays, workdays)
+    });
+
     // Tasks.
     let mut tasks: Vec<PlanTask> = Vec::new();
     let mut seen_tasks: HashMap<String, usize> = HashMap::new();
@@ -275,6 +332,8 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
             first_year,
             last_year,
             five_year_review: ctx.five_year_review?,
+            reminders: policy,
+            calendar: calendar.unwrap_or_default(),
         },
         agencies,
         tasks,
@@ -357,6 +416,18 @@ fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> 
         }
     }
 
+    let reminders = t.reminders.as_ref().and_then(|r| {
+        let o = reminder_override(ctx, r);
+        if let Some(cron) = &r.get_ref().send_at {
+            ctx.r.error(
+                cron.span(),
+                "send_at chỉ đặt ở [reminders] của kế hoạch",
+                Some("giờ gửi dùng chung cho cả kế hoạch".into()),
+            );
+        }
+        o
+    });
+
     if ctx.r.diagnostics.len() > before {
         return None;
     }
@@ -375,6 +446,7 @@ fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> 
                 line: t.source.line,
             },
             kpis,
+            reminders,
         },
         milestones,
     })
@@ -574,5 +646,51 @@ fn validate_kpi(ctx: &mut Ctx<'_, '_>, k: &S<RawKpi>) -> Option<KpiTarget> {
             value: b.value,
             year: b.year,
         }),
+    })
+}
+
+/// Reads a `[reminders]` table into an override; `send_at` is handled by the caller.
+fn reminder_override(ctx: &mut Ctx<'_, '_>, r: &S<RawReminders>) -> Option<PolicyOverride> {
+    let raw = r.get_ref();
+    let before = ctx.r.diagnostics.len();
+    let days = |ctx: &mut Ctx<'_, '_>, v: &S<i64>, what: &str| -> Option<u32> {
+        match u32::try_from(*v.get_ref()) {
+            Ok(n) if n <= 366 => Some(n),
+            _ => {
+                ctx.r.error(
+                    v.span(),
+                    format!("{what}: {} ngày không hợp lệ", v.get_ref()),
+                    Some("từ 0 đến 366; 0 là tắt".into()),
+                );
+                None
+            }
+        }
+    };
+    let before_days = raw.before_days.as_ref().map(|list| {
+        let mut out: Vec<u32> = Vec::new();
+        for d in list.get_ref() {
+            match u32::try_from(*d) {
+                Ok(n) if n <= 366 && !out.contains(&n) => out.push(n),
+                _ => ctx.r.error(
+                    list.span(),
+                    format!("before_days: {d} không hợp lệ hoặc lặp lại"),
+                    Some("số ngày từ 0 đến 366, không lặp".into()),
+                ),
+            }
+        }
+        out
+    });
+    let overdue_every_days = raw
+        .overdue_every_days
+        .as_ref()
+        .and_then(|v| days(ctx, v, "overdue_every_days"));
+    let escalate_after_days = raw
+        .escalate_after_days
+        .as_ref()
+        .and_then(|v| days(ctx, v, "escalate_after_days"));
+    (ctx.r.diagnostics.len() == before).then_some(PolicyOverride {
+        before_days,
+        overdue_every_days,
+        escalate_after_days,
     })
 }

@@ -3,6 +3,7 @@
 //! commands and events.
 
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PersonName};
+use crate::domain::reminders::PolicyOverride;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -18,6 +19,9 @@ pub struct TaskDefinition {
     pub deadline: Option<String>,
     pub source: SourceRef,
     pub kpis: Vec<KpiTarget>,
+    /// Overrides of the plan's reminder policy for this task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminders: Option<PolicyOverride>,
 }
 
 impl TaskDefinition {

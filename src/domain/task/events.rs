@@ -1,6 +1,6 @@
 use super::definition::{KpiTarget, MilestoneSpec, SourceRef, Stamp, TaskDefinition};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
-use crate::domain::reminders::{Recipient, ReminderKind};
+use crate::domain::reminders::{PolicyOverride, Recipient, ReminderKind};
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,8 @@ pub struct DefinitionChanges {
     pub source: Option<Change<SourceRef>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kpis: Option<Change<Vec<KpiTarget>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminders: Option<Change<Option<PolicyOverride>>>,
 }
 
 fn change<T: PartialEq + Clone>(from: &T, to: &T) -> Option<Change<T>> {
@@ -51,6 +53,7 @@ impl DefinitionChanges {
             deadline: change(&old.deadline, &new.deadline),
             source: change(&old.source, &new.source),
             kpis: change(&old.kpis, &new.kpis),
+            reminders: change(&old.reminders, &new.reminders),
         }
     }
 
@@ -62,7 +65,17 @@ impl DefinitionChanges {
         macro_rules! set {
             ($($f:ident),*) => {$( if let Some(c) = &self.$f { def.$f = c.to.clone(); } )*};
         }
-        set!(title, text, lead, advisory, implementers, deadline, source, kpis);
+        set!(
+            title,
+            text,
+            lead,
+            advisory,
+            implementers,
+            deadline,
+            source,
+            kpis,
+            reminders
+        );
     }
 }
 

@@ -56,6 +56,7 @@ fn definition() -> TaskDefinition {
             per_year: true,
             baseline: None,
         }],
+        reminders: None,
     }
 }
 
