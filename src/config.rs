@@ -32,6 +32,62 @@ pub struct FileConfig {
     pub db: Option<String>,
     pub workflows: Option<PathBuf>,
     pub log: Option<String>,
+    /// `smtp://…` or `smtps://…`; without it e-mails are written to `outbox_dir`.
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub base_url: Option<String>,
+    pub outbox_dir: Option<PathBuf>,
+    pub smtp_max_attempts: Option<u32>,
+}
+
+pub const DEFAULT_MAIL_FROM: &str = "kehoach <kehoach@localhost>";
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
+pub const DEFAULT_OUTBOX_DIR: &str = "./data/outbox";
+
+/// Mail settings: environment (`KEHOACH_SMTP_URL`, `KEHOACH_MAIL_FROM`,
+/// `KEHOACH_BASE_URL`, `KEHOACH_OUTBOX_DIR`, `KEHOACH_SMTP_MAX_ATTEMPTS`)
+/// over the file over defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    pub smtp_url: Option<String>,
+    pub from: String,
+    pub base_url: String,
+    pub outbox_dir: PathBuf,
+    pub max_attempts: u32,
+}
+
+impl MailSettings {
+    pub fn resolve(file: &FileConfig) -> Self {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self {
+            smtp_url: env("KEHOACH_SMTP_URL").or_else(|| file.smtp_url.clone()),
+            from: env("KEHOACH_MAIL_FROM")
+                .or_else(|| file.mail_from.clone())
+                .unwrap_or_else(|| DEFAULT_MAIL_FROM.into()),
+            base_url: env("KEHOACH_BASE_URL")
+                .or_else(|| file.base_url.clone())
+                .unwrap_or_else(|| DEFAULT_BASE_URL.into()),
+            outbox_dir: env("KEHOACH_OUTBOX_DIR")
+                .map(PathBuf::from)
+                .or_else(|| file.outbox_dir.clone())
+                .unwrap_or_else(|| DEFAULT_OUTBOX_DIR.into()),
+            max_attempts: env("KEHOACH_SMTP_MAX_ATTEMPTS")
+                .and_then(|v| v.parse().ok())
+                .or(file.smtp_max_attempts)
+                .unwrap_or(6)
+                .max(1),
+        }
+    }
+
+    /// The domain of the From address, for Message-IDs.
+    pub fn mail_domain(&self) -> String {
+        let addr = self
+            .from
+            .rsplit_once('<')
+            .map_or(self.from.as_str(), |(_, a)| a)
+            .trim_end_matches('>');
+        addr.rsplit_once('@').map_or("localhost", |(_, d)| d).trim().to_string()
+    }
 }
 
 impl FileConfig {

@@ -5,7 +5,7 @@
 use crate::clock::SharedClock;
 use crate::domain::ids::TaskKey;
 use crate::domain::plan::{Plan, PlanError, SyncPlan};
-use crate::domain::task::{Actor, Stamp, Task, TaskCommand, TaskError};
+use crate::domain::task::{Actor, Stamp, Task, TaskAction, TaskCommand, TaskError};
 use crate::plan::{load, PlanDefinition};
 use crate::projections::{self, CatchUp};
 use crate::store::repository::EventRepository;
@@ -144,6 +144,16 @@ impl Engine {
         self.execute_task(key, command, false).await
     }
 
+    /// Runs a command the engine issues itself (scheduler, dispatcher):
+    /// stamped with the component's name, retried on conflict.
+    pub async fn execute_system(&self, key: &TaskKey, component: &str, action: TaskAction) -> Result<(), EngineError> {
+        let command = TaskCommand {
+            stamp: self.stamp(Actor::system(component)),
+            action,
+        };
+        self.execute_task(key, command, true).await
+    }
+
     async fn execute_task(&self, key: &TaskKey, command: TaskCommand, retry: bool) -> Result<(), EngineError> {
         let id = key.to_string();
         let stamp = command.stamp.clone();
@@ -185,7 +195,7 @@ impl Engine {
             })?;
         let mut withdrawn = 0;
         for (key, command) in commands {
-            if matches!(command.action, crate::domain::task::TaskAction::Withdraw { .. }) {
+            if matches!(command.action, TaskAction::Withdraw { .. }) {
                 withdrawn += 1;
             }
             self.execute_task(&key, command, true).await?;

@@ -14,5 +14,6 @@ pub mod engine;
 pub mod notification;
 pub mod plan;
 pub mod projections;
+pub mod scheduling;
 pub mod serve;
 pub mod store;

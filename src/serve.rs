@@ -1,13 +1,49 @@
 //! `serve`: the long-running main job. Loads the plans of the workflows
-//! directory, then keeps the views caught up with the feed until Ctrl-C or
-//! SIGTERM. The scheduler and the web server join it in later issues.
+//! directory, then until Ctrl-C or SIGTERM: keeps the views caught up with
+//! the feed, runs the reminder scheduler at each plan's cron time, and
+//! delivers queued messages (and retries) every poll interval.
 
 use crate::cli::CliError;
 use crate::engine::Engine;
+use crate::notification::dispatch::Dispatcher;
+use crate::scheduling;
+use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::time::Duration;
 
-pub async fn run(engine: Engine, workflows: &Path, poll: Duration) -> Result<(), CliError> {
+/// The next cron instant of any loaded plan after `now`.
+async fn next_tick(engine: &Engine, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let plans = engine.store.plan_views().await.ok()?;
+    plans
+        .iter()
+        .filter_map(|p| p.plan.header.as_ref())
+        .filter_map(|h| {
+            scheduling::fire_times(&h.reminders.send_at, h.tz(), now, now + chrono::Duration::days(400))
+                .first()
+                .copied()
+        })
+        .min()
+}
+
+async fn reminders(engine: &Engine, dispatcher: &Dispatcher, schedule: bool) {
+    let now = engine.clock.now();
+    if schedule {
+        match scheduling::schedule(engine, now).await {
+            Ok(q) => tracing::info!(queued = q.len(), "đã chạy bộ lập lịch nhắc việc"),
+            Err(e) => tracing::error!(error = %e, "bộ lập lịch nhắc việc lỗi; sẽ chạy lại ở lần sau"),
+        }
+    }
+    match dispatcher.dispatch(engine, now).await {
+        Ok(sent) if !sent.is_empty() => {
+            let ok = sent.iter().filter(|s| s.ok).count();
+            tracing::info!(sent = ok, failed = sent.len() - ok, "đã gửi thư");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "gửi thư lỗi; sẽ thử lại"),
+    }
+}
+
+pub async fn run(engine: Engine, dispatcher: Dispatcher, workflows: &Path, poll: Duration) -> Result<(), CliError> {
     let files = crate::plan::files_in(workflows)
         .map_err(|e| CliError::Input(format!("không đọc được thư mục kế hoạch {}: {e}", workflows.display())))?;
     if files.is_empty() {
@@ -31,16 +67,29 @@ pub async fn run(engine: Engine, workflows: &Path, poll: Duration) -> Result<(),
         "khung nhìn đã cập nhật; kehoach đang chạy (Ctrl-C để dừng)"
     );
 
+    tracing::info!(transport = %dispatcher.transport.describe(), "gửi thư qua");
     let mut ticker = tokio::time::interval(poll);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    // Points missed while the engine was down are caught by a first pass now.
+    reminders(&engine, &dispatcher, true).await;
     loop {
+        let now = engine.clock.now();
+        let wait = match next_tick(&engine, now).await {
+            Some(t) => (t - now).to_std().unwrap_or_default(),
+            None => Duration::from_secs(3600),
+        };
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = tokio::time::sleep(wait) => reminders(&engine, &dispatcher, true).await,
             _ = ticker.tick() => match crate::projections::catch_up(&engine.store).await {
-                Ok(c) if c.applied > 0 => tracing::info!(applied = c.applied, "khung nhìn đã cập nhật"),
-                Ok(_) => {}
+                Ok(c) => {
+                    if c.applied > 0 {
+                        tracing::info!(applied = c.applied, "khung nhìn đã cập nhật");
+                    }
+                    reminders(&engine, &dispatcher, false).await;
+                }
                 // A database hiccup must not stop the engine: the checkpoint
                 // did not move, so the next tick retries the same events.
                 Err(e) => tracing::error!(error = %e, "cập nhật khung nhìn thất bại; sẽ thử lại"),

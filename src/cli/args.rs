@@ -48,8 +48,36 @@ pub enum Command {
     /// Maintain the views.
     #[command(subcommand)]
     Views(ViewsCommand),
-    /// Run the engine: load workflows/*.toml and keep the views up to date until Ctrl-C.
+    /// Run the engine: load workflows/*.toml, keep the views up to date, send reminders, until Ctrl-C.
     Serve(ServeArgs),
+    /// Run one scheduling and dispatch pass now and print what was queued and sent.
+    Remind {
+        /// One pass, then exit (the continuous loop is `serve`).
+        #[arg(long, required = true)]
+        once: bool,
+    },
+    /// Move a simulated clock day by day through the scheduler and dispatcher.
+    Simulate {
+        /// First day (default: the day of --now, or today).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, included.
+        #[arg(long)]
+        until: String,
+    },
+    /// Queued, sent and failed messages.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List messages per task and agency, newest first.
+    List {
+        /// queued, sent or failed.
+        #[arg(long)]
+        status: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

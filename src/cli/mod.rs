@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod output;
+pub mod remind;
 
 use crate::clock::{OffsetClock, SharedClock, SystemClock};
 use crate::config::{self, ConfigError, FileConfig};
@@ -13,7 +14,7 @@ use crate::engine::{Engine, EngineError};
 use crate::projections::views::{timeliness, Timeliness};
 use crate::projections::{self, PlanView};
 use crate::store::StoreError;
-use args::{Acting, Cli, Command, Format, PlanCommand, TaskCommand as TaskCmd, ViewsCommand};
+use args::{Acting, Cli, Command, Format, OutboxCommand, PlanCommand, TaskCommand as TaskCmd, ViewsCommand};
 use chrono::NaiveDate;
 use serde_json::json;
 
@@ -54,7 +55,7 @@ impl CliError {
     }
 }
 
-struct Context {
+pub struct Context {
     cli_db: Option<String>,
     file: FileConfig,
     clock: SharedClock,
@@ -95,14 +96,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Task(cmd) => task(&ctx, cmd).await,
+        Command::Remind { once: _ } => remind::remind_once(&ctx).await,
+        Command::Simulate { from, until } => remind::simulate(&ctx, from, until).await,
+        Command::Outbox(OutboxCommand::List { status }) => remind::outbox_list(&ctx, status).await,
         Command::Serve(args) => {
             let workflows = args
                 .workflows
                 .or(ctx.file.workflows.clone())
                 .unwrap_or_else(|| config::DEFAULT_WORKFLOWS.into());
             let engine = ctx.engine().await?;
+            let dispatcher = remind::dispatcher(&config::MailSettings::resolve(&ctx.file))?;
             crate::serve::run(
                 engine,
+                dispatcher,
                 &workflows,
                 std::time::Duration::from_secs_f64(args.poll.max(0.05)),
             )

@@ -140,8 +140,10 @@ pub fn reminder_points(policy: &ReminderPolicy, cal: &WorkCalendar, due: NaiveDa
     }
     if policy.overdue_every_days > 0 && today > due {
         let every = i64::from(policy.overdue_every_days);
+        // A point shifted back to an earlier working day can come before its
+        // nominal day (Tết can move it by more than a week), so look ahead.
         let mut k = 1;
-        while due + Duration::days(k * every) <= today {
+        while due + Duration::days(k * every) <= today + Duration::days(31) {
             points.push(Point {
                 key: format!("overdue-{}", k * every),
                 kind: ReminderKind::Overdue,
@@ -264,6 +266,17 @@ mod tests {
         assert!(p.is_empty(), "{:?}", keys(&p));
         let p = reminder_points(&daily, &WorkCalendar::default(), d("2024-03-29"), d("2024-04-01"));
         assert_eq!(keys(&p)[0], "overdue-1 2024-04-01");
+    }
+
+    #[test]
+    fn an_overdue_point_moved_before_a_weekend_comes_on_the_friday() {
+        // Due Sunday 31/03; 7 days overdue is Sunday 07/04, sent Friday 05/04.
+        let policy = ReminderPolicy {
+            before_days: vec![],
+            ..ReminderPolicy::default()
+        };
+        let p = reminder_points(&policy, &WorkCalendar::default(), d("2024-03-31"), d("2024-04-05"));
+        assert_eq!(keys(&p), ["overdue-7 2024-04-05"]);
     }
 
     #[test]

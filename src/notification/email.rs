@@ -1,1 +1,1097 @@
-//! (being written)
+//! Rendering a [`Digest`] into one e-mail: subject, deterministic Message-ID,
+//! and a multipart/alternative body (plain text and HTML) from the templates
+//! in `templates/email/`.
+//!
+//! Everything a plan author wrote (titles, notes, agency names) is untrusted
+//! as far as the mail format goes: it never reaches a header unsanitised, and
+//! the HTML template escapes it.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+use minijinja::{context, AutoEscape, Environment, UndefinedBehavior, Value};
+use sha2::{Digest as _, Sha256};
+
+use super::{Digest, DigestItem, ItemKind, Role};
+
+const TEXT_TEMPLATE: &str = include_str!("../../templates/email/digest.txt");
+const HTML_TEMPLATE: &str = include_str!("../../templates/email/digest.html");
+const TEXT_NAME: &str = "digest.txt";
+const HTML_NAME: &str = "digest.html";
+
+/// Longest subject we write, in characters. Long plan titles would otherwise
+/// give subjects that clients cut anyway, and some relays refuse very long
+/// header lines.
+const SUBJECT_MAX_CHARS: usize = 200;
+
+/// Used when the configured Message-ID domain has nothing usable in it.
+const FALLBACK_DOMAIN: &str = "kehoach.invalid";
+
+/// Why a digest could not be turned into an e-mail.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error("địa chỉ {field} không hợp lệ: {address:?} ({reason})")]
+    BadAddress {
+        /// Which address: "người gửi (From)" or "người nhận (To)".
+        field: &'static str,
+        address: String,
+        reason: String,
+    },
+    #[error("thư gửi {agency} không có địa chỉ người nhận nào")]
+    NoRecipients { agency: String },
+    #[error("Message-ID không hợp lệ: {0:?} (cần dạng phần-cục-bộ@tên-miền, chỉ gồm ký tự ASCII, không có <, >, khoảng trắng)")]
+    BadMessageId(String),
+    #[error("lỗi mẫu thư {template}: {source:#}")]
+    Template {
+        template: &'static str,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("không dựng được thư: {0}")]
+    Build(#[from] lettre::error::Error),
+}
+
+/// The Subject: line for a digest, in Vietnamese, safe to put in a header:
+/// no control characters (so no CR/LF, so no header injection), whitespace
+/// collapsed, at most [`SUBJECT_MAX_CHARS`] characters.
+pub fn subject(d: &Digest) -> String {
+    let window = d.window.format("%d/%m/%Y");
+    let agency = &d.agency_name;
+    let raw = match d.items.as_slice() {
+        [] => format!("[kehoach] Thông báo ngày {window} — {agency}"),
+        [single] if is_state_change(single.kind) => {
+            let what = match single.kind {
+                ItemKind::Submitted => "đã được nộp, chờ duyệt",
+                ItemKind::Approved => "đã được duyệt",
+                _ => "bị trả lại",
+            };
+            format!("[kehoach] Mốc {} {what} — {agency}", single.milestone_id)
+        }
+        items => {
+            let c = Counts::of(items);
+            if c.reminders > 0 {
+                format!("[kehoach] Nhắc việc ngày {window}: {} — {agency}", c.phrase())
+            } else if c.escalations > 0 && c.state_changes() == 0 {
+                format!(
+                    "[kehoach] Báo cáo nhiệm vụ quá hạn ngày {window}: {} nhiệm vụ — {agency}",
+                    c.escalations
+                )
+            } else if c.escalations > 0 {
+                format!(
+                    "[kehoach] Báo cáo nhiệm vụ quá hạn ngày {window}: {} — {agency}",
+                    c.phrase()
+                )
+            } else {
+                format!("[kehoach] Cập nhật tiến độ ngày {window}: {} — {agency}", c.phrase())
+            }
+        }
+    };
+    cap_chars(&one_line(&raw), SUBJECT_MAX_CHARS)
+}
+
+/// A Message-ID (without the angle brackets) that depends only on the
+/// agency, the window and the *set* of item keys, so a digest re-rendered
+/// after a crash gets the same id and receivers (and the file outbox) can
+/// drop the duplicate.
+///
+/// Form: `digest.<agency>.<yyyymmdd>.<16 hex>@<domain>`, where the hex is the
+/// start of the SHA-256 of the sorted, de-duplicated keys joined by `\n`.
+/// The agency is lower-cased and reduced to `[a-z0-9_-]`; when that changed
+/// it (non-ASCII codes, say), a short hash of the original is appended so two
+/// agencies cannot end up with one id. The domain is reduced to
+/// `[a-z0-9.-]` (use the punycode form for internationalised domains); if
+/// nothing is left, `kehoach.invalid` is used.
+pub fn message_id(agency: &str, window: NaiveDate, item_keys: &[String], domain: &str) -> String {
+    let mut keys: Vec<&str> = item_keys.iter().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let keys_hash = sha256_hex(keys.join("\n").as_bytes());
+
+    let lowered = agency.to_ascii_lowercase();
+    let mut agency_part: String = lowered
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if agency_part != lowered || agency_part.is_empty() {
+        agency_part.push('-');
+        agency_part.push_str(&sha256_hex(agency.as_bytes())[..8]);
+    }
+
+    let domain_part: String = domain
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+        .collect();
+    let domain_part = domain_part.trim_matches('.');
+    let domain_part = if domain_part.is_empty() || domain_part.contains("..") {
+        FALLBACK_DOMAIN
+    } else {
+        domain_part
+    };
+
+    format!(
+        "digest.{agency_part}.{}.{}@{domain_part}",
+        window.format("%Y%m%d"),
+        &keys_hash[..16]
+    )
+}
+
+/// The whole e-mail for a digest: From, To (every recipient), Subject,
+/// Message-ID, Date in the digest's own offset, `Auto-Submitted`,
+/// `X-Kehoach-Window`, and a multipart/alternative body.
+///
+/// Rendering is deterministic: the same digest gives the same bytes (the
+/// MIME boundary is derived from the content), so a re-send after a crash is
+/// byte-for-byte the first attempt.
+pub fn render(d: &Digest) -> Result<Message, EmailError> {
+    if !is_valid_message_id(&d.message_id) {
+        return Err(EmailError::BadMessageId(d.message_id.clone()));
+    }
+    let from: Mailbox = d.from.trim().parse().map_err(|e| EmailError::BadAddress {
+        field: "người gửi (From)",
+        address: d.from.clone(),
+        reason: address_reason(&e),
+    })?;
+    if d.recipients.is_empty() {
+        return Err(EmailError::NoRecipients {
+            agency: d.agency_code.clone(),
+        });
+    }
+
+    let subject = subject(d);
+    let (text, html) = render_bodies(d, &subject)?;
+
+    let mut builder = Message::builder().from(from);
+    for r in &d.recipients {
+        let to: Mailbox = r.trim().parse().map_err(|e| EmailError::BadAddress {
+            field: "người nhận (To)",
+            address: r.clone(),
+            reason: address_reason(&e),
+        })?;
+        builder = builder.to(to);
+    }
+
+    let boundary = format!(
+        "=_kehoach_{}",
+        &sha256_hex(format!("{}\n{text}\n{html}", d.message_id).as_bytes())[..32]
+    );
+    let body = MultiPart::alternative()
+        .boundary(boundary)
+        .singlepart(SinglePart::plain(text))
+        .singlepart(SinglePart::html(html));
+
+    let message = builder
+        .subject(subject)
+        .message_id(Some(format!("<{}>", d.message_id)))
+        .raw_header(date_header(d.date))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_owned(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Kehoach-Window"),
+            d.window.format("%Y-%m-%d").to_string(),
+        ))
+        .multipart(body)?;
+    Ok(message)
+}
+
+/// lettre's own `Date` header only takes a `SystemTime` and always writes
+/// `+0000`; recipients in Vietnam should see the local time the digest was
+/// made for. What goes on the wire is the local form; the raw value kept
+/// beside it is the same instant in the IMF-fixdate form lettre can parse, so
+/// `MessageBuilder::build` sees a Date and does not add a second one, and
+/// `headers().get::<Date>()` still returns the right instant.
+fn date_header(date: DateTime<FixedOffset>) -> HeaderValue {
+    let wire = date.format("%a, %d %b %Y %H:%M:%S %z").to_string();
+    let parseable = date.with_timezone(&Utc).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    // Pre-encoded is safe here: both strings come from chrono's fixed ASCII
+    // format, never from plan text.
+    HeaderValue::dangerous_new_pre_encoded(HeaderName::new_from_ascii_str("Date"), parseable, wire)
+}
+
+fn render_bodies(d: &Digest, subject: &str) -> Result<(String, String), EmailError> {
+    let mut env = Environment::new();
+    // A typo in a template must fail loudly rather than send a mail with holes.
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(s) if *state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
+            out.write_str(&html_escape(s)).map_err(minijinja::Error::from)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|source| EmailError::Template {
+            template: TEXT_NAME,
+            source,
+        })?;
+    env.set_syntax(syntax);
+    env.add_template(TEXT_NAME, TEXT_TEMPLATE)
+        .map_err(|source| EmailError::Template {
+            template: TEXT_NAME,
+            source,
+        })?;
+    env.add_template(HTML_NAME, HTML_TEMPLATE)
+        .map_err(|source| EmailError::Template {
+            template: HTML_NAME,
+            source,
+        })?;
+
+    let ctx = template_context(d, subject);
+    let render = |name: &'static str| -> Result<String, EmailError> {
+        env.get_template(name)
+            .and_then(|t| t.render(&ctx))
+            .map_err(|source| EmailError::Template { template: name, source })
+    };
+    Ok((render(TEXT_NAME)?, render(HTML_NAME)?))
+}
+
+fn template_context(d: &Digest, subject: &str) -> Value {
+    let window = d.window.format("%d/%m/%Y").to_string();
+    let counts = Counts::of(&d.items);
+    let summary = if d.items.is_empty() {
+        "Không có mục nào cần thông báo.".to_owned()
+    } else {
+        format!("Tổng cộng: {}.", counts.phrase())
+    };
+    let items: Vec<Value> = d.items.iter().map(item_context).collect();
+    context! {
+        subject => subject,
+        agency_name => one_line(&d.agency_name),
+        intro => format!(
+            "Hệ thống kehoach xin thông báo đến quý cơ quan tình hình các nhiệm vụ có liên quan, tính đến ngày {window}:"
+        ),
+        summary => summary,
+        items => items,
+        footer => format!(
+            "Thư này được gửi tự động từ kehoach theo {}. Vui lòng không trả lời thư này.",
+            plan_reference(&d.plan_title)
+        ),
+    }
+}
+
+fn item_context(it: &DigestItem) -> Value {
+    let note_lines: Vec<String> = it
+        .note
+        .as_deref()
+        .map(|n| n.lines().map(one_line).filter(|l| !l.is_empty()).collect())
+        .unwrap_or_default();
+    let link = one_line(&it.link);
+    let link_is_web = link.starts_with("https://") || link.starts_with("http://");
+    context! {
+        task_id => one_line(&it.task_id),
+        task_title => one_line(&it.task_title),
+        role => it.role.label_vi(),
+        headline => headline(it),
+        accent => accent(it),
+        milestone_id => one_line(&it.milestone_id),
+        milestone_title => one_line(&it.milestone_title),
+        due => it.due.format("%d/%m/%Y").to_string(),
+        timing => timing(it.days_left),
+        explanation => explanation(it),
+        note_label => if it.kind == ItemKind::Returned { "Lý do trả lại" } else { "Ghi chú" },
+        note_lines => note_lines,
+        link_label => link_label(it),
+        link => link,
+        link_is_web => link_is_web,
+    }
+}
+
+fn timing(days_left: i64) -> String {
+    match days_left {
+        0 => "đến hạn hôm nay".to_owned(),
+        n if n > 0 => format!("còn {n} ngày"),
+        n => format!("quá hạn {} ngày", n.unsigned_abs()),
+    }
+}
+
+fn headline(it: &DigestItem) -> &'static str {
+    match it.kind {
+        ItemKind::Upcoming if it.days_left <= 0 => "Đến hạn hôm nay",
+        ItemKind::Upcoming => "Sắp đến hạn",
+        ItemKind::Overdue => "Quá hạn",
+        ItemKind::Escalation => "Quá hạn — báo cáo cơ quan lãnh đạo và Ủy ban Kiểm tra",
+        ItemKind::Submitted => "Mốc đã nộp, chờ duyệt",
+        ItemKind::Approved => "Mốc đã được duyệt",
+        ItemKind::Returned => "Mốc bị trả lại",
+    }
+}
+
+fn accent(it: &DigestItem) -> &'static str {
+    match it.kind {
+        ItemKind::Overdue | ItemKind::Escalation | ItemKind::Returned => "#b3261e",
+        ItemKind::Upcoming if it.days_left <= 0 => "#9a5b00",
+        ItemKind::Upcoming | ItemKind::Submitted => "#1f5fa8",
+        ItemKind::Approved => "#1e7b34",
+    }
+}
+
+/// What happened and what the recipient should do, by its role.
+fn explanation(it: &DigestItem) -> String {
+    let watch = match it.role {
+        Role::Lead => "Thư gửi để quý cơ quan theo dõi, chỉ đạo.",
+        Role::Inspector => "Thư gửi để quý cơ quan theo dõi, kiểm tra, giám sát.",
+        Role::Advisory | Role::Implementer => "Thư gửi để quý cơ quan theo dõi.",
+    };
+    match it.kind {
+        ItemKind::Upcoming => match it.role {
+            Role::Implementer if it.days_left <= 0 => {
+                "Hôm nay là hạn cuối. Đề nghị quý cơ quan hoàn thành và nộp kết quả trong ngày.".to_owned()
+            }
+            Role::Implementer => "Đề nghị quý cơ quan hoàn thành và nộp kết quả đúng hạn.".to_owned(),
+            Role::Advisory => "Đề nghị quý cơ quan theo dõi, đôn đốc cơ quan thực hiện hoàn thành đúng hạn.".to_owned(),
+            _ => watch.to_owned(),
+        },
+        ItemKind::Overdue => {
+            let what = "Nhiệm vụ đã quá hạn nhưng chưa có kết quả được nộp.";
+            let todo = match it.role {
+                Role::Implementer => "Đề nghị quý cơ quan khẩn trương hoàn thành và nộp kết quả.",
+                Role::Advisory => "Đề nghị quý cơ quan đôn đốc cơ quan thực hiện khẩn trương hoàn thành.",
+                _ => watch,
+            };
+            format!("{what} {todo}")
+        }
+        ItemKind::Escalation => {
+            let what = format!(
+                "Nhiệm vụ đã quá hạn {} ngày nhưng chưa có kết quả được nộp; việc chậm trễ này đang được báo cáo \
+                 đến cơ quan lãnh đạo, chỉ đạo và Ủy ban Kiểm tra.",
+                it.days_left.unsigned_abs()
+            );
+            let todo = match it.role {
+                Role::Implementer => {
+                    "Đề nghị quý cơ quan khẩn trương hoàn thành, nộp kết quả và báo cáo rõ lý do chậm trễ."
+                }
+                Role::Advisory => "Đề nghị quý cơ quan đôn đốc cơ quan thực hiện và tham mưu biện pháp khắc phục.",
+                Role::Lead => "Đề nghị quý cơ quan chỉ đạo cơ quan thực hiện khẩn trương hoàn thành.",
+                Role::Inspector => "Thư gửi để quý cơ quan kiểm tra, giám sát theo chức năng.",
+            };
+            format!("{what} {todo}")
+        }
+        ItemKind::Submitted => {
+            let what = "Mốc này đã được cơ quan thực hiện nộp và đang chờ duyệt.";
+            let todo = match it.role {
+                Role::Lead | Role::Advisory => {
+                    "Đề nghị quý cơ quan xem xét, duyệt hoặc trả lại (nêu rõ lý do) tại đường dẫn bên dưới."
+                }
+                Role::Implementer => "Quý cơ quan sẽ nhận được thông báo khi mốc được duyệt hoặc bị trả lại.",
+                Role::Inspector => watch,
+            };
+            format!("{what} {todo}")
+        }
+        ItemKind::Approved => {
+            let todo = match it.role {
+                Role::Implementer => "Quý cơ quan không cần thực hiện thêm thao tác nào cho mốc này.",
+                _ => watch,
+            };
+            format!("Mốc này đã được duyệt. {todo}")
+        }
+        ItemKind::Returned => {
+            let todo = match it.role {
+                Role::Implementer => {
+                    "Đề nghị quý cơ quan chỉnh sửa, bổ sung theo lý do nêu dưới đây và nộp lại tại đường dẫn bên dưới."
+                }
+                _ => "Thư gửi để quý cơ quan theo dõi; cơ quan thực hiện cần chỉnh sửa và nộp lại.",
+            };
+            format!("Mốc này đã bị trả lại, chưa được duyệt. {todo}")
+        }
+    }
+}
+
+fn link_label(it: &DigestItem) -> &'static str {
+    match (it.kind, it.role) {
+        (ItemKind::Upcoming | ItemKind::Overdue | ItemKind::Escalation, _) => "Báo cáo, nộp tại",
+        (ItemKind::Submitted, Role::Lead | Role::Advisory) => "Duyệt hoặc trả lại tại",
+        (ItemKind::Returned, Role::Implementer) => "Báo cáo, nộp lại tại",
+        _ => "Xem chi tiết tại",
+    }
+}
+
+/// "Kế hoạch …" for the footer without doubling the word when the plan's
+/// own title already starts with it (the shipped plan's does).
+fn plan_reference(plan_title: &str) -> String {
+    let title = one_line(plan_title);
+    let starts_with_plan = title.to_lowercase().starts_with("kế hoạch");
+    if starts_with_plan || title.is_empty() {
+        if title.is_empty() {
+            "kế hoạch".to_owned()
+        } else {
+            title
+        }
+    } else {
+        format!("Kế hoạch {title}")
+    }
+}
+
+/// Escapes what matters in element content and quoted attributes. minijinja's
+/// own HTML escaping also turns `/` into `&#x2f;`, which is harmless to a
+/// browser but leaves links unreadable in the source and confuses some
+/// link-rewriting mail gateways.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn is_state_change(kind: ItemKind) -> bool {
+    matches!(kind, ItemKind::Submitted | ItemKind::Approved | ItemKind::Returned)
+}
+
+/// How many items of each kind a digest holds; worded once for both the
+/// subject and the body so they never disagree.
+#[derive(Default)]
+struct Counts {
+    reminders: usize,
+    overdue: usize,
+    escalations: usize,
+    submitted: usize,
+    approved: usize,
+    returned: usize,
+}
+
+impl Counts {
+    fn of(items: &[DigestItem]) -> Self {
+        let mut c = Counts::default();
+        for it in items {
+            match it.kind {
+                ItemKind::Upcoming => c.reminders += 1,
+                ItemKind::Overdue => {
+                    c.reminders += 1;
+                    c.overdue += 1;
+                }
+                ItemKind::Escalation => c.escalations += 1,
+                ItemKind::Submitted => c.submitted += 1,
+                ItemKind::Approved => c.approved += 1,
+                ItemKind::Returned => c.returned += 1,
+            }
+        }
+        c
+    }
+
+    fn state_changes(&self) -> usize {
+        self.submitted + self.approved + self.returned
+    }
+
+    fn phrase(&self) -> String {
+        let mut parts = Vec::new();
+        if self.reminders > 0 {
+            if self.overdue > 0 {
+                parts.push(format!("{} nhiệm vụ ({} quá hạn)", self.reminders, self.overdue));
+            } else {
+                parts.push(format!("{} nhiệm vụ", self.reminders));
+            }
+        }
+        if self.escalations > 0 {
+            parts.push(format!("{} nhiệm vụ quá hạn đã báo cáo cấp trên", self.escalations));
+        }
+        if self.submitted > 0 {
+            parts.push(format!("{} mốc chờ duyệt", self.submitted));
+        }
+        if self.approved > 0 {
+            parts.push(format!("{} mốc đã được duyệt", self.approved));
+        }
+        if self.returned > 0 {
+            parts.push(format!("{} mốc bị trả lại", self.returned));
+        }
+        parts.join(", ")
+    }
+}
+
+/// One line of text: every control character (CR, LF, TAB, NEL, …) and the
+/// Unicode line/paragraph separators become spaces, runs of whitespace
+/// collapse to one, ends trimmed.
+fn one_line(s: &str) -> String {
+    let spaced: String = s
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn cap_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.truncate(out.trim_end().len());
+    out.push('…');
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// RFC 5322 `msg-id` without brackets, restricted to the dot-atom form on
+/// both sides (what [`message_id`] produces).
+fn is_valid_message_id(id: &str) -> bool {
+    fn dot_atom(s: &str) -> bool {
+        !s.is_empty()
+            && !s.starts_with('.')
+            && !s.ends_with('.')
+            && !s.contains("..")
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+    }
+    match id.split_once('@') {
+        Some((local, domain)) => dot_atom(local) && dot_atom(domain) && !domain.contains('@'),
+        None => false,
+    }
+}
+
+fn address_reason(e: &lettre::address::AddressError) -> String {
+    use lettre::address::AddressError as A;
+    match e {
+        A::MissingParts => "thiếu phần tên hoặc tên miền".to_owned(),
+        A::Unbalanced => "dấu < > không cân đối".to_owned(),
+        A::InvalidUser => "phần tên trước @ không hợp lệ".to_owned(),
+        A::InvalidDomain => "tên miền không hợp lệ".to_owned(),
+        A::InvalidInput => "có ký tự không hợp lệ".to_owned(),
+        #[allow(unreachable_patterns)]
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const EVIL_TITLE: &str =
+        "Xây dựng mô hình “Dân vận khéo” ở cơ sở <script>alert(1)</script>\r\nBcc: evil@attacker.example";
+    const EVIL_AGENCY: &str = "Ban Dân vận Thị ủy\r\nX-Injected: yes";
+
+    fn date() -> DateTime<FixedOffset> {
+        FixedOffset::east_opt(7 * 3600)
+            .and_then(|tz| tz.with_ymd_and_hms(2024, 3, 1, 8, 0, 0).single())
+            .expect("valid fixed date")
+    }
+
+    fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+    }
+
+    fn item(kind: ItemKind, task_id: &str, due: NaiveDate, days_left: i64) -> DigestItem {
+        DigestItem {
+            task_id: task_id.to_owned(),
+            task_title: EVIL_TITLE.to_owned(),
+            role: Role::Implementer,
+            kind,
+            milestone_id: format!("{task_id}/2024"),
+            milestone_title: "Báo cáo kết quả năm 2024".to_owned(),
+            due,
+            days_left,
+            note: None,
+            link: format!("https://kehoach.ducpho.example/tasks/{task_id}"),
+        }
+    }
+
+    fn keys() -> Vec<String> {
+        vec!["III.1.2/2024/overdue".to_owned(), "II.1.2/2024/upcoming".to_owned()]
+    }
+
+    fn digest() -> Digest {
+        let window = ymd(2024, 3, 1);
+        let mut overdue = item(ItemKind::Overdue, "III.1.2", ymd(2024, 2, 27), -3);
+        overdue.note = Some("Đã nhắc lần 2.\r\nCần nộp gấp.".to_owned());
+        let upcoming = item(ItemKind::Upcoming, "II.1.2", ymd(2024, 3, 6), 5);
+        Digest {
+            plan_title: "Kế hoạch thực hiện Đề án số 13-ĐA/TU".to_owned(),
+            agency_code: "BDV".to_owned(),
+            agency_name: EVIL_AGENCY.to_owned(),
+            recipients: vec![
+                "bdv@ducpho.example".to_owned(),
+                "Chánh Văn phòng <cvp@ducpho.example>".to_owned(),
+            ],
+            from: "Hệ thống kehoach <kehoach@ducpho.example>".to_owned(),
+            window,
+            message_id: message_id("BDV", window, &keys(), "ducpho.example"),
+            date: date(),
+            items: vec![overdue, upcoming],
+        }
+    }
+
+    /// Splits a formatted message into its header block and body.
+    fn split(formatted: &[u8]) -> (String, String) {
+        let s = String::from_utf8(formatted.to_vec()).expect("formatted message is UTF-8");
+        let (h, b) = s.split_once("\r\n\r\n").expect("header/body separator");
+        (h.to_owned(), b.to_owned())
+    }
+
+    /// Header fields of a header block, unfolded (RFC 5322 §2.2.3: remove
+    /// the CRLF, keep the whitespace that follows).
+    fn fields(block: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for line in block.split("\r\n") {
+            if line.starts_with(' ') || line.starts_with('\t') {
+                out.last_mut().expect("continuation after a field").1.push_str(line);
+            } else {
+                let (name, value) = line.split_once(':').expect("header line has a colon");
+                out.push((name.to_owned(), value.trim_start().to_owned()));
+            }
+        }
+        out
+    }
+
+    fn field<'a>(fields: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+        fields
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn b64_decode(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut acc: u32 = 0;
+        let mut bits = 0;
+        for c in s.bytes() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                b'=' => break,
+                b'\r' | b'\n' | b' ' | b'\t' => continue,
+                other => panic!("not base64: {other}"),
+            };
+            acc = (acc << 6) | u32::from(v);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+                acc &= (1 << bits) - 1;
+            }
+        }
+        out
+    }
+
+    fn qp_decode(s: &str) -> Vec<u8> {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'=' {
+                if bytes[i + 1..].starts_with(b"\r\n") {
+                    i += 3;
+                    continue;
+                }
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ascii");
+                out.push(u8::from_str_radix(hex, 16).expect("qp hex"));
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    /// RFC 2047 decoding of an unstructured header value: encoded words are
+    /// decoded, and whitespace between two adjacent encoded words dropped.
+    fn decode_rfc2047(value: &str) -> String {
+        let mut out = String::new();
+        let mut prev_encoded = false;
+        for (i, token) in value.split(' ').enumerate() {
+            let encoded = token
+                .strip_prefix("=?")
+                .and_then(|t| t.strip_suffix("?="))
+                .and_then(|t| {
+                    let mut parts = t.splitn(3, '?');
+                    let (charset, enc, text) = (parts.next()?, parts.next()?, parts.next()?);
+                    assert!(charset.eq_ignore_ascii_case("utf-8"), "charset {charset}");
+                    let raw = match enc {
+                        "b" | "B" => b64_decode(text),
+                        "q" | "Q" => qp_decode(&text.replace('_', " ")),
+                        other => panic!("unknown encoding {other}"),
+                    };
+                    Some(String::from_utf8(raw).expect("encoded word is UTF-8"))
+                });
+            match encoded {
+                Some(text) => {
+                    if i > 0 && !prev_encoded {
+                        out.push(' ');
+                    }
+                    out.push_str(&text);
+                    prev_encoded = true;
+                }
+                None => {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    out.push_str(token);
+                    prev_encoded = false;
+                }
+            }
+        }
+        out
+    }
+
+    /// The decoded text of each MIME part, keyed by its Content-Type.
+    fn parts(formatted: &[u8]) -> Vec<(String, String)> {
+        let (head, body) = split(formatted);
+        let head_fields = fields(&head);
+        let ct = field(&head_fields, "Content-Type");
+        assert_eq!(ct.len(), 1);
+        assert!(ct[0].starts_with("multipart/alternative"), "{}", ct[0]);
+        let boundary = ct[0]
+            .split("boundary=\"")
+            .nth(1)
+            .and_then(|b| b.split('"').next())
+            .expect("boundary");
+        let delimiter = format!("--{boundary}");
+        let mut out = Vec::new();
+        for chunk in body.split(&delimiter).skip(1) {
+            if chunk.starts_with("--") {
+                break;
+            }
+            let chunk = chunk.trim_start_matches("\r\n");
+            let (ph, pb) = chunk.split_once("\r\n\r\n").expect("part separator");
+            let pf = fields(ph);
+            let ctype = field(&pf, "Content-Type")[0].to_owned();
+            let cte = field(&pf, "Content-Transfer-Encoding")
+                .first()
+                .map(|s| s.to_ascii_lowercase());
+            let pb = pb.strip_suffix("\r\n").unwrap_or(pb);
+            let decoded = match cte.as_deref() {
+                Some("base64") => b64_decode(pb),
+                Some("quoted-printable") => qp_decode(pb),
+                _ => pb.as_bytes().to_vec(),
+            };
+            out.push((
+                ctype,
+                String::from_utf8(decoded).expect("part is UTF-8").replace("\r\n", "\n"),
+            ));
+        }
+        out
+    }
+
+    fn part<'a>(parts: &'a [(String, String)], mime: &str) -> &'a str {
+        let found: Vec<_> = parts.iter().filter(|(ct, _)| ct.starts_with(mime)).collect();
+        assert_eq!(found.len(), 1, "one {mime} part in {parts:?}");
+        assert!(
+            found[0].0.to_ascii_lowercase().contains("charset=utf-8"),
+            "{}",
+            found[0].0
+        );
+        &found[0].1
+    }
+
+    #[test]
+    fn headers_are_ascii_encoded_and_not_injectable() {
+        let d = digest();
+        let formatted = render(&d).expect("renders").formatted();
+        let (head, _) = split(&formatted);
+        assert!(head.is_ascii(), "raw non-ASCII in headers:\n{head}");
+
+        let fields = fields(&head);
+        let allowed = [
+            "From",
+            "To",
+            "Subject",
+            "Message-ID",
+            "Date",
+            "Auto-Submitted",
+            "X-Kehoach-Window",
+            "MIME-Version",
+            "Content-Type",
+        ];
+        for (name, _) in &fields {
+            assert!(
+                allowed.iter().any(|a| a.eq_ignore_ascii_case(name)),
+                "unexpected header {name:?}:\n{head}"
+            );
+        }
+        assert!(!head.contains("\r\nBcc") && !head.contains("\r\nX-Injected"), "{head}");
+
+        let subjects = field(&fields, "Subject");
+        assert_eq!(subjects.len(), 1);
+        assert!(
+            subjects[0].contains("=?utf-8?b?"),
+            "subject not RFC 2047 encoded: {}",
+            subjects[0]
+        );
+        let decoded = decode_rfc2047(subjects[0]);
+        assert_eq!(decoded, subject(&d));
+        assert_eq!(
+            decoded,
+            "[kehoach] Nhắc việc ngày 01/03/2024: 2 nhiệm vụ (1 quá hạn) — Ban Dân vận Thị ủy X-Injected: yes"
+        );
+
+        let to = field(&fields, "To");
+        assert_eq!(to.len(), 1);
+        assert!(
+            to[0].contains("bdv@ducpho.example") && to[0].contains("<cvp@ducpho.example>"),
+            "{}",
+            to[0]
+        );
+        assert!(field(&fields, "From")[0].contains("<kehoach@ducpho.example>"));
+        assert_eq!(field(&fields, "Auto-Submitted"), ["auto-generated"]);
+        assert_eq!(field(&fields, "X-Kehoach-Window"), ["2024-03-01"]);
+    }
+
+    #[test]
+    fn message_id_and_date_headers() {
+        let d = digest();
+        let message = render(&d).expect("renders");
+        let (head, _) = split(&message.formatted());
+        let fields = fields(&head);
+
+        let expected = format!("<{}>", message_id("BDV", ymd(2024, 3, 1), &keys(), "ducpho.example"));
+        assert_eq!(field(&fields, "Message-ID"), [expected.as_str()]);
+
+        let dates = field(&fields, "Date");
+        assert_eq!(dates, ["Fri, 01 Mar 2024 08:00:00 +0700"]);
+        assert!(dates[0].ends_with("+0700"));
+        // lettre's own view of the header is the same instant (01:00 UTC).
+        let seen = message
+            .headers()
+            .get::<lettre::message::header::Date>()
+            .map(SystemTimeOf::from);
+        assert_eq!(
+            seen,
+            Some(SystemTimeOf(std::time::SystemTime::from(date().with_timezone(&Utc))))
+        );
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct SystemTimeOf(std::time::SystemTime);
+    impl From<lettre::message::header::Date> for SystemTimeOf {
+        fn from(d: lettre::message::header::Date) -> Self {
+            SystemTimeOf(d.into())
+        }
+    }
+
+    #[test]
+    fn html_part_escapes_plan_text() {
+        let formatted = render(&digest()).expect("renders").formatted();
+        let parts = parts(&formatted);
+        assert_eq!(parts.len(), 2);
+        let html = part(&parts, "text/html");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(!html.contains("<script"), "unescaped script in HTML");
+        assert!(html.contains("“Dân vận khéo”"), "Vietnamese text and quotes survive");
+        assert!(!html.contains("<img") && !html.contains("src="), "no external images");
+        assert!(html.contains("quá hạn 3 ngày") && html.contains("còn 5 ngày"));
+        assert!(html.contains("27/02/2024") && html.contains("06/03/2024"));
+        assert!(html.contains(r#"<a href="https://kehoach.ducpho.example/tasks/III.1.2""#));
+        assert!(html.contains("Vui lòng không trả lời thư này"));
+        let first = html.find("III.1.2").expect("overdue item");
+        let second = html.find("II.1.2<").expect("upcoming item");
+        assert!(first < second, "items keep the caller's order");
+    }
+
+    #[test]
+    fn text_part_lists_items_in_order_with_everything() {
+        let formatted = render(&digest()).expect("renders").formatted();
+        let parts = parts(&formatted);
+        let text = part(&parts, "text/plain");
+        assert!(
+            text.starts_with("Kính gửi: Ban Dân vận Thị ủy X-Injected: yes,\n"),
+            "{text}"
+        );
+        // The CR LF in the title stays inside its line.
+        assert!(!text.lines().any(|l| l.starts_with("Bcc:")), "{text}");
+        assert!(
+            text.contains("Nhiệm vụ III.1.2: Xây dựng mô hình “Dân vận khéo” ở cơ sở <script>alert(1)</script> Bcc:")
+        );
+        assert!(text.contains("Vai trò của quý cơ quan: cơ quan thực hiện"));
+        assert!(text.contains("Mốc III.1.2/2024: Báo cáo kết quả năm 2024"));
+        assert!(text.contains("Hạn: 27/02/2024 (quá hạn 3 ngày)"));
+        assert!(text.contains("Hạn: 06/03/2024 (còn 5 ngày)"));
+        assert!(
+            text.contains("Ghi chú:\n     Đã nhắc lần 2.\n     Cần nộp gấp.\n"),
+            "{text}"
+        );
+        assert!(text.contains("Báo cáo, nộp tại: https://kehoach.ducpho.example/tasks/III.1.2"));
+        assert!(text.contains(
+            "Thư này được gửi tự động từ kehoach theo Kế hoạch thực hiện Đề án số 13-ĐA/TU. Vui lòng không trả lời thư này."
+        ));
+        let first = text.find("1. [QUÁ HẠN] Nhiệm vụ III.1.2").expect("overdue first");
+        let second = text.find("2. [SẮP ĐẾN HẠN] Nhiệm vụ II.1.2").expect("upcoming second");
+        assert!(first < second);
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        let d = digest();
+        assert_eq!(
+            render(&d).expect("renders").formatted(),
+            render(&d).expect("renders").formatted()
+        );
+    }
+
+    #[test]
+    fn message_id_is_stable_and_valid() {
+        let w = ymd(2024, 3, 1);
+        let a = message_id(
+            "BDV",
+            w,
+            &["b".to_owned(), "a".to_owned(), "c".to_owned()],
+            "ducpho.example",
+        );
+        let b = message_id(
+            "BDV",
+            w,
+            &["c".to_owned(), "a".to_owned(), "b".to_owned()],
+            "ducpho.example",
+        );
+        assert_eq!(a, b);
+        let expected_hash = &sha256_hex(b"a\nb\nc")[..16];
+        assert_eq!(a, format!("digest.bdv.20240301.{expected_hash}@ducpho.example"));
+        assert!(is_valid_message_id(&a));
+
+        assert_ne!(
+            a,
+            message_id("BDV", w, &["a".to_owned(), "b".to_owned()], "ducpho.example")
+        );
+        assert_ne!(
+            a,
+            message_id(
+                "BTG",
+                w,
+                &["a".to_owned(), "b".to_owned(), "c".to_owned()],
+                "ducpho.example"
+            )
+        );
+        assert_ne!(
+            a,
+            message_id(
+                "BDV",
+                ymd(2024, 3, 2),
+                &["a".to_owned(), "b".to_owned(), "c".to_owned()],
+                "ducpho.example"
+            )
+        );
+
+        let odd = message_id("Đảng ủy <x>", w, &[], "Bad Domain\r\n");
+        assert!(odd.is_ascii() && is_valid_message_id(&odd), "{odd}");
+        assert!(odd.ends_with("@baddomain"), "{odd}");
+        assert_ne!(odd, message_id("Ơảng ủy <x>", w, &[], "Bad Domain\r\n"));
+        assert!(message_id("BDV", w, &[], "").ends_with("@kehoach.invalid"));
+    }
+
+    #[test]
+    fn subject_wording_follows_the_kinds() {
+        let mut d = digest();
+        d.agency_name = "Ban Dân vận Thị ủy".to_owned();
+        assert_eq!(
+            subject(&d),
+            "[kehoach] Nhắc việc ngày 01/03/2024: 2 nhiệm vụ (1 quá hạn) — Ban Dân vận Thị ủy"
+        );
+
+        let mut approved = item(ItemKind::Approved, "II.1.2", ymd(2024, 3, 6), 5);
+        approved.milestone_id = "II.1.2".to_owned();
+        d.items = vec![approved.clone()];
+        assert_eq!(subject(&d), "[kehoach] Mốc II.1.2 đã được duyệt — Ban Dân vận Thị ủy");
+
+        approved.milestone_id = "II.1.2\r\nBcc: x@y.example".to_owned();
+        d.items = vec![approved];
+        let s = subject(&d);
+        assert!(!s.chars().any(char::is_control), "{s:?}");
+        assert_eq!(
+            s,
+            "[kehoach] Mốc II.1.2 Bcc: x@y.example đã được duyệt — Ban Dân vận Thị ủy"
+        );
+
+        d.items = vec![
+            item(ItemKind::Escalation, "II.1.1", ymd(2024, 1, 31), -30),
+            item(ItemKind::Escalation, "II.1.2", ymd(2024, 2, 1), -29),
+        ];
+        assert_eq!(
+            subject(&d),
+            "[kehoach] Báo cáo nhiệm vụ quá hạn ngày 01/03/2024: 2 nhiệm vụ — Ban Dân vận Thị ủy"
+        );
+
+        d.agency_name = "Rất dài ".repeat(60);
+        let s = subject(&d);
+        assert!(s.chars().count() <= SUBJECT_MAX_CHARS, "{} chars", s.chars().count());
+        assert!(s.ends_with('…'));
+    }
+
+    #[test]
+    fn escalation_and_state_changes_say_what_to_do() {
+        let mut d = digest();
+        let mut esc = item(ItemKind::Escalation, "II.1.1", ymd(2024, 1, 31), -30);
+        esc.role = Role::Lead;
+        let mut submitted = item(ItemKind::Submitted, "II.1.2", ymd(2024, 3, 31), 30);
+        submitted.role = Role::Advisory;
+        let mut returned = item(ItemKind::Returned, "III.1.2", ymd(2024, 3, 31), 30);
+        returned.note = Some("Thiếu số liệu quý I.".to_owned());
+        d.items = vec![esc, submitted, returned];
+        let parts = parts(&render(&d).expect("renders").formatted());
+        let text = part(&parts, "text/plain");
+        assert!(text.contains("quá hạn 30 ngày"));
+        assert!(
+            text.contains("báo cáo đến cơ quan lãnh đạo, chỉ đạo và Ủy ban Kiểm tra"),
+            "{text}"
+        );
+        assert!(text.contains("Vai trò của quý cơ quan: cơ quan lãnh đạo, chỉ đạo"));
+        assert!(text.contains("duyệt hoặc trả lại"), "{text}");
+        assert!(text.contains("Duyệt hoặc trả lại tại: https://kehoach.ducpho.example/tasks/II.1.2"));
+        assert!(text.contains("Lý do trả lại:\n     Thiếu số liệu quý I."), "{text}");
+        assert!(text.contains("nộp lại tại đường dẫn bên dưới"));
+        assert!(text.contains("Báo cáo, nộp lại tại: https://kehoach.ducpho.example/tasks/III.1.2"));
+        assert_eq!(
+            subject(&d),
+            "[kehoach] Báo cáo nhiệm vụ quá hạn ngày 01/03/2024: 1 nhiệm vụ quá hạn đã báo cáo cấp trên, 1 mốc chờ duyệt, \
+             1 mốc bị trả lại — Ban Dân vận Thị ủy X-Injected: yes"
+        );
+    }
+
+    #[test]
+    fn bad_addresses_and_ids_are_errors_naming_them() {
+        let mut d = digest();
+        d.recipients.push("không phải địa chỉ".to_owned());
+        let err = render(&d).expect_err("bad recipient");
+        assert!(matches!(err, EmailError::BadAddress { .. }));
+        assert!(err.to_string().contains("không phải địa chỉ"), "{err}");
+
+        let mut d = digest();
+        d.from = "kehoach@".to_owned();
+        let err = render(&d).expect_err("bad sender");
+        assert!(err.to_string().contains("kehoach@"), "{err}");
+
+        let mut d = digest();
+        d.recipients.clear();
+        assert!(matches!(render(&d), Err(EmailError::NoRecipients { .. })));
+
+        let mut d = digest();
+        d.message_id = "abc@def>\r\nBcc: x@y".to_owned();
+        assert!(matches!(render(&d), Err(EmailError::BadMessageId(_))));
+    }
+}

@@ -4,6 +4,7 @@
 //! The unit of delivery is a digest: everything one agency should hear about
 //! in one send window, as one e-mail.
 
+pub mod dispatch;
 pub mod email;
 pub mod transport;
 

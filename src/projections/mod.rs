@@ -182,6 +182,37 @@ macro_rules! run_batch {
                     .map_err(StoreError::query("cập nhật chỉ mục hạn"))?;
             }
         }
+        for (id, view) in &changes.tasks {
+            sqlx::query("DELETE FROM outbox WHERE aggregate_id = $1")
+                .bind(id)
+                .execute(&mut *$tx)
+                .await
+                .map_err(StoreError::query("cập nhật hộp thư đi"))?;
+            for r in view.outbox_rows() {
+                sqlx::query(
+                    "INSERT INTO outbox (aggregate_id, milestone_id, reminder_key, agency, role, kind, window_day, queued_at, due,
+                                         status, attempts, next_attempt_at, message_id, last_error)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(&r.aggregate_id)
+                .bind(&r.milestone_id)
+                .bind(&r.reminder_key)
+                .bind(&r.agency)
+                .bind(&r.role)
+                .bind(&r.kind)
+                .bind(&r.window_day)
+                .bind(&r.queued_at)
+                .bind(&r.due)
+                .bind(&r.status)
+                .bind(r.attempts)
+                .bind(&r.next_attempt_at)
+                .bind(&r.message_id)
+                .bind(&r.last_error)
+                .execute(&mut *$tx)
+                .await
+                .map_err(StoreError::query("cập nhật hộp thư đi"))?;
+            }
+        }
         let applied = events.len() as i64;
         sqlx::query("UPDATE projection_checkpoints SET tx = $1, position = $2, events_applied = events_applied + $3 WHERE name = $4")
             .bind(last.tx)
@@ -246,6 +277,7 @@ pub async fn rebuild(store: &Store) -> Result<CatchUp, StoreError> {
         let mut tx = pool.begin().await.map_err(StoreError::query("mở giao dịch dựng lại"))?;
         for sql in [
             "DELETE FROM due_index",
+            "DELETE FROM outbox",
             "DELETE FROM task_view",
             "DELETE FROM plan_view",
             "DELETE FROM projection_checkpoints WHERE name = 'views'",

@@ -4,7 +4,7 @@
 use crate::domain::dates::local_date;
 use crate::domain::ids::{AgencyCode, TaskKey};
 use crate::domain::plan::Plan;
-use crate::domain::task::{Milestone, MilestoneStatus, Task};
+use crate::domain::task::{Delivery, Milestone, MilestoneStatus, Task};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,32 @@ pub struct TaskView {
     pub version: i64,
     pub updated_at: Option<DateTime<Utc>>,
     pub task: Task,
+}
+
+/// One queued message to one agency, as the dispatcher reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub aggregate_id: String,
+    pub milestone_id: String,
+    pub reminder_key: String,
+    pub agency: String,
+    pub role: String,
+    pub kind: String,
+    pub window_day: Option<String>,
+    pub queued_at: String,
+    pub due: String,
+    /// queued, sent or failed (gave up).
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<String>,
+    pub message_id: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// Instants in the outbox are stored as RFC 3339 UTC with a fixed shape, so
+/// they compare correctly as text on both databases.
+pub fn instant_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// How a milestone stands against its deadline on a given day, in the three
@@ -82,6 +108,52 @@ impl TaskView {
             .filter(move |m| live && m.status.is_pending())
     }
 
+    /// The outbox rows this task's queued messages make: one per recipient agency.
+    pub fn outbox_rows(&self) -> Vec<OutboxRow> {
+        let mut rows = Vec::new();
+        for m in &self.task.milestones {
+            for r in &m.reminders {
+                for rcpt in &r.recipients {
+                    let (status, attempts, next, message_id, error) = match r.deliveries.get(&rcpt.agency) {
+                        None => ("queued", 0, None, None, None),
+                        Some(Delivery::Sent { message_id, .. }) => ("sent", 0, None, Some(message_id.clone()), None),
+                        Some(Delivery::Failed {
+                            attempts,
+                            error,
+                            next_attempt,
+                        }) => (
+                            if next_attempt.is_some() { "queued" } else { "failed" },
+                            i64::from(*attempts),
+                            next_attempt.map(instant_text),
+                            None,
+                            Some(error.clone()),
+                        ),
+                    };
+                    rows.push(OutboxRow {
+                        aggregate_id: self.id.clone(),
+                        milestone_id: m.spec.id.to_string(),
+                        reminder_key: r.key.clone(),
+                        agency: rcpt.agency.to_string(),
+                        role: serde_json::to_value(rcpt.role)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                        kind: r.kind.as_str().to_string(),
+                        window_day: r.window.map(|d| d.to_string()),
+                        queued_at: instant_text(r.queued_at),
+                        due: m.due().to_string(),
+                        status: status.to_string(),
+                        attempts,
+                        next_attempt_at: next,
+                        message_id,
+                        last_error: error,
+                    });
+                }
+            }
+        }
+        rows
+    }
+
     pub fn involves(&self, agency: &AgencyCode) -> bool {
         self.task
             .definition
@@ -125,6 +197,10 @@ pub fn numbering_key(id: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+const OUTBOX_COLUMNS: &str =
+    "aggregate_id, milestone_id, reminder_key, agency, role, kind, window_day, queued_at, due, \
+     status, attempts, next_attempt_at, message_id, last_error";
 
 fn decode<T: for<'de> Deserialize<'de>>(id: &str, payload: &str) -> Result<T, StoreError> {
     serde_json::from_str(payload).map_err(|e| StoreError::Corrupt {
@@ -179,6 +255,53 @@ impl Store {
         .map_err(StoreError::query("đọc chỉ mục hạn")))
     }
 
+    /// Messages still to deliver whose next attempt is due at `now`.
+    pub async fn outbox_due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError> {
+        crate::with_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
+             ORDER BY agency, aggregate_id, milestone_id, reminder_key",
+        ))
+        .bind(instant_text(now))
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::query("đọc hộp thư đi")))
+    }
+
+    /// The whole outbox, optionally of one status, newest first.
+    pub async fn outbox(&self, status: Option<&str>) -> Result<Vec<OutboxRow>, StoreError> {
+        crate::with_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ($1 = '' OR status = $1)
+             ORDER BY queued_at DESC, agency, aggregate_id, milestone_id, reminder_key",
+        ))
+        .bind(status.unwrap_or(""))
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::query("đọc hộp thư đi")))
+    }
+
+    /// Task views by id, for the ids given.
+    pub async fn task_views_by_id(&self, ids: &[String]) -> Result<Vec<TaskView>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(200) {
+            let placeholders = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT aggregate_id, payload FROM task_view WHERE aggregate_id IN ({placeholders})");
+            let rows: Vec<(String, String)> = crate::with_pool!(self, pool => {
+                let mut q = sqlx::query_as(&sql);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(pool).await.map_err(StoreError::query("đọc nhiệm vụ"))?
+            });
+            for (id, p) in rows {
+                out.push(decode::<TaskView>(&id, &p)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The raw rows of every view, for comparing two builds of them.
     pub async fn view_dump(&self) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
@@ -186,6 +309,8 @@ impl Store {
             "SELECT plan_id || ' ' || payload FROM plan_view ORDER BY plan_id",
             "SELECT aggregate_id || ' ' || payload FROM task_view ORDER BY aggregate_id",
             "SELECT aggregate_id || ' ' || milestone_id || ' ' || due || ' ' || status FROM due_index ORDER BY aggregate_id, milestone_id",
+            "SELECT aggregate_id || ' ' || milestone_id || ' ' || reminder_key || ' ' || agency || ' ' || status FROM outbox
+             ORDER BY aggregate_id, milestone_id, reminder_key, agency",
         ] {
             let rows: Vec<String> = crate::with_pool!(self, pool => sqlx::query_scalar(sql).fetch_all(pool).await.map_err(StoreError::query("đọc khung nhìn"))?);
             out.extend(rows);

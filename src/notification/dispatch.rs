@@ -1,0 +1,286 @@
+//! The dispatcher: delivers queued messages as one digest per agency and
+//! send window, then records the outcome on each task (`ReminderSent` or
+//! `ReminderFailed`). A crash after the server accepted a digest but before
+//! the outcome was stored leaves the rows queued: the next pass sends the
+//! same digest again with the same Message-ID, so nothing is ever dropped
+//! and a mail client can recognise the duplicate.
+
+use super::email::{self, EmailError};
+use super::transport::Transport;
+use super::{Digest, DigestItem, ItemKind, Role};
+use crate::domain::dates::local_date;
+use crate::domain::ids::AgencyCode;
+use crate::domain::task::{DeliveryOutcome, TaskAction};
+use crate::engine::{Engine, EngineError};
+use crate::projections::views::{OutboxRow, PlanView, TaskView};
+use crate::scheduling::parse_item;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// How the dispatcher delivers.
+pub struct Dispatcher {
+    pub transport: Transport,
+    /// From: header, `Tên <địa.chỉ>` or a bare address.
+    pub from: String,
+    /// Web address the links in e-mails start with.
+    pub base_url: String,
+    /// Right-hand side of Message-IDs.
+    pub mail_domain: String,
+    /// Attempts before a delivery is marked failed for good.
+    pub max_attempts: u32,
+    /// Test hook: exit the process right after the server accepted a
+    /// message, before its outcome is stored (KEHOACH_CRASH_AFTER_SEND=1).
+    pub crash_after_send: bool,
+}
+
+/// One digest this pass sent or failed to send.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sent {
+    pub agency: String,
+    pub window: NaiveDate,
+    pub message_id: String,
+    pub addresses: Vec<String>,
+    pub items: usize,
+    pub outcome: String,
+    pub ok: bool,
+}
+
+/// Waits between attempts: 1, 4, 16, 64, 256 minutes…
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::minutes(4_i64.saturating_pow(attempt.saturating_sub(1)).min(24 * 60))
+}
+
+fn kind_of(s: &str) -> ItemKind {
+    match s {
+        "overdue" => ItemKind::Overdue,
+        "escalation" => ItemKind::Escalation,
+        "submitted" => ItemKind::Submitted,
+        "approved" => ItemKind::Approved,
+        "returned" => ItemKind::Returned,
+        _ => ItemKind::Upcoming,
+    }
+}
+
+fn role_of(s: &str) -> Role {
+    match s {
+        "advisory" => Role::Advisory,
+        "lead" => Role::Lead,
+        "inspector" => Role::Inspector,
+        _ => Role::Implementer,
+    }
+}
+
+/// The send window of a row: its day, or for state-change notices the local
+/// day they were queued on.
+fn window_of(row: &OutboxRow, tz: chrono_tz::Tz) -> NaiveDate {
+    row.window_day
+        .as_deref()
+        .and_then(|d| d.parse().ok())
+        .or_else(|| {
+            DateTime::parse_from_rfc3339(&row.queued_at)
+                .ok()
+                .map(|t| local_date(t.with_timezone(&Utc), tz))
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("không soạn được thư cho {agency}: {source}")]
+    Email { agency: String, source: EmailError },
+}
+
+impl Dispatcher {
+    /// One pass at `now`: every queued message whose attempt is due.
+    pub async fn dispatch(&self, engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Sent>, DispatchError> {
+        engine.catch_up().await?;
+        let rows = engine.store.outbox_due(now).await?;
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
+        let plans: HashMap<String, PlanView> = engine
+            .store
+            .plan_views()
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let mut ids: Vec<String> = rows.iter().map(|r| r.aggregate_id.clone()).collect();
+        ids.dedup();
+        let tasks: HashMap<String, TaskView> = engine
+            .store
+            .task_views_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|v| (v.id.clone(), v))
+            .collect();
+
+        // One digest per plan, agency and window.
+        let mut groups: BTreeMap<(String, String, NaiveDate), Vec<&OutboxRow>> = BTreeMap::new();
+        for row in &rows {
+            let plan_id = row.aggregate_id.split('/').next().unwrap_or_default().to_string();
+            let tz = plans
+                .get(&plan_id)
+                .and_then(|p| p.plan.header.as_ref())
+                .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz());
+            groups
+                .entry((plan_id, row.agency.clone(), window_of(row, tz)))
+                .or_default()
+                .push(row);
+        }
+        let mut report = Vec::new();
+        for ((plan_id, agency, window), rows) in groups {
+            let Some(plan) = plans.get(&plan_id) else { continue };
+            report.push(self.deliver(engine, plan, &agency, window, &rows, &tasks, now).await?);
+        }
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn deliver(
+        &self,
+        engine: &Engine,
+        plan: &PlanView,
+        agency: &str,
+        window: NaiveDate,
+        rows: &[&OutboxRow],
+        tasks: &HashMap<String, TaskView>,
+        now: DateTime<Utc>,
+    ) -> Result<Sent, DispatchError> {
+        let header = plan.plan.header.as_ref();
+        let tz = header.map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz());
+        let directory = AgencyCode::parse(agency)
+            .ok()
+            .and_then(|a| plan.plan.agency(&a).cloned());
+        let mut addresses: Vec<String> = directory.iter().flat_map(|a| a.emails.iter().cloned()).collect();
+        for m in directory.iter().flat_map(|a| a.members.iter()) {
+            addresses.extend(m.emails.iter().cloned());
+        }
+        addresses.dedup();
+
+        let mut items: Vec<DigestItem> = rows
+            .iter()
+            .filter_map(|r| item(r, tasks, window, &self.base_url))
+            .collect();
+        items.sort_by_key(|i| {
+            (
+                !(i.days_left < 0 || matches!(i.kind, ItemKind::Overdue | ItemKind::Escalation)),
+                i.due,
+                i.task_id.clone(),
+            )
+        });
+        let keys: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{}#{}#{}", r.aggregate_id, r.milestone_id, r.reminder_key))
+            .collect();
+        let message_id = email::message_id(agency, window, &keys, &self.mail_domain);
+        let digest = Digest {
+            plan_title: header.map(|h| h.title.clone()).unwrap_or_default(),
+            agency_code: agency.to_string(),
+            agency_name: directory
+                .as_ref()
+                .map(|a| a.name.clone())
+                .unwrap_or_else(|| agency.to_string()),
+            recipients: addresses.clone(),
+            from: self.from.clone(),
+            window,
+            message_id: message_id.clone(),
+            date: now.with_timezone(&tz).fixed_offset(),
+            items,
+        };
+
+        let result: Result<String, (String, bool)> = if addresses.is_empty() {
+            Err((format!("cơ quan {agency} không có địa chỉ e-mail trong danh mục"), true))
+        } else {
+            let message = email::render(&digest).map_err(|source| DispatchError::Email {
+                agency: agency.to_string(),
+                source,
+            })?;
+            match self.transport.send(&message, &addresses).await {
+                Ok(d) => Ok(d.reply),
+                Err(e) => Err((e.to_string(), false)),
+            }
+        };
+        if result.is_ok() && self.crash_after_send {
+            tracing::error!(%message_id, "KEHOACH_CRASH_AFTER_SEND: dừng ngay sau khi máy chủ nhận thư");
+            std::process::exit(70);
+        }
+        let ok = result.is_ok();
+        let outcome_text = match &result {
+            Ok(reply) => reply.clone(),
+            Err((e, _)) => e.clone(),
+        };
+        for row in rows {
+            let Some((key, milestone)) = parse_item(&row.aggregate_id, &row.milestone_id) else {
+                continue;
+            };
+            let Ok(agency_code) = AgencyCode::parse(&row.agency) else {
+                continue;
+            };
+            let outcome = match &result {
+                Ok(reply) => DeliveryOutcome::Sent {
+                    message_id: message_id.clone(),
+                    addresses: addresses.clone(),
+                    reply: reply.clone(),
+                },
+                Err((error, give_up)) => {
+                    let attempt = u32::try_from(row.attempts).unwrap_or(0) + 1;
+                    let last = *give_up || attempt >= self.max_attempts;
+                    DeliveryOutcome::Failed {
+                        attempt,
+                        error: error.clone(),
+                        next_attempt: (!last).then(|| now + backoff(attempt)),
+                    }
+                }
+            };
+            let action = TaskAction::RecordDelivery {
+                milestone,
+                key: row.reminder_key.clone(),
+                agency: agency_code,
+                outcome,
+            };
+            engine.execute_system(&key, "dispatcher", action).await?;
+        }
+        if !ok {
+            tracing::warn!(agency, %window, error = %outcome_text, "gửi thư thất bại");
+        }
+        Ok(Sent {
+            agency: agency.to_string(),
+            window,
+            message_id,
+            addresses,
+            items: rows.len(),
+            outcome: outcome_text,
+            ok,
+        })
+    }
+}
+
+fn item(row: &OutboxRow, tasks: &HashMap<String, TaskView>, window: NaiveDate, base_url: &str) -> Option<DigestItem> {
+    let view = tasks.get(&row.aggregate_id)?;
+    let def = view.task.definition.as_ref()?;
+    let m = view
+        .task
+        .milestones
+        .iter()
+        .find(|m| m.spec.id.as_str() == row.milestone_id)?;
+    let record = m.reminders.iter().find(|r| r.key == row.reminder_key);
+    let (plan, task) = row.aggregate_id.split_once('/')?;
+    Some(DigestItem {
+        task_id: task.to_string(),
+        task_title: def.title.clone(),
+        role: role_of(&row.role),
+        kind: kind_of(&row.kind),
+        milestone_id: m.spec.id.to_string(),
+        milestone_title: m.spec.title.clone(),
+        due: m.due(),
+        days_left: (m.due() - window).num_days(),
+        note: record.and_then(|r| r.note.clone()),
+        link: format!("{}/tasks/{plan}/{task}", base_url.trim_end_matches('/')),
+    })
+}

@@ -1,0 +1,179 @@
+//! The reminder scheduler: on each tick it reads the due-date index, works
+//! out which reminder points have come for each open milestone, and records
+//! each as a `ReminderQueued` event (idempotent: a point already recorded is
+//! skipped, so two processes or a re-run queue nothing twice). Sending is the
+//! dispatcher's job.
+
+use crate::domain::dates::local_date;
+use crate::domain::ids::{AgencyCode, MilestoneId, TaskKey};
+use crate::domain::plan::Plan;
+use crate::domain::reminders::{escalation_point, next_to_queue, reminder_points, Recipient, ReminderKind, Role};
+use crate::domain::task::{MilestoneStatus, TaskAction, TaskDefinition};
+use crate::engine::{Engine, EngineError};
+use crate::projections::views::TaskView;
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+/// Furthest ahead a reminder may look (the largest allowed `before_days`).
+const LOOKAHEAD_DAYS: i64 = 366;
+
+/// A reminder the pass queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Queued {
+    pub task: String,
+    pub milestone: String,
+    pub key: String,
+    pub kind: ReminderKind,
+    pub covers: Vec<String>,
+    pub recipients: Vec<String>,
+}
+
+fn recipients_for_reminder(def: &TaskDefinition) -> Vec<Recipient> {
+    let mut out: Vec<Recipient> = def
+        .implementers
+        .iter()
+        .map(|a| Recipient {
+            agency: a.clone(),
+            role: Role::Implementer,
+        })
+        .collect();
+    for a in &def.advisory {
+        if !out.iter().any(|r| &r.agency == a) {
+            out.push(Recipient {
+                agency: a.clone(),
+                role: Role::Advisory,
+            });
+        }
+    }
+    out
+}
+
+fn recipients_for_escalation(def: &TaskDefinition, plan: &Plan) -> Vec<Recipient> {
+    let mut out = vec![Recipient {
+        agency: def.lead.clone(),
+        role: Role::Lead,
+    }];
+    let inspectors = AgencyCode::parse("UBKT").ok().filter(|u| plan.agency(u).is_some());
+    if let Some(u) = inspectors.filter(|u| u != &def.lead) {
+        out.push(Recipient {
+            agency: u,
+            role: Role::Inspector,
+        });
+    }
+    out
+}
+
+/// One scheduling pass at `now`: queues every reminder point that has come.
+pub async fn schedule(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Queued>, EngineError> {
+    engine.catch_up().await?;
+    let mut queued = Vec::new();
+    for plan_view in engine.store.plan_views().await? {
+        let plan = &plan_view.plan;
+        let Some(header) = &plan.header else { continue };
+        let tz = header.tz();
+        let today = local_date(now, tz);
+        let rows = engine.store.due_until(today + Duration::days(LOOKAHEAD_DAYS)).await?;
+        let mut by_task: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let prefix = format!("{}/", header.id);
+        for (task, milestone, _, status) in rows {
+            let expected = matches!(
+                MilestoneStatus::parse(&status),
+                Some(MilestoneStatus::Open | MilestoneStatus::Returned)
+            );
+            if task.starts_with(&prefix) && expected {
+                by_task.entry(task).or_default().push(milestone);
+            }
+        }
+        let ids: Vec<String> = by_task.keys().cloned().collect();
+        for view in engine.store.task_views_by_id(&ids).await? {
+            queued.extend(queue_for_task(engine, plan, &view, &by_task[&view.id], today).await?);
+        }
+    }
+    Ok(queued)
+}
+
+async fn queue_for_task(
+    engine: &Engine,
+    plan: &Plan,
+    view: &TaskView,
+    milestones: &[String],
+    today: NaiveDate,
+) -> Result<Vec<Queued>, EngineError> {
+    let (Some(header), Some(def), Some(key)) = (&plan.header, &view.task.definition, view.key()) else {
+        return Ok(vec![]);
+    };
+    let policy = header.reminders.with(def.reminders.as_ref());
+    let mut out = Vec::new();
+    for m in view
+        .task
+        .milestones
+        .iter()
+        .filter(|m| milestones.contains(&m.spec.id.to_string()))
+    {
+        let points = reminder_points(&policy, &header.calendar, m.due(), today);
+        let mut wanted = Vec::new();
+        if let Some((point, covers)) = next_to_queue(&points, |k| m.has_reminder(k)) {
+            wanted.push((point, covers, recipients_for_reminder(def)));
+        }
+        if let Some(point) = escalation_point(&policy, &header.calendar, m.due(), today) {
+            if !m.has_reminder(&point.key) {
+                wanted.push((point, vec![], recipients_for_escalation(def, plan)));
+            }
+        }
+        for (point, covers, recipients) in wanted {
+            let action = TaskAction::QueueReminder {
+                milestone: m.spec.id.clone(),
+                key: point.key.clone(),
+                kind: point.kind,
+                covers: covers.clone(),
+                recipients: recipients.clone(),
+                window: Some(today),
+            };
+            engine.execute_system(&key, "scheduler", action).await?;
+            out.push(Queued {
+                task: key.task.to_string(),
+                milestone: m.spec.id.to_string(),
+                key: point.key,
+                kind: point.kind,
+                covers,
+                recipients: recipients.iter().map(|r| r.agency.to_string()).collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The instants in `[from, until)` at which a cron expression fires in `tz`.
+pub fn fire_times(send_at: &str, tz: chrono_tz::Tz, from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let Ok(schedule) = cron::Schedule::from_str(send_at) else {
+        return vec![];
+    };
+    let start = tz.from_utc_datetime(&(from - Duration::seconds(1)).naive_utc());
+    schedule
+        .after(&start)
+        .map(|t| t.with_timezone(&Utc))
+        .take_while(|t| *t < until)
+        .filter(|t| *t >= from)
+        .collect()
+}
+
+/// The milestone and key a queued item is about, parsed back from the outbox.
+pub fn parse_item(aggregate_id: &str, milestone: &str) -> Option<(TaskKey, MilestoneId)> {
+    Some((TaskKey::parse(aggregate_id).ok()?, MilestoneId::parse(milestone).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eight_in_the_morning_in_hanoi_is_one_in_utc() {
+        let tz = chrono_tz::Asia::Ho_Chi_Minh;
+        let from = "2024-03-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let times = fire_times("0 0 8 * * *", tz, from, from + Duration::days(2));
+        let shown: Vec<String> = times.iter().map(|t| t.to_rfc3339()).collect();
+        assert_eq!(shown, ["2024-03-01T01:00:00+00:00", "2024-03-02T01:00:00+00:00"]);
+    }
+}
