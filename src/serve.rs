@@ -44,6 +44,7 @@ async fn reminders(engine: &Engine, dispatcher: &Dispatcher, schedule: bool) {
 }
 
 pub async fn run(engine: Engine, dispatcher: Dispatcher, workflows: &Path, poll: Duration) -> Result<(), CliError> {
+    let shutdown = Shutdown::listen().map_err(|e| CliError::Input(format!("không đăng ký được tín hiệu dừng: {e}")))?;
     let files = crate::plan::files_in(workflows)
         .map_err(|e| CliError::Input(format!("không đọc được thư mục kế hoạch {}: {e}", workflows.display())))?;
     if files.is_empty() {
@@ -70,30 +71,41 @@ pub async fn run(engine: Engine, dispatcher: Dispatcher, workflows: &Path, poll:
     tracing::info!(transport = %dispatcher.transport.describe(), "gửi thư qua");
     let mut ticker = tokio::time::interval(poll);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let shutdown = shutdown_signal();
+    let shutdown = shutdown.wait();
     tokio::pin!(shutdown);
     // Points missed while the engine was down are caught by a first pass now.
-    reminders(&engine, &dispatcher, true).await;
+    let mut schedule_now = true;
     loop {
         let now = engine.clock.now();
         let wait = match next_tick(&engine, now).await {
             Some(t) => (t - now).to_std().unwrap_or_default(),
             None => Duration::from_secs(3600),
         };
+        // Every step races the stop signal: a pass cut short is safe, each
+        // command being atomic and every pass idempotent.
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = tokio::time::sleep(wait) => reminders(&engine, &dispatcher, true).await,
-            _ = ticker.tick() => match crate::projections::catch_up(&engine.store).await {
-                Ok(c) => {
-                    if c.applied > 0 {
-                        tracing::info!(applied = c.applied, "khung nhìn đã cập nhật");
-                    }
-                    reminders(&engine, &dispatcher, false).await;
+            _ = async {
+                if schedule_now {
+                    reminders(&engine, &dispatcher, true).await;
+                    schedule_now = false;
+                    return;
                 }
-                // A database hiccup must not stop the engine: the checkpoint
-                // did not move, so the next tick retries the same events.
-                Err(e) => tracing::error!(error = %e, "cập nhật khung nhìn thất bại; sẽ thử lại"),
-            },
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => reminders(&engine, &dispatcher, true).await,
+                    _ = ticker.tick() => match crate::projections::catch_up(&engine.store).await {
+                        Ok(c) => {
+                            if c.applied > 0 {
+                                tracing::info!(applied = c.applied, "khung nhìn đã cập nhật");
+                            }
+                            reminders(&engine, &dispatcher, false).await;
+                        }
+                        // A database hiccup must not stop the engine: the checkpoint
+                        // did not move, so the next tick retries the same events.
+                        Err(e) => tracing::error!(error = %e, "cập nhật khung nhìn thất bại; sẽ thử lại"),
+                    },
+                }
+            } => {}
         }
     }
     tracing::info!("đang dừng");
@@ -101,16 +113,36 @@ pub async fn run(engine: Engine, dispatcher: Dispatcher, workflows: &Path, poll:
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C and SIGTERM, registered as soon as `serve` starts so that a
+/// signal during start-up is not lost (or fatal).
+struct Shutdown {
     #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

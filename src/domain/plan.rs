@@ -59,6 +59,8 @@ impl PlanHeader {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Events live briefly between decide and serialisation; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum PlanEvent {
     PlanRegistered {
         header: PlanHeader,

@@ -42,7 +42,7 @@ pub enum EmailError {
     NoRecipients { agency: String },
     #[error("Message-ID không hợp lệ: {0:?} (cần dạng phần-cục-bộ@tên-miền, chỉ gồm ký tự ASCII, không có <, >, khoảng trắng)")]
     BadMessageId(String),
-    #[error("lỗi mẫu thư {template}: {source:#}")]
+    #[error("lỗi mẫu thư {template}: {source}")]
     Template {
         template: &'static str,
         #[source]

@@ -12,9 +12,14 @@ use lettre::transport::smtp::{Error as SmtpError, PoolConfig};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sha2::{Digest as _, Sha256};
 
-/// How long one SMTP step (connect, TLS, each command) may take before the
-/// attempt counts as a transient failure.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long opening the TCP connection may take (lettre's own timeout; in
+/// its Tokio client it covers only the connect).
+const SMTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one whole delivery may take: connect, TLS, AUTH, the envelope
+/// and the data. lettre sets no read timeout, so without this a server that
+/// accepts the connection and then goes silent would hang the dispatcher.
+const SMTP_SEND_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Shown with every bad-URL error, so the fix is in the message.
 const SUPPORTED_URLS: &str = "dạng hỗ trợ: smtp://máy:cổng (không mã hóa), \
@@ -86,7 +91,8 @@ impl TransportError {
 /// Builds the transport from the configuration.
 ///
 /// With `smtp_url`, mail goes over SMTP through a connection pool (idle
-/// connections are reused for a minute), each step timing out after 30 s.
+/// connections are reused for a minute); connecting may take 30 s and a
+/// whole delivery 60 s before it counts as a transient failure.
 /// The URL forms are exactly those of lettre's `AsyncSmtpTransport::from_url`:
 ///
 /// | URL | security | default port |
@@ -123,7 +129,7 @@ pub fn from_config(smtp_url: Option<&str>, outbox_dir: &Path) -> Result<Transpor
                     reason: format!("{}; {SUPPORTED_URLS}", one_line(&e.to_string())),
                 })?;
             let transport = builder
-                .timeout(Some(SMTP_TIMEOUT))
+                .timeout(Some(SMTP_CONNECT_TIMEOUT))
                 .pool_config(PoolConfig::new().idle_timeout(Duration::from_secs(60)))
                 .build();
             Ok(Transport::Smtp { transport, url_shown })
@@ -161,13 +167,14 @@ impl Transport {
         let envelope = envelope_for(message, envelope_recipients)?;
         match self {
             Transport::Smtp { transport, url_shown } => {
-                let response = transport
-                    .send_raw(&envelope, &message.formatted())
-                    .await
-                    .map_err(|e| classify_smtp(url_shown, &e))?;
-                let text = response.message().collect::<Vec<_>>().join(" ");
-                let reply = one_line(&format!("{} {}", response.code(), text));
-                Ok(Delivery { reply })
+                send_smtp(
+                    transport,
+                    url_shown,
+                    &envelope,
+                    &message.formatted(),
+                    SMTP_SEND_DEADLINE,
+                )
+                .await
             }
             Transport::Files { dir } => {
                 let name = eml_file_name(message);
@@ -191,6 +198,37 @@ impl Transport {
             }
         }
     }
+}
+
+/// One SMTP delivery under a deadline. When the deadline cuts an exchange
+/// short, lettre's pool may keep that connection; the pool checks a
+/// connection with NOOP before reusing it, and that check runs under the next
+/// send's deadline too, so a stuck connection costs at most one more
+/// transient failure. An unfinished DATA is never delivered (it lacks its
+/// final dot), so a cut-off attempt cannot produce a duplicate.
+async fn send_smtp(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    server: &str,
+    envelope: &Envelope,
+    bytes: &[u8],
+    deadline: Duration,
+) -> Result<Delivery, TransportError> {
+    let response = match tokio::time::timeout(deadline, transport.send_raw(envelope, bytes)).await {
+        Ok(result) => result.map_err(|e| classify_smtp(server, &e))?,
+        Err(_) => {
+            return Err(TransportError::Transient {
+                server: server.to_owned(),
+                reason: format!(
+                    "hết thời gian chờ: máy chủ không trả lời xong trong {} giây",
+                    deadline.as_secs_f32()
+                ),
+            })
+        }
+    };
+    let text = response.message().collect::<Vec<_>>().join(" ");
+    Ok(Delivery {
+        reply: one_line(&format!("{} {}", response.code(), text)),
+    })
 }
 
 fn envelope_for(message: &Message, recipients: &[String]) -> Result<Envelope, TransportError> {
@@ -522,6 +560,39 @@ mod tests {
             "{shown}"
         );
         assert!(!shown.contains('\n'), "one line: {shown}");
+    }
+
+    #[tokio::test]
+    async fn silent_server_hits_the_deadline_as_transient() {
+        // Accepts the connection and never says a word (not even a greeting).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let holder = std::thread::spawn(move || {
+            let (socket, _) = listener.accept().expect("accept");
+            std::thread::sleep(Duration::from_secs(2));
+            drop(socket);
+        });
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let transport = from_config(Some(&format!("smtp://127.0.0.1:{port}")), tmp.path()).expect("smtp transport");
+        let Transport::Smtp { transport, url_shown } = &transport else {
+            panic!("expected SMTP");
+        };
+        let msg = message("a@b.example", "x");
+        let envelope = envelope_for(&msg, &[]).expect("envelope");
+        let started = std::time::Instant::now();
+        let err = send_smtp(
+            transport,
+            url_shown,
+            &envelope,
+            &msg.formatted(),
+            Duration::from_millis(300),
+        )
+        .await
+        .expect_err("deadline");
+        assert!(started.elapsed() < Duration::from_secs(2), "the deadline cut it short");
+        assert!(matches!(err, TransportError::Transient { .. }), "{err}");
+        assert!(err.to_string().contains("hết thời gian chờ"), "{err}");
+        holder.join().expect("holder thread");
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct KpiValue {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Events live briefly between decide and serialisation; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum TaskEvent {
     TaskRegistered {
         plan: PlanId,
