@@ -13,7 +13,7 @@ CREATE TABLE outbox
     queued_at       text    NOT NULL,
     due             text    NOT NULL,
     status          text    NOT NULL,
-    attempts        integer NOT NULL,
+    attempts        bigint  NOT NULL,
     next_attempt_at text,
     message_id      text,
     last_error      text,

@@ -2,39 +2,7 @@
 
 use crate::helpers::*;
 use crate::on_both_stores;
-use std::process::{Command, Output};
-
-/// The binary, with none of the caller's kehoach settings leaking in.
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kehoach"));
-    for var in [
-        "KEHOACH_DB",
-        "DATABASE_URL",
-        "KEHOACH_NOW",
-        "KEHOACH_WORKFLOWS",
-        "KEHOACH_CONFIG",
-    ] {
-        c.env_remove(var);
-    }
-    c.env("KEHOACH_LOG", "warn").current_dir(repo_root());
-    c
-}
-
-fn kehoach(db: &TestDb, args: &[&str]) -> Output {
-    bin()
-        .args(["--db", &db.url()])
-        .args(args)
-        .output()
-        .expect("run kehoach")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::process::Command;
 
 #[test]
 fn plan_check_passes_the_shipped_plan_and_reports_each_mistake() {

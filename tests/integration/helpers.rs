@@ -10,6 +10,7 @@ use kehoach::engine::{Engine, EngineError};
 use kehoach::plan::PlanDefinition;
 use kehoach::store::DbUrl;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::Arc;
 
 /// The server the PostgreSQL tests use. They fail, loudly, when it is down.
@@ -165,4 +166,137 @@ pub async fn all_events(engine: &Engine) -> Vec<kehoach::store::feed::FeedEvent>
         "a transaction stayed open"
     );
     engine.store.read_feed(Default::default(), 100_000).await.unwrap()
+}
+
+/// A Python with aiosmtpd: `KEHOACH_TEST_PYTHON`, else Debian's (where
+/// `python3-aiosmtpd` installs it), else whatever `python3` is.
+pub fn python() -> String {
+    std::env::var("KEHOACH_TEST_PYTHON").ok().unwrap_or_else(|| {
+        if Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3".into()
+        } else {
+            "python3".into()
+        }
+    })
+}
+
+/// A real SMTP server we did not write (aiosmtpd) on a free loopback port,
+/// storing what it receives in a Maildir. Killed when dropped.
+pub struct SmtpServer {
+    child: std::process::Child,
+    pub port: u16,
+    pub maildir: tempfile::TempDir,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl SmtpServer {
+    pub fn start() -> Self {
+        let maildir = tempfile::tempdir().expect("maildir");
+        // aiosmtpd's Mailbox creates the Maildir layout only for a new directory.
+        let dir = maildir.path().join("box").to_str().expect("utf-8 path").to_string();
+        Self::spawn(&["-c", "aiosmtpd.handlers.Mailbox", &dir], maildir)
+    }
+
+    /// A server that answers every RCPT with 550.
+    pub fn start_refusing() -> Self {
+        Self::spawn(&["-c", "smtp_refuse.Refuse"], tempfile::tempdir().expect("dir"))
+    }
+
+    fn spawn(handler: &[&str], maildir: tempfile::TempDir) -> Self {
+        let port = free_port();
+        let child = std::process::Command::new(python())
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(handler)
+            .env("PYTHONPATH", repo_root().join("tests/support"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start aiosmtpd with {} (run scripts/test-services): {e}",
+                    python()
+                )
+            });
+        let mut server = SmtpServer { child, port, maildir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("aiosmtpd exited at start ({status}); is python3-aiosmtpd installed? run scripts/test-services");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = server.child.kill();
+        panic!("aiosmtpd did not listen on port {port}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, parsed by Python's `email` package.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        let out = std::process::Command::new(python())
+            .arg(repo_root().join("tests/support/parse_eml.py"))
+            .arg(self.maildir.path().join("box"))
+            .output()
+            .expect("run parse_eml.py");
+        assert!(
+            out.status.success(),
+            "parse_eml.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .expect("JSON")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The binary, with none of the caller's kehoach settings leaking in.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kehoach"));
+    for var in [
+        "KEHOACH_DB",
+        "DATABASE_URL",
+        "KEHOACH_NOW",
+        "KEHOACH_WORKFLOWS",
+        "KEHOACH_CONFIG",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("KEHOACH_LOG", "warn").current_dir(repo_root());
+    c
+}
+
+pub fn kehoach(db: &TestDb, args: &[&str]) -> Output {
+    bin()
+        .args(["--db", &db.url()])
+        .args(args)
+        .output()
+        .expect("run kehoach")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -3,4 +3,5 @@
 mod cli;
 mod engine;
 mod helpers;
+mod reminders;
 mod shipped_plan;
