@@ -389,4 +389,9 @@ fn serve_starts_with_no_configuration_and_stops_on_ctrl_c() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("đang dừng"));
+    // With no SMTP server configured, reminders are written as .eml files.
+    let emails = std::fs::read_dir(dir.path().join("data/outbox"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(emails > 0, "serve should write reminders to ./data/outbox");
 }

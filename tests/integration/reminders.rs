@@ -308,3 +308,83 @@ async fn two_serve_processes_queue_each_reminder_once() {
     .unwrap();
     assert!(duplicates.is_empty(), "queued twice: {duplicates:?}");
 }
+
+/// A submission tells the approvers; the approval tells the submitting agency.
+async fn state_changes_are_notified(kind: &str) {
+    let db = TestDb::of(kind).await;
+    let smtp = SmtpServer::start();
+    load(&db);
+    let submit = kehoach(
+        &db,
+        &[
+            "--now",
+            "2024-03-20T09:00:00+07:00",
+            "task",
+            "submit",
+            "III.1.2",
+            "--milestone",
+            "register-2024",
+            "--as",
+            "UBND",
+            "--by",
+            "Trần Thị B",
+        ],
+    );
+    assert!(submit.status.success(), "{}", stderr(&submit));
+    let out = with_mail(
+        &db,
+        &smtp.url(),
+        &["--now", "2024-03-20T09:00:05+07:00", "remind", "--once"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let approve = kehoach(
+        &db,
+        &[
+            "--now",
+            "2024-03-21T10:00:00+07:00",
+            "task",
+            "approve",
+            "III.1.2",
+            "--milestone",
+            "register-2024",
+            "--as",
+            "BDV",
+            "--by",
+            "Võ Văn E",
+        ],
+    );
+    assert!(approve.status.success(), "{}", stderr(&approve));
+    let out = with_mail(
+        &db,
+        &smtp.url(),
+        &["--now", "2024-03-21T10:00:05+07:00", "remind", "--once"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let messages = smtp.messages();
+    let notice = |address: &str, words: &str| {
+        messages.iter().any(|m| {
+            to(m, address) && about(m, "III.1.2", "register-2024") && m["subject"].as_str().unwrap().contains(words)
+        })
+    };
+    assert!(notice("btv@ducpho.example", "chờ duyệt"), "BTV told of the submission");
+    assert!(notice("bdv@ducpho.example", "chờ duyệt"), "BDV told of the submission");
+    assert!(
+        notice("ubnd@ducpho.example", "đã được duyệt"),
+        "UBND told of the approval"
+    );
+    // Approved work gets no more deadline reminders.
+    let later = with_mail(
+        &db,
+        &smtp.url(),
+        &["--now", "2024-03-29T08:00:00+07:00", "remind", "--once"],
+        &[],
+    );
+    assert!(later.status.success());
+    assert!(!smtp
+        .messages()
+        .iter()
+        .any(|m| m["window"] == "2024-03-29" && about(m, "III.1.2", "register-2024")));
+}
+on_both_stores!(state_change_notices, state_changes_are_notified);
