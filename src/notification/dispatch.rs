@@ -18,6 +18,9 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
+/// The advisory lock key of the dispatcher ("kehoach" in ASCII).
+const DISPATCH_LOCK: i64 = 0x6b65_686f_6163_68;
+
 /// How the dispatcher delivers.
 pub struct Dispatcher {
     pub transport: Transport,
@@ -96,8 +99,23 @@ pub enum DispatchError {
 }
 
 impl Dispatcher {
-    /// One pass at `now`: every queued message whose attempt is due.
+    /// One pass at `now`: every queued message whose attempt is due. Only
+    /// one process dispatches at a time on a shared PostgreSQL database; the
+    /// others skip the pass (the rows wait for the next one).
     pub async fn dispatch(&self, engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Sent>, DispatchError> {
+        match engine
+            .store
+            .exclusively(DISPATCH_LOCK, self.dispatch_alone(engine, now))
+            .await?
+        {
+            Some(result) => result,
+            None => Ok(vec![]),
+        }
+    }
+
+    async fn dispatch_alone(&self, engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Sent>, DispatchError> {
+        // Under the lock, and after every commit so far is readable: a
+        // digest another process has just sent shows as sent here.
         engine.catch_up().await?;
         let rows = engine.store.outbox_due(now).await?;
         if rows.is_empty() {

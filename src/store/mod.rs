@@ -193,6 +193,39 @@ impl Store {
         with_pool!(self, pool => pool.close().await)
     }
 
+    /// Runs `work` only if no other process is running work under the same
+    /// `key` (a PostgreSQL session advisory lock, released when the work ends
+    /// or the process dies). Returns None when another process holds it. On
+    /// SQLite, one process writes at a time anyway, so the work just runs.
+    pub async fn exclusively<T>(
+        &self,
+        key: i64,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<Option<T>, StoreError> {
+        let Store::Postgres(pool) = self else {
+            return Ok(Some(work.await));
+        };
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(StoreError::query("lấy kết nối cho khóa"))?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(StoreError::query("lấy khóa tư vấn"))?;
+        if !got {
+            return Ok(None);
+        }
+        let result = work.await;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::query("trả khóa tư vấn"))?;
+        Ok(Some(result))
+    }
+
     /// Number of stored events.
     pub async fn event_count(&self) -> Result<i64, StoreError> {
         with_pool!(self, pool => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")

@@ -247,14 +247,14 @@ on_both_stores!(
     a_server_that_is_down_or_refuses_leads_to_retries_then_a_visible_failure
 );
 
-/// Two `serve` processes on one PostgreSQL database queue each reminder once.
+/// Two `serve` processes on one PostgreSQL database queue each reminder
+/// once and deliver each digest once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_serve_processes_queue_each_reminder_once() {
     let db = TestDb::postgres().await;
-    let outboxes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let mut children: Vec<std::process::Child> = outboxes
-        .iter()
-        .map(|dir| {
+    let smtp = SmtpServer::start();
+    let mut children: Vec<std::process::Child> = (0..2)
+        .map(|_| {
             bin()
                 .args([
                     "--db",
@@ -265,7 +265,7 @@ async fn two_serve_processes_queue_each_reminder_once() {
                     "--poll",
                     "0.2",
                 ])
-                .env("KEHOACH_OUTBOX_DIR", dir.path())
+                .env("KEHOACH_SMTP_URL", smtp.url())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
@@ -307,6 +307,16 @@ async fn two_serve_processes_queue_each_reminder_once() {
     .await
     .unwrap();
     assert!(duplicates.is_empty(), "queued twice: {duplicates:?}");
+    let messages = smtp.messages();
+    assert!(!messages.is_empty());
+    let mut ids = BTreeSet::new();
+    for m in &messages {
+        assert!(
+            ids.insert(m["message_id"].as_str().unwrap().to_string()),
+            "sent twice: {}",
+            m["message_id"]
+        );
+    }
 }
 
 /// A submission tells the approvers; the approval tells the submitting agency.
