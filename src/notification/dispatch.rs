@@ -19,7 +19,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// The advisory lock key of the dispatcher ("kehoach" in ASCII).
-const DISPATCH_LOCK: i64 = 0x6b65_686f_6163_68;
+const DISPATCH_LOCK: i64 = 0x006b_6568_6f61_6368;
 
 /// How the dispatcher delivers.
 pub struct Dispatcher {
