@@ -3,6 +3,7 @@
 //! sqlite-es or postgres-es.
 
 use super::Store;
+use crate::audit::canonical::event_hash;
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
@@ -10,22 +11,52 @@ use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 use std::time::Duration;
 
-pub enum EventRepository {
+/// Reads go through the libraries' repositories; writes are ours (see `persist`).
+pub struct EventRepository {
+    store: Store,
+    inner: Inner,
+}
+
+enum Inner {
     Sqlite(SqliteEventRepository),
     Postgres(PostgresEventRepository),
 }
 
 impl EventRepository {
     pub fn new(store: &Store) -> Self {
-        match store {
-            Store::Sqlite(pool) => Self::Sqlite(SqliteEventRepository::new(pool.clone())),
-            Store::Postgres(pool) => Self::Postgres(PostgresEventRepository::new(pool.clone())),
+        let inner = match store {
+            Store::Sqlite(pool) => Inner::Sqlite(SqliteEventRepository::new(pool.clone())),
+            Store::Postgres(pool) => Inner::Postgres(PostgresEventRepository::new(pool.clone())),
+        };
+        Self {
+            store: store.clone(),
+            inner,
         }
     }
 }
 
-/// sqlite-es reports "database is locked" as an unexpected error; it only
-/// means another writer held the lock past the busy timeout.
+const PREVIOUS_HASH: &str = "SELECT hash FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3";
+const INSERT_EVENT: &str = "
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, prev_hash, hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+fn persistence(e: sqlx::Error) -> PersistenceError {
+    if let sqlx::Error::Database(db) = &e {
+        // Primary-key violations: another command wrote this sequence first.
+        if matches!(db.code().as_deref(), Some("23505" | "1555" | "2067")) {
+            return PersistenceError::OptimisticLockError;
+        }
+    }
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => {
+            PersistenceError::ConnectionError(Box::new(e))
+        }
+        other => PersistenceError::UnknownError(Box::new(other)),
+    }
+}
+
+/// SQLite's "database is locked" only means another writer held the lock
+/// past the busy timeout: worth another try.
 fn sqlite_busy(err: &PersistenceError) -> bool {
     match err {
         PersistenceError::UnknownError(e) | PersistenceError::ConnectionError(e) => {
@@ -36,11 +67,71 @@ fn sqlite_busy(err: &PersistenceError) -> bool {
     }
 }
 
+/// Inserts a command's events with their chained hashes in one transaction:
+/// one extra read (the previous event's hash) per command.
+macro_rules! insert_chained {
+    ($pool:expr, $aggregate_type:expr, $events:expr) => {{
+        let events: &[SerializedEvent] = $events;
+        let Some(first) = events.first() else { return Ok(()) };
+        let mut tx = $pool.begin().await.map_err(persistence)?;
+        let mut prev = if first.sequence <= 1 {
+            String::new()
+        } else {
+            let found: Option<Option<String>> = sqlx::query_scalar(PREVIOUS_HASH)
+                .bind($aggregate_type)
+                .bind(&first.aggregate_id)
+                .bind((first.sequence - 1) as i64)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(persistence)?;
+            match found {
+                Some(Some(hash)) => hash,
+                _ => {
+                    return Err(PersistenceError::UnknownError(
+                        format!(
+                            "chuỗi băm của {} đứt trước sự kiện {}",
+                            first.aggregate_id, first.sequence
+                        )
+                        .into(),
+                    ))
+                }
+            }
+        };
+        for e in events {
+            let hash = event_hash(
+                &prev,
+                $aggregate_type,
+                &e.aggregate_id,
+                e.sequence as i64,
+                &e.event_type,
+                &e.event_version,
+                &e.payload,
+                &e.metadata,
+            );
+            sqlx::query(INSERT_EVENT)
+                .bind($aggregate_type)
+                .bind(&e.aggregate_id)
+                .bind(e.sequence as i64)
+                .bind(&e.event_type)
+                .bind(&e.event_version)
+                .bind(&e.payload)
+                .bind(&e.metadata)
+                .bind(&prev)
+                .bind(&hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(persistence)?;
+            prev = hash;
+        }
+        tx.commit().await.map_err(persistence)
+    }};
+}
+
 impl PersistedEventRepository for EventRepository {
     async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        match self {
-            Self::Sqlite(r) => r.get_events::<A>(aggregate_id).await,
-            Self::Postgres(r) => r.get_events::<A>(aggregate_id).await,
+        match &self.inner {
+            Inner::Sqlite(r) => r.get_events::<A>(aggregate_id).await,
+            Inner::Postgres(r) => r.get_events::<A>(aggregate_id).await,
         }
     }
 
@@ -49,9 +140,9 @@ impl PersistedEventRepository for EventRepository {
         aggregate_id: &str,
         last_sequence: usize,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        match self {
-            Self::Sqlite(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
-            Self::Postgres(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
+        match &self.inner {
+            Inner::Sqlite(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
+            Inner::Postgres(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
         }
     }
 
@@ -59,23 +150,29 @@ impl PersistedEventRepository for EventRepository {
         &self,
         aggregate_id: &str,
     ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        match self {
-            Self::Sqlite(r) => r.get_snapshot::<A>(aggregate_id).await,
-            Self::Postgres(r) => r.get_snapshot::<A>(aggregate_id).await,
+        match &self.inner {
+            Inner::Sqlite(r) => r.get_snapshot::<A>(aggregate_id).await,
+            Inner::Postgres(r) => r.get_snapshot::<A>(aggregate_id).await,
         }
     }
 
+    /// Our own insert rather than the libraries': the hash chain is written
+    /// in the same transaction as the events. Snapshots are not used.
     async fn persist<A: Aggregate>(
         &self,
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        match self {
-            Self::Sqlite(r) => {
+        if snapshot_update.is_some() {
+            return Err(PersistenceError::UnknownError("kehoach không dùng snapshot".into()));
+        }
+        match &self.store {
+            Store::Sqlite(pool) => {
                 // The insert is one transaction, so retrying a lock failure cannot write twice.
                 let mut attempt = 0;
                 loop {
-                    match r.persist::<A>(events, snapshot_update.clone()).await {
+                    let result: Result<(), PersistenceError> = async { insert_chained!(pool, A::TYPE, events) }.await;
+                    match result {
                         Err(e) if sqlite_busy(&e) && attempt < 5 => {
                             attempt += 1;
                             tracing::warn!(attempt, "SQLite đang bận, thử ghi lại");
@@ -85,21 +182,21 @@ impl PersistedEventRepository for EventRepository {
                     }
                 }
             }
-            Self::Postgres(r) => r.persist::<A>(events, snapshot_update).await,
+            Store::Postgres(pool) => insert_chained!(pool, A::TYPE, events),
         }
     }
 
     async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
-        match self {
-            Self::Sqlite(r) => r.stream_events::<A>(aggregate_id).await,
-            Self::Postgres(r) => r.stream_events::<A>(aggregate_id).await,
+        match &self.inner {
+            Inner::Sqlite(r) => r.stream_events::<A>(aggregate_id).await,
+            Inner::Postgres(r) => r.stream_events::<A>(aggregate_id).await,
         }
     }
 
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        match self {
-            Self::Sqlite(r) => r.stream_all_events::<A>().await,
-            Self::Postgres(r) => r.stream_all_events::<A>().await,
+        match &self.inner {
+            Inner::Sqlite(r) => r.stream_all_events::<A>().await,
+            Inner::Postgres(r) => r.stream_all_events::<A>().await,
         }
     }
 }

@@ -1,0 +1,3 @@
+//! Tamper evidence: the canonical form and hash chain of stored events.
+
+pub mod canonical;
