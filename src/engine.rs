@@ -2,12 +2,16 @@
 //! stored as metadata on every event, retries for its own commands, and a
 //! clear conflict error for people's commands.
 
+use crate::audit::checkpoint::{self, Checkpoints, RecordCheckpoint};
+use crate::audit::merkle;
+use crate::audit::verify::Checker;
 use crate::clock::SharedClock;
 use crate::domain::ids::TaskKey;
 use crate::domain::plan::{Plan, PlanError, SyncPlan};
 use crate::domain::task::{Actor, Stamp, Task, TaskAction, TaskCommand, TaskError};
 use crate::plan::{load, PlanDefinition};
 use crate::projections::{self, CatchUp};
+use crate::store::feed::Cursor;
 use crate::store::repository::EventRepository;
 use crate::store::{DbUrl, Store, StoreError};
 use cqrs_es::persist::PersistedEventStore;
@@ -58,6 +62,16 @@ pub struct Engine {
     pub clock: SharedClock,
     tasks: Framework<Task>,
     plans: Framework<Plan>,
+    checkpoints: Framework<Checkpoints>,
+}
+
+/// What `checkpoint` recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckpointReport {
+    pub root: String,
+    pub events: u64,
+    pub aggregates: u64,
+    pub up_to: [i64; 2],
 }
 
 fn framework<A: Aggregate<Services = ()>>(store: &Store) -> Framework<A> {
@@ -88,6 +102,7 @@ impl Engine {
         Self {
             tasks: framework(&store),
             plans: framework(&store),
+            checkpoints: framework(&store),
             store,
             clock,
         }
@@ -207,6 +222,55 @@ impl Engine {
             withdrawn,
             events_written: self.store.event_count().await? - before,
         })
+    }
+
+    /// Records a checkpoint: the Merkle root over the heads of every chain,
+    /// after checking every chain (a broken store is not blessed).
+    pub async fn checkpoint(&self) -> Result<CheckpointReport, EngineError> {
+        self.store.settle(Duration::from_secs(10)).await?;
+        let mut checker = Checker::default();
+        let mut after = Cursor::default();
+        // Up to the last event of a real chain, so that checkpointing twice
+        // with nothing new in between records nothing.
+        let mut covered = Cursor::default();
+        loop {
+            let batch = self.store.read_feed(after, 5_000).await?;
+            let Some(last) = batch.last().map(|e| e.cursor) else {
+                break;
+            };
+            for e in &batch {
+                if e.aggregate_type != checkpoint::AGGREGATE_TYPE {
+                    covered = e.cursor;
+                }
+                checker.check(e).map_err(|p| EngineError::Persistence {
+                    aggregate: format!("{} {}", p.aggregate_type, p.aggregate_id),
+                    reason: format!("không ghi điểm kiểm vì kho sự kiện có lỗi: {p}"),
+                })?;
+            }
+            after = last;
+        }
+        let up_to = [covered.tx, covered.position];
+        let (heads, events) = checker.heads_at(up_to);
+        let changed = checker.changed_heads(up_to);
+        let report = CheckpointReport {
+            root: merkle::root(&heads),
+            events,
+            aggregates: heads.len() as u64,
+            up_to,
+        };
+        let stamp = self.stamp(Actor::system("audit"));
+        let command = RecordCheckpoint {
+            root: report.root.clone(),
+            events: report.events,
+            aggregates: report.aggregates,
+            up_to,
+            heads: changed,
+            stamp: stamp.clone(),
+        };
+        Self::run(&self.checkpoints, checkpoint::AGGREGATE_ID, command, &stamp, true)
+            .await
+            .map_err(|e| Self::persistence(checkpoint::AGGREGATE_ID, e))?;
+        Ok(report)
     }
 
     /// Brings the views up to date with every event committed before this call.

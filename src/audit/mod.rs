@@ -1,3 +1,8 @@
-//! Tamper evidence: the canonical form and hash chain of stored events.
+//! Tamper evidence: the canonical form and hash chain of stored events,
+//! checkpoints over all chains, verification and export.
 
 pub mod canonical;
+pub mod checkpoint;
+pub mod export;
+pub mod merkle;
+pub mod verify;

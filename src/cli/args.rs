@@ -19,7 +19,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "KEHOACH_NOW")]
     pub now: Option<String>,
 
-    /// Output format.
+    /// Output format: table (or text) and json everywhere; csv for `audit
+    /// history`; jsonl for `audit export`.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
@@ -33,8 +34,11 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    #[value(alias = "text")]
     Table,
     Json,
+    Csv,
+    Jsonl,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +72,24 @@ pub enum Command {
     /// Queued, sent and failed messages.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Tamper evidence for the Inspection Committee.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Record a checkpoint now: the Merkle root over the heads of all chains.
+    Checkpoint,
+    /// Recompute every chain, replay every task, check checkpoints and views.
+    Verify,
+    /// Write every event with its hashes, for offline checking.
+    /// (`--format jsonl`, the default for this command.)
+    Export {
+        /// Output file (default: standard output).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

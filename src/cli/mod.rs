@@ -2,6 +2,7 @@
 //! on the engine and reports each failure as one line with an exit status.
 
 pub mod args;
+pub mod audit;
 pub mod output;
 pub mod remind;
 
@@ -33,6 +34,9 @@ pub enum CliError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `audit verify` found the store altered.
+    #[error("kho sự kiện không toàn vẹn: {0}")]
+    Tampered(String),
 }
 
 impl From<IdError> for CliError {
@@ -50,6 +54,7 @@ impl CliError {
             CliError::Invalid(_) => 2,
             CliError::Engine(EngineError::Rejected { .. } | EngineError::PlanRejected { .. }) => 3,
             CliError::Engine(EngineError::Conflict(_)) => 4,
+            CliError::Tampered(_) => 5,
             _ => 1,
         }
     }
@@ -76,6 +81,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(now) => Arc::new(OffsetClock::starting_at(config::parse_now(now)?)),
         None => Arc::new(SystemClock),
     };
+    let export = matches!(cli.command, Command::Audit(args::AuditCommand::Export { .. }));
+    match cli.format {
+        Format::Jsonl if !export => return Err(CliError::Input("--format jsonl chỉ dùng cho `audit export`".into())),
+        Format::Csv => return Err(CliError::Input("--format csv chưa hỗ trợ cho lệnh này".into())),
+        Format::Json if export => return Err(CliError::Input("`audit export` chỉ xuất --format jsonl".into())),
+        _ => {}
+    }
     let ctx = Context {
         cli_db: cli.db.clone(),
         file,
@@ -90,7 +102,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let done = projections::rebuild(&engine.store).await?;
             match ctx.format {
                 Format::Json => output::print_json(&json!({ "events_applied": done.applied })),
-                Format::Table => println!("Đã dựng lại các khung nhìn từ {} sự kiện.", done.applied),
+                _ => println!("Đã dựng lại các khung nhìn từ {} sự kiện.", done.applied),
             }
             engine.store.close().await;
             Ok(())
@@ -99,6 +111,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Remind { once: _ } => remind::remind_once(&ctx).await,
         Command::Simulate { from, until } => remind::simulate(&ctx, from, until).await,
         Command::Outbox(OutboxCommand::List { status }) => remind::outbox_list(&ctx, status).await,
+        Command::Audit(cmd) => audit::run(&ctx, cmd).await,
         Command::Serve(args) => {
             let workflows = args
                 .workflows
@@ -296,7 +309,7 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
                         .map(|v| output::task_json(v, today, tz, false))
                         .collect::<Vec<_>>(),
                 ),
-                Format::Table => {
+                _ => {
                     println!("{}", output::task_table(&views, today, tz));
                     println!("{} nhiệm vụ · hôm nay {}", views.len(), today.format("%d/%m/%Y"));
                 }
@@ -312,7 +325,7 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
                 .ok_or_else(|| CliError::Input(format!("không có nhiệm vụ {key}")))?;
             match ctx.format {
                 Format::Json => output::print_json(&output::task_json(&view, today, tz, true)),
-                Format::Table => println!("{}", output::task_detail(&view, today, tz)),
+                _ => println!("{}", output::task_detail(&view, today, tz)),
             }
             Ok(())
         }
@@ -468,7 +481,7 @@ async fn act(
         Format::Json => output::print_json(
             &json!({ "task": key.task, "milestone": milestone, "status": status.map(|s| s.as_str()) }),
         ),
-        Format::Table => println!(
+        _ => println!(
             "{done}: {} mốc {} — {}",
             key.task,
             milestone,

@@ -69,7 +69,7 @@ pub async fn remind_once(ctx: &Context) -> Result<(), CliError> {
         .map_err(|e| CliError::Input(e.to_string()))?;
     match ctx.format {
         Format::Json => print_json(&json!({ "queued": queued, "sent": sent })),
-        Format::Table => {
+        _ => {
             println!("Đã xếp hàng {} lời nhắc:", queued.len());
             if !queued.is_empty() {
                 println!(
@@ -150,7 +150,7 @@ pub async fn simulate(ctx: &Context, from: Option<String>, until: String) -> Res
             "from": start_day.to_string(), "until": end_day.to_string(), "queued": queued_total, "emails": emails,
             "agencies": per_agency.iter().map(|(a, (m, i, f))| json!({ "agency": a, "emails": m, "items": i, "failed": f })).collect::<Vec<_>>(),
         })),
-        Format::Table => {
+        _ => {
             println!(
                 "Mô phỏng {} → {}: {} lời nhắc xếp hàng, {} thư đã gửi ({}).",
                 format_vn(start_day),
@@ -205,7 +205,7 @@ pub async fn outbox_list(ctx: &Context, status: Option<String>) -> Result<(), Cl
     let rows = engine.store.outbox(status.as_deref()).await?;
     match ctx.format {
         Format::Json => print_json(&rows),
-        Format::Table => {
+        _ => {
             let shown: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| {

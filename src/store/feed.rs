@@ -23,10 +23,13 @@ pub struct FeedEvent {
     pub event_version: String,
     pub payload: Value,
     pub metadata: Value,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
 }
 
 const SQLITE_FEED: &str = "
-SELECT 0 AS tx, position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+SELECT 0 AS tx, position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+       prev_hash, hash
   FROM events
  WHERE position > $1
  ORDER BY position
@@ -34,7 +37,7 @@ SELECT 0 AS tx, position, aggregate_type, aggregate_id, sequence, event_type, ev
 
 const POSTGRES_FEED: &str = "
 SELECT tx_id::text AS tx, position, aggregate_type, aggregate_id, sequence, event_type, event_version,
-       payload::text AS payload, metadata::text AS metadata
+       payload::text AS payload, metadata::text AS metadata, prev_hash, hash
   FROM events
  WHERE (tx_id, position) > ($1::text::xid8, $2)
    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -45,6 +48,7 @@ fn decode<R: Row>(row: &R) -> Result<FeedEvent, StoreError>
 where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database>,
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let get_s = |c: &str| {
@@ -70,6 +74,10 @@ where
         event_version: get_s("event_version")?,
         payload: json("payload")?,
         metadata: json("metadata")?,
+        prev_hash: row
+            .try_get("prev_hash")
+            .map_err(StoreError::query("đọc dòng sự kiện"))?,
+        hash: row.try_get("hash").map_err(StoreError::query("đọc dòng sự kiện"))?,
         aggregate_id,
         sequence,
     })

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, shared helpers, a fresh database per test.
 
+mod audit;
 mod cli;
 mod engine;
 mod helpers;

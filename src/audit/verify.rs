@@ -1,0 +1,340 @@
+//! `audit verify`: recomputes every hash chain, replays every aggregate from
+//! its events, checks every checkpoint, and checks that the views agree with
+//! the events. Stops at the first discrepancy and names it.
+
+use super::canonical::event_hash;
+use super::checkpoint::{CheckpointEvent, RecordedHead, AGGREGATE_TYPE as CHECKPOINT};
+use super::merkle::{root, Head};
+use crate::domain::plan::{Plan, PlanEvent};
+use crate::domain::task::{Task, TaskEvent};
+use crate::store::feed::{Cursor, FeedEvent};
+use crate::store::{Store, StoreError};
+use cqrs_es::Aggregate;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// The first thing found wrong: which event, what was expected, what was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub what: String,
+    pub expected: String,
+    pub found: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} #{}: {} — mong đợi {}, thấy {}",
+            self.aggregate_type, self.aggregate_id, self.sequence, self.what, self.expected, self.found
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub events: u64,
+    pub chains: u64,
+    pub tasks: u64,
+    pub checkpoints: u64,
+    pub views: u64,
+    pub last_root: Option<String>,
+}
+
+#[derive(Default)]
+struct Chain {
+    sequence: i64,
+    hash: String,
+    /// (cursor, sequence, hash) of every event, for checkpoints taken mid-way.
+    history: Vec<([i64; 2], i64, String)>,
+}
+
+/// Checks events one at a time, in feed order. Pure: no I/O.
+#[derive(Default)]
+pub struct Checker {
+    chains: BTreeMap<(String, String), Chain>,
+    pub tasks: HashMap<String, Task>,
+    pub plans: HashMap<String, Plan>,
+    pub summary: Summary,
+    /// `up_to` of the last checkpoint seen.
+    pub last_up_to: Option<[i64; 2]>,
+}
+
+fn problem(e: &FeedEvent, what: &str, expected: impl ToString, found: impl ToString) -> Problem {
+    Problem {
+        aggregate_type: e.aggregate_type.clone(),
+        aggregate_id: e.aggregate_id.clone(),
+        sequence: e.sequence,
+        what: what.to_string(),
+        expected: expected.to_string(),
+        found: found.to_string(),
+    }
+}
+
+fn short(h: &str) -> String {
+    if h.is_empty() {
+        "\"\"".into()
+    } else {
+        h.chars().take(16).collect::<String>() + "…"
+    }
+}
+
+impl Checker {
+    pub fn check(&mut self, e: &FeedEvent) -> Result<(), Problem> {
+        let key = (e.aggregate_type.clone(), e.aggregate_id.clone());
+        let chain = self.chains.entry(key).or_default();
+        if e.sequence != chain.sequence + 1 {
+            // The event that should come next is missing here: deleted, or
+            // moved (sequence numbers swapped). Name the one that is missing.
+            let what = if e.sequence > chain.sequence + 1 {
+                "thiếu sự kiện hoặc sự kiện bị đổi thứ tự"
+            } else {
+                "sự kiện bị đổi thứ tự"
+            };
+            let mut p = problem(
+                e,
+                what,
+                format!("số thứ tự {}", chain.sequence + 1),
+                format!("số thứ tự {}", e.sequence),
+            );
+            p.sequence = chain.sequence + 1;
+            return Err(p);
+        }
+        let stored_prev = e.prev_hash.clone().unwrap_or_default();
+        if stored_prev != chain.hash {
+            return Err(problem(
+                e,
+                "mắt xích với sự kiện trước sai",
+                short(&chain.hash),
+                short(&stored_prev),
+            ));
+        }
+        let computed = event_hash(
+            &chain.hash,
+            &e.aggregate_type,
+            &e.aggregate_id,
+            e.sequence,
+            &e.event_type,
+            &e.event_version,
+            &e.payload,
+            &e.metadata,
+        );
+        let stored = e.hash.clone().unwrap_or_default();
+        if stored != computed {
+            return Err(problem(
+                e,
+                "nội dung không khớp mã băm (bị sửa?)",
+                short(&stored),
+                short(&computed),
+            ));
+        }
+        chain.sequence = e.sequence;
+        chain.hash = computed.clone();
+        chain
+            .history
+            .push(([e.cursor.tx, e.cursor.position], e.sequence, computed));
+        self.summary.events += 1;
+        self.replay(e)
+    }
+
+    fn replay(&mut self, e: &FeedEvent) -> Result<(), Problem> {
+        let bad = |err: serde_json::Error| problem(e, "không đọc được sự kiện khi dựng lại", &e.event_type, err);
+        match e.aggregate_type.as_str() {
+            Task::TYPE => {
+                let event: TaskEvent = serde_json::from_value(e.payload.clone()).map_err(bad)?;
+                self.tasks.entry(e.aggregate_id.clone()).or_default().apply(event);
+            }
+            Plan::TYPE => {
+                let event: PlanEvent = serde_json::from_value(e.payload.clone()).map_err(bad)?;
+                self.plans.entry(e.aggregate_id.clone()).or_default().apply(event);
+            }
+            CHECKPOINT => {
+                let event: CheckpointEvent = serde_json::from_value(e.payload.clone()).map_err(bad)?;
+                self.check_checkpoint(e, &event)?;
+            }
+            other => {
+                return Err(problem(
+                    e,
+                    "loại tổng hợp không biết",
+                    "Task, Plan hoặc Checkpoint",
+                    other,
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// The heads of every other chain as they stood at `up_to`, and how
+    /// many events they cover.
+    pub fn heads_at(&self, up_to: [i64; 2]) -> (Vec<Head>, u64) {
+        let (heads, events): (Vec<(Head, [i64; 2])>, u64) = self.heads_with_cursor(up_to);
+        (heads.into_iter().map(|(h, _)| h).collect(), events)
+    }
+
+    fn heads_with_cursor(&self, up_to: [i64; 2]) -> (Vec<(Head, [i64; 2])>, u64) {
+        let mut heads = Vec::new();
+        let mut events = 0;
+        for ((kind, id), chain) in &self.chains {
+            if kind == CHECKPOINT {
+                continue;
+            }
+            let covered = chain.history.iter().filter(|(c, _, _)| *c <= up_to).count();
+            if let Some((cursor, seq, hash)) = covered.checked_sub(1).map(|i| &chain.history[i]) {
+                events += covered as u64;
+                let head = Head {
+                    aggregate_type: kind.clone(),
+                    aggregate_id: id.clone(),
+                    sequence: *seq,
+                    hash: hash.clone(),
+                };
+                heads.push((head, *cursor));
+            }
+        }
+        (heads, events)
+    }
+
+    /// The heads that changed after the previous checkpoint, to record in a new one.
+    pub fn changed_heads(&self, up_to: [i64; 2]) -> Vec<RecordedHead> {
+        let since = self.last_up_to.unwrap_or([i64::MIN, i64::MIN]);
+        self.heads_with_cursor(up_to)
+            .0
+            .into_iter()
+            .filter(|(_, cursor)| *cursor > since)
+            .map(|(h, _)| RecordedHead(h.aggregate_type, h.aggregate_id, h.sequence, h.hash))
+            .collect()
+    }
+
+    fn check_checkpoint(&mut self, e: &FeedEvent, event: &CheckpointEvent) -> Result<(), Problem> {
+        let CheckpointEvent::CheckpointRecorded {
+            root: recorded,
+            events,
+            aggregates,
+            up_to,
+            heads: recorded_heads,
+            ..
+        } = event;
+        let (heads, covered) = self.heads_at(*up_to);
+        // Each chain the checkpoint saw change must still end where it ended then.
+        for RecordedHead(kind, id, seq, hash) in recorded_heads {
+            let now = heads
+                .iter()
+                .find(|h| &h.aggregate_type == kind && &h.aggregate_id == id);
+            let (found_seq, found_hash) = now.map_or((0, String::new()), |h| (h.sequence, h.hash.clone()));
+            if found_seq != *seq || &found_hash != hash {
+                let (sequence, what) = if found_seq < *seq {
+                    (found_seq + 1, "sự kiện bị xóa sau khi đã ghi điểm kiểm")
+                } else if found_seq > *seq {
+                    (*seq + 1, "chuỗi có sự kiện chèn vào trước điểm kiểm")
+                } else {
+                    (*seq, "chuỗi bị viết lại sau khi đã ghi điểm kiểm")
+                };
+                return Err(Problem {
+                    aggregate_type: kind.clone(),
+                    aggregate_id: id.clone(),
+                    sequence,
+                    what: format!("{what} (điểm kiểm #{})", e.sequence),
+                    expected: format!("đầu chuỗi #{seq} {}", short(hash)),
+                    found: format!("đầu chuỗi #{found_seq} {}", short(&found_hash)),
+                });
+            }
+        }
+        if covered != *events || heads.len() as u64 != *aggregates {
+            return Err(problem(
+                e,
+                "điểm kiểm không khớp số sự kiện (bị xóa hay thêm?)",
+                format!("{events} sự kiện trong {aggregates} chuỗi"),
+                format!("{covered} sự kiện trong {} chuỗi", heads.len()),
+            ));
+        }
+        let computed = root(&heads);
+        if &computed != recorded {
+            return Err(problem(
+                e,
+                "gốc Merkle của điểm kiểm không khớp (chuỗi bị viết lại?)",
+                short(recorded),
+                short(&computed),
+            ));
+        }
+        self.summary.checkpoints += 1;
+        self.summary.last_root = Some(recorded.clone());
+        self.last_up_to = Some(*up_to);
+        Ok(())
+    }
+}
+
+/// Verifies the whole store. `progress` is called with the number of events
+/// checked so far. Returns the summary, or the first problem found.
+pub async fn verify(store: &Store, progress: impl Fn(u64)) -> Result<Result<Summary, Problem>, StoreError> {
+    store.settle(std::time::Duration::from_secs(10)).await?;
+    let mut checker = Checker::default();
+    let mut after = Cursor::default();
+    loop {
+        let batch = store.read_feed(after, 5_000).await?;
+        let Some(last) = batch.last().map(|e| e.cursor) else {
+            break;
+        };
+        for e in &batch {
+            if let Err(p) = checker.check(e) {
+                return Ok(Err(p));
+            }
+        }
+        progress(checker.summary.events);
+        after = last;
+    }
+    checker.summary.chains = checker.chains.len() as u64;
+    checker.summary.tasks = checker.tasks.len() as u64;
+
+    // The views must say what the events say.
+    crate::projections::catch_up(store).await?;
+    let views = store.task_views().await?;
+    for view in &views {
+        let replayed = checker.tasks.get(&view.id);
+        let last = checker
+            .chains
+            .get(&(Task::TYPE.to_string(), view.id.clone()))
+            .map_or(0, |c| c.sequence);
+        let mismatch = |what: &str, expected: String, found: String| Problem {
+            aggregate_type: Task::TYPE.into(),
+            aggregate_id: view.id.clone(),
+            sequence: last + 1,
+            what: what.into(),
+            expected,
+            found,
+        };
+        if view.version != last {
+            let what = if view.version > last {
+                "khung nhìn đã áp dụng sự kiện không còn trong kho (bị xóa?)"
+            } else {
+                "khung nhìn thiếu sự kiện"
+            };
+            return Ok(Err(mismatch(
+                what,
+                format!("phiên bản {last}"),
+                format!("phiên bản {}", view.version),
+            )));
+        }
+        let same = replayed.is_some_and(|t| serde_json::to_value(t).ok() == serde_json::to_value(&view.task).ok());
+        if !same {
+            return Ok(Err(mismatch(
+                "khung nhìn khác trạng thái dựng lại từ sự kiện",
+                "trạng thái dựng lại".into(),
+                "khung nhìn khác".into(),
+            )));
+        }
+    }
+    if let Some(missing) = checker.tasks.keys().find(|id| !views.iter().any(|v| &v.id == *id)) {
+        return Ok(Err(Problem {
+            aggregate_type: Task::TYPE.into(),
+            aggregate_id: missing.clone(),
+            sequence: 0,
+            what: "nhiệm vụ có sự kiện nhưng không có khung nhìn".into(),
+            expected: "một khung nhìn".into(),
+            found: "không có".into(),
+        }));
+    }
+    checker.summary.views = views.len() as u64;
+    Ok(Ok(checker.summary))
+}

@@ -1,0 +1,85 @@
+//! `audit checkpoint`, `audit verify`, `audit export`.
+
+use super::args::{AuditCommand, Format};
+use super::output::print_json;
+use super::{CliError, Context};
+use crate::audit::{export, verify};
+use serde_json::json;
+
+pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
+    let engine = ctx.engine().await?;
+    let result = match cmd {
+        AuditCommand::Checkpoint => {
+            let r = engine.checkpoint().await?;
+            match ctx.format {
+                Format::Json => print_json(&r),
+                _ => println!(
+                    "Đã ghi điểm kiểm: gốc {} trên {} sự kiện của {} chuỗi.",
+                    r.root, r.events, r.aggregates
+                ),
+            }
+            Ok(())
+        }
+        AuditCommand::Verify => {
+            let total = engine.store.event_count().await?.max(0) as u64;
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("kiểm tra [{bar:30}] {pos}/{len} sự kiện ({per_sec})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let outcome = verify::verify(&engine.store, |n| bar.set_position(n)).await?;
+            bar.finish_and_clear();
+            match outcome {
+                Ok(s) => {
+                    match ctx.format {
+                        Format::Json => print_json(&json!({ "ok": true, "summary": s })),
+                        _ => println!(
+                            "Hợp lệ: {} sự kiện trong {} chuỗi ({} nhiệm vụ), {} điểm kiểm, {} khung nhìn khớp.{}",
+                            s.events,
+                            s.chains,
+                            s.tasks,
+                            s.checkpoints,
+                            s.views,
+                            s.last_root
+                                .as_ref()
+                                .map(|r| format!(" Gốc gần nhất: {r}"))
+                                .unwrap_or_default()
+                        ),
+                    }
+                    Ok(())
+                }
+                Err(p) => {
+                    if ctx.format == Format::Json {
+                        print_json(&json!({ "ok": false, "problem": p }));
+                    }
+                    Err(CliError::Tampered(p.to_string()))
+                }
+            }
+        }
+        AuditCommand::Export { output } => {
+            let now = engine.clock.now();
+            let written = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .map_err(|e| CliError::Input(format!("không tạo được {}: {e}", path.display())))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    export::export(&engine.store, &mut w, now)
+                        .await
+                        .map_err(|e| CliError::Input(e.to_string()))?
+                }
+                None => {
+                    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+                    export::export(&engine.store, &mut w, now)
+                        .await
+                        .map_err(|e| CliError::Input(e.to_string()))?
+                }
+            };
+            if let Some(path) = output {
+                eprintln!("Đã xuất {written} sự kiện vào {}", path.display());
+            }
+            Ok(())
+        }
+    };
+    engine.store.close().await;
+    result
+}

@@ -1,0 +1,284 @@
+//! Tamper evidence on both stores: a scripted history verifies; each kind of
+//! tampering is caught and pinned to the right event.
+
+use crate::helpers::*;
+use crate::on_both_stores;
+use kehoach::audit::canonical::event_hash;
+use kehoach::audit::verify::{verify, Problem};
+use kehoach::domain::task::TaskAction;
+use kehoach::engine::Engine;
+use kehoach::store::Store;
+
+/// Submissions, a return, an approval, an extension, reminders, checkpoints.
+async fn scripted(kind: &str) -> (TestDb, Engine) {
+    let db = TestDb::of(kind).await;
+    let clock = clock("2023-01-05");
+    let engine = db.engine(clock.clone()).await;
+    engine.load_plan(&shipped_plan()).await.unwrap();
+    engine.checkpoint().await.unwrap();
+    clock.set(at("2024-03-20T09:00:00+07:00"));
+    let m = || mid("register-2024");
+    act(
+        &engine,
+        "III.1.2",
+        "UBND",
+        "Trần Thị B",
+        TaskAction::Submit {
+            milestone: m(),
+            note: "Đăng ký".into(),
+        },
+    )
+    .await
+    .unwrap();
+    act(
+        &engine,
+        "III.1.2",
+        "BDV",
+        "Võ Văn E",
+        TaskAction::Return {
+            milestone: m(),
+            reason: "Thiếu minh chứng".into(),
+        },
+    )
+    .await
+    .unwrap();
+    act(
+        &engine,
+        "III.1.2",
+        "UBND",
+        "Trần Thị B",
+        TaskAction::Submit {
+            milestone: m(),
+            note: "Đã bổ sung".into(),
+        },
+    )
+    .await
+    .unwrap();
+    clock.set(at("2024-03-28T10:00:00+07:00"));
+    act(
+        &engine,
+        "III.1.2",
+        "BTV",
+        "Nguyễn Kiên",
+        TaskAction::Approve {
+            milestone: m(),
+            note: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    act(
+        &engine,
+        "II.1.2",
+        "BTV",
+        "Nguyễn Kiên",
+        TaskAction::Extend {
+            milestone: mid("complete"),
+            until: "2024-06-30".parse().unwrap(),
+            reason: "Bổ sung nhiệm vụ".into(),
+        },
+    )
+    .await
+    .unwrap();
+    clock.set(at("2024-03-29T08:00:00+07:00"));
+    kehoach::scheduling::schedule(&engine, at("2024-03-29T08:00:00+07:00"))
+        .await
+        .unwrap();
+    engine.checkpoint().await.unwrap();
+    engine.catch_up().await.unwrap();
+    (db, engine)
+}
+
+async fn problem(engine: &Engine) -> Problem {
+    verify(&engine.store, |_| {})
+        .await
+        .unwrap()
+        .expect_err("tampering must be detected")
+}
+
+/// Runs one statement against the store; `?`-free SQL written for both databases.
+async fn sql(store: &Store, sqlite: &str, postgres: &str) {
+    match store {
+        Store::Sqlite(p) => sqlx::query(sqlite).execute(p).await.map(|_| ()).unwrap(),
+        Store::Postgres(p) => sqlx::query(postgres).execute(p).await.map(|_| ()).unwrap(),
+    }
+}
+
+async fn sequence_of(store: &Store, task: &str, event_type: &str) -> i64 {
+    let q = "SELECT max(sequence) FROM events WHERE aggregate_id = $1 AND event_type = $2";
+    let id = format!("duc-pho-de-an-13/{task}");
+    match store {
+        Store::Sqlite(p) => sqlx::query_scalar(q)
+            .bind(id)
+            .bind(event_type)
+            .fetch_one(p)
+            .await
+            .unwrap(),
+        Store::Postgres(p) => sqlx::query_scalar(q)
+            .bind(id)
+            .bind(event_type)
+            .fetch_one(p)
+            .await
+            .unwrap(),
+    }
+}
+
+fn assert_names(p: &Problem, task: &str, sequence: i64) {
+    assert_eq!(
+        (p.aggregate_id.as_str(), p.sequence),
+        (format!("duc-pho-de-an-13/{task}").as_str(), sequence),
+        "{p}"
+    );
+}
+
+async fn a_clean_history_verifies(kind: &str) {
+    let (_db, engine) = scripted(kind).await;
+    let summary = verify(&engine.store, |_| {})
+        .await
+        .unwrap()
+        .expect("clean store verifies");
+    assert_eq!(summary.tasks, 45);
+    assert_eq!(summary.checkpoints, 2);
+    assert!(summary.events > 250);
+    assert_eq!(summary.views, 45);
+}
+on_both_stores!(clean_history, a_clean_history_verifies);
+
+async fn an_edited_payload_is_caught(kind: &str) {
+    let (_db, engine) = scripted(kind).await;
+    let seq = sequence_of(&engine.store, "III.1.2", "MilestoneReturned").await;
+    sql(
+        &engine.store,
+        "UPDATE events SET payload = replace(payload, 'Thiếu minh chứng', 'Không có gì') WHERE event_type = 'MilestoneReturned'",
+        "UPDATE events SET payload = replace(payload::text, 'Thiếu minh chứng', 'Không có gì')::json WHERE event_type = 'MilestoneReturned'",
+    )
+    .await;
+    let p = problem(&engine).await;
+    assert_names(&p, "III.1.2", seq);
+    assert!(p.what.contains("bị sửa"), "{p}");
+}
+on_both_stores!(edited_payload, an_edited_payload_is_caught);
+
+async fn edited_metadata_is_caught(kind: &str) {
+    let (_db, engine) = scripted(kind).await;
+    let seq = sequence_of(&engine.store, "III.1.2", "MilestoneApproved").await;
+    // The actor of the approval, as an insider might "correct" it.
+    sql(
+        &engine.store,
+        "UPDATE events SET metadata = replace(metadata, 'Nguyễn Kiên', 'Người khác') WHERE event_type = 'MilestoneApproved'",
+        "UPDATE events SET metadata = replace(metadata::text, 'Nguyễn Kiên', 'Người khác')::json WHERE event_type = 'MilestoneApproved'",
+    )
+    .await;
+    assert_names(&problem(&engine).await, "III.1.2", seq);
+}
+on_both_stores!(edited_metadata, edited_metadata_is_caught);
+
+async fn an_event_deleted_from_the_middle_is_caught(kind: &str) {
+    let (_db, engine) = scripted(kind).await;
+    let seq = sequence_of(&engine.store, "III.1.2", "MilestoneReturned").await;
+    let del = format!("DELETE FROM events WHERE aggregate_id = 'duc-pho-de-an-13/III.1.2' AND sequence = {seq}");
+    sql(&engine.store, &del, &del).await;
+    let p = problem(&engine).await;
+    assert_names(&p, "III.1.2", seq);
+    assert!(
+        p.what.contains("thiếu sự kiện") && p.found.contains(&(seq + 1).to_string()),
+        "{p}"
+    );
+}
+on_both_stores!(deleted_middle, an_event_deleted_from_the_middle_is_caught);
+
+async fn the_last_events_deleted_are_caught(kind: &str) {
+    let (_db, engine) = scripted(kind).await;
+    let last = sequence_of(&engine.store, "III.1.2", "MilestoneApproved").await;
+    let del = format!("DELETE FROM events WHERE aggregate_id = 'duc-pho-de-an-13/III.1.2' AND sequence >= {last}");
+    sql(&engine.store, &del, &del).await;
+    // The chain itself is still consistent; the checkpoint taken after it is not.
+    let p = problem(&engine).await;
+    assert_names(&p, "III.1.2", last);
+    assert!(p.what.contains("bị xóa"), "{p}");
+}
+on_both_stores!(deleted_last, the_last_events_deleted_are_caught);
+
+async fn reordered_events_are_caught(kind: &str) {
+    let (_db, engine) = scripted(kind).await;
+    let seq = sequence_of(&engine.store, "III.1.2", "MilestoneReturned").await;
+    let id = "duc-pho-de-an-13/III.1.2";
+    for stmt in [
+        format!("UPDATE events SET sequence = 1000000 WHERE aggregate_id = '{id}' AND sequence = {seq}"),
+        format!(
+            "UPDATE events SET sequence = {seq} WHERE aggregate_id = '{id}' AND sequence = {}",
+            seq + 1
+        ),
+        format!(
+            "UPDATE events SET sequence = {} WHERE aggregate_id = '{id}' AND sequence = 1000000",
+            seq + 1
+        ),
+    ] {
+        sql(&engine.store, &stmt, &stmt).await;
+    }
+    assert_names(&problem(&engine).await, "III.1.2", seq);
+}
+on_both_stores!(reordered, reordered_events_are_caught);
+
+/// An insider rewrites II.1.2's whole chain, hashes and all, moving its
+/// deadline: every link checks, but the checkpoint remembers its old head.
+async fn a_consistently_rewritten_chain_is_caught_by_the_checkpoint(kind: &str) {
+    let (_db, engine) = scripted(kind).await;
+    let id = "duc-pho-de-an-13/II.1.2";
+    let events: Vec<kehoach::store::feed::FeedEvent> = all_events(&engine)
+        .await
+        .into_iter()
+        .filter(|e| e.aggregate_id == id)
+        .collect();
+    let mut prev = String::new();
+    for e in &events {
+        let mut payload = e.payload.clone();
+        if e.sequence == 2 {
+            payload["MilestoneOpened"]["milestone"]["due"] = serde_json::json!("2026-12-31");
+        }
+        let hash = event_hash(
+            &prev,
+            &e.aggregate_type,
+            id,
+            e.sequence,
+            &e.event_type,
+            &e.event_version,
+            &payload,
+            &e.metadata,
+        );
+        let text = payload.to_string().replace('\'', "''");
+        let sqlite = format!(
+            "UPDATE events SET payload = '{text}', prev_hash = '{prev}', hash = '{hash}' WHERE aggregate_id = '{id}' AND sequence = {}",
+            e.sequence
+        );
+        let postgres = sqlite.replace("SET payload = '", "SET payload = json '");
+        sql(&engine.store, &sqlite, &postgres).await;
+        prev = hash;
+    }
+    let p = problem(&engine).await;
+    assert_eq!(p.aggregate_id, id, "{p}");
+    assert!(p.what.contains("viết lại"), "{p}");
+}
+on_both_stores!(
+    rewritten_chain,
+    a_consistently_rewritten_chain_is_caught_by_the_checkpoint
+);
+
+#[test]
+fn audit_verify_from_the_cli_fails_with_exit_5_and_one_line() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (db, engine) = rt.block_on(scripted("sqlite"));
+    let ok = kehoach(&db, &["audit", "verify"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("Hợp lệ"), "{}", stdout(&ok));
+    rt.block_on(sql(
+        &engine.store,
+        "UPDATE events SET payload = replace(payload, 'Đã bổ sung', 'Sửa') WHERE event_type = 'MilestoneSubmitted'",
+        "",
+    ));
+    let bad = kehoach(&db, &["audit", "verify"]);
+    assert_eq!(bad.status.code(), Some(5));
+    let err = stderr(&bad);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("duc-pho-de-an-13/III.1.2 #"), "{err}");
+}
