@@ -2,6 +2,10 @@
 //! its events, checks every checkpoint, and checks that the views agree with
 //! the events. Stops at the first discrepancy and names it.
 
+// A Problem is returned at most once per run, where verification stops:
+// its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use super::canonical::event_hash;
 use super::checkpoint::{CheckpointEvent, RecordedHead, AGGREGATE_TYPE as CHECKPOINT};
 use super::merkle::{root, Head};
