@@ -84,6 +84,25 @@ pub enum AuditCommand {
     /// Recompute every chain, replay every task, check checkpoints and views.
     Verify,
     /// Write every event with its hashes, for offline checking.
+    /// A task's timeline (local time, actor, what happened, details, hash);
+    /// with --as-of, its state at that instant.
+    History {
+        /// Task id (III.1.2) or plan/task.
+        task: String,
+        /// RFC 3339 instant, or a date meaning the end of that day in the plan's zone.
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        plan: Option<String>,
+    },
+    /// Every task's state at a date, per-agency counts (on time, overdue,
+    /// not yet due, approved late), and with --since what changed.
+    Plan {
+        #[arg(long)]
+        as_of: String,
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// (`--format jsonl`, the default for this command.)
     Export {
         /// Output file (default: standard output).

@@ -7,6 +7,11 @@ use crate::audit::{export, verify};
 use serde_json::json;
 
 pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
+    let cmd = match cmd {
+        AuditCommand::History { task, as_of, plan } => return super::history::history(ctx, task, as_of, plan).await,
+        AuditCommand::Plan { as_of, since } => return super::history::plan(ctx, as_of, since).await,
+        other => other,
+    };
     let engine = ctx.engine().await?;
     let result = match cmd {
         AuditCommand::Checkpoint => {
@@ -79,6 +84,7 @@ pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
+        AuditCommand::History { .. } | AuditCommand::Plan { .. } => unreachable!("handled above"),
     };
     engine.store.close().await;
     result

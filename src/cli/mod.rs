@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod audit;
+pub mod history;
 pub mod output;
 pub mod remind;
 
@@ -84,7 +85,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let export = matches!(cli.command, Command::Audit(args::AuditCommand::Export { .. }));
     match cli.format {
         Format::Jsonl if !export => return Err(CliError::Input("--format jsonl chỉ dùng cho `audit export`".into())),
-        Format::Csv => return Err(CliError::Input("--format csv chưa hỗ trợ cho lệnh này".into())),
+        Format::Csv if !matches!(cli.command, Command::Audit(args::AuditCommand::History { .. })) => {
+            return Err(CliError::Input("--format csv chỉ dùng cho `audit history`".into()))
+        }
         Format::Json if export => return Err(CliError::Input("`audit export` chỉ xuất --format jsonl".into())),
         _ => {}
     }
@@ -209,7 +212,11 @@ async fn plan_load(ctx: &Context, files: &[std::path::PathBuf]) -> Result<(), Cl
 }
 
 /// Finds the plan a task id belongs to: `plan/task`, `--plan`, or the only plan loaded.
-fn resolve_task(plans: &[PlanView], task: &str, plan: Option<&str>) -> Result<(TaskKey, PlanView), CliError> {
+pub(crate) fn resolve_task(
+    plans: &[PlanView],
+    task: &str,
+    plan: Option<&str>,
+) -> Result<(TaskKey, PlanView), CliError> {
     let (plan_id, task_id) = match (task.split_once('/'), plan) {
         (Some((p, t)), _) => (Some(p.to_string()), t.to_string()),
         (None, p) => (p.map(str::to_string), task.to_string()),

@@ -282,3 +282,163 @@ fn audit_verify_from_the_cli_fails_with_exit_5_and_one_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("duc-pho-de-an-13/III.1.2 #"), "{err}");
 }
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", stderr(out));
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+fn milestone_status(state: &serde_json::Value, id: &str) -> String {
+    state["milestones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap()["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn history_as_of_shows_that_days_state(kind: &str) {
+    let (db, _engine) = scripted(kind).await;
+    let before = json_of(&kehoach(
+        &db,
+        &[
+            "--format",
+            "json",
+            "audit",
+            "history",
+            "III.1.2",
+            "--as-of",
+            "2024-03-15",
+        ],
+    ));
+    assert_eq!(milestone_status(&before["state"], "register-2024"), "open");
+    assert!(before["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["at"].as_str().unwrap() < "2024-03-16"));
+    let mid_way = json_of(&kehoach(
+        &db,
+        &[
+            "--format",
+            "json",
+            "audit",
+            "history",
+            "III.1.2",
+            "--as-of",
+            "2024-03-21",
+        ],
+    ));
+    assert_eq!(milestone_status(&mid_way["state"], "register-2024"), "submitted");
+    let events: Vec<&str> = mid_way["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.contains(&"MilestoneReturned") && !events.contains(&"MilestoneApproved"),
+        "{events:?}"
+    );
+    let now = json_of(&kehoach(&db, &["--format", "json", "audit", "history", "III.1.2"]));
+    let last = now["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "MilestoneApproved")
+        .unwrap();
+    assert_eq!(last["actor"]["person"], "Nguyễn Kiên");
+    assert_eq!(last["hash"].as_str().unwrap().len(), 64);
+    // Text and CSV, as inspectors read them.
+    let text = kehoach(&db, &["audit", "history", "III.1.2", "--as-of", "2024-03-21"]);
+    assert!(
+        stdout(&text).contains("Trạng thái tại 21/03/2024 23:59"),
+        "{}",
+        stdout(&text)
+    );
+    let csv = kehoach(&db, &["--format", "csv", "audit", "history", "III.1.2"]);
+    assert!(stdout(&csv).starts_with("sequence,local_time,actor,what,details,hash\n"));
+
+    let plan = json_of(&kehoach(
+        &db,
+        &[
+            "--format",
+            "json",
+            "audit",
+            "plan",
+            "--as-of",
+            "2024-03-31",
+            "--since",
+            "2024-03-01",
+        ],
+    ));
+    let changes = plan["changes"].as_array().unwrap();
+    assert!(changes
+        .iter()
+        .any(|c| c["task"] == "III.1.2" && c["milestone"] == "register-2024" && c["status"] == "approved"));
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["task"] == "II.1.2" && c["due"] == "2024-06-30"),
+        "the extension shows as a change"
+    );
+    let ubnd = &plan["agencies"]["UBND"];
+    assert!(
+        ubnd["on_time"].as_u64().unwrap() >= 1 && ubnd["overdue"].as_u64().unwrap() >= 1,
+        "{ubnd}"
+    );
+}
+on_both_stores!(history_as_of, history_as_of_shows_that_days_state);
+
+/// The independent Python verifier agrees with `audit verify`.
+async fn the_python_verifier_agrees(kind: &str) {
+    let (db, engine) = scripted(kind).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = |name: &str| {
+        let path = dir.path().join(name);
+        let out = kehoach(
+            &db,
+            &[
+                "audit",
+                "export",
+                "--format",
+                "jsonl",
+                "--output",
+                path.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        path
+    };
+    let python_verify = |path: &std::path::Path| {
+        std::process::Command::new(python())
+            .arg(repo_root().join("docs/audit/verify.py"))
+            .arg(path)
+            .output()
+            .expect("run verify.py")
+    };
+    let clean = python_verify(&export("clean.jsonl"));
+    assert!(clean.status.success(), "{}{}", stdout(&clean), stderr(&clean));
+    assert!(kehoach(&db, &["audit", "verify"]).status.success());
+
+    sql(
+        &engine.store,
+        "UPDATE events SET metadata = replace(metadata, 'Nguyễn Kiên', 'Người khác') WHERE event_type = 'MilestoneApproved'",
+        "UPDATE events SET metadata = replace(metadata::text, 'Nguyễn Kiên', 'Người khác')::json WHERE event_type = 'MilestoneApproved'",
+    )
+    .await;
+    let tampered = python_verify(&export("tampered.jsonl"));
+    assert_eq!(
+        tampered.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&tampered),
+        stderr(&tampered)
+    );
+    assert!(stdout(&tampered).contains("III.1.2"), "{}", stdout(&tampered));
+    assert_eq!(kehoach(&db, &["audit", "verify"]).status.code(), Some(5));
+}
+on_both_stores!(python_verifier, the_python_verifier_agrees);
