@@ -50,7 +50,40 @@ fn write(v: &Value, out: &mut String) {
             }
             out.push(']');
         }
+        Value::Number(n) => match n.as_f64().filter(|_| n.is_f64()) {
+            Some(x) => out.push_str(&python_float(x)),
+            None => out.push_str(&n.to_string()),
+        },
         other => out.push_str(&other.to_string()),
+    }
+}
+
+/// A float as Python's `repr` writes it (and so `json.dumps`): the shortest
+/// digits that round-trip, positional when the decimal exponent is in
+/// [-4, 16), else `d.ddde±XX` with at least two exponent digits.
+fn python_float(x: f64) -> String {
+    let sci = format!("{:e}", x.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    if (-4..16).contains(&exp) {
+        let point = exp + 1;
+        let body = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat((-point) as usize))
+        } else if point as usize >= digits.len() {
+            format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
+        } else {
+            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        };
+        format!("{sign}{body}")
+    } else {
+        let mantissa = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits
+        };
+        format!("{sign}{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
     }
 }
 
@@ -92,6 +125,29 @@ mod tests {
             canonical_json(&v),
             r#"{"a":{"B":true,"z":[1.5,"Dân vận khéo \"x\"\n"],"ä":null},"b":1}"#
         );
+    }
+
+    #[test]
+    fn floats_are_written_as_python_writes_them() {
+        for (x, python) in [
+            (0.5, "0.5"),
+            (86.5, "86.5"),
+            (1.0, "1.0"),
+            (100.0, "100.0"),
+            (-0.0, "-0.0"),
+            (0.0001, "0.0001"),
+            (5e-05, "5e-05"),
+            (1.234e-07, "1.234e-07"),
+            (1e-10, "1e-10"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.5e300, "1.5e+300"),
+            (-2.5e-5, "-2.5e-05"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ] {
+            assert_eq!(python_float(x), python, "{x}");
+        }
+        assert_eq!(canonical_json(&json!({"v": 5e-05, "n": 7})), r#"{"n":7,"v":5e-05}"#);
     }
 
     #[test]

@@ -396,6 +396,18 @@ on_both_stores!(history_as_of, history_as_of_shows_that_days_state);
 /// The independent Python verifier agrees with `audit verify`.
 async fn the_python_verifier_agrees(kind: &str) {
     let (db, engine) = scripted(kind).await;
+    // A small float, which JSON writers spell differently: the canonical form fixes one spelling.
+    let kpi = kehoach::domain::task::KpiValue {
+        key: kehoach::domain::ids::KpiKey::parse("mo-hinh-dan-van-kheo").unwrap(),
+        value: 0.00005,
+    };
+    let report = TaskAction::ReportProgress {
+        milestone: mid("report-2024"),
+        note: "Số nhỏ".into(),
+        kpis: vec![kpi],
+        evidence: vec![],
+    };
+    act(&engine, "II.2.1.1", "UBND", "Trần Thị B", report).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let export = |name: &str| {
         let path = dir.path().join(name);
