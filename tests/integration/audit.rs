@@ -454,3 +454,15 @@ async fn the_python_verifier_agrees(kind: &str) {
     assert_eq!(kehoach(&db, &["audit", "verify"]).status.code(), Some(5));
 }
 on_both_stores!(python_verifier, the_python_verifier_agrees);
+
+/// The verifier's own tests (Python's unittest), run with the Rust suite.
+#[test]
+fn the_python_verifier_passes_its_own_tests() {
+    let out = std::process::Command::new(python())
+        .args(["-m", "unittest", "docs/audit/test_verify.py"])
+        .current_dir(repo_root())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run python unittest");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
