@@ -11,18 +11,31 @@ use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::time::Duration;
 
-/// The next cron instant of any loaded plan after `now`.
-async fn next_tick(engine: &Engine, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// The next instant after `now` at which any loaded plan's cron fires:
+/// its reminder time, or with `checkpoints` its checkpoint time.
+async fn next_tick(engine: &Engine, now: DateTime<Utc>, checkpoints: bool) -> Option<DateTime<Utc>> {
     let plans = engine.store.plan_views().await.ok()?;
     plans
         .iter()
         .filter_map(|p| p.plan.header.as_ref())
         .filter_map(|h| {
-            scheduling::fire_times(&h.reminders.send_at, h.tz(), now, now + chrono::Duration::days(400))
+            let cron = if checkpoints {
+                &h.checkpoint_at
+            } else {
+                &h.reminders.send_at
+            };
+            scheduling::fire_times(cron, h.tz(), now, now + chrono::Duration::days(400))
                 .first()
                 .copied()
         })
         .min()
+}
+
+async fn checkpoint(engine: &Engine) {
+    match engine.checkpoint().await {
+        Ok(c) => tracing::info!(root = %c.root, events = c.events, "đã ghi điểm kiểm"),
+        Err(e) => tracing::error!(error = %e, "không ghi được điểm kiểm"),
+    }
 }
 
 async fn reminders(engine: &Engine, dispatcher: &Dispatcher, schedule: bool) {
@@ -77,10 +90,10 @@ pub async fn run(engine: Engine, dispatcher: Dispatcher, workflows: &Path, poll:
     let mut schedule_now = true;
     loop {
         let now = engine.clock.now();
-        let wait = match next_tick(&engine, now).await {
-            Some(t) => (t - now).to_std().unwrap_or_default(),
-            None => Duration::from_secs(3600),
-        };
+        let until =
+            |t: Option<DateTime<Utc>>| t.map_or(Duration::from_secs(3600), |t| (t - now).to_std().unwrap_or_default());
+        let wait = until(next_tick(&engine, now, false).await);
+        let wait_checkpoint = until(next_tick(&engine, now, true).await);
         // Every step races the stop signal: a pass cut short is safe, each
         // command being atomic and every pass idempotent.
         tokio::select! {
@@ -93,6 +106,7 @@ pub async fn run(engine: Engine, dispatcher: Dispatcher, workflows: &Path, poll:
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => reminders(&engine, &dispatcher, true).await,
+                    _ = tokio::time::sleep(wait_checkpoint) => checkpoint(&engine).await,
                     _ = ticker.tick() => match crate::projections::catch_up(&engine.store).await {
                         Ok(c) => {
                             if c.applied > 0 {

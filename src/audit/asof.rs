@@ -34,6 +34,23 @@ fn decode(id: &str, sequence: i64, payload: &str, metadata: &str, hash: Option<S
 }
 
 impl Store {
+    /// The root recorded by the latest checkpoint, if any.
+    pub async fn latest_checkpoint_root(&self) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT payload FROM events WHERE aggregate_type = 'Checkpoint' ORDER BY sequence DESC LIMIT 1";
+        let payload: Option<String> = match self {
+            Store::Sqlite(p) => sqlx::query_scalar(sql).fetch_optional(p).await,
+            Store::Postgres(p) => {
+                sqlx::query_scalar(&sql.replace("SELECT payload", "SELECT payload::text"))
+                    .fetch_optional(p)
+                    .await
+            }
+        }
+        .map_err(StoreError::query("đọc điểm kiểm"))?;
+        Ok(payload
+            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+            .and_then(|v| v["CheckpointRecorded"]["root"].as_str().map(str::to_string)))
+    }
+
     /// Every event of one task, in sequence order.
     pub async fn task_events(&self, aggregate_id: &str) -> Result<Vec<Stored>, StoreError> {
         let rows: Vec<(i64, String, String, Option<String>)> = match self {

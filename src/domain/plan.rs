@@ -46,6 +46,15 @@ pub struct PlanHeader {
     pub reminders: ReminderPolicy,
     #[serde(default)]
     pub calendar: WorkCalendar,
+    /// Cron expression (plan zone) at which `serve` records an audit checkpoint.
+    #[serde(default = "default_checkpoint_at")]
+    pub checkpoint_at: String,
+}
+
+pub const DEFAULT_CHECKPOINT_AT: &str = "0 0 23 * * *";
+
+fn default_checkpoint_at() -> String {
+    DEFAULT_CHECKPOINT_AT.to_string()
 }
 
 impl PlanHeader {

@@ -21,6 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 /// The advisory lock key of the dispatcher ("kehoach" in ASCII).
 const DISPATCH_LOCK: i64 = 0x006b_6568_6f61_6368;
 
+/// The Inspection Committee, whose digests carry the latest checkpoint root.
+const INSPECTORS: &str = "UBKT";
+
 /// How the dispatcher delivers.
 pub struct Dispatcher {
     pub transport: Transport,
@@ -210,6 +213,11 @@ impl Dispatcher {
             message_id: message_id.clone(),
             date: now.with_timezone(&tz).fixed_offset(),
             items,
+            audit_root: if agency == INSPECTORS {
+                engine.store.latest_checkpoint_root().await?
+            } else {
+                None
+            },
         };
 
         let result: Result<String, (String, bool)> = if addresses.is_empty() {

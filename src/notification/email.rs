@@ -282,6 +282,7 @@ fn template_context(d: &Digest, subject: &str) -> Value {
         ),
         summary => summary,
         items => items,
+        audit_root => d.audit_root.as_deref().map(one_line),
         footer => format!(
             "Thư này được gửi tự động từ kehoach theo {}. Vui lòng không trả lời thư này.",
             plan_reference(&d.plan_title)
@@ -641,6 +642,7 @@ mod tests {
             message_id: message_id("BDV", window, &keys(), "ducpho.example"),
             date: date(),
             items: vec![overdue, upcoming],
+            audit_root: None,
         }
     }
 

@@ -48,4 +48,8 @@ pub struct Digest {
     pub date: DateTime<FixedOffset>,
     /// Overdue first, then by due date.
     pub items: Vec<DigestItem>,
+    /// For the Inspection Committee: the latest audit checkpoint root, so
+    /// that roots leave the system by e-mail and a later rewrite of the
+    /// store cannot match them.
+    pub audit_root: Option<String>,
 }

@@ -18,6 +18,15 @@ pub struct RawPlanFile {
     pub tasks: Vec<RawTask>,
     pub reminders: Option<S<RawReminders>>,
     pub calendar: Option<RawCalendar>,
+    pub audit: Option<RawAudit>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// Cron expression in the plan's zone: when `serve` records a checkpoint.
+    pub checkpoint_at: Option<S<String>>,
 }
 
 /// `[reminders]` and `[tasks.reminders]`; every key optional.

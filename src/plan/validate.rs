@@ -256,6 +256,17 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
             }
         }
     }
+    let mut checkpoint_at = crate::domain::plan::DEFAULT_CHECKPOINT_AT.to_string();
+    if let Some(cron) = raw.audit.as_ref().and_then(|a| a.checkpoint_at.as_ref()) {
+        match cron::Schedule::from_str(cron.get_ref()) {
+            Ok(_) => checkpoint_at = cron.get_ref().trim().to_string(),
+            Err(e) => ctx.r.error(
+                cron.span(),
+                format!("checkpoint_at: biểu thức cron không hợp lệ {:?}: {e}", cron.get_ref()),
+                Some("6 trường: giây phút giờ ngày tháng thứ, ví dụ \"0 0 23 * * *\"".into()),
+            ),
+        }
+    }
     let calendar = raw.calendar.as_ref().map(|c| {
         let mut days = |list: &[RawDay], what: &str| -> Vec<(NaiveDate, String)> {
             let mut out: Vec<(NaiveDate, String)> = Vec::new();
@@ -334,6 +345,7 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
             five_year_review: ctx.five_year_review?,
             reminders: policy,
             calendar: calendar.unwrap_or_default(),
+            checkpoint_at,
         },
         agencies,
         tasks,

@@ -466,3 +466,51 @@ fn the_python_verifier_passes_its_own_tests() {
         .expect("run python unittest");
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }
+
+/// The Inspection Committee's e-mails carry the latest checkpoint root, so
+/// roots leave the system and a later rewrite cannot match them.
+#[test]
+fn inspectors_receive_the_latest_root_by_email() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (db, _engine) = rt.block_on(scripted("sqlite"));
+    let verified = json_of(&kehoach(&db, &["--format", "json", "audit", "verify"]));
+    let root = verified["summary"]["last_root"].as_str().unwrap().to_string();
+    let smtp = SmtpServer::start();
+    let out = bin()
+        .args([
+            "--db",
+            &db.url(),
+            "--now",
+            "2024-04-08T08:00:00+07:00",
+            "remind",
+            "--once",
+        ])
+        .env("KEHOACH_SMTP_URL", smtp.url())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let messages = smtp.messages();
+    let ubkt: Vec<&serde_json::Value> = messages
+        .iter()
+        .filter(|m| {
+            m["rcpt_to"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "ubkt@ducpho.example")
+        })
+        .collect();
+    assert!(!ubkt.is_empty(), "UBKT gets escalations");
+    assert!(
+        ubkt.iter().all(|m| m["text"].as_str().unwrap().contains(&root)),
+        "root {root} in UBKT's mail"
+    );
+    let others = messages.iter().filter(|m| {
+        !m["rcpt_to"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "ubkt@ducpho.example")
+    });
+    assert!(others.clone().count() > 0 && others.into_iter().all(|m| !m["text"].as_str().unwrap().contains(&root)));
+}

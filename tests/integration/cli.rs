@@ -378,7 +378,15 @@ fn serve_starts_with_no_configuration_and_stops_on_ctrl_c() {
         }
     }
     assert_eq!(loaded, 45, "serve should load the shipped plan");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Its first reminder pass writes e-mails as files (no SMTP configured).
+    let outbox = dir.path().join("data/outbox");
+    let count = || std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
+    for _ in 0..300 {
+        if count() > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert!(child.try_wait().unwrap().is_none(), "serve keeps running");
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
