@@ -6,4 +6,5 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod export;
 pub mod merkle;
+pub mod report;
 pub mod verify;

@@ -75,6 +75,24 @@ pub enum Command {
     /// Tamper evidence for the Inspection Committee.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Printable reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The yearly evaluation (--year) or the five-year review (--period), as self-contained HTML.
+    #[command(group(clap::ArgGroup::new("scope").required(true).args(["year", "period"])))]
+    Review {
+        #[arg(long)]
+        year: Option<i32>,
+        #[arg(long)]
+        period: bool,
+        /// Output file (default ./data/reports/review-<year|period>.html).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

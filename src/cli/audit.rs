@@ -89,3 +89,38 @@ pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
     engine.store.close().await;
     result
 }
+
+/// `report review`: writes the HTML and says where.
+pub async fn review(ctx: &Context, year: Option<i32>, output: Option<std::path::PathBuf>) -> Result<(), CliError> {
+    use crate::audit::report::{self, Scope};
+    let engine = ctx.engine().await?;
+    let scope = year.map_or(Scope::Period, Scope::Year);
+    let review = report::review(&engine, scope)
+        .await
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    let path = output.unwrap_or_else(|| {
+        let name = year.map_or("review-period.html".to_string(), |y| format!("review-{y}.html"));
+        std::path::Path::new("data/reports").join(name)
+    });
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::Input(format!("không tạo được thư mục {}: {e}", dir.display())))?;
+    }
+    std::fs::write(&path, &review.html)
+        .map_err(|e| CliError::Input(format!("không ghi được {}: {e}", path.display())))?;
+    match ctx.format {
+        Format::Json => print_json(
+            &json!({ "path": path, "title": review.title, "tasks": review.tasks, "milestones": review.milestones, "root": review.root }),
+        ),
+        _ => println!(
+            "Đã lập {}: {} nhiệm vụ, {} mốc → {}{}",
+            review.title,
+            review.tasks,
+            review.milestones,
+            path.display(),
+            review.root.map(|r| format!(" (gốc điểm kiểm {r})")).unwrap_or_default()
+        ),
+    }
+    engine.store.close().await;
+    Ok(())
+}

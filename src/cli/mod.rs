@@ -16,7 +16,9 @@ use crate::engine::{Engine, EngineError};
 use crate::projections::views::{timeliness, Timeliness};
 use crate::projections::{self, PlanView};
 use crate::store::StoreError;
-use args::{Acting, Cli, Command, Format, OutboxCommand, PlanCommand, TaskCommand as TaskCmd, ViewsCommand};
+use args::{
+    Acting, Cli, Command, Format, OutboxCommand, PlanCommand, ReportCommand, TaskCommand as TaskCmd, ViewsCommand,
+};
 use chrono::NaiveDate;
 use serde_json::json;
 
@@ -115,6 +117,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Simulate { from, until } => remind::simulate(&ctx, from, until).await,
         Command::Outbox(OutboxCommand::List { status }) => remind::outbox_list(&ctx, status).await,
         Command::Audit(cmd) => audit::run(&ctx, cmd).await,
+        Command::Report(ReportCommand::Review {
+            year,
+            period: _,
+            output,
+        }) => audit::review(&ctx, year, output).await,
         Command::Serve(args) => {
             let workflows = args
                 .workflows

@@ -514,3 +514,93 @@ fn inspectors_receive_the_latest_root_by_email() {
     });
     assert!(others.clone().count() > 0 && others.into_iter().all(|m| !m["text"].as_str().unwrap().contains(&root)));
 }
+
+/// The review reports: the year's report shows that year's state, the
+/// five-year review covers the period, both name the checkpoint root, and
+/// the five-year review renders in a real browser (screenshot kept as an
+/// artifact in target/test-artifacts/).
+#[test]
+fn review_reports_read_as_reports() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (db, _engine) = rt.block_on(scripted("sqlite"));
+    let dir = tempfile::tempdir().unwrap();
+    let year = dir.path().join("2024.html");
+    let out = kehoach(
+        &db,
+        &[
+            "--now",
+            "2026-01-15",
+            "report",
+            "review",
+            "--year",
+            "2024",
+            "--output",
+            year.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(&year).unwrap();
+    assert!(
+        html.contains("Báo cáo đánh giá kết quả thực hiện Kế hoạch năm 2024") || html.contains("BÁO CÁO ĐÁNH GIÁ"),
+        "title"
+    );
+    assert!(
+        html.contains("register-2024") && html.contains("Nguyễn Kiên"),
+        "the approval and who approved it"
+    );
+    assert!(
+        html.contains("Dữ liệu đã được kiểm tra toàn vẹn"),
+        "integrity statement"
+    );
+    assert!(html.contains("<svg"), "charts");
+    assert!(!html.contains("register-2025"), "a yearly report keeps to its year");
+
+    let period = dir.path().join("period.html");
+    let out = kehoach(
+        &db,
+        &[
+            "--now",
+            "2026-01-15",
+            "report",
+            "review",
+            "--period",
+            "--output",
+            period.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let root = json_of(&kehoach(&db, &["--format", "json", "audit", "verify"]))["summary"]["last_root"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let html = std::fs::read_to_string(&period).unwrap();
+    assert!(html.contains(&root), "the report states the root it was produced from");
+
+    let artifacts = repo_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("review-period.png");
+    let _ = std::fs::remove_file(&shot);
+    let profile = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1000,1400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", period.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("chromium is required (scripts/test-services installs it)");
+    assert!(status.success());
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 20_000, "a rendered page, not a blank one ({size} bytes)");
+}

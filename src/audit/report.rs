@@ -1,0 +1,963 @@
+//! The yearly evaluation and the five-year review: a self-contained,
+//! printable HTML report in Vietnamese, built from the state of every task as
+//! it stood at the end of the year (or of the plan period), replayed from the
+//! events, and stamped with the checkpoint root the store verified against.
+//!
+//! Everything a plan author or a user wrote (titles, agency names, people's
+//! names) reaches the page through the template's auto-escaping; the inline
+//! SVG charts are built here and escape their own text.
+
+use crate::audit::asof::replay_until;
+use crate::audit::verify::verify;
+use crate::domain::dates::{deadline_instant, format_vn, local_date};
+use crate::domain::ids::AgencyCode;
+use crate::domain::plan::{Plan, PlanHeader};
+use crate::domain::task::{Baseline, Comparator, KpiTarget, Milestone, TargetValue, Task};
+use crate::engine::Engine;
+use crate::projections::views::{timeliness, Timeliness};
+use crate::store::StoreError;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use minijinja::{context, AutoEscape, Environment, UndefinedBehavior, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+const HTML_TEMPLATE: &str = include_str!("../../templates/report/review.html");
+const HTML_NAME: &str = "review.html";
+
+/// Relative tolerance of an "about" (khoảng) target.
+const ABOUT_TOLERANCE: f64 = 0.02;
+
+/// What the report covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The yearly evaluation: milestones due within that year, state at its end.
+    Year(i32),
+    /// The five-year review: every milestone, state at the end of the plan period.
+    Period,
+}
+
+/// A rendered report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub html: String,
+    pub title: String,
+    /// Tasks listed in section 3 (those with a milestone in scope).
+    pub tasks: usize,
+    /// Milestones in scope.
+    pub milestones: usize,
+    /// The latest checkpoint root, when the store verified and has one.
+    pub root: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("lỗi mẫu báo cáo {template}: {source}")]
+    Template {
+        template: &'static str,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("chưa nạp kế hoạch nào: hãy nạp kế hoạch (kehoach plan load <tệp>) trước khi lập báo cáo")]
+    NoPlan,
+    #[error("năm {year} nằm ngoài thời kỳ của kế hoạch ({first}–{last}): chỉ lập được báo cáo năm cho các năm {first}–{last}")]
+    YearOutsidePeriod { year: i32, first: i32, last: i32 },
+}
+
+/// Writes the report for `scope` from the engine's store.
+pub async fn review(engine: &Engine, scope: Scope) -> Result<Review, ReportError> {
+    engine.catch_up().await?;
+    let plan = engine
+        .store
+        .plan_views()
+        .await?
+        .into_iter()
+        .map(|v| v.plan)
+        .find(|p| p.header.is_some())
+        .ok_or(ReportError::NoPlan)?;
+    let header = plan.header.clone().ok_or(ReportError::NoPlan)?;
+    let tz = header.tz();
+    let (first, last) = (header.start.year(), header.end.year());
+    let period_end = match scope {
+        Scope::Year(year) if year < first || year > last => {
+            return Err(ReportError::YearOutsidePeriod { year, first, last })
+        }
+        Scope::Year(year) => NaiveDate::from_ymd_opt(year, 12, 31).expect("31 December exists"),
+        Scope::Period => header.end,
+    };
+    let now = engine.clock.now();
+    let end_instant = deadline_instant(period_end, tz);
+    let as_of = end_instant.min(now);
+
+    let views = engine.store.task_views().await?;
+    let integrity = match verify(&engine.store, |_| {}).await? {
+        Ok(summary) => Integrity::Verified(summary.last_root),
+        Err(problem) => Integrity::Broken(problem.to_string()),
+    };
+
+    let prefix = format!("{}/", header.id);
+    let mut tasks = Vec::new();
+    let mut withdrawn = 0;
+    for view in views.iter().filter(|v| v.id.starts_with(&prefix)) {
+        let events = engine.store.task_events(&view.id).await?;
+        let task = replay_until(&events, as_of);
+        if task.definition.is_none() {
+            continue; // not yet registered at that time
+        }
+        if task.withdrawn {
+            withdrawn += 1;
+            continue;
+        }
+        let id = view.id[prefix.len()..].to_string();
+        tasks.push((id, task));
+    }
+
+    let facts = Facts {
+        plan: &plan,
+        header: &header,
+        scope,
+        now,
+        as_of,
+        as_of_is_end: as_of == end_instant,
+        integrity,
+        tasks: &tasks,
+        withdrawn,
+    };
+    facts.render()
+}
+
+enum Integrity {
+    Verified(Option<String>),
+    Broken(String),
+}
+
+/// Everything the report is made from, gathered; rendering is pure.
+struct Facts<'a> {
+    plan: &'a Plan,
+    header: &'a PlanHeader,
+    scope: Scope,
+    now: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+    /// Whether `as_of` is the end of the year / period (not clipped to now).
+    as_of_is_end: bool,
+    integrity: Integrity,
+    tasks: &'a [(String, Task)],
+    withdrawn: usize,
+}
+
+/// The counts inspectors expect, for a set of milestones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    total: usize,
+    on_time: usize,
+    late: usize,
+    overdue: usize,
+    not_yet_due: usize,
+    closed: usize,
+}
+
+impl Counts {
+    fn add(&mut self, t: Timeliness) {
+        self.total += 1;
+        match t {
+            Timeliness::OnTime => self.on_time += 1,
+            Timeliness::ApprovedLate => self.late += 1,
+            Timeliness::Overdue => self.overdue += 1,
+            Timeliness::NotYetDue => self.not_yet_due += 1,
+            Timeliness::Closed => self.closed += 1,
+        }
+    }
+
+    /// The segments of a stacked bar, in legend order.
+    fn segments(&self) -> [(usize, Timeliness); 5] {
+        [
+            (self.on_time, Timeliness::OnTime),
+            (self.late, Timeliness::ApprovedLate),
+            (self.overdue, Timeliness::Overdue),
+            (self.not_yet_due, Timeliness::NotYetDue),
+            (self.closed, Timeliness::Closed),
+        ]
+    }
+
+    fn to_value(self) -> Value {
+        context! {
+            total => self.total,
+            on_time => self.on_time,
+            late => self.late,
+            overdue => self.overdue,
+            not_yet_due => self.not_yet_due,
+            closed => self.closed,
+        }
+    }
+}
+
+const LEGEND: [Timeliness; 5] = [
+    Timeliness::OnTime,
+    Timeliness::ApprovedLate,
+    Timeliness::Overdue,
+    Timeliness::NotYetDue,
+    Timeliness::Closed,
+];
+
+fn timeliness_label(t: Timeliness) -> &'static str {
+    match t {
+        Timeliness::OnTime => "đúng hạn",
+        Timeliness::ApprovedLate => "hoàn thành trễ hạn",
+        Timeliness::Overdue => "quá hạn",
+        Timeliness::NotYetDue => "trong hạn",
+        Timeliness::Closed => "miễn / hủy",
+    }
+}
+
+fn timeliness_class(t: Timeliness) -> &'static str {
+    match t {
+        Timeliness::OnTime => "on-time",
+        Timeliness::ApprovedLate => "late",
+        Timeliness::Overdue => "overdue",
+        Timeliness::NotYetDue => "pending",
+        Timeliness::Closed => "closed",
+    }
+}
+
+fn timeliness_color(t: Timeliness) -> &'static str {
+    match t {
+        Timeliness::OnTime => "#1e7b34",
+        Timeliness::ApprovedLate => "#c77700",
+        Timeliness::Overdue => "#b3261e",
+        Timeliness::NotYetDue => "#1f5fa8",
+        Timeliness::Closed => "#9e9e9e",
+    }
+}
+
+const MET_COLOR: &str = "#1e7b34";
+const UNMET_COLOR: &str = "#b3261e";
+const TARGET_COLOR: &str = "#1e7b34";
+
+impl Facts<'_> {
+    fn tz(&self) -> chrono_tz::Tz {
+        self.header.tz()
+    }
+
+    /// The local day the timeliness is judged on: the day of the as-of instant
+    /// (the first day after the year when it is the year's end, so that a
+    /// deadline of 31/12 not met by then counts as overdue).
+    fn judged_on(&self) -> NaiveDate {
+        local_date(self.as_of, self.tz())
+    }
+
+    fn in_scope(&self, m: &Milestone) -> bool {
+        match self.scope {
+            // The plan's own year of the milestone, even if extended into the next one.
+            Scope::Year(y) => m.spec.due.year() == y,
+            Scope::Period => true,
+        }
+    }
+
+    fn title(&self) -> String {
+        match self.scope {
+            Scope::Year(y) => format!("Báo cáo đánh giá kết quả thực hiện Kế hoạch năm {y}"),
+            Scope::Period => {
+                let (first, last) = (self.header.start.year(), self.header.end.year());
+                format!(
+                    "Báo cáo tổng kết {:02} năm thực hiện Đề án 13 ({first}–{last})",
+                    last - first + 1
+                )
+            }
+        }
+    }
+
+    fn agency_name(&self, code: &AgencyCode) -> String {
+        self.plan
+            .agency(code)
+            .map_or_else(|| code.to_string(), |a| a.name.clone())
+    }
+
+    fn agency_label(&self, code: &AgencyCode) -> String {
+        format!("{} ({code})", self.agency_name(code))
+    }
+
+    fn render(&self) -> Result<Review, ReportError> {
+        let tz = self.tz();
+        let today = self.judged_on();
+        let mut summary = Counts::default();
+        let mut by_agency: BTreeMap<AgencyCode, Counts> = BTreeMap::new();
+        let mut task_rows = Vec::new();
+        for (id, task) in self.tasks {
+            let Some(def) = &task.definition else { continue };
+            let mut rows = Vec::new();
+            for m in task.milestones.iter().filter(|m| self.in_scope(m)) {
+                let t = timeliness(m, today, tz);
+                summary.add(t);
+                for a in &def.implementers {
+                    by_agency.entry(a.clone()).or_default().add(t);
+                }
+                rows.push(context! {
+                    id => m.spec.id.to_string(),
+                    title => m.spec.title.clone(),
+                    due => format_vn(m.due()),
+                    extended_from => m.extended_until.map(|_| format_vn(m.spec.due)),
+                    status => m.status.label_vi(),
+                    completed => m.approved.as_ref().map(|s| format_vn(local_date(s.at, tz))),
+                    approved_by => m.approved.as_ref().map(|s| s.by.to_string()),
+                    timeliness => timeliness_label(t),
+                    class => timeliness_class(t),
+                });
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            task_rows.push(context! {
+                id => id.clone(),
+                title => def.title.clone(),
+                lead => self.agency_label(&def.lead),
+                implementers => def.implementers.iter().map(|a| self.agency_label(a)).collect::<Vec<_>>().join("; "),
+                milestones => rows,
+            });
+        }
+
+        let widest = by_agency.values().map(|c| c.total).max().unwrap_or(0);
+        let agencies: Vec<Value> = by_agency
+            .iter()
+            .map(|(code, c)| {
+                context! {
+                    code => code.to_string(),
+                    name => self.agency_name(code),
+                    counts => c.to_value(),
+                    bar => Value::from_safe_string(stacked_bar(c, widest)),
+                }
+            })
+            .collect();
+        let legend: Vec<Value> = LEGEND
+            .iter()
+            .map(|t| {
+                context! {
+                    label => timeliness_label(*t),
+                    swatch => Value::from_safe_string(swatch(timeliness_color(*t))),
+                }
+            })
+            .collect();
+
+        let kpis = self.kpi_rows();
+        let title = self.title();
+        let due_so_far = summary.on_time + summary.late + summary.overdue;
+        let on_time_rate = (due_so_far > 0).then(|| percent(summary.on_time, due_so_far));
+        let done_rate = (due_so_far > 0).then(|| percent(summary.on_time + summary.late, due_so_far));
+        let (verified, integrity_text, root) = match &self.integrity {
+            Integrity::Verified(Some(root)) => (
+                true,
+                format!("Dữ liệu đã được kiểm tra toàn vẹn; gốc điểm kiểm: {root}"),
+                Some(root.clone()),
+            ),
+            Integrity::Verified(None) => (
+                true,
+                "Dữ liệu đã được kiểm tra toàn vẹn; chưa có điểm kiểm".to_string(),
+                None,
+            ),
+            Integrity::Broken(problem) => (false, problem.clone(), None),
+        };
+        let issuer = self.agency_name(&self.header.issuer);
+        let ctx = context! {
+            title => title.clone(),
+            issuer => issuer.to_uppercase(),
+            plan_title => self.header.title.clone(),
+            document => self.header.document.clone(),
+            scope => self.scope_text(),
+            produced => format_vn(local_date(self.now, tz)),
+            as_of => self.as_of_text(),
+            verified => verified,
+            integrity => integrity_text,
+            withdrawn => self.withdrawn,
+            is_period => matches!(self.scope, Scope::Period),
+            summary => summary.to_value(),
+            due_so_far => due_so_far,
+            on_time_rate => on_time_rate,
+            done_rate => done_rate,
+            legend => legend,
+            agencies => agencies,
+            tasks => task_rows.clone(),
+            kpis => kpis,
+        };
+        let html = render_html(&ctx)?;
+        Ok(Review {
+            html,
+            title,
+            tasks: task_rows.len(),
+            milestones: summary.total,
+            root,
+        })
+    }
+
+    fn scope_text(&self) -> String {
+        match self.scope {
+            Scope::Year(y) => format!("năm {y} (các mốc có hạn trong năm {y})"),
+            Scope::Period => format!(
+                "cả thời kỳ thực hiện, từ {} đến {}",
+                format_vn(self.header.start),
+                format_vn(self.header.end)
+            ),
+        }
+    }
+
+    fn as_of_text(&self) -> String {
+        let tz = self.tz();
+        if self.as_of_is_end {
+            let last_day = local_date(self.as_of, tz).pred_opt().unwrap_or(self.header.end);
+            format!("hết ngày {}", format_vn(last_day))
+        } else {
+            let local = self.as_of.with_timezone(&tz);
+            format!(
+                "{} ngày {} (thời điểm lập báo cáo, trước khi kết thúc kỳ báo cáo)",
+                local.format("%H:%M"),
+                format_vn(local.date_naive())
+            )
+        }
+    }
+
+    /// Section 4: every KPI target of the live tasks, with the values reported.
+    fn kpi_rows(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for (id, task) in self.tasks {
+            let Some(def) = &task.definition else { continue };
+            for target in &def.kpis {
+                let points = self.kpi_points(task, target);
+                let reported: Vec<Value> = points
+                    .iter()
+                    .filter_map(|(label, v)| {
+                        v.map(|v| {
+                            let met = meets(target, v);
+                            context! {
+                                label => label.clone(),
+                                value => with_unit(v, &target.unit),
+                                met => met,
+                            }
+                        })
+                    })
+                    .collect();
+                let has_data = !reported.is_empty();
+                out.push(context! {
+                    task_id => id.clone(),
+                    task_title => def.title.clone(),
+                    label => target.label.clone(),
+                    target => target.to_string(),
+                    baseline => target.baseline.map(|b| baseline_text(&b, &target.unit)),
+                    values => reported,
+                    has_data => has_data,
+                    chart => has_data.then(|| Value::from_safe_string(kpi_chart(&points, target))),
+                });
+            }
+        }
+        out
+    }
+
+    /// The values of one KPI: for a year, one per milestone of that year that
+    /// reported it; for the period, one per year (the value of that year's
+    /// latest milestone that reported it), with gaps for the silent years.
+    fn kpi_points(&self, task: &Task, target: &KpiTarget) -> Vec<(String, Option<f64>)> {
+        let reported = |m: &&Milestone| m.kpis.get(&target.key).is_some_and(|v| v.is_finite());
+        match self.scope {
+            Scope::Year(y) => task
+                .milestones
+                .iter()
+                .filter(|m| m.spec.due.year() == y)
+                .filter(reported)
+                .map(|m| (format_vn(m.spec.due), m.kpis.get(&target.key).copied()))
+                .collect(),
+            Scope::Period => {
+                let mut by_year: BTreeMap<i32, (NaiveDate, &str, f64)> = BTreeMap::new();
+                for m in task.milestones.iter().filter(reported) {
+                    let v = m.kpis[&target.key];
+                    let key = (m.spec.due, m.spec.id.as_str());
+                    let slot = by_year.entry(m.spec.due.year()).or_insert((key.0, key.1, v));
+                    if (slot.0, slot.1) <= key {
+                        *slot = (key.0, key.1, v);
+                    }
+                }
+                let years: BTreeSet<i32> = (self.header.first_year..=self.header.last_year)
+                    .chain(by_year.keys().copied())
+                    .collect();
+                years
+                    .into_iter()
+                    .map(|y| (y.to_string(), by_year.get(&y).map(|s| s.2)))
+                    .collect()
+            }
+        }
+    }
+}
+
+fn render_html(ctx: &Value) -> Result<String, ReportError> {
+    let template_error = |source| ReportError::Template {
+        template: HTML_NAME,
+        source,
+    };
+    let mut env = Environment::new();
+    // A typo in the template must fail loudly rather than print a report with holes.
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    // minijinja's own HTML escaping also turns '/' into "&#x2f;", which is
+    // safe but ugly in dates and titles; escape the five that matter.
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(s) if *state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
+            out.write_str(&escape(s)).map_err(minijinja::Error::from)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(template_error)?;
+    env.set_syntax(syntax);
+    env.add_template(HTML_NAME, HTML_TEMPLATE).map_err(template_error)?;
+    env.get_template(HTML_NAME)
+        .and_then(|t| t.render(ctx))
+        .map_err(template_error)
+}
+
+/// Escapes text for HTML content and attribute values.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether a reported value meets its target. "About" means within 2%
+/// (relative) of the target; ranges are inclusive. A value that is not a
+/// number meets nothing.
+pub fn meets(target: &KpiTarget, value: f64) -> bool {
+    if !value.is_finite() {
+        return false;
+    }
+    let (lo, hi) = match target.target {
+        TargetValue::Value(v) => (v, v),
+        TargetValue::Range { min, max } => (min.min(max), min.max(max)),
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    match target.comparator {
+        Comparator::AtLeast => value >= lo || close(value, lo),
+        Comparator::MoreThan => value > lo && !close(value, lo),
+        Comparator::AtMost => value <= hi || close(value, hi),
+        Comparator::LessThan => value < hi && !close(value, hi),
+        Comparator::Equal | Comparator::Between => (value >= lo && value <= hi) || close(value, lo) || close(value, hi),
+        Comparator::About => {
+            value >= lo - ABOUT_TOLERANCE * lo.abs() - 1e-12 && value <= hi + ABOUT_TOLERANCE * hi.abs() + 1e-12
+        }
+    }
+}
+
+/// A number as people write it: no trailing zeros, at most three decimals.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{}", v as i64);
+    }
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// A value with its unit, spaced the way [`KpiTarget`]'s Display spaces it.
+fn with_unit(v: f64, unit: &str) -> String {
+    match unit {
+        "" => number(v),
+        "%" => format!("{}%", number(v)),
+        u => format!("{} {u}", number(v)),
+    }
+}
+
+fn baseline_text(b: &Baseline, unit: &str) -> String {
+    format!("{} (năm {})", with_unit(b.value, unit), b.year)
+}
+
+fn percent(part: usize, whole: usize) -> String {
+    let p = part as f64 * 100.0 / whole as f64;
+    format!("{}%", number((p * 10.0).round() / 10.0))
+}
+
+fn swatch(color: &str) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="12" height="12" viewBox="0 0 12 12" aria-hidden="true"><rect x="0" y="0" width="12" height="12" fill="{color}"/></svg>"#
+    )
+}
+
+const BAR_WIDTH: f64 = 130.0;
+const BAR_HEIGHT: f64 = 16.0;
+
+/// A stacked horizontal bar of the counts, scaled so that `widest` milestones
+/// fill the whole width (rows of one table compare by length).
+fn stacked_bar(c: &Counts, widest: usize) -> String {
+    let aria = c
+        .segments()
+        .iter()
+        .map(|(n, t)| format!("{}: {n}", timeliness_label(*t)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{aria}">"#,
+        w = BAR_WIDTH,
+        h = BAR_HEIGHT,
+        aria = escape(&aria),
+    );
+    let _ = write!(
+        svg,
+        r##"<rect x="0" y="0" width="{BAR_WIDTH}" height="{BAR_HEIGHT}" fill="#f3f3f3" stroke="#cccccc" stroke-width="0.5"/>"##
+    );
+    let scale = widest.max(c.total);
+    if scale > 0 {
+        let mut x = 0.0;
+        for (n, t) in c.segments() {
+            if n == 0 {
+                continue;
+            }
+            let w = BAR_WIDTH * n as f64 / scale as f64;
+            let _ = write!(
+                svg,
+                r#"<rect x="{x:.2}" y="0" width="{w:.2}" height="{BAR_HEIGHT}" fill="{}"><title>{}: {n}</title></rect>"#,
+                timeliness_color(t),
+                escape(timeliness_label(t)),
+            );
+            if w >= 14.0 {
+                let _ = write!(
+                    svg,
+                    r##"<text x="{:.2}" y="12" font-size="10" text-anchor="middle" fill="#ffffff" font-family="Arial, sans-serif">{n}</text>"##,
+                    x + w / 2.0,
+                );
+            }
+            x += w;
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The values drawn as dashed target lines: both ends of a range, else the target itself.
+fn target_lines(target: &KpiTarget) -> Vec<f64> {
+    match target.target {
+        TargetValue::Range { min, max } if min != max => vec![min, max],
+        TargetValue::Range { min, .. } => vec![min],
+        TargetValue::Value(v) => vec![v],
+    }
+}
+
+const CHART_WIDTH: f64 = 260.0;
+const CHART_HEIGHT: f64 = 130.0;
+const CHART_LEFT: f64 = 40.0;
+const CHART_RIGHT: f64 = 8.0;
+const CHART_TOP: f64 = 12.0;
+const CHART_BOTTOM: f64 = 20.0;
+
+/// A small bar chart of a KPI's values (one bar per label, green when the
+/// target is met, red when not, a dash when nothing was reported), with the
+/// target as a dashed line or, for ranges and "about", a shaded band, and the
+/// baseline as a dotted grey line.
+fn kpi_chart(points: &[(String, Option<f64>)], target: &KpiTarget) -> String {
+    let values: Vec<f64> = points
+        .iter()
+        .filter_map(|(_, v)| *v)
+        .filter(|v| v.is_finite())
+        .collect();
+    let (t_lo, t_hi, band) = match (target.target, target.comparator) {
+        (TargetValue::Range { min, max }, _) => (min.min(max), min.max(max), true),
+        (TargetValue::Value(v), Comparator::About) => {
+            (v - ABOUT_TOLERANCE * v.abs(), v + ABOUT_TOLERANCE * v.abs(), true)
+        }
+        (TargetValue::Value(v), _) => (v, v, false),
+    };
+    let baseline = target.baseline.map(|b| b.value).filter(|v| v.is_finite());
+    let mut lo: f64 = 0.0;
+    let mut hi: f64 = 0.0;
+    for v in values.iter().copied().chain([t_lo, t_hi]).chain(baseline) {
+        if v.is_finite() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    if hi - lo <= f64::EPSILON {
+        hi = lo + 1.0;
+    }
+    hi += (hi - lo) * 0.15;
+    let plot_w = CHART_WIDTH - CHART_LEFT - CHART_RIGHT;
+    let plot_h = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM;
+    let y = |v: f64| CHART_TOP + (hi - v) / (hi - lo) * plot_h;
+    let x_axis = y(0.0);
+
+    let aria = format!("Biểu đồ chỉ tiêu {}: mục tiêu {}", target.label, target);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{aria}" font-family="Arial, sans-serif">"#,
+        w = CHART_WIDTH,
+        h = CHART_HEIGHT,
+        aria = escape(&aria),
+    );
+    // Target band or line, under the bars.
+    let right = CHART_WIDTH - CHART_RIGHT;
+    if band {
+        let _ = write!(
+            svg,
+            r#"<rect x="{CHART_LEFT}" y="{:.2}" width="{plot_w:.2}" height="{:.2}" fill="{TARGET_COLOR}" fill-opacity="0.15"/>"#,
+            y(t_hi),
+            (y(t_lo) - y(t_hi)).max(1.0),
+        );
+    }
+    for v in target_lines(target) {
+        let yy = y(v);
+        let _ = write!(
+            svg,
+            r#"<line x1="{CHART_LEFT}" y1="{yy:.2}" x2="{right}" y2="{yy:.2}" stroke="{TARGET_COLOR}" stroke-width="1" stroke-dasharray="4 3"/><text x="{:.2}" y="{:.2}" font-size="9" text-anchor="end" fill="{TARGET_COLOR}">{}</text>"#,
+            CHART_LEFT - 3.0,
+            yy + 3.0,
+            escape(&number(v)),
+        );
+    }
+    if let Some(b) = baseline {
+        let yy = y(b);
+        let _ = write!(
+            svg,
+            r##"<line x1="{CHART_LEFT}" y1="{yy:.2}" x2="{right}" y2="{yy:.2}" stroke="#777777" stroke-width="1" stroke-dasharray="1 2"/><text x="{right}" y="{:.2}" font-size="8" text-anchor="end" fill="#777777">gốc {}</text>"##,
+            yy - 2.0,
+            escape(&number(b)),
+        );
+    }
+    // Axes.
+    let _ = write!(
+        svg,
+        r##"<line x1="{CHART_LEFT}" y1="{CHART_TOP}" x2="{CHART_LEFT}" y2="{:.2}" stroke="#999999" stroke-width="0.8"/><line x1="{CHART_LEFT}" y1="{x_axis:.2}" x2="{right}" y2="{x_axis:.2}" stroke="#999999" stroke-width="0.8"/><text x="{:.2}" y="{:.2}" font-size="9" text-anchor="end" fill="#555555">0</text>"##,
+        CHART_TOP + plot_h,
+        CHART_LEFT - 3.0,
+        x_axis + 3.0,
+    );
+    if points.is_empty() {
+        let _ = write!(
+            svg,
+            r##"<text x="{:.2}" y="{:.2}" font-size="10" text-anchor="middle" fill="#777777">chưa có số liệu</text>"##,
+            CHART_LEFT + plot_w / 2.0,
+            CHART_TOP + plot_h / 2.0,
+        );
+    }
+    let slot = plot_w / points.len().max(1) as f64;
+    let bar_w = (slot * 0.6).min(34.0);
+    let label_y = CHART_HEIGHT - 6.0;
+    for (i, (label, v)) in points.iter().enumerate() {
+        let cx = CHART_LEFT + slot * (i as f64 + 0.5);
+        let _ = write!(
+            svg,
+            r##"<text x="{cx:.2}" y="{label_y:.2}" font-size="9" text-anchor="middle" fill="#333333">{}</text>"##,
+            escape(label),
+        );
+        match v.filter(|v| v.is_finite()) {
+            Some(v) => {
+                let met = meets(target, v);
+                let (top, bottom) = (y(v.max(0.0)), y(v.min(0.0)));
+                let color = if met { MET_COLOR } else { UNMET_COLOR };
+                let verdict = if met { "đạt" } else { "chưa đạt" };
+                let _ = write!(
+                    svg,
+                    r##"<rect x="{:.2}" y="{top:.2}" width="{bar_w:.2}" height="{:.2}" fill="{color}"><title>{}: {} ({verdict})</title></rect><text x="{cx:.2}" y="{:.2}" font-size="9" text-anchor="middle" fill="{color}" stroke="#ffffff" stroke-width="2.5" paint-order="stroke">{}</text>"##,
+                    cx - bar_w / 2.0,
+                    (bottom - top).max(0.5),
+                    escape(label),
+                    escape(&number(v)),
+                    (top - 2.0).max(9.0),
+                    escape(&number(v)),
+                );
+            }
+            None => {
+                let _ = write!(
+                    svg,
+                    r##"<text x="{cx:.2}" y="{:.2}" font-size="10" text-anchor="middle" fill="#999999">—</text>"##,
+                    x_axis - 3.0,
+                );
+            }
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::KpiKey;
+
+    fn kpi(comparator: Comparator, target: TargetValue) -> KpiTarget {
+        KpiTarget {
+            key: KpiKey::parse("k").unwrap(),
+            label: "Tỷ lệ <thử> & \"nháy\"".into(),
+            comparator,
+            target,
+            unit: "%".into(),
+            per_year: false,
+            baseline: None,
+        }
+    }
+
+    #[test]
+    fn meets_each_comparator() {
+        let v = |c| kpi(c, TargetValue::Value(85.0));
+        assert!(meets(&v(Comparator::AtLeast), 85.0));
+        assert!(meets(&v(Comparator::AtLeast), 90.0));
+        assert!(!meets(&v(Comparator::AtLeast), 84.9));
+        assert!(!meets(&v(Comparator::MoreThan), 85.0));
+        assert!(meets(&v(Comparator::MoreThan), 85.1));
+        assert!(meets(&v(Comparator::AtMost), 85.0));
+        assert!(!meets(&v(Comparator::AtMost), 85.1));
+        assert!(!meets(&v(Comparator::LessThan), 85.0));
+        assert!(meets(&v(Comparator::LessThan), 84.0));
+        assert!(meets(&v(Comparator::Equal), 85.0));
+        assert!(!meets(&v(Comparator::Equal), 85.5));
+        assert!(!meets(&v(Comparator::AtLeast), f64::NAN));
+    }
+
+    #[test]
+    fn about_is_within_two_percent_relative() {
+        let t = kpi(Comparator::About, TargetValue::Value(92.0));
+        // 2% of 92 is 1.84.
+        assert!(meets(&t, 92.0));
+        assert!(meets(&t, 90.2));
+        assert!(meets(&t, 93.84));
+        assert!(!meets(&t, 90.1));
+        assert!(!meets(&t, 93.9));
+        let zero = kpi(Comparator::About, TargetValue::Value(0.0));
+        assert!(meets(&zero, 0.0));
+        assert!(!meets(&zero, 0.1));
+    }
+
+    #[test]
+    fn between_is_inclusive() {
+        let t = kpi(Comparator::Between, TargetValue::Range { min: 0.4, max: 0.6 });
+        assert!(meets(&t, 0.4));
+        assert!(meets(&t, 0.5));
+        assert!(meets(&t, 0.6));
+        assert!(!meets(&t, 0.39));
+        assert!(!meets(&t, 0.61));
+        // A range with a one-sided comparator uses the side that matters.
+        let at_least = kpi(Comparator::AtLeast, TargetValue::Range { min: 3.0, max: 4.0 });
+        assert!(meets(&at_least, 3.0));
+        assert!(meets(&at_least, 5.0));
+        assert!(!meets(&at_least, 2.9));
+    }
+
+    #[test]
+    fn numbers_are_written_without_noise() {
+        assert_eq!(number(85.0), "85");
+        assert_eq!(number(0.45), "0.45");
+        assert_eq!(number(2.0 / 3.0), "0.667");
+        assert_eq!(number(-0.0001), "0");
+        assert_eq!(with_unit(3.5, "m²"), "3.5 m²");
+        assert_eq!(with_unit(85.0, "%"), "85%");
+    }
+
+    /// Checks that every tag is closed in order, attributes are quoted and
+    /// no raw `&`, `<` or non-number sneaks into the text.
+    fn assert_well_formed(svg: &str) {
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
+        assert!(svg.ends_with("</svg>"), "{svg}");
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+        let mut stack: Vec<String> = Vec::new();
+        let mut rest = svg;
+        while let Some(start) = rest.find('<') {
+            let text = &rest[..start];
+            assert!(!text.contains('>'), "stray '>' in text {text:?}");
+            check_entities(text);
+            let end = rest[start..].find('>').expect("tag closed") + start;
+            let tag = &rest[start + 1..end];
+            assert!(!tag.contains('<'), "'<' inside tag {tag:?}");
+            assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes in {tag:?}");
+            if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(stack.pop().as_deref(), Some(name), "closing {name} out of order");
+            } else if !tag.ends_with('/') {
+                let name = tag.split_whitespace().next().expect("tag name");
+                stack.push(name.to_string());
+            }
+            rest = &rest[end + 1..];
+        }
+        assert!(rest.is_empty(), "text after the root: {rest:?}");
+        assert!(stack.is_empty(), "unclosed tags {stack:?}");
+    }
+
+    fn check_entities(text: &str) {
+        for (i, _) in text.match_indices('&') {
+            let entity = &text[i..];
+            assert!(
+                ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"]
+                    .iter()
+                    .any(|e| entity.starts_with(e)),
+                "raw '&' in {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn stacked_bar_is_well_formed_empty_and_full() {
+        let empty = stacked_bar(&Counts::default(), 0);
+        assert_well_formed(&empty);
+        assert!(!empty.contains("<title>"));
+
+        let mut c = Counts::default();
+        for t in [
+            Timeliness::OnTime,
+            Timeliness::OnTime,
+            Timeliness::ApprovedLate,
+            Timeliness::Overdue,
+            Timeliness::NotYetDue,
+            Timeliness::Closed,
+        ] {
+            c.add(t);
+        }
+        let full = stacked_bar(&c, 12);
+        assert_well_formed(&full);
+        assert_eq!(full.matches("<title>").count(), 5);
+        assert!(full.contains("<title>đúng hạn: 2</title>"));
+        // Half the widest row: the segments end at half the width.
+        assert!(full.contains(r#"x="54.17" y="0" width="10.83""#), "{full}");
+    }
+
+    #[test]
+    fn kpi_chart_is_well_formed_empty_and_with_data() {
+        let mut t = kpi(Comparator::Between, TargetValue::Range { min: 0.4, max: 0.6 });
+        let empty = kpi_chart(&[], &t);
+        assert_well_formed(&empty);
+        assert!(empty.contains("chưa có số liệu"));
+        // The label's markup is escaped in the accessible name.
+        assert!(empty.contains("&lt;thử&gt; &amp; &quot;nháy&quot;"));
+
+        t.baseline = Some(Baseline { value: 0.3, year: 2021 });
+        let points = vec![
+            ("2023".to_string(), Some(0.5)),
+            ("2024".to_string(), None),
+            ("2025".to_string(), Some(0.7)),
+            ("<x>".to_string(), Some(-0.2)),
+        ];
+        let chart = kpi_chart(&points, &t);
+        assert_well_formed(&chart);
+        assert!(chart.contains(&format!(r#"fill="{MET_COLOR}"><title>2023: 0.5 (đạt)</title>"#)));
+        assert!(chart.contains(&format!(r#"fill="{UNMET_COLOR}"><title>2025: 0.7 (chưa đạt)</title>"#)));
+        assert!(chart.contains("&lt;x&gt;"));
+        assert!(chart.contains("gốc 0.3"));
+
+        let line = kpi_chart(
+            &[("2024".into(), Some(120.0))],
+            &kpi(Comparator::AtLeast, TargetValue::Value(85.0)),
+        );
+        assert_well_formed(&line);
+        assert!(line.contains("stroke-dasharray=\"4 3\""));
+    }
+}
