@@ -18,3 +18,4 @@ pub mod projections;
 pub mod scheduling;
 pub mod serve;
 pub mod store;
+pub mod templates;

@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::projections::views::{timeliness, Timeliness};
 use crate::store::StoreError;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use minijinja::{context, AutoEscape, Environment, UndefinedBehavior, Value};
+use minijinja::{context, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -490,52 +490,13 @@ fn render_html(ctx: &Value) -> Result<String, ReportError> {
         template: HTML_NAME,
         source,
     };
-    let mut env = Environment::new();
-    // A typo in the template must fail loudly rather than print a report with holes.
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|name| {
-        if name.ends_with(".html") {
-            AutoEscape::Html
-        } else {
-            AutoEscape::None
-        }
-    });
-    // minijinja's own HTML escaping also turns '/' into "&#x2f;", which is
-    // safe but ugly in dates and titles; escape the five that matter.
-    env.set_formatter(|out, state, value| match value.as_str() {
-        Some(s) if *state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
-            out.write_str(&escape(s)).map_err(minijinja::Error::from)
-        }
-        _ => minijinja::escape_formatter(out, state, value),
-    });
-    let syntax = minijinja::syntax::SyntaxConfig::builder()
-        .trim_blocks(true)
-        .lstrip_blocks(true)
-        .keep_trailing_newline(true)
-        .build()
-        .map_err(template_error)?;
-    env.set_syntax(syntax);
-    env.add_template(HTML_NAME, HTML_TEMPLATE).map_err(template_error)?;
+    let env = crate::templates::environment(&[(HTML_NAME, HTML_TEMPLATE)]).map_err(template_error)?;
     env.get_template(HTML_NAME)
         .and_then(|t| t.render(ctx))
         .map_err(template_error)
 }
 
-/// Escapes text for HTML content and attribute values.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::templates::escape_html as escape;
 
 /// Whether a reported value meets its target. "About" means within 2%
 /// (relative) of the target; ranges are inclusive. A value that is not a

@@ -86,6 +86,19 @@ pub struct Recipient {
     pub role: Role,
 }
 
+/// `first`, then each advisory agency not already among them (copied).
+pub fn with_advisory(mut first: Vec<Recipient>, advisory: &[AgencyCode]) -> Vec<Recipient> {
+    for a in advisory {
+        if !first.iter().any(|r| &r.agency == a) {
+            first.push(Recipient {
+                agency: a.clone(),
+                role: Role::Advisory,
+            });
+        }
+    }
+    first
+}
+
 /// What a queued message is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

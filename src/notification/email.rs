@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::Message;
-use minijinja::{context, AutoEscape, Environment, UndefinedBehavior, Value};
+use minijinja::{context, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::{Digest, DigestItem, ItemKind, Role};
@@ -219,41 +219,12 @@ fn date_header(date: DateTime<FixedOffset>) -> HeaderValue {
 }
 
 fn render_bodies(d: &Digest, subject: &str) -> Result<(String, String), EmailError> {
-    let mut env = Environment::new();
-    // A typo in a template must fail loudly rather than send a mail with holes.
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|name| {
-        if name.ends_with(".html") {
-            AutoEscape::Html
-        } else {
-            AutoEscape::None
-        }
-    });
-    env.set_formatter(|out, state, value| match value.as_str() {
-        Some(s) if *state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
-            out.write_str(&html_escape(s)).map_err(minijinja::Error::from)
-        }
-        _ => minijinja::escape_formatter(out, state, value),
-    });
-    let syntax = minijinja::syntax::SyntaxConfig::builder()
-        .trim_blocks(true)
-        .lstrip_blocks(true)
-        .keep_trailing_newline(true)
-        .build()
-        .map_err(|source| EmailError::Template {
-            template: TEXT_NAME,
-            source,
-        })?;
-    env.set_syntax(syntax);
-    env.add_template(TEXT_NAME, TEXT_TEMPLATE)
-        .map_err(|source| EmailError::Template {
-            template: TEXT_NAME,
-            source,
-        })?;
-    env.add_template(HTML_NAME, HTML_TEMPLATE)
-        .map_err(|source| EmailError::Template {
-            template: HTML_NAME,
-            source,
+    let env =
+        crate::templates::environment(&[(TEXT_NAME, TEXT_TEMPLATE), (HTML_NAME, HTML_TEMPLATE)]).map_err(|source| {
+            EmailError::Template {
+                template: TEXT_NAME,
+                source,
+            }
         })?;
 
     let ctx = template_context(d, subject);
@@ -446,20 +417,6 @@ fn plan_reference(plan_title: &str) -> String {
 /// own HTML escaping also turns `/` into `&#x2f;`, which is harmless to a
 /// browser but leaves links unreadable in the source and confuses some
 /// link-rewriting mail gateways.
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn is_state_change(kind: ItemKind) -> bool {
     matches!(kind, ItemKind::Submitted | ItemKind::Approved | ItemKind::Returned)

@@ -7,7 +7,9 @@
 use crate::domain::dates::local_date;
 use crate::domain::ids::{AgencyCode, MilestoneId, TaskKey};
 use crate::domain::plan::Plan;
-use crate::domain::reminders::{escalation_point, next_to_queue, reminder_points, Recipient, ReminderKind, Role};
+use crate::domain::reminders::{
+    escalation_point, next_to_queue, reminder_points, with_advisory, Recipient, ReminderKind, Role,
+};
 use crate::domain::task::{MilestoneStatus, TaskAction, TaskDefinition};
 use crate::engine::{Engine, EngineError};
 use crate::projections::views::TaskView;
@@ -31,7 +33,7 @@ pub struct Queued {
 }
 
 fn recipients_for_reminder(def: &TaskDefinition) -> Vec<Recipient> {
-    let mut out: Vec<Recipient> = def
+    let implementers = def
         .implementers
         .iter()
         .map(|a| Recipient {
@@ -39,15 +41,7 @@ fn recipients_for_reminder(def: &TaskDefinition) -> Vec<Recipient> {
             role: Role::Implementer,
         })
         .collect();
-    for a in &def.advisory {
-        if !out.iter().any(|r| &r.agency == a) {
-            out.push(Recipient {
-                agency: a.clone(),
-                role: Role::Advisory,
-            });
-        }
-    }
-    out
+    with_advisory(implementers, &def.advisory)
 }
 
 fn recipients_for_escalation(def: &TaskDefinition, plan: &Plan) -> Vec<Recipient> {

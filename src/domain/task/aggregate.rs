@@ -6,7 +6,7 @@ use super::definition::{Actor, MilestoneSpec, Stamp, TaskDefinition};
 use super::errors::TaskError;
 use super::events::{Change, DefinitionChanges, KpiValue, TaskEvent};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, TaskKey};
-use crate::domain::reminders::{Recipient, ReminderKind, Role};
+use crate::domain::reminders::{with_advisory, Recipient, ReminderKind, Role};
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
@@ -466,19 +466,13 @@ impl Task {
     /// The lead and advisory agencies, as recipients of a submission notice.
     fn supervisors_as_recipients(&self) -> Vec<Recipient> {
         let Some(def) = &self.definition else { return vec![] };
-        let mut out = vec![Recipient {
-            agency: def.lead.clone(),
-            role: Role::Lead,
-        }];
-        for a in &def.advisory {
-            if !out.iter().any(|r| &r.agency == a) {
-                out.push(Recipient {
-                    agency: a.clone(),
-                    role: Role::Advisory,
-                });
-            }
-        }
-        out
+        with_advisory(
+            vec![Recipient {
+                agency: def.lead.clone(),
+                role: Role::Lead,
+            }],
+            &def.advisory,
+        )
     }
 
     fn live_milestone(&self, id: &MilestoneId) -> Result<(&TaskDefinition, &Milestone), TaskError> {
