@@ -413,11 +413,6 @@ fn plan_reference(plan_title: &str) -> String {
     }
 }
 
-/// Escapes what matters in element content and quoted attributes. minijinja's
-/// own HTML escaping also turns `/` into `&#x2f;`, which is harmless to a
-/// browser but leaves links unreadable in the source and confuses some
-/// link-rewriting mail gateways.
-
 fn is_state_change(kind: ItemKind) -> bool {
     matches!(kind, ItemKind::Submitted | ItemKind::Approved | ItemKind::Returned)
 }
