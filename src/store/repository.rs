@@ -70,10 +70,10 @@ fn sqlite_busy(err: &PersistenceError) -> bool {
 /// Inserts a command's events with their chained hashes in one transaction:
 /// one extra read (the previous event's hash) per command.
 macro_rules! insert_chained {
-    ($pool:expr, $aggregate_type:expr, $events:expr) => {{
+    ($begin:expr, $aggregate_type:expr, $events:expr) => {{
         let events: &[SerializedEvent] = $events;
         let Some(first) = events.first() else { return Ok(()) };
-        let mut tx = $pool.begin().await.map_err(persistence)?;
+        let mut tx = $begin.await.map_err(persistence)?;
         let mut prev = if first.sequence <= 1 {
             String::new()
         } else {
@@ -171,7 +171,12 @@ impl PersistedEventRepository for EventRepository {
                 // The insert is one transaction, so retrying a lock failure cannot write twice.
                 let mut attempt = 0;
                 loop {
-                    let result: Result<(), PersistenceError> = async { insert_chained!(pool, A::TYPE, events) }.await;
+                    let result: Result<(), PersistenceError> = async {
+                        // IMMEDIATE: take the write lock before reading the previous
+                        // hash, instead of failing to upgrade a read lock later.
+                        insert_chained!(pool.begin_with("BEGIN IMMEDIATE"), A::TYPE, events)
+                    }
+                    .await;
                     match result {
                         Err(e) if sqlite_busy(&e) && attempt < 5 => {
                             attempt += 1;
@@ -182,7 +187,7 @@ impl PersistedEventRepository for EventRepository {
                     }
                 }
             }
-            Store::Postgres(pool) => insert_chained!(pool, A::TYPE, events),
+            Store::Postgres(pool) => insert_chained!(pool.begin(), A::TYPE, events),
         }
     }
 
