@@ -31,7 +31,6 @@ pub enum ConfigError {
 pub struct FileConfig {
     pub db: Option<String>,
     pub workflows: Option<PathBuf>,
-    pub log: Option<String>,
     /// `smtp://…` or `smtps://…`; without it e-mails are written to `outbox_dir`.
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
