@@ -37,6 +37,8 @@ pub struct FileConfig {
     pub base_url: Option<String>,
     pub outbox_dir: Option<PathBuf>,
     pub smtp_max_attempts: Option<u32>,
+    /// Address of the HTTP server of `serve`.
+    pub listen: Option<String>,
 }
 
 pub const DEFAULT_MAIL_FROM: &str = "kehoach <kehoach@localhost>";

@@ -19,3 +19,4 @@ pub mod scheduling;
 pub mod serve;
 pub mod store;
 pub mod templates;
+pub mod web;

@@ -56,7 +56,13 @@ async fn reminders(engine: &Engine, dispatcher: &Dispatcher, schedule: bool) {
     }
 }
 
-pub async fn run(engine: Engine, dispatcher: Dispatcher, workflows: &Path, poll: Duration) -> Result<(), CliError> {
+pub async fn run(
+    engine: Engine,
+    dispatcher: Dispatcher,
+    listener: tokio::net::TcpListener,
+    workflows: &Path,
+    poll: Duration,
+) -> Result<(), CliError> {
     let shutdown = Shutdown::listen().map_err(|e| CliError::Input(format!("không đăng ký được tín hiệu dừng: {e}")))?;
     let files = crate::plan::files_in(workflows)
         .map_err(|e| CliError::Input(format!("không đọc được thư mục kế hoạch {}: {e}", workflows.display())))?;
@@ -82,6 +88,21 @@ pub async fn run(engine: Engine, dispatcher: Dispatcher, workflows: &Path, poll:
     );
 
     tracing::info!(transport = %dispatcher.transport.describe(), "gửi thư qua");
+    // The HTTP server stops with the rest: it is told when the loop ends.
+    let (stopped, mut stop) = tokio::sync::watch::channel(false);
+    let app = crate::web::router(crate::web::AppState {
+        store: engine.store.clone(),
+    });
+    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(address = %format!("http://{address}"), "máy chủ web đang nghe");
+    let web = tokio::spawn(async move {
+        let graceful = async move {
+            let _ = stop.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+            tracing::error!(error = %e, "máy chủ web dừng vì lỗi");
+        }
+    });
     let mut ticker = tokio::time::interval(poll);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = shutdown.wait();
@@ -123,6 +144,8 @@ pub async fn run(engine: Engine, dispatcher: Dispatcher, workflows: &Path, poll:
         }
     }
     tracing::info!("đang dừng");
+    let _ = stopped.send(true);
+    let _ = web.await;
     engine.store.close().await;
     Ok(())
 }

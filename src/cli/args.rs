@@ -167,6 +167,9 @@ pub struct ServeArgs {
     /// Seconds between two catch-ups of the views.
     #[arg(long, default_value_t = 1.0)]
     pub poll: f64,
+    /// Address of the HTTP server (port 0 picks a free one).
+    #[arg(long, env = "KEHOACH_LISTEN")]
+    pub listen: Option<String>,
 }
 
 /// Which task, and as whom.

@@ -127,11 +127,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .workflows
                 .or(ctx.file.workflows.clone())
                 .unwrap_or_else(|| config::DEFAULT_WORKFLOWS.into());
+            let listen = args
+                .listen
+                .or(ctx.file.listen.clone())
+                .unwrap_or_else(|| crate::web::DEFAULT_LISTEN.into());
+            let listener = crate::web::bind(&listen)
+                .await
+                .map_err(|e| CliError::Input(e.to_string()))?;
             let engine = ctx.engine().await?;
             let dispatcher = remind::dispatcher(&config::MailSettings::resolve(&ctx.file))?;
             crate::serve::run(
                 engine,
                 dispatcher,
+                listener,
                 &workflows,
                 std::time::Duration::from_secs_f64(args.poll.max(0.05)),
             )

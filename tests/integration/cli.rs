@@ -344,8 +344,11 @@ fn serve_starts_with_no_configuration_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("workflows")).unwrap();
     std::fs::copy(shipped_plan_path(), dir.path().join("workflows/duc-pho-de-an-13.toml")).unwrap();
+    // The one setting: a free port instead of 8080, so tests can run side by side.
+    let port = free_port();
     let mut child = bin()
         .args(["serve", "--poll", "0.2"])
+        .env("KEHOACH_LISTEN", format!("127.0.0.1:{port}"))
         .env("KEHOACH_LOG", "info")
         .current_dir(dir.path())
         .stdout(std::process::Stdio::null())
@@ -388,6 +391,13 @@ fn serve_starts_with_no_configuration_and_stops_on_ctrl_c() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(child.try_wait().unwrap().is_none(), "serve keeps running");
+    // Its HTTP server answers health and readiness checks.
+    assert!(http_get(port, "/health").starts_with("HTTP/1.1 200"), "health");
+    let ready = http_get(port, "/ready");
+    assert!(
+        ready.starts_with("HTTP/1.1 200") && ready.contains("\"ready\":true"),
+        "{ready}"
+    );
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
@@ -402,4 +412,39 @@ fn serve_starts_with_no_configuration_and_stops_on_ctrl_c() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert!(emails > 0, "serve should write reminders to ./data/outbox");
+}
+
+/// A plain HTTP/1.1 GET over a TCP socket: the whole response as text.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn serve_on_a_port_in_use_is_one_line_and_exit_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--db", dir.path().join("k.db").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("không mở được cổng") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }

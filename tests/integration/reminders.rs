@@ -286,6 +286,8 @@ async fn two_serve_processes_queue_each_reminder_once() {
                     "serve",
                     "--poll",
                     "0.2",
+                    "--listen",
+                    "127.0.0.1:0",
                 ])
                 .env("KEHOACH_SMTP_URL", smtp.url())
                 .stdout(std::process::Stdio::null())
