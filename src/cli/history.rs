@@ -343,6 +343,13 @@ struct Counts {
     approved_late: u32,
 }
 
+impl Counts {
+    /// Đúng hạn, quá hạn, trong hạn, duyệt trễ hạn, as table cells.
+    fn cells(&self) -> [String; 4] {
+        [self.on_time, self.overdue, self.not_yet_due, self.approved_late].map(|n| n.to_string())
+    }
+}
+
 pub async fn plan(ctx: &Context, as_of: String, since: Option<String>) -> Result<(), CliError> {
     let engine = ctx.engine().await?;
     engine.catch_up().await?;
@@ -427,11 +434,10 @@ pub async fn plan(ctx: &Context, as_of: String, since: Option<String>) -> Result
                         if *w { "đã rút".into() } else { String::new() },
                         p.to_string(),
                         a.to_string(),
-                        c.on_time.to_string(),
-                        c.overdue.to_string(),
-                        c.not_yet_due.to_string(),
-                        c.approved_late.to_string(),
                     ]
+                    .into_iter()
+                    .chain(c.cells())
+                    .collect()
                 })
                 .collect();
             println!(
@@ -454,15 +460,7 @@ pub async fn plan(ctx: &Context, as_of: String, since: Option<String>) -> Result
             println!("\nTheo cơ quan thực hiện:");
             let rows: Vec<Vec<String>> = per_agency
                 .iter()
-                .map(|(a, c)| {
-                    vec![
-                        a.clone(),
-                        c.on_time.to_string(),
-                        c.overdue.to_string(),
-                        c.not_yet_due.to_string(),
-                        c.approved_late.to_string(),
-                    ]
-                })
+                .map(|(a, c)| std::iter::once(a.clone()).chain(c.cells()).collect())
                 .collect();
             println!(
                 "{}",

@@ -476,20 +476,10 @@ impl Task {
     }
 
     fn live_milestone(&self, id: &MilestoneId) -> Result<(&TaskDefinition, &Milestone), TaskError> {
-        let def = self.definition()?;
-        if self.withdrawn {
+        if self.definition.is_some() && self.withdrawn {
             return Err(TaskError::Withdrawn);
         }
-        let m = self.milestone(id).ok_or_else(|| TaskError::UnknownMilestone {
-            milestone: id.clone(),
-            known: self
-                .milestones
-                .iter()
-                .map(|m| m.spec.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
-        Ok((def, m))
+        self.known_milestone(id)
     }
 
     fn implementer_action(&self, stamp: &Stamp, id: &MilestoneId) -> Result<(&TaskDefinition, &Milestone), TaskError> {
