@@ -4,14 +4,13 @@
 
 use crate::audit::checkpoint::{self, Checkpoints, RecordCheckpoint};
 use crate::audit::merkle;
-use crate::audit::verify::Checker;
+use crate::audit::verify::check_store;
 use crate::clock::SharedClock;
 use crate::domain::ids::TaskKey;
 use crate::domain::plan::{Plan, PlanError, SyncPlan};
 use crate::domain::task::{Actor, Stamp, Task, TaskAction, TaskCommand, TaskError};
 use crate::plan::{load, PlanDefinition};
 use crate::projections::{self, CatchUp};
-use crate::store::feed::Cursor;
 use crate::store::repository::EventRepository;
 use crate::store::{DbUrl, Store, StoreError};
 use cqrs_es::persist::PersistedEventStore;
@@ -227,28 +226,15 @@ impl Engine {
     /// Records a checkpoint: the Merkle root over the heads of every chain,
     /// after checking every chain (a broken store is not blessed).
     pub async fn checkpoint(&self) -> Result<CheckpointReport, EngineError> {
-        self.store.settle(Duration::from_secs(10)).await?;
-        let mut checker = Checker::default();
-        let mut after = Cursor::default();
         // Up to the last event of a real chain, so that checkpointing twice
         // with nothing new in between records nothing.
-        let mut covered = Cursor::default();
-        loop {
-            let batch = self.store.read_feed(after, 5_000).await?;
-            let Some(last) = batch.last().map(|e| e.cursor) else {
-                break;
-            };
-            for e in &batch {
-                if e.aggregate_type != checkpoint::AGGREGATE_TYPE {
-                    covered = e.cursor;
-                }
-                checker.check(e).map_err(|p| EngineError::Persistence {
-                    aggregate: format!("{} {}", p.aggregate_type, p.aggregate_id),
-                    reason: format!("không ghi điểm kiểm vì kho sự kiện có lỗi: {p}"),
-                })?;
-            }
-            after = last;
-        }
+        let checker = check_store(&self.store, |_| {})
+            .await?
+            .map_err(|p| EngineError::Persistence {
+                aggregate: format!("{} {}", p.aggregate_type, p.aggregate_id),
+                reason: format!("không ghi điểm kiểm vì kho sự kiện có lỗi: {p}"),
+            })?;
+        let covered = checker.covered;
         let up_to = [covered.tx, covered.position];
         let (heads, events) = checker.heads_at(up_to);
         let changed = checker.changed_heads(up_to);

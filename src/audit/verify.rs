@@ -65,6 +65,8 @@ pub struct Checker {
     pub summary: Summary,
     /// `up_to` of the last checkpoint seen.
     pub last_up_to: Option<[i64; 2]>,
+    /// Feed cursor of the last event of a real chain (not a checkpoint).
+    pub covered: Cursor,
 }
 
 fn problem(e: &FeedEvent, what: &str, expected: impl ToString, found: impl ToString) -> Problem {
@@ -269,9 +271,9 @@ impl Checker {
     }
 }
 
-/// Verifies the whole store. `progress` is called with the number of events
-/// checked so far. Returns the summary, or the first problem found.
-pub async fn verify(store: &Store, progress: impl Fn(u64)) -> Result<Result<Summary, Problem>, StoreError> {
+/// Reads every event committed so far in feed order through a `Checker`.
+/// Returns the checker, or the first problem found.
+pub async fn check_store(store: &Store, progress: impl Fn(u64)) -> Result<Result<Checker, Problem>, StoreError> {
     store.settle(std::time::Duration::from_secs(10)).await?;
     let mut checker = Checker::default();
     let mut after = Cursor::default();
@@ -284,10 +286,23 @@ pub async fn verify(store: &Store, progress: impl Fn(u64)) -> Result<Result<Summ
             if let Err(p) = checker.check(e) {
                 return Ok(Err(p));
             }
+            if e.aggregate_type != CHECKPOINT {
+                checker.covered = e.cursor;
+            }
         }
         progress(checker.summary.events);
         after = last;
     }
+    Ok(Ok(checker))
+}
+
+/// Verifies the whole store. `progress` is called with the number of events
+/// checked so far. Returns the summary, or the first problem found.
+pub async fn verify(store: &Store, progress: impl Fn(u64)) -> Result<Result<Summary, Problem>, StoreError> {
+    let mut checker = match check_store(store, progress).await? {
+        Ok(c) => c,
+        Err(p) => return Ok(Err(p)),
+    };
     checker.summary.chains = checker.chains.len() as u64;
     checker.summary.tasks = checker.tasks.len() as u64;
 

@@ -299,7 +299,7 @@ pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: O
                             m.spec.id.to_string(),
                             format_vn(m.due()),
                             m.status.label_vi().into(),
-                            label(timeliness(m, today, tz)).into(),
+                            timeliness(m, today, tz).label_vi().into(),
                             sent.to_string(),
                         ]
                     })
@@ -323,16 +323,6 @@ fn plan_view_title(events: &[Stored]) -> String {
             _ => None,
         })
         .unwrap_or_default()
-}
-
-pub fn label(t: Timeliness) -> &'static str {
-    match t {
-        Timeliness::NotYetDue => "trong hạn",
-        Timeliness::Overdue => "quá hạn",
-        Timeliness::OnTime => "đúng hạn",
-        Timeliness::ApprovedLate => "duyệt trễ hạn",
-        Timeliness::Closed => "đã đóng",
-    }
 }
 
 #[derive(Default, Clone, Copy, serde::Serialize)]

@@ -121,13 +121,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
-fn timeliness_vi(t: Timeliness) -> &'static str {
+/// The timeliness label, with "QUÁ HẠN" shouted so it stands out in a table.
+fn timeliness_vi(t: Timeliness) -> String {
     match t {
-        Timeliness::NotYetDue => "trong hạn",
-        Timeliness::Overdue => "QUÁ HẠN",
-        Timeliness::OnTime => "đúng hạn",
-        Timeliness::ApprovedLate => "duyệt trễ hạn",
-        Timeliness::Closed => "đã đóng",
+        Timeliness::Overdue => t.label_vi().to_uppercase(),
+        _ => t.label_vi().to_string(),
     }
 }
 
@@ -234,7 +232,7 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> Stri
                 fit(&m.spec.title, 44),
                 format_vn(m.due()),
                 m.status.label_vi().to_string(),
-                timeliness_vi(timeliness(m, today, tz)).to_string(),
+                timeliness_vi(timeliness(m, today, tz)),
                 m.submitted.as_ref().map_or(String::new(), |s| s.by.to_string()),
                 m.approved.as_ref().map_or(String::new(), |s| s.by.to_string()),
             ]

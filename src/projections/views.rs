@@ -77,6 +77,19 @@ pub enum Timeliness {
     Closed,
 }
 
+impl Timeliness {
+    /// In Vietnamese, as the CLI shows it.
+    pub fn label_vi(self) -> &'static str {
+        match self {
+            Timeliness::NotYetDue => "trong hạn",
+            Timeliness::Overdue => "quá hạn",
+            Timeliness::OnTime => "đúng hạn",
+            Timeliness::ApprovedLate => "duyệt trễ hạn",
+            Timeliness::Closed => "đã đóng",
+        }
+    }
+}
+
 pub fn timeliness(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz) -> Timeliness {
     match m.status {
         MilestoneStatus::Approved => match &m.approved {
