@@ -5,6 +5,7 @@ pub mod asof;
 pub mod canonical;
 pub mod checkpoint;
 pub mod export;
+pub mod history;
 pub mod merkle;
 pub mod report;
 pub mod verify;

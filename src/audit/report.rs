@@ -192,13 +192,7 @@ impl Counts {
     }
 }
 
-const LEGEND: [Timeliness; 5] = [
-    Timeliness::OnTime,
-    Timeliness::ApprovedLate,
-    Timeliness::Overdue,
-    Timeliness::NotYetDue,
-    Timeliness::Closed,
-];
+const LEGEND: [Timeliness; 5] = Timeliness::LEGEND;
 
 fn timeliness_label(t: Timeliness) -> &'static str {
     match t {
@@ -207,16 +201,6 @@ fn timeliness_label(t: Timeliness) -> &'static str {
         Timeliness::Overdue => "quá hạn",
         Timeliness::NotYetDue => "trong hạn",
         Timeliness::Closed => "miễn / hủy",
-    }
-}
-
-fn timeliness_class(t: Timeliness) -> &'static str {
-    match t {
-        Timeliness::OnTime => "on-time",
-        Timeliness::ApprovedLate => "late",
-        Timeliness::Overdue => "overdue",
-        Timeliness::NotYetDue => "pending",
-        Timeliness::Closed => "closed",
     }
 }
 
@@ -301,7 +285,7 @@ impl Facts<'_> {
                     completed => m.approved.as_ref().map(|s| format_vn(local_date(s.at, tz))),
                     approved_by => m.approved.as_ref().map(|s| s.by.to_string()),
                     timeliness => timeliness_label(t),
-                    class => timeliness_class(t),
+                    class => t.css_class(),
                 });
             }
             if rows.is_empty() {

@@ -3,6 +3,7 @@
 //! moves the checkpoint, so a crash at any point is followed by a catch-up
 //! that neither loses nor double-applies an update.
 
+pub mod json;
 pub mod views;
 
 use crate::domain::plan::{Plan, PlanEvent};

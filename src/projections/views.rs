@@ -78,7 +78,28 @@ pub enum Timeliness {
 }
 
 impl Timeliness {
+    /// The order of legends in reports and charts: done first, then late,
+    /// overdue, still due, closed.
+    pub const LEGEND: [Timeliness; 5] = [
+        Timeliness::OnTime,
+        Timeliness::ApprovedLate,
+        Timeliness::Overdue,
+        Timeliness::NotYetDue,
+        Timeliness::Closed,
+    ];
+
     /// In Vietnamese, as the CLI shows it.
+    /// The CSS class pages, charts and reports colour it by.
+    pub fn css_class(self) -> &'static str {
+        match self {
+            Timeliness::OnTime => "on-time",
+            Timeliness::ApprovedLate => "late",
+            Timeliness::Overdue => "overdue",
+            Timeliness::NotYetDue => "pending",
+            Timeliness::Closed => "closed",
+        }
+    }
+
     pub fn label_vi(self) -> &'static str {
         match self {
             Timeliness::NotYetDue => "trong hạn",
@@ -341,5 +362,69 @@ mod tests {
         let mut ids = vec!["IV.1", "II.2.1.10", "III.1.1", "II.2.1.2", "II.1.1"];
         ids.sort_by_key(|i| numbering_key(i));
         assert_eq!(ids, ["II.1.1", "II.2.1.2", "II.2.1.10", "III.1.1", "IV.1"]);
+    }
+}
+
+/// Why a task named in a request could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("không có kế hoạch {plan:?} (đã nạp: {loaded})")]
+    UnknownPlan { plan: String, loaded: String },
+    #[error("chưa nạp kế hoạch nào; chạy `kehoach plan load workflows/*.toml`")]
+    NoPlans,
+    #[error("có nhiều kế hoạch ({0}); dùng --plan hoặc dạng kế-hoạch/mã")]
+    Ambiguous(String),
+    #[error(transparent)]
+    BadId(#[from] crate::domain::ids::IdError),
+}
+
+/// Finds the plan a task id belongs to: `plan/task`, the given plan, or the only plan loaded.
+pub fn resolve_task(plans: &[PlanView], task: &str, plan: Option<&str>) -> Result<(TaskKey, PlanView), LookupError> {
+    let (plan_id, task_id) = match (task.split_once('/'), plan) {
+        (Some((p, t)), _) => (Some(p.to_string()), t.to_string()),
+        (None, p) => (p.map(str::to_string), task.to_string()),
+    };
+    let loaded = || plans.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ");
+    let view = match plan_id {
+        Some(p) => plans
+            .iter()
+            .find(|v| v.id == p)
+            .ok_or_else(|| LookupError::UnknownPlan {
+                plan: p.clone(),
+                loaded: loaded(),
+            })?,
+        None => match plans {
+            [only] => only,
+            [] => return Err(LookupError::NoPlans),
+            _ => return Err(LookupError::Ambiguous(loaded())),
+        },
+    };
+    let key = TaskKey::parse(&format!("{}/{}", view.id, task_id))?;
+    Ok((key, view.clone()))
+}
+
+/// Which tasks a listing keeps (`task list`, `GET /api/tasks`).
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub plan: Option<String>,
+    pub agency: Option<AgencyCode>,
+    pub status: Option<MilestoneStatus>,
+    pub due_before: Option<NaiveDate>,
+    pub overdue: bool,
+}
+
+impl TaskFilter {
+    pub fn matches(&self, v: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> bool {
+        self.plan.as_deref().is_none_or(|p| v.id.starts_with(&format!("{p}/")))
+            && self.agency.as_ref().is_none_or(|a| v.involves(a))
+            && self
+                .status
+                .is_none_or(|s| v.task.milestones.iter().any(|m| m.status == s))
+            && self
+                .due_before
+                .is_none_or(|d| v.open_milestones().any(|m| m.due() <= d))
+            && (!self.overdue
+                || v.open_milestones()
+                    .any(|m| timeliness(m, today, tz) == Timeliness::Overdue))
     }
 }

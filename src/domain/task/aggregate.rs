@@ -32,6 +32,11 @@ impl MilestoneStatus {
         Self::NAMES[self as usize]
     }
 
+    /// Parses a status name, or says which names there are.
+    pub fn parse_named(s: &str) -> Result<Self, String> {
+        Self::parse(s).ok_or_else(|| format!("trạng thái không có: {s:?} (dùng {})", Self::NAMES.join(", ")))
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "open" => Self::Open,

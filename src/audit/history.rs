@@ -1,0 +1,402 @@
+//! What happened to a task, and what was true as of any instant, replayed
+//! from the events: shared by `audit history`/`audit plan`, the API and the
+//! auditors' pages.
+
+use super::asof::{replay_until, Stored};
+use crate::domain::dates::{format_vn, local_date, parse_date};
+use crate::domain::ids::TaskKey;
+use crate::domain::task::{Delivery, MilestoneStatus, Task, TaskEvent};
+use crate::projections::views::{timeliness, Timeliness};
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// An instant given as RFC 3339, or a date meaning the end of that local day.
+pub fn parse_as_of(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let date = parse_date(s).map_err(|e| e.to_string())?;
+    let next = (date + Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight");
+    tz.from_local_datetime(&next)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc) - Duration::nanoseconds(1))
+        .ok_or_else(|| format!("{s:?} không phải thời điểm có thật"))
+}
+
+/// What an event means, in Vietnamese, and its details.
+pub fn describe(e: &TaskEvent) -> (String, String) {
+    let due = |d: &NaiveDate| format_vn(*d);
+    match e {
+        TaskEvent::TaskRegistered { definition, .. } => (
+            "Đăng ký nhiệm vụ từ kế hoạch".into(),
+            format!(
+                "lãnh đạo {}; thực hiện {}",
+                definition.lead,
+                definition
+                    .implementers
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        TaskEvent::TaskAmended { changes, .. } => {
+            let mut parts = Vec::new();
+            if changes.title.is_some() {
+                parts.push("tiêu đề".to_string());
+            }
+            if changes.text.is_some() {
+                parts.push("nội dung".into());
+            }
+            if let Some(c) = &changes.lead {
+                parts.push(format!("lãnh đạo {} → {}", c.from, c.to));
+            }
+            if let Some(c) = &changes.implementers {
+                let j = |v: &Vec<crate::domain::ids::AgencyCode>| {
+                    v.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(",")
+                };
+                parts.push(format!("thực hiện {} → {}", j(&c.from), j(&c.to)));
+            }
+            if changes.advisory.is_some() {
+                parts.push("cơ quan tham mưu".into());
+            }
+            if changes.kpis.is_some() {
+                parts.push("chỉ tiêu".into());
+            }
+            ("Kế hoạch sửa đổi nhiệm vụ".into(), parts.join("; "))
+        }
+        TaskEvent::TaskWithdrawn { reason, .. } => ("Rút nhiệm vụ khỏi kế hoạch".into(), reason.clone()),
+        TaskEvent::TaskReinstated { .. } => ("Đưa nhiệm vụ trở lại kế hoạch".into(), String::new()),
+        TaskEvent::MilestoneOpened { milestone, .. } => (
+            format!("Mở mốc {}", milestone.id),
+            format!("{}; hạn {}", milestone.title, due(&milestone.due)),
+        ),
+        TaskEvent::MilestoneAmended { milestone, due: d, .. } => (
+            format!("Kế hoạch sửa mốc {milestone}"),
+            d.as_ref()
+                .map(|c| format!("hạn {} → {}", due(&c.from), due(&c.to)))
+                .unwrap_or_else(|| "tiêu đề".into()),
+        ),
+        TaskEvent::ProgressReported {
+            milestone,
+            note,
+            kpis,
+            evidence,
+            ..
+        } => {
+            let values = kpis
+                .iter()
+                .map(|k| format!("{}={}", k.key, k.value))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                format!("Báo cáo tiến độ mốc {milestone}"),
+                [note.clone(), values, evidence.join(" ")]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        }
+        TaskEvent::MilestoneSubmitted { milestone, note, .. } => (format!("Nộp mốc {milestone}"), note.clone()),
+        TaskEvent::MilestoneApproved { milestone, note, .. } => (format!("Duyệt mốc {milestone}"), note.clone()),
+        TaskEvent::MilestoneReturned { milestone, reason, .. } => (format!("Trả lại mốc {milestone}"), reason.clone()),
+        TaskEvent::DeadlineExtended {
+            milestone,
+            from,
+            until,
+            reason,
+            ..
+        } => (
+            format!("Gia hạn mốc {milestone}"),
+            format!("{} → {}: {reason}", due(from), due(until)),
+        ),
+        TaskEvent::MilestoneWaived { milestone, reason, .. } => (format!("Miễn mốc {milestone}"), reason.clone()),
+        TaskEvent::MilestoneCancelled { milestone, reason, .. } => (format!("Hủy mốc {milestone}"), reason.clone()),
+        TaskEvent::ReminderQueued {
+            milestone,
+            key,
+            recipients,
+            ..
+        } => (
+            format!("Xếp hàng thư nhắc {key} (mốc {milestone})"),
+            recipients
+                .iter()
+                .map(|r| r.agency.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        TaskEvent::ReminderSent {
+            milestone,
+            key,
+            agency,
+            message_id,
+            ..
+        } => (
+            format!("Đã gửi thư nhắc {key} (mốc {milestone}) đến {agency}"),
+            message_id.clone(),
+        ),
+        TaskEvent::ReminderFailed {
+            milestone,
+            key,
+            agency,
+            attempt,
+            error,
+            ..
+        } => (
+            format!("Gửi thư nhắc {key} (mốc {milestone}) đến {agency} lỗi lần {attempt}"),
+            error.clone(),
+        ),
+    }
+}
+
+/// A task's state, for `--as-of` output.
+pub fn state_json(task: &Task, today: NaiveDate, tz: Tz) -> Value {
+    let Some(def) = &task.definition else {
+        return json!(null);
+    };
+    json!({
+        "withdrawn": task.withdrawn,
+        "lead": def.lead,
+        "advisory": def.advisory,
+        "implementers": def.implementers,
+        "milestones": task.milestones.iter().map(|m| json!({
+            "id": m.spec.id,
+            "due": m.due().to_string(),
+            "status": m.status.as_str(),
+            "timeliness": timeliness(m, today, tz),
+            "reminders_sent": reminders_sent(m),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// One line of a task's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub sequence: i64,
+    pub at: DateTime<chrono::FixedOffset>,
+    pub actor: crate::domain::task::Actor,
+    pub event: &'static str,
+    pub what: String,
+    pub details: String,
+    pub hash: Option<String>,
+}
+
+/// A task's history up to `as_of` (all of it without), and its state then.
+pub struct History {
+    pub key: TaskKey,
+    pub title: String,
+    pub as_of: Option<DateTime<Utc>>,
+    pub entries: Vec<Entry>,
+    pub state: Option<Task>,
+    pub tz: Tz,
+}
+
+impl History {
+    pub fn new(key: TaskKey, events: &[Stored], as_of: Option<DateTime<Utc>>, tz: Tz) -> Self {
+        let entries = events
+            .iter()
+            .filter(|s| as_of.is_none_or(|t| s.event.stamp().at <= t))
+            .map(|s| {
+                let (what, details) = describe(&s.event);
+                Entry {
+                    sequence: s.sequence,
+                    at: s.event.stamp().at.with_timezone(&tz).fixed_offset(),
+                    actor: s.event.stamp().by.clone(),
+                    event: s.event.name(),
+                    what,
+                    details,
+                    hash: s.hash.clone(),
+                }
+            })
+            .collect();
+        let title = events
+            .iter()
+            .find_map(|s| match &s.event {
+                TaskEvent::TaskRegistered { definition, .. } => Some(definition.title.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Self {
+            key,
+            title,
+            as_of,
+            entries,
+            state: as_of.map(|t| replay_until(events, t)),
+            tz,
+        }
+    }
+
+    /// The documented JSON shape (`audit history --format json`, `GET /api/tasks/{task}/history`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "task": self.key.task,
+            "plan": self.key.plan,
+            "as_of": self.as_of.map(|t| t.to_rfc3339()),
+            "timeline": self.entries.iter().map(|e| json!({
+                "sequence": e.sequence, "at": e.at.to_rfc3339(), "actor": e.actor, "event": e.event,
+                "what": e.what, "details": e.details, "hash": e.hash,
+            })).collect::<Vec<_>>(),
+            "state": self.state.as_ref().zip(self.as_of).map(|(task, t)| state_json(task, local_date(t, self.tz), self.tz)),
+        })
+    }
+}
+
+/// Reminders delivered for a milestone.
+pub fn reminders_sent(m: &crate::domain::task::Milestone) -> usize {
+    m.reminders
+        .iter()
+        .flat_map(|r| r.deliveries.values())
+        .filter(|d| matches!(d, Delivery::Sent { .. }))
+        .count()
+}
+
+/// Milestones by where they stand: the inspectors' counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub on_time: u32,
+    pub overdue: u32,
+    pub not_yet_due: u32,
+    pub approved_late: u32,
+}
+
+impl Counts {
+    /// Đúng hạn, quá hạn, trong hạn, duyệt trễ hạn, as table cells.
+    pub fn cells(&self) -> [String; 4] {
+        [self.on_time, self.overdue, self.not_yet_due, self.approved_late].map(|n| n.to_string())
+    }
+
+    fn add(&mut self, t: Timeliness) {
+        match t {
+            Timeliness::OnTime => self.on_time += 1,
+            Timeliness::Overdue => self.overdue += 1,
+            Timeliness::NotYetDue => self.not_yet_due += 1,
+            Timeliness::ApprovedLate => self.approved_late += 1,
+            Timeliness::Closed => {}
+        }
+    }
+}
+
+/// One task in a plan's standing.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskStanding {
+    pub id: String,
+    pub title: String,
+    pub withdrawn: bool,
+    pub pending: usize,
+    pub approved: usize,
+    pub counts: Counts,
+}
+
+/// Where a plan's tasks stand on a day, with counts per implementing agency.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Standing {
+    pub tasks: Vec<TaskStanding>,
+    pub agencies: BTreeMap<String, Counts>,
+}
+
+impl Standing {
+    /// Adds a task as it stands on `today`.
+    pub fn add(&mut self, id: &str, task: &Task, today: NaiveDate, tz: Tz) {
+        let Some(def) = &task.definition else { return };
+        let mut counts = Counts::default();
+        if !task.withdrawn {
+            for m in &task.milestones {
+                let t = timeliness(m, today, tz);
+                counts.add(t);
+                for a in &def.implementers {
+                    self.agencies.entry(a.to_string()).or_default().add(t);
+                }
+            }
+        }
+        self.tasks.push(TaskStanding {
+            id: id.to_string(),
+            title: def.title.clone(),
+            withdrawn: task.withdrawn,
+            pending: task.milestones.iter().filter(|m| m.status.is_pending()).count(),
+            approved: task
+                .milestones
+                .iter()
+                .filter(|m| m.status == MilestoneStatus::Approved)
+                .count(),
+            counts,
+        });
+    }
+}
+
+/// What changed on a task's milestones between two replays.
+pub fn changes(id: &str, old: &Task, task: &Task) -> Vec<Value> {
+    let mut out = Vec::new();
+    for m in &task.milestones {
+        let was = old.milestone(&m.spec.id);
+        let status_changed = was.is_none_or(|w| w.status != m.status);
+        let due_changed = was.is_some_and(|w| w.due() != m.due());
+        if status_changed || due_changed {
+            out.push(json!({
+                "task": id, "milestone": m.spec.id,
+                "status_before": was.map(|w| w.status.as_str()), "status": m.status.as_str(),
+                "due_before": was.map(|w| w.due().to_string()), "due": m.due().to_string(),
+            }));
+        }
+    }
+    if old.withdrawn != task.withdrawn {
+        out.push(json!({ "task": id, "withdrawn": task.withdrawn }));
+    }
+    out
+}
+
+/// Every plan's tasks replayed as of `at`, and what changed since `since`.
+pub struct PlanAsOf {
+    pub at: DateTime<Utc>,
+    pub since: Option<DateTime<Utc>>,
+    pub today: NaiveDate,
+    pub standing: Standing,
+    pub changes: Vec<Value>,
+}
+
+impl PlanAsOf {
+    pub async fn replay(
+        store: &Store,
+        at: DateTime<Utc>,
+        since: Option<DateTime<Utc>>,
+        tz: Tz,
+    ) -> Result<Self, StoreError> {
+        let today = local_date(at, tz);
+        let mut standing = Standing::default();
+        let mut all_changes = Vec::new();
+        for view in store.task_views().await? {
+            let events = store.task_events(&view.id).await?;
+            let task = replay_until(&events, at);
+            if task.definition.is_none() {
+                continue;
+            }
+            let id = view.id.split_once('/').map_or(view.id.clone(), |(_, t)| t.to_string());
+            if let Some(b) = since {
+                all_changes.extend(changes(&id, &replay_until(&events, b), &task));
+            }
+            standing.add(&id, &task, today, tz);
+        }
+        Ok(Self {
+            at,
+            since,
+            today,
+            standing,
+            changes: all_changes,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "as_of": self.at.to_rfc3339(),
+            "since": self.since.map(|b| b.to_rfc3339()),
+            "tasks": self.standing.tasks,
+            "agencies": self.standing.agencies,
+            "changes": self.changes,
+        })
+    }
+}
