@@ -6,6 +6,7 @@
 //! through the feed, and projected into views (`projections`) that the CLI
 //! (`cli`) and later the scheduler and web server read.
 
+pub mod accounts;
 pub mod audit;
 pub mod cli;
 pub mod clock;

@@ -78,6 +78,50 @@ pub enum Command {
     /// Printable reports.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// People who use the web pages: create them and their sign-in links.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens for machine clients.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user of an agency and print a one-time sign-in link to set a password.
+    Add {
+        /// Agency code from the plan's list (BDV, UBKT, …).
+        #[arg(long)]
+        agency: String,
+        /// Full name, as it will appear in the history ("Nguyễn Văn A").
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// member, supervisor, auditor or admin; repeat or separate with commas.
+        #[arg(long = "role", required = true, value_delimiter = ',')]
+        roles: Vec<String>,
+    },
+    /// List users.
+    List,
+    /// Print a new one-time sign-in link for a user (forgotten password).
+    Link {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a user; it is printed once and stored hashed.
+    Create {
+        /// The user the token acts as.
+        #[arg(long)]
+        email: String,
+        /// What the token is for.
+        #[arg(long, default_value = "api")]
+        label: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
