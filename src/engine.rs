@@ -6,9 +6,9 @@ use crate::audit::checkpoint::{self, Checkpoints, RecordCheckpoint};
 use crate::audit::merkle;
 use crate::audit::verify::check_store;
 use crate::clock::SharedClock;
-use crate::domain::ids::TaskKey;
+use crate::domain::ids::{MilestoneId, TaskKey};
 use crate::domain::plan::{Plan, PlanError, SyncPlan};
-use crate::domain::task::{Actor, Stamp, Task, TaskAction, TaskCommand, TaskError};
+use crate::domain::task::{Actor, MilestoneStatus, Stamp, Task, TaskAction, TaskCommand, TaskError};
 use crate::plan::{load, PlanDefinition};
 use crate::projections::{self, CatchUp};
 use crate::store::repository::EventRepository;
@@ -156,6 +156,28 @@ impl Engine {
     /// person decided on a state that no longer exists.
     pub async fn execute(&self, key: &TaskKey, command: TaskCommand) -> Result<(), EngineError> {
         self.execute_task(key, command, false).await
+    }
+
+    /// Runs a person's action on one milestone, brings the views up to date
+    /// and returns the milestone's status after it.
+    pub async fn act(
+        &self,
+        key: &TaskKey,
+        by: Actor,
+        milestone: &MilestoneId,
+        action: TaskAction,
+    ) -> Result<Option<MilestoneStatus>, EngineError> {
+        let command = TaskCommand {
+            stamp: self.stamp(by),
+            action,
+        };
+        self.execute(key, command).await?;
+        self.catch_up().await?;
+        let view = self.store.task_view(key).await?;
+        Ok(view
+            .as_ref()
+            .and_then(|v| v.task.milestone(milestone))
+            .map(|m| m.status))
     }
 
     /// Runs a command the engine issues itself (scheduler, dispatcher):

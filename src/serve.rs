@@ -58,11 +58,13 @@ async fn reminders(engine: &Engine, dispatcher: &Dispatcher, schedule: bool) {
 
 pub async fn run(
     engine: Engine,
+    base_url: &str,
     dispatcher: Dispatcher,
     listener: tokio::net::TcpListener,
     workflows: &Path,
     poll: Duration,
 ) -> Result<(), CliError> {
+    let engine = std::sync::Arc::new(engine);
     let shutdown = Shutdown::listen().map_err(|e| CliError::Input(format!("không đăng ký được tín hiệu dừng: {e}")))?;
     let files = crate::plan::files_in(workflows)
         .map_err(|e| CliError::Input(format!("không đọc được thư mục kế hoạch {}: {e}", workflows.display())))?;
@@ -90,9 +92,7 @@ pub async fn run(
     tracing::info!(transport = %dispatcher.transport.describe(), "gửi thư qua");
     // The HTTP server stops with the rest: it is told when the loop ends.
     let (stopped, mut stop) = tokio::sync::watch::channel(false);
-    let app = crate::web::router(crate::web::AppState {
-        store: engine.store.clone(),
-    });
+    let app = crate::web::router(crate::web::AppState::new(engine.clone(), base_url));
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(address = %format!("http://{address}"), "máy chủ web đang nghe");
     let web = tokio::spawn(async move {

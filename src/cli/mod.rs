@@ -6,14 +6,15 @@ pub mod audit;
 pub mod history;
 pub mod output;
 pub mod remind;
+pub mod users;
 
 use crate::clock::{OffsetClock, SharedClock, SystemClock};
 use crate::config::{self, ConfigError, FileConfig};
 use crate::domain::dates::{local_date, parse_date};
 use crate::domain::ids::{AgencyCode, IdError, KpiKey, MilestoneId, PersonName, TaskKey};
-use crate::domain::task::{Actor, KpiValue, MilestoneStatus, TaskAction, TaskCommand};
+use crate::domain::task::{Actor, KpiValue, MilestoneStatus, TaskAction};
 use crate::engine::{Engine, EngineError};
-use crate::projections::views::{timeliness, Timeliness};
+use crate::projections::views::TaskFilter;
 use crate::projections::{self, PlanView};
 use crate::store::StoreError;
 use args::{
@@ -122,6 +123,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             period: _,
             output,
         }) => audit::review(&ctx, year, output).await,
+        Command::User(cmd) => users::user(&ctx, cmd).await,
+        Command::Token(cmd) => users::token(&ctx, cmd).await,
         Command::Serve(args) => {
             let workflows = args
                 .workflows
@@ -135,9 +138,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await
                 .map_err(|e| CliError::Input(e.to_string()))?;
             let engine = ctx.engine().await?;
-            let dispatcher = remind::dispatcher(&config::MailSettings::resolve(&ctx.file))?;
+            let mail = config::MailSettings::resolve(&ctx.file);
+            let dispatcher = remind::dispatcher(&mail)?;
             crate::serve::run(
                 engine,
+                &mail.base_url,
                 dispatcher,
                 listener,
                 &workflows,
@@ -232,36 +237,7 @@ pub(crate) fn resolve_task(
     task: &str,
     plan: Option<&str>,
 ) -> Result<(TaskKey, PlanView), CliError> {
-    let (plan_id, task_id) = match (task.split_once('/'), plan) {
-        (Some((p, t)), _) => (Some(p.to_string()), t.to_string()),
-        (None, p) => (p.map(str::to_string), task.to_string()),
-    };
-    let view = match plan_id {
-        Some(p) => plans
-            .iter()
-            .find(|v| v.id == p)
-            .ok_or_else(|| CliError::Input(format!("không có kế hoạch {p:?} (đã nạp: {})", plan_list(plans))))?,
-        None => match plans {
-            [only] => only,
-            [] => {
-                return Err(CliError::Input(
-                    "chưa nạp kế hoạch nào; chạy `kehoach plan load workflows/*.toml`".into(),
-                ))
-            }
-            _ => {
-                return Err(CliError::Input(format!(
-                    "có nhiều kế hoạch ({}); dùng --plan hoặc dạng kế-hoạch/mã",
-                    plan_list(plans)
-                )))
-            }
-        },
-    };
-    let key = TaskKey::parse(&format!("{}/{}", view.id, task_id))?;
-    Ok((key, view.clone()))
-}
-
-fn plan_list(plans: &[PlanView]) -> String {
-    plans.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+    projections::views::resolve_task(plans, task, plan).map_err(|e| CliError::Input(e.to_string()))
 }
 
 fn today_in(plans: &[PlanView], engine: &Engine) -> (NaiveDate, chrono_tz::Tz) {
@@ -295,34 +271,26 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
             }
             let status = status
                 .as_deref()
-                .map(|s| {
-                    MilestoneStatus::parse(s).ok_or_else(|| {
-                        CliError::Input(format!(
-                            "trạng thái không có: {s:?} (dùng {})",
-                            MilestoneStatus::NAMES.join(", ")
-                        ))
-                    })
-                })
+                .map(|s| MilestoneStatus::parse_named(s).map_err(CliError::Input))
                 .transpose()?;
             let due_before = due_before
                 .as_deref()
                 .map(parse_date)
                 .transpose()
                 .map_err(|e| CliError::Input(format!("--due-before: {e}")))?;
+            let filter = TaskFilter {
+                plan,
+                agency,
+                status,
+                due_before,
+                overdue,
+            };
             let views: Vec<_> = engine
                 .store
                 .task_views()
                 .await?
                 .into_iter()
-                .filter(|v| plan.as_deref().is_none_or(|p| v.id.starts_with(&format!("{p}/"))))
-                .filter(|v| agency.as_ref().is_none_or(|a| v.involves(a)))
-                .filter(|v| status.is_none_or(|s| v.task.milestones.iter().any(|m| m.status == s)))
-                .filter(|v| due_before.is_none_or(|d| v.open_milestones().any(|m| m.due() <= d)))
-                .filter(|v| {
-                    !overdue
-                        || v.open_milestones()
-                            .any(|m| timeliness(m, today, tz) == Timeliness::Overdue)
-                })
+                .filter(|v| filter.matches(v, today, tz))
                 .collect();
             match ctx.format {
                 Format::Json => output::print_json(
@@ -488,17 +456,14 @@ async fn act(
     }
     let person = PersonName::parse(&who.by)?;
     let milestone = MilestoneId::parse(&who.milestone)?;
-    let command = TaskCommand {
-        stamp: engine.stamp(Actor::person(agency, person)),
-        action: action(milestone.clone()),
-    };
-    engine.execute(&key, command).await?;
-    engine.catch_up().await?;
-    let view = engine.store.task_view(&key).await?;
-    let status = view
-        .as_ref()
-        .and_then(|v| v.task.milestone(&milestone))
-        .map(|m| m.status);
+    let status = engine
+        .act(
+            &key,
+            Actor::person(agency, person),
+            &milestone,
+            action(milestone.clone()),
+        )
+        .await?;
     match ctx.format {
         Format::Json => output::print_json(
             &json!({ "task": key.task, "milestone": milestone, "status": status.map(|s| s.as_str()) }),

@@ -1,19 +1,32 @@
 //! The HTTP server that `serve` runs beside the projections and the
-//! reminder loop. For now: health and readiness for operators; the API and
-//! the pages for agencies come with the web issue.
+//! reminder loop: health for operators, the JSON API under `/api/` for
+//! machine clients, server-rendered Vietnamese pages for people, and each
+//! agency's calendar feed.
 
+pub mod api;
+pub mod auth;
+pub mod calendar;
+pub mod error;
+pub mod forms;
+pub mod pages;
+pub mod timeline;
+
+use crate::engine::Engine;
 use crate::store::{Store, StoreError};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+
+pub use error::WebError;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Request bodies larger than this are refused (413).
@@ -23,18 +36,50 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
+    pub engine: Arc<Engine>,
+    /// Where people reach this server (links in pages, sign-in links, feeds).
+    pub base_url: String,
+    /// Whether cookies carry `Secure`: always, except for a plain-HTTP
+    /// base URL on a non-loopback host, where browsers would drop them.
+    pub secure_cookies: bool,
+    pages: Arc<minijinja::Environment<'static>>,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<Engine>, base_url: &str) -> Self {
+        let base_url = base_url.trim_end_matches('/').to_string();
+        let plain_remote = base_url.starts_with("http://")
+            && !["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|p| base_url.starts_with(p));
+        Self {
+            engine,
+            secure_cookies: !plain_remote,
+            pages: Arc::new(pages::environment()),
+            base_url,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.engine.store
+    }
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .nest("/api", api::router())
+        .merge(pages::router())
+        .route("/calendar/{file}", get(pages::calendar_feed))
+        .route("/static/style.css", get(pages::stylesheet))
+        .route("/signout", post(pages::sign_out))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .layer(axum::middleware::map_response(error::json_for_api_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -46,8 +91,8 @@ async fn health() -> &'static str {
 
 /// The process can serve: its database answers.
 async fn ready(State(state): State<AppState>) -> Response {
-    match ping(&state.store).await {
-        Ok(()) => Json(json!({ "ready": true, "db": state.store.kind() })).into_response(),
+    match ping(state.store()).await {
+        Ok(()) => Json(json!({ "ready": true, "db": state.store().kind() })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "chưa sẵn sàng: cơ sở dữ liệu không trả lời");
             (

@@ -1,0 +1,167 @@
+//! What the API and the pages both do: find a task the caller may see,
+//! turn a request's fields into a domain action, and run it after the role
+//! gate (the domain then applies its own rules).
+
+use super::{AppState, WebError};
+use crate::accounts::{Action, User};
+use crate::domain::dates::{local_date, parse_date};
+use crate::domain::ids::{KpiKey, MilestoneId, TaskKey};
+use crate::domain::task::{KpiValue, Milestone, MilestoneStatus, TaskAction};
+use crate::projections::views::{resolve_task, PlanView, TaskView};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+/// The fields an action may carry, from JSON or a form.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionInput {
+    #[serde(default)]
+    pub note: String,
+    #[serde(default)]
+    pub reason: String,
+    /// New deadline for `extend`, YYYY-MM-DD or DD/MM/YYYY.
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Reported KPI values by key.
+    #[serde(default)]
+    pub kpis: std::collections::BTreeMap<String, f64>,
+    /// Links or document numbers backing a report.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+}
+
+impl ActionInput {
+    pub fn into_action(self, action: Action, milestone: MilestoneId) -> Result<TaskAction, WebError> {
+        Ok(match action {
+            Action::Report => TaskAction::ReportProgress {
+                milestone,
+                note: self.note,
+                kpis: self
+                    .kpis
+                    .into_iter()
+                    .map(|(k, value)| KpiKey::parse(&k).map(|key| KpiValue { key, value }))
+                    .collect::<Result<_, _>>()?,
+                evidence: self.evidence.into_iter().filter(|e| !e.trim().is_empty()).collect(),
+            },
+            Action::Submit => TaskAction::Submit {
+                milestone,
+                note: self.note,
+            },
+            Action::Approve => TaskAction::Approve {
+                milestone,
+                note: self.note,
+            },
+            Action::Return => TaskAction::Return {
+                milestone,
+                reason: self.reason,
+            },
+            Action::Extend => {
+                let until = self
+                    .until
+                    .as_deref()
+                    .filter(|u| !u.trim().is_empty())
+                    .ok_or_else(|| WebError::bad_request("cần hạn mới (until)"))?;
+                TaskAction::Extend {
+                    milestone,
+                    until: parse_date(until).map_err(|e| WebError::bad_request(format!("hạn mới: {e}")))?,
+                    reason: self.reason,
+                }
+            }
+            Action::Waive => TaskAction::Waive {
+                milestone,
+                reason: self.reason,
+            },
+            Action::Cancel => TaskAction::Cancel {
+                milestone,
+                reason: self.reason,
+            },
+        })
+    }
+}
+
+pub fn tz_of(plan: &PlanView) -> Tz {
+    plan.plan
+        .header
+        .as_ref()
+        .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz())
+}
+
+/// Today in the plans' zone.
+pub async fn today(state: &AppState) -> Result<(NaiveDate, Tz), WebError> {
+    let plans = state.store().plan_views().await?;
+    let tz = plans.first().map_or(chrono_tz::Asia::Ho_Chi_Minh, tz_of);
+    Ok((local_date(state.engine.clock.now(), tz), tz))
+}
+
+/// A task the user may see, or 404 (no such task) / 403 (not theirs).
+pub async fn visible_task(
+    state: &AppState,
+    user: &User,
+    task: &str,
+    plan: Option<&str>,
+) -> Result<(TaskKey, PlanView, TaskView), WebError> {
+    let plans = state.store().plan_views().await?;
+    let (key, plan) = resolve_task(&plans, task, plan)?;
+    let view =
+        state.store().task_view(&key).await?.ok_or_else(|| {
+            WebError::not_found(format!("không có nhiệm vụ {} trong kế hoạch {}", key.task, key.plan))
+        })?;
+    if !user.can_see(&view) {
+        return Err(WebError::not_your_task());
+    }
+    Ok((key, plan, view))
+}
+
+/// Runs an action for the user: the role gate, then the domain's rules.
+pub async fn perform(
+    state: &AppState,
+    user: &User,
+    key: &TaskKey,
+    milestone: &str,
+    action: Action,
+    input: ActionInput,
+) -> Result<Option<MilestoneStatus>, WebError> {
+    if !user.role_allows(action) {
+        return Err(WebError::forbidden_role(&action.label_vi().to_lowercase()));
+    }
+    let milestone = MilestoneId::parse(milestone)?;
+    let task_action = input.into_action(action, milestone.clone())?;
+    Ok(state.engine.act(key, user.actor(), &milestone, task_action).await?)
+}
+
+/// The user's agency's roles on a task, in Vietnamese.
+pub fn role_on(user: &User, view: &TaskView) -> String {
+    let Some(d) = &view.task.definition else {
+        return String::new();
+    };
+    let a = &user.agency;
+    let roles: Vec<&str> = [
+        (d.lead == *a, "Lãnh đạo"),
+        (d.advisory.contains(a), "Tham mưu"),
+        (d.implementers.contains(a), "Thực hiện"),
+    ]
+    .iter()
+    .filter(|(yes, _)| *yes)
+    .map(|(_, label)| *label)
+    .collect();
+    if roles.is_empty() {
+        "Theo dõi".into()
+    } else {
+        roles.join(", ")
+    }
+}
+
+/// Submitted milestones waiting for the user's approval.
+pub fn approval_queue<'a>(user: &User, views: &'a [TaskView]) -> Vec<(&'a TaskView, &'a Milestone)> {
+    views
+        .iter()
+        .filter(|v| user.may(Action::Approve, v))
+        .flat_map(|v| {
+            v.task
+                .milestones
+                .iter()
+                .filter(|m| m.status == MilestoneStatus::Submitted)
+                .map(move |m| (v, m))
+        })
+        .collect()
+}
