@@ -341,45 +341,9 @@ fn an_unreachable_database_is_one_line_and_no_panic() {
 /// ./workflows, keeps running, and stops cleanly on Ctrl-C (SIGINT).
 #[test]
 fn serve_starts_with_no_configuration_and_stops_on_ctrl_c() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("workflows")).unwrap();
-    std::fs::copy(shipped_plan_path(), dir.path().join("workflows/duc-pho-de-an-13.toml")).unwrap();
     // The one setting: a free port instead of 8080, so tests can run side by side.
-    let port = free_port();
-    let mut child = bin()
-        .args(["serve", "--poll", "0.2"])
-        .env("KEHOACH_LISTEN", format!("127.0.0.1:{port}"))
-        .env("KEHOACH_LOG", "info")
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let db = dir.path().join("data/kehoach.db");
-    let list = || {
-        bin()
-            .args(["--db", db.to_str().unwrap(), "--format", "json", "task", "list"])
-            .output()
-            .unwrap()
-    };
-    let mut loaded = 0;
-    for _ in 0..150 {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        if let Some(code) = child.try_wait().unwrap() {
-            panic!("serve exited early with {code}");
-        }
-        let out = list();
-        if out.status.success() {
-            loaded = serde_json::from_slice::<serde_json::Value>(&out.stdout)
-                .unwrap()
-                .as_array()
-                .unwrap()
-                .len();
-            if loaded == 45 {
-                break;
-            }
-        }
-    }
+    let (dir, port, mut child) = serve_in_new_dir(&[]);
+    let loaded = wait_until_loaded(&dir.path().join("data/kehoach.db"), &mut child);
     assert_eq!(loaded, 45, "serve should load the shipped plan");
     // Its first reminder pass writes e-mails as files (no SMTP configured).
     let outbox = dir.path().join("data/outbox");
@@ -392,12 +356,9 @@ fn serve_starts_with_no_configuration_and_stops_on_ctrl_c() {
     }
     assert!(child.try_wait().unwrap().is_none(), "serve keeps running");
     // Its HTTP server answers health and readiness checks.
-    assert!(http_get(port, "/health").starts_with("HTTP/1.1 200"), "health");
+    assert_eq!(http_get(port, "/health").status, 200, "health");
     let ready = http_get(port, "/ready");
-    assert!(
-        ready.starts_with("HTTP/1.1 200") && ready.contains("\"ready\":true"),
-        "{ready}"
-    );
+    assert!(ready.status == 200 && ready.json()["ready"] == true, "{ready:?}");
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
@@ -412,23 +373,6 @@ fn serve_starts_with_no_configuration_and_stops_on_ctrl_c() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert!(emails > 0, "serve should write reminders to ./data/outbox");
-}
-
-/// A plain HTTP/1.1 GET over a TCP socket: the whole response as text.
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
-    out
 }
 
 #[test]

@@ -300,3 +300,150 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// An HTTP response as the tests read it.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request over a real socket (`Connection: close`), with a
+/// small reader for content-length and chunked bodies.
+pub async fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).await.expect("write");
+    // A server may refuse before reading the whole body (413).
+    let _ = stream.write_all(body).await;
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut raw))
+        .await
+        .expect("response within 30 s");
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Resp {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16).unwrap_or(0);
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+            rest = &rest[eol + 2 + size + 2..];
+        }
+        body = out;
+    }
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// The blocking form of `http` GET, for tests outside a runtime.
+pub fn http_get(port: u16, path: &str) -> Resp {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(http(port, "GET", path, &[], b""))
+}
+
+/// `kehoach serve` in a new directory holding the shipped plan in
+/// ./workflows, on a free port, with `env` set: the directory, the port
+/// and the process (its stderr piped).
+pub fn serve_in_new_dir(env: &[(&str, &str)]) -> (tempfile::TempDir, u16, std::process::Child) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("workflows")).unwrap();
+    std::fs::copy(shipped_plan_path(), dir.path().join("workflows/duc-pho-de-an-13.toml")).unwrap();
+    let port = free_port();
+    let mut command = bin();
+    command
+        .args(["serve", "--poll", "0.2"])
+        .env("KEHOACH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEHOACH_BASE_URL", format!("http://127.0.0.1:{port}"))
+        .env("KEHOACH_LOG", "info")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let child = command.spawn().unwrap();
+    (dir, port, child)
+}
+
+/// Waits until `serve` has loaded the shipped plan into `db`; returns the number of tasks.
+pub fn wait_until_loaded(db: &Path, child: &mut std::process::Child) -> usize {
+    let mut loaded = 0;
+    for _ in 0..150 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Some(code) = child.try_wait().unwrap() {
+            panic!("serve exited early with {code}");
+        }
+        let out = bin()
+            .args(["--db", db.to_str().unwrap(), "--format", "json", "task", "list"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            loaded = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len();
+            if loaded == 45 {
+                break;
+            }
+        }
+    }
+    loaded
+}

@@ -1,8 +1,10 @@
 //! Integration tests: one binary, shared helpers, a fresh database per test.
 
 mod audit;
+mod browser;
 mod cli;
 mod engine;
 mod helpers;
 mod reminders;
 mod shipped_plan;
+mod web;

@@ -1,0 +1,286 @@
+"""Drive headless Chromium through ChromeDriver (W3C WebDriver over HTTP) along
+a list of steps, for the end-to-end tests of the server-rendered web pages.
+Standard library only; needs Debian's `chromium` and `chromium-driver`
+(scripts/test-services installs them).
+
+Usage: /usr/bin/python3 tests/support/webdriver_flow.py STEPS.json
+
+STEPS.json is {"steps": [STEP, ...]}; each STEP has "do" plus arguments:
+  {"do": "goto", "url": "http://127.0.0.1:PORT/path"}
+  {"do": "fill", "css": "input[name=email]", "text": "..."}  clear, then type
+  {"do": "click", "css": "button[type=submit]"}   waits for any navigation
+  {"do": "submit_form", "css": "form#x"}          clicks the form's submit button
+  {"do": "expect_text", "css": "body", "contains": "..."}  visible text
+  {"do": "expect_url", "contains": "/inbox"}
+  {"do": "expect_absent", "css": "..."}           no element matches
+  {"do": "screenshot", "path": "/abs/path.png"}   PNG of the viewport
+  {"do": "text", "css": "...", "as": "name"}      record the text as texts[name]
+Steps that look for elements or poll accept "timeout" (seconds, default 5).
+
+Success: prints {"ok": true, "steps": N, "texts": {...}, "url": FINAL_URL} on
+stdout and exits 0. First failing step: one line on stderr naming the step
+index, the step and why; saves STEPS.json.failure.png and .failure.html next
+to STEPS.json (their paths follow on stderr); exits 1. Exit 2: bad usage or
+STEPS.json, or the browser could not be started (e.g. chromium/chromedriver
+missing).
+"""
+
+import base64, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import urllib.error, urllib.request
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C web element identifier
+WAIT = 5.0            # default wait for elements / expectations, seconds
+NAV_START = 2.0       # how long a click may take to start a navigation
+PAGE_LOAD = 30.0      # how long a page may take to load
+CHROME_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               "--disable-quic", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+               "--no-proxy-server"]
+RETRYABLE = {"no such element", "stale element reference", "element not interactable",
+             "element click intercepted", "javascript error", "no such execution context"}
+# Never send the requests to ChromeDriver through an http_proxy from the environment.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class StepFailed(Exception):
+    """A step's expectation did not hold (or its element never appeared)."""
+
+
+class WebDriverError(Exception):
+    def __init__(self, error, message):
+        first = message.splitlines()[0] if message else ""
+        super().__init__(first if first.startswith(error) else f"{error}: {first}")
+        self.error = error
+
+
+def http(method, url, body=None, timeout=60):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with OPENER.open(req, timeout=timeout) as resp:
+            payload = json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        try:
+            payload = json.loads(e.read())
+        except ValueError:
+            raise WebDriverError("http error", f"{e.code} {e.reason}") from None
+    value = payload.get("value")
+    if isinstance(value, dict) and "error" in value:
+        raise WebDriverError(value["error"], value.get("message", ""))
+    return value
+
+
+class Browser:
+    def __init__(self, base, session):
+        self.url = f"{base}/session/{session}"
+
+    def cmd(self, method, path, body=None):
+        return http(method, self.url + path, body)
+
+    def js(self, script):
+        return self.cmd("POST", "/execute/sync", {"script": script, "args": []})
+
+    def poll(self, what, attempt, timeout):
+        """Call attempt() until it returns a non-None value, retrying transient
+        WebDriver errors; StepFailed with the last reason after `timeout` s."""
+        deadline, last = time.monotonic() + timeout, None
+        while True:
+            try:
+                result = attempt()
+                if result is not None:
+                    return result
+            except WebDriverError as e:
+                if e.error not in RETRYABLE:
+                    raise
+                last = None if e.error == "no such element" else str(e)
+            if time.monotonic() >= deadline:
+                raise StepFailed(f"{what} (waited {timeout:g}s{'; ' + last if last else ''})")
+            time.sleep(0.1)
+
+    def find(self, css, timeout, parent=None):
+        path = f"/element/{parent}/element" if parent else "/element"
+        found = self.poll(f"no element matches {css!r}", lambda: self.cmd(
+            "POST", path, {"using": "css selector", "value": css}), timeout)
+        return found[ELEMENT]
+
+    def wait_loaded(self):
+        self.poll("the page did not finish loading", lambda: True if self.js(
+            "return document.readyState;") == "complete" else None, PAGE_LOAD)
+
+    def click(self, find_element, timeout):
+        """Click, then wait for the navigation the click started, if any: the
+        marker lives on the old document, so it disappears once a new one is
+        there (avoids reading readyState of the page that is going away)."""
+        self.js("window.__kh_marker = true;")
+        self.poll("cannot click", lambda: self.cmd(
+            "POST", f"/element/{find_element()}/click", {}) or True, timeout)
+        try:
+            self.poll("", lambda: None if self.js("return window.__kh_marker === true;")
+                      else True, NAV_START)
+        except StepFailed:
+            pass  # still the same document: the click did not navigate
+        self.wait_loaded()
+
+
+def run_step(b, step, texts):
+    do, timeout = step.get("do"), float(step.get("timeout", WAIT))
+    if do == "goto":
+        b.cmd("POST", "/url", {"url": step["url"]})
+        b.wait_loaded()
+    elif do == "fill":  # retried as a whole (clear + type) if the element goes stale
+        def fill():
+            el = b.find(step["css"], timeout)
+            b.cmd("POST", f"/element/{el}/clear", {})
+            return b.cmd("POST", f"/element/{el}/value", {"text": step["text"]}) or True
+        b.poll(f"cannot fill {step['css']!r}", fill, timeout)
+    elif do == "click":
+        b.click(lambda: b.find(step["css"], timeout), timeout)
+    elif do == "submit_form":
+        submit = "button[type=submit], input[type=submit], button:not([type])"
+        b.click(lambda: b.find(submit, timeout, parent=b.find(step["css"], timeout)), timeout)
+    elif do == "expect_text":
+        want, seen = step["contains"], [None]
+
+        def has_text():
+            seen[0] = b.cmd("GET", f"/element/{b.find(step['css'], timeout)}/text")
+            return True if want in seen[0] else None
+        try:
+            b.poll(f"no element matches {step['css']!r}", has_text, timeout)
+        except StepFailed:
+            if seen[0] is None:
+                raise
+            raise StepFailed(f"text of {step['css']!r} does not contain {want!r} after "
+                             f"{timeout:g}s; it is {seen[0][:500]!r}") from None
+    elif do == "expect_url":
+        b.poll(f"URL does not contain {step['contains']!r}", lambda: True if step["contains"]
+               in b.cmd("GET", "/url") else None, timeout)
+    elif do == "expect_absent":
+        b.poll(f"an element matches {step['css']!r}", lambda: True if not b.cmd(
+            "POST", "/elements", {"using": "css selector", "value": step["css"]}) else None,
+            timeout)
+    elif do == "screenshot":
+        save_screenshot(b, step["path"])
+    elif do == "text":
+        texts[step["as"]] = b.poll(f"cannot read the text of {step['css']!r}", lambda: b.cmd(
+            "GET", f"/element/{b.find(step['css'], timeout)}/text"), timeout)
+    else:
+        raise StepFailed(f"unknown step {do!r}")
+
+
+def save_screenshot(b, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(b.cmd("GET", "/screenshot")))
+
+
+def save_source(b, path):
+    with open(path, "w") as f:
+        f.write(b.cmd("GET", "/source"))
+
+
+def start_chromedriver(tmp):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with open(os.path.join(tmp, "chromedriver.log"), "wb") as log:
+        proc = subprocess.Popen([CHROMEDRIVER, f"--port={port}"], stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if (http("GET", base + "/status", timeout=2) or {}).get("ready"):
+                return proc, base
+        except (OSError, WebDriverError):
+            pass
+        time.sleep(0.1)
+    with open(os.path.join(tmp, "chromedriver.log"), errors="replace") as f:
+        tail = f.read()[-2000:]
+    why = "within 20s" if proc.poll() is None else f"(it exited with status {proc.poll()})"
+    stop(proc)
+    raise RuntimeError(f"chromedriver did not become ready on port {port} {why}; "
+                       f"its output:\n{tail}")
+
+
+def stop(proc):
+    """End chromedriver and whatever it left in its own process group (a browser
+    whose session could not be deleted); the group id is ours while unreaped."""
+    if proc.returncode is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(f"usage: {argv[0]} STEPS.json", file=sys.stderr)
+        return 2
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not os.access(path, os.X_OK):
+            print(f"webdriver_flow: {path} is missing; run scripts/test-services "
+                  "(installs chromium and chromium-driver)", file=sys.stderr)
+            return 2
+    steps_path = argv[1]
+    try:
+        with open(steps_path) as f:
+            steps = json.load(f)["steps"]
+        assert isinstance(steps, list) and all(isinstance(s, dict) for s in steps)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError) as e:
+        print(f"webdriver_flow: cannot read steps from {steps_path}: {e!r} "
+              '(expected {"steps": [{"do": ...}, ...]})', file=sys.stderr)
+        return 2
+    tmp = tempfile.mkdtemp(prefix="kh-webdriver-")
+    proc = session = None
+    try:
+        try:
+            proc, base = start_chromedriver(tmp)
+            caps = {"browserName": "chrome", "pageLoadStrategy": "normal",
+                    "goog:chromeOptions": {"binary": CHROMIUM, "args": CHROME_ARGS + [
+                        "--user-data-dir=" + os.path.join(tmp, "profile")]}}
+            session = http("POST", base + "/session", {"capabilities": {"alwaysMatch": caps}})
+            b = Browser(base, session["sessionId"])
+            b.cmd("POST", "/timeouts", {"pageLoad": int(PAGE_LOAD * 1000), "script": 10000})
+        except (OSError, RuntimeError, WebDriverError) as e:
+            print(f"webdriver_flow: could not start the browser: {e}", file=sys.stderr)
+            return 2
+        texts = {}
+        for i, step in enumerate(steps):
+            try:
+                run_step(b, step, texts)
+            except (StepFailed, WebDriverError, KeyError, ValueError) as e:
+                why = f"missing argument {e}" if isinstance(e, KeyError) else str(e)
+                print(f"webdriver_flow: step {i} {json.dumps(step)} failed: {why}",
+                      file=sys.stderr)
+                for suffix, save in ((".failure.png", save_screenshot),
+                                     (".failure.html", save_source)):
+                    try:
+                        save(b, steps_path + suffix)
+                        print(f"webdriver_flow: saved {steps_path + suffix}", file=sys.stderr)
+                    except Exception as err:  # the report matters more than the artifacts
+                        print(f"webdriver_flow: could not save {suffix}: {err}", file=sys.stderr)
+                return 1
+        print(json.dumps({"ok": True, "steps": len(steps), "texts": texts,
+                          "url": b.cmd("GET", "/url")}))
+        return 0
+    finally:
+        if session:
+            try:
+                http("DELETE", f"{base}/session/{session['sessionId']}", timeout=15)
+            except Exception:
+                pass
+        if proc:
+            stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still run the cleanup
+    sys.exit(main(sys.argv))
