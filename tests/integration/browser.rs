@@ -35,6 +35,30 @@ fn run_flow(dir: &std::path::Path, name: &str, steps: Vec<Value>) -> Value {
     serde_json::from_slice(&out.stdout).expect("flow result")
 }
 
+/// The link to `path` in the first reminder e-mail to `agency` (quoted-printable soft breaks undone).
+fn reminder_link(outbox: &std::path::Path, agency: &str, path: &str) -> String {
+    for _ in 0..100 {
+        let files: Vec<_> = std::fs::read_dir(outbox)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        for f in files.iter().filter(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("digest.{agency}.")))
+        }) {
+            let text = std::fs::read_to_string(f)
+                .unwrap()
+                .replace("=\r\n", "")
+                .replace("=\n", "");
+            if let Some(at) = text.find(path) {
+                let start = text[..at].rfind("http").expect("absolute link");
+                return text[start..at + path.len()].to_string();
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("no reminder to {agency} links to {path}");
+}
+
 fn set_password(link: &str, password: &str) -> Vec<Value> {
     vec![
         json!({ "do": "goto", "url": link }),
@@ -48,7 +72,7 @@ fn set_password(link: &str, password: &str) -> Vec<Value> {
 
 #[test]
 fn implementer_submits_and_lead_supervisor_approves_in_a_browser() {
-    let (dir, port, mut child) = serve_in_new_dir(&[("KEHOACH_NOW", "2023-01-10T09:00:00+07:00")]);
+    let (dir, port, mut child) = serve_in_new_dir(&[("KEHOACH_NOW", "2023-01-20T09:00:00+07:00")]);
     let db = dir.path().join("data/kehoach.db");
     assert_eq!(wait_until_loaded(&db, &mut child), 45);
     let base = format!("http://127.0.0.1:{port}");
@@ -62,6 +86,9 @@ fn implementer_submits_and_lead_supervisor_approves_in_a_browser() {
     let _ = std::fs::remove_file(&inbox_png);
     let task = format!("{base}/tasks/duc-pho-de-an-13/II.1.1");
     let work = tempfile::tempdir().unwrap();
+    // The reminder BDV received (written as a file: no SMTP configured) links to the task page.
+    let link = reminder_link(&dir.path().join("data/outbox"), "bdv", "/tasks/duc-pho-de-an-13/II.1.1");
+    assert_eq!(link, task);
 
     // The root shows the sign-in page.
     run_flow(
@@ -73,24 +100,26 @@ fn implementer_submits_and_lead_supervisor_approves_in_a_browser() {
         ],
     );
 
-    // The implementer sets a password from the link, sees the inbox, submits.
+    // The implementer sets a password from the one-time link and sees the
+    // inbox; later opens the reminder's link, signs in with e-mail and
+    // password, lands on the task and submits the milestone.
     let mut steps = set_password(&implementer, "mat-khau-cua-an");
     steps.extend([
         json!({ "do": "expect_text", "css": "#inbox", "contains": "II.1.1" }),
         json!({ "do": "screenshot", "path": inbox_png }),
-        json!({ "do": "goto", "url": task }),
+        json!({ "do": "click", "css": "form.signout button" }),
+        json!({ "do": "expect_url", "contains": "/signin" }),
+        json!({ "do": "goto", "url": link }),
+        json!({ "do": "expect_url", "contains": "/signin?next=" }),
+        json!({ "do": "fill", "css": "input[name=email]", "text": "an@bdv.example" }),
+        json!({ "do": "fill", "css": "input[name=password]", "text": "mat-khau-cua-an" }),
+        json!({ "do": "click", "css": "#signin button[type=submit]" }),
+        json!({ "do": "expect_url", "contains": "/tasks/duc-pho-de-an-13/II.1.1" }),
         json!({ "do": "fill", "css": "form[data-action=submit] textarea[name=note]", "text": "Đã ban hành kế hoạch" }),
         json!({ "do": "click", "css": "form[data-action=submit] button[type=submit]" }),
         json!({ "do": "expect_text", "css": ".done", "contains": "Đã ghi nhận" }),
         json!({ "do": "expect_text", "css": "#m-complete .status", "contains": "đã nộp, chờ duyệt" }),
         json!({ "do": "expect_absent", "css": "form[data-action=approve]" }),
-        // Sign out, and back in with e-mail and password.
-        json!({ "do": "click", "css": "form.signout button" }),
-        json!({ "do": "expect_url", "contains": "/signin" }),
-        json!({ "do": "fill", "css": "input[name=email]", "text": "an@bdv.example" }),
-        json!({ "do": "fill", "css": "input[name=password]", "text": "mat-khau-cua-an" }),
-        json!({ "do": "click", "css": "#signin button[type=submit]" }),
-        json!({ "do": "expect_url", "contains": "/inbox" }),
         json!({ "do": "click", "css": "form.signout button" }),
     ]);
     run_flow(work.path(), "implementer", steps);
