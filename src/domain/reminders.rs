@@ -188,6 +188,43 @@ pub fn escalation_point(
     })
 }
 
+/// The first day on which a scheduler pass would queue something for a
+/// milestone due `due`, given which reminder keys are already recorded: the
+/// earliest unrecorded point of the "before" series, the overdue series or
+/// the escalation. `None` when nothing is left to send. The scheduler reads
+/// only milestones whose day has come, so its work follows the reminders
+/// due, not the milestones open.
+pub fn next_reminder_on(
+    policy: &ReminderPolicy,
+    cal: &WorkCalendar,
+    due: NaiveDate,
+    recorded: impl Fn(&str) -> bool,
+) -> Option<NaiveDate> {
+    let mut next: Option<NaiveDate> = None;
+    let mut consider = |d: NaiveDate| next = Some(next.map_or(d, |n: NaiveDate| n.min(d)));
+    for days in &policy.before_days {
+        if !recorded(&format!("before-{days}")) {
+            consider(cal.on_or_before(due - Duration::days(i64::from(*days))));
+        }
+    }
+    if policy.overdue_every_days > 0 {
+        let every = i64::from(policy.overdue_every_days);
+        let mut k = 1;
+        while recorded(&format!("overdue-{}", k * every)) {
+            k += 1;
+        }
+        consider(after_deadline(cal, due, due + Duration::days(k * every)));
+    }
+    if policy.escalate_after_days > 0 && !recorded("escalation") {
+        consider(after_deadline(
+            cal,
+            due,
+            due + Duration::days(i64::from(policy.escalate_after_days)),
+        ));
+    }
+    next
+}
+
 fn after_deadline(cal: &WorkCalendar, due: NaiveDate, nominal: NaiveDate) -> NaiveDate {
     let shifted = cal.on_or_before(nominal);
     if shifted > due {
@@ -320,5 +357,50 @@ mod tests {
             (point.key.as_str(), covers),
             ("before-0", vec!["before-3".to_string(), "before-1".to_string()])
         );
+    }
+
+    #[test]
+    fn the_next_reminder_day_is_the_earliest_unrecorded_point() {
+        let policy = ReminderPolicy {
+            before_days: vec![14, 7, 0],
+            overdue_every_days: 7,
+            escalate_after_days: 10,
+            ..ReminderPolicy::default()
+        };
+        let cal = WorkCalendar::default();
+        let due = d("2024-03-29");
+        let none = |_: &str| false;
+        assert_eq!(
+            next_reminder_on(&policy, &cal, due, none),
+            Some(cal.on_or_before(d("2024-03-15")))
+        );
+        let sent = |k: &str| ["before-14", "before-7", "before-0"].contains(&k);
+        assert_eq!(
+            next_reminder_on(&policy, &cal, due, sent),
+            Some(after_deadline(&cal, due, d("2024-04-05")))
+        );
+        let more = |k: &str| {
+            [
+                "before-14",
+                "before-7",
+                "before-0",
+                "overdue-7",
+                "overdue-14",
+                "escalation",
+            ]
+            .contains(&k)
+        };
+        assert_eq!(
+            next_reminder_on(&policy, &cal, due, more),
+            Some(after_deadline(&cal, due, d("2024-04-19")))
+        );
+        // Whatever the scheduler would queue on a day, the next day says it has come.
+        for today in ["2024-03-14", "2024-03-15", "2024-03-30", "2024-04-08"] {
+            let today = d(today);
+            let points = reminder_points(&policy, &cal, due, today);
+            let would = next_to_queue(&points, sent).is_some() || escalation_point(&policy, &cal, due, today).is_some();
+            let next = next_reminder_on(&policy, &cal, due, sent);
+            assert_eq!(would, next.is_some_and(|n| n <= today), "{today}");
+        }
     }
 }

@@ -7,7 +7,8 @@ pub mod json;
 pub mod views;
 
 use crate::domain::plan::{Plan, PlanEvent};
-use crate::domain::task::{Task, TaskEvent};
+use crate::domain::reminders::next_reminder_on;
+use crate::domain::task::{MilestoneStatus, Task, TaskEvent};
 use crate::store::feed::{read_after_postgres, read_after_sqlite, Cursor, FeedEvent};
 use crate::store::{Store, StoreError};
 use cqrs_es::Aggregate;
@@ -91,6 +92,29 @@ struct Loaded {
     tasks: BTreeMap<String, TaskView>,
 }
 
+/// The due-date index rows of a task: each open milestone with its due date,
+/// status, and the day its next reminder comes (none for a submitted
+/// milestone, which waits for its supervisors, not its implementers).
+fn due_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<(String, String, &'static str, Option<String>)> {
+    let header = plan.and_then(|p| p.header.as_ref());
+    let policy = match (header, &view.task.definition) {
+        (Some(h), Some(def)) => Some(h.reminders.with(def.reminders.as_ref())),
+        _ => None,
+    };
+    view.open_milestones()
+        .map(|m| {
+            let reminded = matches!(m.status, MilestoneStatus::Open | MilestoneStatus::Returned);
+            let next = match (header, &policy) {
+                (Some(h), Some(policy)) if reminded => {
+                    next_reminder_on(policy, &h.calendar, m.due(), |k| m.has_reminder(k)).map(|d| d.to_string())
+                }
+                _ => None,
+            };
+            (m.spec.id.to_string(), m.due().to_string(), m.status.as_str(), next)
+        })
+        .collect()
+}
+
 const SELECT_CHECKPOINT: &str = "SELECT tx, position, events_applied FROM projection_checkpoints WHERE name = $1";
 
 /// One batch on one backend: lock the checkpoint, read after it, load the
@@ -169,17 +193,51 @@ macro_rules! run_batch {
             .execute(&mut *$tx)
             .await
             .map_err(StoreError::query("ghi khung nhìn nhiệm vụ"))?;
+        }
+        // The due-date index of every changed task, and of every task of a
+        // plan whose reminder settings may have changed, with the day each
+        // milestone's next reminder comes.
+        let mut plans: BTreeMap<String, Option<Plan>> =
+            changes.plans.iter().map(|(id, v)| (id.clone(), Some(v.plan.clone()))).collect();
+        let mut reindex: Vec<TaskView> = changes.tasks.values().cloned().collect();
+        for plan_id in changes.plans.keys() {
+            let rows: Vec<(String, String)> = sqlx::query_as("SELECT aggregate_id, payload FROM task_view WHERE plan_id = $1")
+                .bind(plan_id)
+                .fetch_all(&mut *$tx)
+                .await
+                .map_err(StoreError::query("đọc khung nhìn"))?;
+            for (id, payload) in rows {
+                if !changes.tasks.contains_key(&id) {
+                    reindex.push(serde_json::from_str(&payload).map_err(|err| StoreError::Corrupt {
+                        context: format!("khung nhìn {id}"),
+                        reason: err.to_string(),
+                    })?);
+                }
+            }
+        }
+        for view in &reindex {
+            let plan_id = view.id.split_once('/').map_or("", |(p, _)| p).to_string();
+            if !plans.contains_key(&plan_id) {
+                let found: Option<String> = sqlx::query_scalar("SELECT payload FROM plan_view WHERE plan_id = $1")
+                    .bind(&plan_id)
+                    .fetch_optional(&mut *$tx)
+                    .await
+                    .map_err(StoreError::query("đọc khung nhìn"))?;
+                let plan = found.and_then(|p| serde_json::from_str::<PlanView>(&p).ok()).map(|v| v.plan);
+                plans.insert(plan_id.clone(), plan);
+            }
             sqlx::query("DELETE FROM due_index WHERE aggregate_id = $1")
-                .bind(id)
+                .bind(&view.id)
                 .execute(&mut *$tx)
                 .await
                 .map_err(StoreError::query("cập nhật chỉ mục hạn"))?;
-            for m in view.open_milestones() {
-                sqlx::query("INSERT INTO due_index (aggregate_id, milestone_id, due, status) VALUES ($1, $2, $3, $4)")
-                    .bind(id)
-                    .bind(m.spec.id.as_str())
-                    .bind(m.due().to_string())
-                    .bind(m.status.as_str())
+            for (milestone, due, status, next) in due_rows(view, plans[&plan_id].as_ref()) {
+                sqlx::query("INSERT INTO due_index (aggregate_id, milestone_id, due, status, next_reminder) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&view.id)
+                    .bind(milestone)
+                    .bind(due)
+                    .bind(status)
+                    .bind(next)
                     .execute(&mut *$tx)
                     .await
                     .map_err(StoreError::query("cập nhật chỉ mục hạn"))?;

@@ -289,6 +289,19 @@ impl Store {
         .map_err(StoreError::query("đọc chỉ mục hạn")))
     }
 
+    /// Open milestones of a plan whose next reminder day is on or before `today`.
+    pub async fn reminders_due(&self, plan: &str, today: NaiveDate) -> Result<Vec<(String, String)>, StoreError> {
+        crate::with_pool!(self, pool => sqlx::query_as(
+            "SELECT aggregate_id, milestone_id FROM due_index WHERE next_reminder <= $1 AND aggregate_id LIKE $2 \
+             ORDER BY aggregate_id, milestone_id",
+        )
+        .bind(today.to_string())
+        .bind(format!("{plan}/%"))
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::query("đọc chỉ mục nhắc hạn")))
+    }
+
     /// Messages still to deliver whose next attempt is due at `now`.
     pub async fn outbox_due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError> {
         crate::with_pool!(self, pool => sqlx::query_as(&format!(
@@ -342,7 +355,7 @@ impl Store {
         for sql in [
             "SELECT plan_id || ' ' || payload FROM plan_view ORDER BY plan_id",
             "SELECT aggregate_id || ' ' || payload FROM task_view ORDER BY aggregate_id",
-            "SELECT aggregate_id || ' ' || milestone_id || ' ' || due || ' ' || status FROM due_index ORDER BY aggregate_id, milestone_id",
+            "SELECT aggregate_id || ' ' || milestone_id || ' ' || due || ' ' || status || ' ' || COALESCE(next_reminder, '-') FROM due_index ORDER BY aggregate_id, milestone_id",
             "SELECT aggregate_id || ' ' || milestone_id || ' ' || reminder_key || ' ' || agency || ' ' || status FROM outbox
              ORDER BY aggregate_id, milestone_id, reminder_key, agency",
         ] {

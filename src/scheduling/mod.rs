@@ -10,16 +10,13 @@ use crate::domain::plan::Plan;
 use crate::domain::reminders::{
     escalation_point, next_to_queue, reminder_points, with_advisory, Recipient, ReminderKind, Role,
 };
-use crate::domain::task::{MilestoneStatus, TaskAction, TaskDefinition};
+use crate::domain::task::{TaskAction, TaskDefinition};
 use crate::engine::{Engine, EngineError};
 use crate::projections::views::TaskView;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::str::FromStr;
-
-/// Furthest ahead a reminder may look (the largest allowed `before_days`).
-const LOOKAHEAD_DAYS: i64 = 366;
 
 /// A reminder the pass queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,17 +65,11 @@ pub async fn schedule(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Queued>
         let Some(header) = &plan.header else { continue };
         let tz = header.tz();
         let today = local_date(now, tz);
-        let rows = engine.store.due_until(today + Duration::days(LOOKAHEAD_DAYS)).await?;
+        // Only the milestones whose next reminder day has come (an index
+        // range), so a pass costs what it queues, not what is open.
         let mut by_task: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let prefix = format!("{}/", header.id);
-        for (task, milestone, _, status) in rows {
-            let expected = matches!(
-                MilestoneStatus::parse(&status),
-                Some(MilestoneStatus::Open | MilestoneStatus::Returned)
-            );
-            if task.starts_with(&prefix) && expected {
-                by_task.entry(task).or_default().push(milestone);
-            }
+        for (task, milestone) in engine.store.reminders_due(&header.id.to_string(), today).await? {
+            by_task.entry(task).or_default().push(milestone);
         }
         let ids: Vec<String> = by_task.keys().cloned().collect();
         for view in engine.store.task_views_by_id(&ids).await? {
