@@ -246,13 +246,23 @@ impl Store {
         row.map(user_from).transpose()
     }
 
-    /// The agency's calendar feed token, created on first use.
+    /// The agency's calendar feed token, created on first use (a read
+    /// otherwise: the inbox shows it on every visit).
     pub async fn calendar_token(&self, agency: &AgencyCode, now: DateTime<Utc>) -> Result<String, StoreError> {
+        let read = || async {
+            crate::with_pool!(self, pool => sqlx::query_scalar::<_, String>("SELECT token FROM calendar_tokens WHERE agency = $1")
+                .bind(agency.as_str()).fetch_optional(pool).await.map_err(StoreError::query("đọc mã lịch")))
+        };
+        if let Some(token) = read().await? {
+            return Ok(token);
+        }
         crate::with_pool!(self, pool => sqlx::query("INSERT INTO calendar_tokens (agency, token, created_at) VALUES ($1, $2, $3) ON CONFLICT (agency) DO NOTHING")
             .bind(agency.as_str()).bind(secret()).bind(instant_text(now))
             .execute(pool).await.map(|_| ()).map_err(StoreError::query("tạo mã lịch"))?);
-        crate::with_pool!(self, pool => sqlx::query_scalar("SELECT token FROM calendar_tokens WHERE agency = $1")
-            .bind(agency.as_str()).fetch_one(pool).await.map_err(StoreError::query("đọc mã lịch")))
+        read().await?.ok_or_else(|| StoreError::Corrupt {
+            context: format!("mã lịch của {agency}"),
+            reason: "không đọc lại được sau khi tạo".into(),
+        })
     }
 
     pub async fn calendar_agency(&self, token: &str) -> Result<Option<AgencyCode>, StoreError> {
