@@ -14,11 +14,11 @@ use crate::store::{Store, StoreError};
 use cqrs_es::Aggregate;
 use sqlx::Row;
 use std::collections::BTreeMap;
-pub use views::{PlanView, TaskView};
+pub use views::{OutboxRow, PlanView, TaskView};
 
 /// The one projection that keeps `plan_view`, `task_view` and `due_index`.
 pub const VIEWS: &str = "views";
-const BATCH: i64 = 500;
+const BATCH: i64 = 5000;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CatchUp {
@@ -120,8 +120,29 @@ const SELECT_CHECKPOINT: &str = "SELECT tx, position, events_applied FROM projec
 /// One batch on one backend: lock the checkpoint, read after it, load the
 /// touched views, apply, write views and checkpoint, commit. Written once as
 /// a macro because the transaction types of the two databases differ.
+/// Rows per multi-row INSERT: well under both databases' bind limits.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Deletes the rows of `table` belonging to the given aggregates, in a few statements.
+macro_rules! delete_for {
+    ($tx:ident, $db:ty, $table:expr, $ids:expr) => {
+        for chunk in $ids.chunks(ROWS_PER_STATEMENT * 10) {
+            let mut q = sqlx::QueryBuilder::<$db>::new(concat!("DELETE FROM ", $table, " WHERE aggregate_id IN ("));
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build()
+                .execute(&mut *$tx)
+                .await
+                .map_err(StoreError::query("cập nhật khung nhìn"))?;
+        }
+    };
+}
+
 macro_rules! run_batch {
-    ($tx:ident, $read:ident, $lock_suffix:expr) => {{
+    ($tx:ident, $read:ident, $lock_suffix:expr, $db:ty) => {{
         sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
             .bind(VIEWS)
             .execute(&mut *$tx)
@@ -139,27 +160,35 @@ macro_rules! run_batch {
             $tx.commit().await.map_err(StoreError::query("kết thúc giao dịch"))?;
             return Ok((0, total as u64));
         };
+        // The views the batch touches, read in a few statements.
         let mut loaded = Loaded::default();
-        let mut looked_up = std::collections::HashSet::new();
+        let mut wanted: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
         for e in &events {
-            let (table, key) = match e.aggregate_type.as_str() {
-                Plan::TYPE => ("plan_view WHERE plan_id", &e.aggregate_id),
-                _ => ("task_view WHERE aggregate_id", &e.aggregate_id),
-            };
-            if !looked_up.insert((table, key)) {
-                continue;
-            }
-            let found: Option<String> = sqlx::query_scalar(&format!("SELECT payload FROM {table} = $1"))
-                .bind(key)
-                .fetch_optional(&mut *$tx)
-                .await
-                .map_err(StoreError::query("đọc khung nhìn"))?;
-            if let Some(payload) = found {
-                let bad = |err: serde_json::Error| StoreError::Corrupt { context: format!("khung nhìn {key}"), reason: err.to_string() };
-                if e.aggregate_type == Plan::TYPE {
-                    loaded.plans.insert(key.clone(), serde_json::from_str(&payload).map_err(bad)?);
-                } else {
-                    loaded.tasks.insert(key.clone(), serde_json::from_str(&payload).map_err(bad)?);
+            let table = if e.aggregate_type == Plan::TYPE { "plan_view WHERE plan_id" } else { "task_view WHERE aggregate_id" };
+            wanted.entry(table).or_default().insert(e.aggregate_id.as_str());
+        }
+        for (table, ids) in wanted {
+            let ids: Vec<&str> = ids.into_iter().collect();
+            for chunk in ids.chunks(ROWS_PER_STATEMENT * 10) {
+                let column = table.rsplit(' ').next().unwrap_or("aggregate_id");
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!("SELECT {column}, payload FROM {table} IN ("));
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                let rows: Vec<(String, String)> = q
+                    .build_query_as()
+                    .fetch_all(&mut *$tx)
+                    .await
+                    .map_err(StoreError::query("đọc khung nhìn"))?;
+                for (key, payload) in rows {
+                    let bad = |err: serde_json::Error| StoreError::Corrupt { context: format!("khung nhìn {key}"), reason: err.to_string() };
+                    if table.starts_with("plan_view") {
+                        loaded.plans.insert(key.clone(), serde_json::from_str(&payload).map_err(bad)?);
+                    } else {
+                        loaded.tasks.insert(key.clone(), serde_json::from_str(&payload).map_err(bad)?);
+                    }
                 }
             }
         }
@@ -179,20 +208,19 @@ macro_rules! run_batch {
             .await
             .map_err(StoreError::query("ghi khung nhìn kế hoạch"))?;
         }
-        for (id, view) in &changes.tasks {
-            let (plan, task) = id.split_once('/').unwrap_or(("", id));
-            sqlx::query(
-                "INSERT INTO task_view (aggregate_id, plan_id, task_id, version, payload) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version, payload = excluded.payload",
-            )
-            .bind(id)
-            .bind(plan)
-            .bind(task)
-            .bind(view.version)
-            .bind(serde_json::to_string(view).expect("views serialise"))
-            .execute(&mut *$tx)
-            .await
-            .map_err(StoreError::query("ghi khung nhìn nhiệm vụ"))?;
+        let task_rows: Vec<(&String, &TaskView, String)> = changes
+            .tasks
+            .iter()
+            .map(|(id, v)| (id, v, serde_json::to_string(v).expect("views serialise")))
+            .collect();
+        for chunk in task_rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO task_view (aggregate_id, plan_id, task_id, version, payload) ");
+            q.push_values(chunk, |mut b, (id, view, payload)| {
+                let (plan, task) = id.split_once('/').unwrap_or(("", id.as_str()));
+                b.push_bind(id.as_str()).push_bind(plan).push_bind(task).push_bind(view.version).push_bind(payload.as_str());
+            });
+            q.push(" ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version, payload = excluded.payload");
+            q.build().execute(&mut *$tx).await.map_err(StoreError::query("ghi khung nhìn nhiệm vụ"))?;
         }
         // The due-date index of every changed task, and of every task of a
         // plan whose reminder settings may have changed, with the day each
@@ -226,53 +254,50 @@ macro_rules! run_batch {
                 let plan = found.and_then(|p| serde_json::from_str::<PlanView>(&p).ok()).map(|v| v.plan);
                 plans.insert(plan_id.clone(), plan);
             }
-            sqlx::query("DELETE FROM due_index WHERE aggregate_id = $1")
-                .bind(&view.id)
-                .execute(&mut *$tx)
-                .await
-                .map_err(StoreError::query("cập nhật chỉ mục hạn"))?;
-            for (milestone, due, status, next) in due_rows(view, plans[&plan_id].as_ref()) {
-                sqlx::query("INSERT INTO due_index (aggregate_id, milestone_id, due, status, next_reminder) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&view.id)
-                    .bind(milestone)
-                    .bind(due)
-                    .bind(status)
-                    .bind(next)
-                    .execute(&mut *$tx)
-                    .await
-                    .map_err(StoreError::query("cập nhật chỉ mục hạn"))?;
-            }
         }
-        for (id, view) in &changes.tasks {
-            sqlx::query("DELETE FROM outbox WHERE aggregate_id = $1")
-                .bind(id)
-                .execute(&mut *$tx)
-                .await
-                .map_err(StoreError::query("cập nhật hộp thư đi"))?;
-            for r in view.outbox_rows() {
-                sqlx::query(
-                    "INSERT INTO outbox (aggregate_id, milestone_id, reminder_key, agency, role, kind, window_day, queued_at, due,
-                                         status, attempts, next_attempt_at, message_id, last_error)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                )
-                .bind(&r.aggregate_id)
-                .bind(&r.milestone_id)
-                .bind(&r.reminder_key)
-                .bind(&r.agency)
-                .bind(&r.role)
-                .bind(&r.kind)
-                .bind(&r.window_day)
-                .bind(&r.queued_at)
-                .bind(&r.due)
-                .bind(&r.status)
-                .bind(r.attempts)
-                .bind(&r.next_attempt_at)
-                .bind(&r.message_id)
-                .bind(&r.last_error)
-                .execute(&mut *$tx)
-                .await
-                .map_err(StoreError::query("cập nhật hộp thư đi"))?;
-            }
+        let due: Vec<(&str, String, String, &'static str, Option<String>)> = reindex
+            .iter()
+            .flat_map(|view| {
+                let plan_id = view.id.split_once('/').map_or("", |(p, _)| p);
+                due_rows(view, plans[plan_id].as_ref())
+                    .into_iter()
+                    .map(move |(m, d, st, n)| (view.id.as_str(), m, d, st, n))
+            })
+            .collect();
+        let ids: Vec<&str> = reindex.iter().map(|v| v.id.as_str()).collect();
+        delete_for!($tx, $db, "due_index", &ids);
+        for chunk in due.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO due_index (aggregate_id, milestone_id, due, status, next_reminder) ");
+            q.push_values(chunk, |mut b, (id, m, d, st, n)| {
+                b.push_bind(*id).push_bind(m.as_str()).push_bind(d.as_str()).push_bind(*st).push_bind(n.as_deref());
+            });
+            q.build().execute(&mut *$tx).await.map_err(StoreError::query("cập nhật chỉ mục hạn"))?;
+        }
+        let ids: Vec<&str> = changes.tasks.keys().map(String::as_str).collect();
+        delete_for!($tx, $db, "outbox", &ids);
+        let outbox: Vec<OutboxRow> = changes.tasks.values().flat_map(|v| v.outbox_rows()).collect();
+        for chunk in outbox.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<$db>::new(
+                "INSERT INTO outbox (aggregate_id, milestone_id, reminder_key, agency, role, kind, window_day, queued_at, due, \
+                 status, attempts, next_attempt_at, message_id, last_error) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.aggregate_id)
+                    .push_bind(&r.milestone_id)
+                    .push_bind(&r.reminder_key)
+                    .push_bind(&r.agency)
+                    .push_bind(&r.role)
+                    .push_bind(&r.kind)
+                    .push_bind(&r.window_day)
+                    .push_bind(&r.queued_at)
+                    .push_bind(&r.due)
+                    .push_bind(&r.status)
+                    .push_bind(r.attempts)
+                    .push_bind(&r.next_attempt_at)
+                    .push_bind(&r.message_id)
+                    .push_bind(&r.last_error);
+            });
+            q.build().execute(&mut *$tx).await.map_err(StoreError::query("cập nhật hộp thư đi"))?;
         }
         let applied = events.len() as i64;
         sqlx::query("UPDATE projection_checkpoints SET tx = $1, position = $2, events_applied = events_applied + $3 WHERE name = $4")
@@ -297,14 +322,14 @@ async fn batch(store: &Store) -> Result<(u64, u64), StoreError> {
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(StoreError::query("mở giao dịch khung nhìn"))?;
-            run_batch!(tx, read_after_sqlite, "")
+            run_batch!(tx, read_after_sqlite, "", sqlx::Sqlite)
         }
         Store::Postgres(pool) => {
             let mut tx = pool
                 .begin()
                 .await
                 .map_err(StoreError::query("mở giao dịch khung nhìn"))?;
-            run_batch!(tx, read_after_postgres, " FOR UPDATE")
+            run_batch!(tx, read_after_postgres, " FOR UPDATE", sqlx::Postgres)
         }
     }
 }
