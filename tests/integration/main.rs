@@ -6,5 +6,6 @@ mod cli;
 mod engine;
 mod helpers;
 mod reminders;
+mod scale;
 mod shipped_plan;
 mod web;
