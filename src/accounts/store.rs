@@ -131,10 +131,14 @@ impl Store {
     }
 
     pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.user_row(email).await?.map(user_from).transpose()
+    }
+
+    /// The row of an enabled user, password hash included.
+    async fn user_row(&self, email: &Email) -> Result<Option<UserRow>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1 AND u.disabled = 0");
-        let row: Option<UserRow> = crate::with_pool!(self, pool => sqlx::query_as(&sql).bind(email.as_str())
-            .fetch_optional(pool).await.map_err(StoreError::query("đọc người dùng"))?);
-        row.map(user_from).transpose()
+        crate::with_pool!(self, pool => sqlx::query_as(&sql).bind(email.as_str())
+            .fetch_optional(pool).await.map_err(StoreError::query("đọc người dùng")))
     }
 
     pub async fn users(&self) -> Result<Vec<User>, StoreError> {
@@ -191,11 +195,16 @@ impl Store {
         let Ok(email) = Email::parse(email) else {
             return Ok(None);
         };
-        let hash: Option<Option<String>> = crate::with_pool!(self, pool => sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1 AND disabled = 0")
-            .bind(email.as_str()).fetch_optional(pool).await.map_err(StoreError::query("đọc người dùng"))?);
-        match hash.flatten() {
-            Some(h) if password_matches(h.clone(), password.to_string()).await => self.user_by_email(&email).await,
-            _ => Ok(None),
+        let Some(row) = self.user_row(&email).await? else {
+            return Ok(None);
+        };
+        let Some(hash) = row.5.clone() else {
+            return Ok(None);
+        };
+        if password_matches(hash, password.to_string()).await {
+            user_from(row).map(Some)
+        } else {
+            Ok(None)
         }
     }
 

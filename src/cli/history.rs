@@ -28,11 +28,7 @@ pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: O
     engine.catch_up().await?;
     let plans = engine.store.plan_views().await?;
     let (key, plan_view) = resolve_task(&plans, &task, plan.as_deref())?;
-    let tz = plan_view
-        .plan
-        .header
-        .as_ref()
-        .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz());
+    let tz = plan_view.tz();
     let events = engine.store.task_events(&key.to_string()).await?;
     if events.is_empty() {
         return Err(CliError::Input(format!(
@@ -134,10 +130,7 @@ pub async fn plan(ctx: &Context, as_of: String, since: Option<String>) -> Result
     let engine = ctx.engine().await?;
     engine.catch_up().await?;
     let plans = engine.store.plan_views().await?;
-    let tz = plans
-        .first()
-        .and_then(|p| p.plan.header.as_ref())
-        .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz());
+    let (_, tz) = crate::projections::views::today_in(&plans, engine.clock.now());
     let at = parse_as_of(&as_of, tz)?;
     let before = since.as_deref().map(|s| parse_as_of(s, tz)).transpose()?;
     if before.is_some_and(|b| b >= at) {

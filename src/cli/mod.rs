@@ -10,7 +10,7 @@ pub mod users;
 
 use crate::clock::{OffsetClock, SharedClock, SystemClock};
 use crate::config::{self, ConfigError, FileConfig};
-use crate::domain::dates::{local_date, parse_date};
+use crate::domain::dates::parse_date;
 use crate::domain::ids::{AgencyCode, IdError, KpiKey, MilestoneId, PersonName, TaskKey};
 use crate::domain::task::{Actor, KpiValue, MilestoneStatus, TaskAction};
 use crate::engine::{Engine, EngineError};
@@ -20,7 +20,6 @@ use crate::store::StoreError;
 use args::{
     Acting, Cli, Command, Format, OutboxCommand, PlanCommand, ReportCommand, TaskCommand as TaskCmd, ViewsCommand,
 };
-use chrono::NaiveDate;
 use serde_json::json;
 
 use std::sync::Arc;
@@ -240,19 +239,11 @@ pub(crate) fn resolve_task(
     projections::views::resolve_task(plans, task, plan).map_err(|e| CliError::Input(e.to_string()))
 }
 
-fn today_in(plans: &[PlanView], engine: &Engine) -> (NaiveDate, chrono_tz::Tz) {
-    let tz = plans
-        .first()
-        .and_then(|p| p.plan.header.as_ref())
-        .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz());
-    (local_date(engine.clock.now(), tz), tz)
-}
-
 async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
     let engine = ctx.engine().await?;
     engine.catch_up().await?;
     let plans = engine.store.plan_views().await?;
-    let (today, tz) = today_in(&plans, &engine);
+    let (today, tz) = projections::views::today_in(&plans, engine.clock.now());
     let result = match cmd {
         TaskCmd::List {
             plan,

@@ -145,10 +145,7 @@ impl Dispatcher {
         let mut groups: BTreeMap<(String, String, NaiveDate), Vec<&OutboxRow>> = BTreeMap::new();
         for row in &rows {
             let plan_id = row.aggregate_id.split('/').next().unwrap_or_default().to_string();
-            let tz = plans
-                .get(&plan_id)
-                .and_then(|p| p.plan.header.as_ref())
-                .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz());
+            let tz = plans.get(&plan_id).map_or(chrono_tz::Asia::Ho_Chi_Minh, PlanView::tz);
             groups
                 .entry((plan_id, row.agency.clone(), window_of(row, tz)))
                 .or_default()
@@ -174,7 +171,7 @@ impl Dispatcher {
         now: DateTime<Utc>,
     ) -> Result<Sent, DispatchError> {
         let header = plan.plan.header.as_ref();
-        let tz = header.map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz());
+        let tz = plan.tz();
         let directory = AgencyCode::parse(agency)
             .ok()
             .and_then(|a| plan.plan.agency(&a).cloned());

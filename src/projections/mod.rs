@@ -117,23 +117,31 @@ fn due_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<(String, String, &'stat
 
 const SELECT_CHECKPOINT: &str = "SELECT tx, position, events_applied FROM projection_checkpoints WHERE name = $1";
 
-/// One batch on one backend: lock the checkpoint, read after it, load the
-/// touched views, apply, write views and checkpoint, commit. Written once as
-/// a macro because the transaction types of the two databases differ.
 /// Rows per multi-row INSERT: well under both databases' bind limits.
 const ROWS_PER_STATEMENT: usize = 500;
+/// Ids per `IN (…)` list.
+const IDS_PER_STATEMENT: usize = 5000;
+
+/// A query builder for `{head} IN ($1, $2, …)` over one chunk of ids.
+macro_rules! in_list {
+    ($db:ty, $head:expr, $chunk:expr) => {{
+        let mut q = sqlx::QueryBuilder::<$db>::new($head);
+        q.push(" IN (");
+        let mut list = q.separated(", ");
+        for id in $chunk {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        q
+    }};
+}
 
 /// Deletes the rows of `table` belonging to the given aggregates, in a few statements.
 macro_rules! delete_for {
     ($tx:ident, $db:ty, $table:expr, $ids:expr) => {
-        for chunk in $ids.chunks(ROWS_PER_STATEMENT * 10) {
-            let mut q = sqlx::QueryBuilder::<$db>::new(concat!("DELETE FROM ", $table, " WHERE aggregate_id IN ("));
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            q.build()
+        for chunk in $ids.chunks(IDS_PER_STATEMENT) {
+            in_list!($db, concat!("DELETE FROM ", $table, " WHERE aggregate_id"), chunk)
+                .build()
                 .execute(&mut *$tx)
                 .await
                 .map_err(StoreError::query("cập nhật khung nhìn"))?;
@@ -141,6 +149,9 @@ macro_rules! delete_for {
     };
 }
 
+/// One batch on one backend: lock the checkpoint, read after it, load the
+/// touched views, apply, write views and checkpoint, commit. Written once as
+/// a macro because the transaction types of the two databases differ.
 macro_rules! run_batch {
     ($tx:ident, $read:ident, $lock_suffix:expr, $db:ty) => {{
         sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
@@ -162,29 +173,27 @@ macro_rules! run_batch {
         };
         // The views the batch touches, read in a few statements.
         let mut loaded = Loaded::default();
-        let mut wanted: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
-        for e in &events {
-            let table = if e.aggregate_type == Plan::TYPE { "plan_view WHERE plan_id" } else { "task_view WHERE aggregate_id" };
-            wanted.entry(table).or_default().insert(e.aggregate_id.as_str());
-        }
-        for (table, ids) in wanted {
-            let ids: Vec<&str> = ids.into_iter().collect();
-            for chunk in ids.chunks(ROWS_PER_STATEMENT * 10) {
-                let column = table.rsplit(' ').next().unwrap_or("aggregate_id");
-                let mut q = sqlx::QueryBuilder::<$db>::new(format!("SELECT {column}, payload FROM {table} IN ("));
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(")");
-                let rows: Vec<(String, String)> = q
+        let distinct = |plans: bool| -> Vec<&str> {
+            let ids: std::collections::BTreeSet<&str> = events
+                .iter()
+                .filter(|e| (e.aggregate_type == Plan::TYPE) == plans)
+                .map(|e| e.aggregate_id.as_str())
+                .collect();
+            ids.into_iter().collect()
+        };
+        for (head, ids, is_plan) in [
+            ("SELECT plan_id, payload FROM plan_view WHERE plan_id", distinct(true), true),
+            ("SELECT aggregate_id, payload FROM task_view WHERE aggregate_id", distinct(false), false),
+        ] {
+            for chunk in ids.chunks(IDS_PER_STATEMENT) {
+                let rows: Vec<(String, String)> = in_list!($db, head, chunk)
                     .build_query_as()
                     .fetch_all(&mut *$tx)
                     .await
                     .map_err(StoreError::query("đọc khung nhìn"))?;
                 for (key, payload) in rows {
                     let bad = |err: serde_json::Error| StoreError::Corrupt { context: format!("khung nhìn {key}"), reason: err.to_string() };
-                    if table.starts_with("plan_view") {
+                    if is_plan {
                         loaded.plans.insert(key.clone(), serde_json::from_str(&payload).map_err(bad)?);
                     } else {
                         loaded.tasks.insert(key.clone(), serde_json::from_str(&payload).map_err(bad)?);

@@ -24,6 +24,20 @@ impl PlanView {
             plan: Plan::default(),
         }
     }
+
+    /// The plan's time zone (Vietnam's until the plan says otherwise).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.plan
+            .header
+            .as_ref()
+            .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz())
+    }
+}
+
+/// Today in the zone of the plans loaded (the first one's), and that zone.
+pub fn today_in(plans: &[PlanView], now: DateTime<Utc>) -> (NaiveDate, chrono_tz::Tz) {
+    let tz = plans.first().map_or(chrono_tz::Asia::Ho_Chi_Minh, PlanView::tz);
+    (local_date(now, tz), tz)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,7 +102,6 @@ impl Timeliness {
         Timeliness::Closed,
     ];
 
-    /// In Vietnamese, as the CLI shows it.
     /// The CSS class pages, charts and reports colour it by.
     pub fn css_class(self) -> &'static str {
         match self {
@@ -100,6 +113,7 @@ impl Timeliness {
         }
     }
 
+    /// In Vietnamese, as the CLI shows it.
     pub fn label_vi(self) -> &'static str {
         match self {
             Timeliness::NotYetDue => "trong hạn",

@@ -11,10 +11,10 @@ use crate::domain::dates::parse_date;
 use crate::domain::ids::AgencyCode;
 use crate::domain::task::MilestoneStatus;
 use crate::projections::json::task_json;
-use crate::projections::views::TaskFilter;
+use crate::projections::views::{today_in, TaskFilter};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -94,27 +94,8 @@ async fn load_plan(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
     caller.check_csrf(auth::csrf_header(&headers))?;
     let text = std::str::from_utf8(&body).map_err(|_| WebError::bad_request("tệp kế hoạch phải là văn bản UTF-8"))?;
-    let (status, value) = load_plan_text(&state, text).await?;
+    let (status, value) = forms::load_plan_text(&state, text).await?;
     Ok((status, Json(value)).into_response())
-}
-
-/// Loads a plan file's text; diagnostics come back as 422 with file:line:col.
-pub async fn load_plan_text(state: &AppState, text: &str) -> Result<(StatusCode, Value), WebError> {
-    match crate::plan::parse_str(std::path::Path::new("kế-hoạch-tải-lên.toml"), text) {
-        Err(diags) => Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({ "error": { "code": "invalid_plan", "message": format!("{} lỗi trong tệp kế hoạch; không nạp gì", diags.len()),
-                    "diagnostics": diags.iter().map(|d| d.to_string()).collect::<Vec<_>>() } }),
-        )),
-        Ok(plan) => {
-            let r = state.engine.load_plan(&plan).await?;
-            state.engine.catch_up().await?;
-            Ok((
-                StatusCode::OK,
-                json!({ "plan": r.plan, "tasks": r.tasks, "milestones": r.milestones, "withdrawn": r.withdrawn, "events_written": r.events_written }),
-            ))
-        }
-    }
 }
 
 /// `GET /api/plans/{plan}/as-of?at=DATE&since=DATE`: auditors and admins.
@@ -134,7 +115,7 @@ async fn plan_as_of(
         .iter()
         .find(|p| p.id == plan)
         .ok_or_else(|| WebError::not_found(format!("không có kế hoạch {plan:?}")))?;
-    let tz = forms::tz_of(view);
+    let tz = view.tz();
     let at = instant(&q, "at", tz)?.unwrap_or_else(|| state.engine.clock.now());
     let since = instant(&q, "since", tz)?;
     if since.is_some_and(|s| s >= at) {
@@ -170,7 +151,7 @@ async fn list(State(state): State<AppState>, headers: HeaderMap, q: Params) -> R
         due_before,
         overdue,
     };
-    let (today, tz) = forms::today(&state).await?;
+    let (today, tz) = today_in(&state.store().plan_views().await?, state.engine.clock.now());
     let views: Vec<Value> = state
         .store()
         .task_views()
@@ -191,8 +172,15 @@ async fn show(
 ) -> Result<Json<Value>, WebError> {
     let caller = auth::require(&state, &headers).await?;
     only_known(&q, &["plan"])?;
-    let (_, plan, view) = forms::visible_task(&state, &caller.user, &task, param(&q, "plan")).await?;
-    let tz = forms::tz_of(&plan);
+    let (_, plan, view) = forms::visible_task(
+        &state,
+        &state.store().plan_views().await?,
+        &caller.user,
+        &task,
+        param(&q, "plan"),
+    )
+    .await?;
+    let tz = plan.tz();
     let today = crate::domain::dates::local_date(state.engine.clock.now(), tz);
     let mut v = task_json(&view, today, tz, true);
     v["allowed"] = json!(Action::ALL
@@ -211,8 +199,15 @@ async fn history(
 ) -> Result<Json<Value>, WebError> {
     let caller = auth::require(&state, &headers).await?;
     only_known(&q, &["plan", "as_of"])?;
-    let (key, plan, _) = forms::visible_task(&state, &caller.user, &task, param(&q, "plan")).await?;
-    let tz = forms::tz_of(&plan);
+    let (key, plan, _) = forms::visible_task(
+        &state,
+        &state.store().plan_views().await?,
+        &caller.user,
+        &task,
+        param(&q, "plan"),
+    )
+    .await?;
+    let tz = plan.tz();
     let as_of = instant(&q, "as_of", tz)?;
     let events = state.store().task_events(&key.to_string()).await?;
     Ok(Json(History::new(key, &events, as_of, tz).to_json()))
@@ -239,7 +234,14 @@ async fn act(
     } else {
         serde_json::from_slice(&body).map_err(|e| WebError::bad_request(format!("nội dung JSON không hợp lệ: {e}")))?
     };
-    let (key, _, _) = forms::visible_task(&state, &caller.user, &task, param(&q, "plan")).await?;
+    let (key, _, _) = forms::visible_task(
+        &state,
+        &state.store().plan_views().await?,
+        &caller.user,
+        &task,
+        param(&q, "plan"),
+    )
+    .await?;
     let status = forms::perform(&state, &caller.user, &key, &milestone, action, input).await?;
     Ok(Json(json!({
         "task": key.task, "plan": key.plan, "milestone": milestone,

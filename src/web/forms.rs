@@ -4,12 +4,12 @@
 
 use super::{AppState, WebError};
 use crate::accounts::{Action, User};
-use crate::domain::dates::{local_date, parse_date};
+use crate::domain::dates::parse_date;
 use crate::domain::ids::{KpiKey, MilestoneId, TaskKey};
 use crate::domain::task::{KpiValue, Milestone, MilestoneStatus, TaskAction};
 use crate::projections::views::{resolve_task, PlanView, TaskView};
-use chrono::NaiveDate;
-use chrono_tz::Tz;
+use axum::http::StatusCode;
+use serde_json::{json, Value};
 
 /// The fields an action may carry, from JSON or a form.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
@@ -79,29 +79,15 @@ impl ActionInput {
     }
 }
 
-pub fn tz_of(plan: &PlanView) -> Tz {
-    plan.plan
-        .header
-        .as_ref()
-        .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz())
-}
-
-/// Today in the plans' zone.
-pub async fn today(state: &AppState) -> Result<(NaiveDate, Tz), WebError> {
-    let plans = state.store().plan_views().await?;
-    let tz = plans.first().map_or(chrono_tz::Asia::Ho_Chi_Minh, tz_of);
-    Ok((local_date(state.engine.clock.now(), tz), tz))
-}
-
 /// A task the user may see, or 404 (no such task) / 403 (not theirs).
 pub async fn visible_task(
     state: &AppState,
+    plans: &[PlanView],
     user: &User,
     task: &str,
     plan: Option<&str>,
 ) -> Result<(TaskKey, PlanView, TaskView), WebError> {
-    let plans = state.store().plan_views().await?;
-    let (key, plan) = resolve_task(&plans, task, plan)?;
+    let (key, plan) = resolve_task(plans, task, plan)?;
     let view =
         state.store().task_view(&key).await?.ok_or_else(|| {
             WebError::not_found(format!("không có nhiệm vụ {} trong kế hoạch {}", key.task, key.plan))
@@ -164,4 +150,23 @@ pub fn approval_queue<'a>(user: &User, views: &'a [TaskView]) -> Vec<(&'a TaskVi
                 .map(move |m| (v, m))
         })
         .collect()
+}
+
+/// Loads a plan file's text; diagnostics come back as 422 with file:line:col.
+pub async fn load_plan_text(state: &AppState, text: &str) -> Result<(StatusCode, Value), WebError> {
+    match crate::plan::parse_str(std::path::Path::new("kế-hoạch-tải-lên.toml"), text) {
+        Err(diags) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "error": { "code": "invalid_plan", "message": format!("{} lỗi trong tệp kế hoạch; không nạp gì", diags.len()),
+                    "diagnostics": diags.iter().map(|d| d.to_string()).collect::<Vec<_>>() } }),
+        )),
+        Ok(plan) => {
+            let r = state.engine.load_plan(&plan).await?;
+            state.engine.catch_up().await?;
+            Ok((
+                StatusCode::OK,
+                json!({ "plan": r.plan, "tasks": r.tasks, "milestones": r.milestones, "withdrawn": r.withdrawn, "events_written": r.events_written }),
+            ))
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::audit::asof::replay_until;
 use crate::audit::history::{parse_as_of, History, Standing};
 use crate::domain::dates::{format_vn, local_date};
 use crate::domain::task::MilestoneStatus;
-use crate::projections::views::{timeliness, PlanView, TaskView, Timeliness};
+use crate::projections::views::{timeliness, today_in, PlanView, TaskView, Timeliness};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -301,20 +301,19 @@ fn task_ids(view: &TaskView) -> (&str, &str) {
     view.id.split_once('/').unwrap_or(("", &view.id))
 }
 
-async fn plans_nav(state: &AppState) -> Result<Vec<Value>, WebError> {
-    Ok(state
-        .store()
-        .plan_views()
-        .await?
+/// The plans in the navigation bar.
+fn plans_nav(plans: &[PlanView]) -> Value {
+    plans
         .iter()
         .map(|p| json!({ "id": p.id, "title": p.plan.header.as_ref().map(|h| h.title.clone()) }))
-        .collect())
+        .collect()
 }
 
 async fn inbox(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        let (today, tz) = forms::today(&state).await.map_err(|e| Refusal::Error(e, Some(caller.clone())))?;
+        let plans = state.store().plan_views().await?;
+        let (today, tz) = today_in(&plans, state.engine.clock.now());
         let views = state.store().task_views().await?;
         let mut items: Vec<(bool, chrono::NaiveDate, Value)> = views
             .iter()
@@ -333,8 +332,6 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
                         "milestone": next.spec.id, "milestone_title": next.spec.title,
                         "due": format_vn(next.due()), "status": next.status.label_vi(),
                         "timeliness": t.label_vi(), "class": t.css_class(),
-                        "open": v.open_milestones().count(),
-                        "actions": Action::ALL.iter().filter(|a| caller.user.may(**a, v)).map(|a| a.label_vi()).collect::<Vec<_>>(),
                     }),
                 ))
             })
@@ -352,7 +349,7 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
             "overdue": overdue,
             "everything": caller.user.sees_everything(),
             "feed": format!("{}/calendar/{feed}.ics", state.base_url),
-            "plans": plans_nav(&state).await?,
+            "plans": plans_nav(&plans),
         });
         Ok(render(&state, "inbox.html", Some(&caller), ctx))
     }
@@ -366,7 +363,8 @@ async fn queue(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
         if !caller.user.has(Role::Supervisor) {
             return Err(Refusal::Error(WebError::forbidden_role("duyệt mốc"), Some(caller)));
         }
-        let (today, tz) = forms::today(&state).await?;
+        let plans = state.store().plan_views().await?;
+        let (today, tz) = today_in(&plans, state.engine.clock.now());
         let views = state.store().task_views().await?;
         let items: Vec<Value> = forms::approval_queue(&caller.user, &views)
             .iter()
@@ -382,7 +380,7 @@ async fn queue(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
                 })
             })
             .collect();
-        let ctx = json!({ "title": "Chờ duyệt", "items": items, "plans": plans_nav(&state).await? });
+        let ctx = json!({ "title": "Chờ duyệt", "items": items, "plans": plans_nav(&plans) });
         Ok(render(&state, "queue.html", Some(&caller), ctx))
     }
     .await;
@@ -429,8 +427,9 @@ async fn task_context(
     task: &str,
     q: &HashMap<String, String>,
 ) -> Result<Value, WebError> {
-    let (key, plan_view, current) = forms::visible_task(state, &caller.user, task, Some(plan)).await?;
-    let tz = forms::tz_of(&plan_view);
+    let plans = state.store().plan_views().await?;
+    let (key, plan_view, current) = forms::visible_task(state, &plans, &caller.user, task, Some(plan)).await?;
+    let tz = plan_view.tz();
     let as_of = q
         .get("as_of")
         .filter(|a| !a.trim().is_empty())
@@ -509,7 +508,7 @@ async fn task_context(
         "as_of_value": q.get("as_of"),
         "done": done,
         "error": q.get("error"),
-        "plans": plans_nav(state).await?,
+        "plans": plans_nav(&plans),
     }))
 }
 
@@ -555,9 +554,15 @@ async fn task_action(
             .check_csrf(form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()))
             .map_err(refuse)?;
         let action = Action::parse(&action).ok_or_else(|| refuse(WebError::not_found("không có thao tác này")))?;
-        let (key, _, _) = forms::visible_task(&state, &caller.user, &task, Some(&plan))
-            .await
-            .map_err(refuse)?;
+        let (key, _, _) = forms::visible_task(
+            &state,
+            &state.store().plan_views().await?,
+            &caller.user,
+            &task,
+            Some(&plan),
+        )
+        .await
+        .map_err(refuse)?;
         let input = action_input(&form).map_err(refuse)?;
         forms::perform(&state, &caller.user, &key, &milestone, action, input)
             .await
@@ -590,7 +595,7 @@ async fn plan_page(
             .iter()
             .find(|p| p.id == plan)
             .ok_or_else(|| refuse(WebError::not_found(format!("không có kế hoạch {plan:?}"))))?;
-        let tz = forms::tz_of(view);
+        let tz = view.tz();
         let as_of = match q.get("as_of").filter(|a| !a.trim().is_empty()) {
             Some(_) if !caller.user.sees_everything() => {
                 return Err(refuse(WebError::forbidden_role("xem kế hoạch tại một thời điểm trong quá khứ")))
@@ -633,7 +638,7 @@ async fn plan_page(
             "tasks": standing.tasks,
             "as_of": as_of.map(|t| format_vn(local_date(t, tz))),
             "as_of_value": q.get("as_of"),
-            "plans": plans_nav(&state).await.map_err(refuse)?,
+            "plans": plans_nav(&plans),
         });
         Ok(render(&state, "plan.html", Some(&caller), ctx))
     }
@@ -656,7 +661,7 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
 async fn admin_page(state: &AppState, caller: &Caller, mut ctx: Value) -> Result<Response, WebError> {
     ctx["title"] = json!("Quản trị");
     ctx["users"] = json!(state.store().users().await?);
-    ctx["plans"] = json!(plans_nav(state).await?);
+    ctx["plans"] = plans_nav(&state.store().plan_views().await?);
     Ok(render(state, "admin.html", Some(caller), ctx))
 }
 
@@ -676,7 +681,7 @@ async fn admin_load_plan(
             .check_csrf(form.get("csrf").map(String::as_str))
             .map_err(refuse)?;
         let text = form.get("plan").map(String::as_str).unwrap_or("");
-        let (status, outcome) = super::api::load_plan_text(&state, text).await.map_err(refuse)?;
+        let (status, outcome) = forms::load_plan_text(&state, text).await.map_err(refuse)?;
         let mut page = admin_page(
             &state,
             &caller,
