@@ -59,6 +59,24 @@ fn only_known(q: &Params, known: &[&str]) -> Result<(), WebError> {
     }
 }
 
+/// The task a request names (`{task}`, `?plan=`), if the caller may see it.
+async fn task_for(
+    state: &AppState,
+    caller: &Caller,
+    task: &str,
+    q: &Params,
+) -> Result<
+    (
+        crate::domain::ids::TaskKey,
+        crate::projections::PlanView,
+        crate::projections::TaskView,
+    ),
+    WebError,
+> {
+    let plans = state.store().plan_views().await?;
+    forms::visible_task(state, &plans, &caller.user, task, param(q, "plan")).await
+}
+
 async fn openapi() -> Response {
     ([("content-type", "application/json")], OPENAPI).into_response()
 }
@@ -172,14 +190,7 @@ async fn show(
 ) -> Result<Json<Value>, WebError> {
     let caller = auth::require(&state, &headers).await?;
     only_known(&q, &["plan"])?;
-    let (_, plan, view) = forms::visible_task(
-        &state,
-        &state.store().plan_views().await?,
-        &caller.user,
-        &task,
-        param(&q, "plan"),
-    )
-    .await?;
+    let (_, plan, view) = task_for(&state, &caller, &task, &q).await?;
     let tz = plan.tz();
     let today = crate::domain::dates::local_date(state.engine.clock.now(), tz);
     let mut v = task_json(&view, today, tz, true);
@@ -199,14 +210,7 @@ async fn history(
 ) -> Result<Json<Value>, WebError> {
     let caller = auth::require(&state, &headers).await?;
     only_known(&q, &["plan", "as_of"])?;
-    let (key, plan, _) = forms::visible_task(
-        &state,
-        &state.store().plan_views().await?,
-        &caller.user,
-        &task,
-        param(&q, "plan"),
-    )
-    .await?;
+    let (key, plan, _) = task_for(&state, &caller, &task, &q).await?;
     let tz = plan.tz();
     let as_of = instant(&q, "as_of", tz)?;
     let events = state.store().task_events(&key.to_string()).await?;
@@ -234,14 +238,7 @@ async fn act(
     } else {
         serde_json::from_slice(&body).map_err(|e| WebError::bad_request(format!("nội dung JSON không hợp lệ: {e}")))?
     };
-    let (key, _, _) = forms::visible_task(
-        &state,
-        &state.store().plan_views().await?,
-        &caller.user,
-        &task,
-        param(&q, "plan"),
-    )
-    .await?;
+    let (key, _, _) = task_for(&state, &caller, &task, &q).await?;
     let status = forms::perform(&state, &caller.user, &key, &milestone, action, input).await?;
     Ok(Json(json!({
         "task": key.task, "plan": key.plan, "milestone": milestone,
