@@ -350,7 +350,8 @@ pub fn changes(id: &str, old: &Task, task: &Task) -> Vec<Value> {
     out
 }
 
-/// Every plan's tasks replayed as of `at`, and what changed since `since`.
+/// The tasks of one plan (every plan with `None`) replayed as of `at`, and
+/// what changed since `since`.
 pub struct PlanAsOf {
     pub at: DateTime<Utc>,
     pub since: Option<DateTime<Utc>>,
@@ -362,6 +363,7 @@ pub struct PlanAsOf {
 impl PlanAsOf {
     pub async fn replay(
         store: &Store,
+        plan: Option<&str>,
         at: DateTime<Utc>,
         since: Option<DateTime<Utc>>,
         tz: Tz,
@@ -369,7 +371,11 @@ impl PlanAsOf {
         let today = local_date(at, tz);
         let mut standing = Standing::default();
         let mut all_changes = Vec::new();
+        let prefix = plan.map(|p| format!("{p}/"));
         for view in store.task_views().await? {
+            if prefix.as_ref().is_some_and(|p| !view.id.starts_with(p)) {
+                continue;
+            }
             let events = store.task_events(&view.id).await?;
             let task = replay_until(&events, at);
             if task.definition.is_none() {

@@ -136,7 +136,7 @@ pub async fn plan(ctx: &Context, as_of: String, since: Option<String>) -> Result
     if before.is_some_and(|b| b >= at) {
         return Err(CliError::Input("--since phải trước --as-of".into()));
     }
-    let report = PlanAsOf::replay(&engine.store, at, before, tz).await?;
+    let report = PlanAsOf::replay(&engine.store, None, at, before, tz).await?;
     let today = report.today;
     let changes = &report.changes;
     match ctx.format {

@@ -139,7 +139,11 @@ async fn plan_as_of(
     if since.is_some_and(|s| s >= at) {
         return Err(WebError::bad_request("since phải trước at"));
     }
-    Ok(Json(PlanAsOf::replay(state.store(), at, since, tz).await?.to_json()))
+    Ok(Json(
+        PlanAsOf::replay(state.store(), Some(&plan), at, since, tz)
+            .await?
+            .to_json(),
+    ))
 }
 
 /// `GET /api/tasks`: the tasks the caller may see, filtered like `task list`.

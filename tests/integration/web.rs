@@ -516,6 +516,15 @@ async fn api_limits_and_description(kind: &str) {
     assert!(diags[0].as_str().unwrap().contains("KHONGCO"), "{diags}");
     assert!(diags[0].as_str().unwrap().contains(".toml:"), "file:line in {diags}");
     assert_eq!(app.events().await, before);
+
+    // With a second plan loaded, each plan's as-of holds its own tasks only.
+    app.engine.load_plan(&matrix_plan(2)).await.unwrap();
+    app.engine.catch_up().await.unwrap();
+    let auditor = app.token("UBKT", "Kiểm Tra Viên", "auditor").await;
+    for (plan, tasks) in [("duc-pho-de-an-13", 45), ("ma-tran", 1)] {
+        let r = app.get(&format!("/api/plans/{plan}/as-of"), &auditor).await;
+        assert_eq!(r.json()["tasks"].as_array().unwrap().len(), tasks, "{plan}");
+    }
 }
 on_both_stores!(api_limits_and_description_over_http, api_limits_and_description);
 
