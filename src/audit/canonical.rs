@@ -24,37 +24,86 @@ pub fn canonical_json(v: &Value) -> String {
     out
 }
 
-fn write(v: &Value, out: &mut String) {
+/// Where canonical JSON goes: a string, or straight into a hash, so that
+/// hashing an event allocates no copy of it.
+trait Sink {
+    fn put(&mut self, s: &str);
+}
+
+impl Sink for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
+    }
+}
+
+impl Sink for Sha256 {
+    fn put(&mut self, s: &str) {
+        self.update(s.as_bytes());
+    }
+}
+
+/// A JSON string: `"`, `\` and control characters escaped as serde_json and
+/// Python's `json.dumps(ensure_ascii=False)` both escape them.
+fn write_str(s: &str, out: &mut impl Sink) {
+    out.put("\"");
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.put(&s[start..i]);
+        if escaped.is_empty() {
+            out.put(&format!("\\u{b:04x}"));
+        } else {
+            out.put(escaped);
+        }
+        start = i + 1;
+    }
+    out.put(&s[start..]);
+    out.put("\"");
+}
+
+fn write(v: &Value, out: &mut impl Sink) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.put("{");
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.put(",");
                 }
-                out.push_str(&Value::String((*k).clone()).to_string());
-                out.push(':');
-                write(&map[k.as_str()], out);
+                write_str(k, out);
+                out.put(":");
+                write(v, out);
             }
-            out.push('}');
+            out.put("}");
         }
         Value::Array(items) => {
-            out.push('[');
+            out.put("[");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.put(",");
                 }
                 write(item, out);
             }
-            out.push(']');
+            out.put("]");
         }
+        Value::String(s) => write_str(s, out),
         Value::Number(n) => match n.as_f64().filter(|_| n.is_f64()) {
-            Some(x) => out.push_str(&python_float(x)),
-            None => out.push_str(&n.to_string()),
+            Some(x) => out.put(&python_float(x)),
+            None => out.put(&n.to_string()),
         },
-        other => out.push_str(&other.to_string()),
+        Value::Bool(b) => out.put(if *b { "true" } else { "false" }),
+        Value::Null => out.put("null"),
     }
 }
 
@@ -87,6 +136,47 @@ fn python_float(x: f64) -> String {
     }
 }
 
+/// What the hash of an event covers besides its payload and metadata.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    pub prev_hash: &'a str,
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub sequence: i64,
+    pub event_type: &'a str,
+    pub event_version: &'a str,
+}
+
+impl Frame<'_> {
+    /// The hash of the event with this payload and metadata.
+    pub fn hash(&self, payload: &Value, metadata: &Value) -> String {
+        self.hash_canonical(&canonical_json(payload), &canonical_json(metadata))
+    }
+
+    /// The same hash, from payload and metadata already in canonical JSON (as
+    /// kehoach stores them): the array of the module comment is written
+    /// straight into SHA-256, so hashing a stored event parses nothing.
+    pub fn hash_canonical(&self, payload_json: &str, metadata_json: &str) -> String {
+        let mut h = Sha256::new();
+        h.put("[");
+        for text in [VERSION_TAG, self.prev_hash, self.aggregate_type, self.aggregate_id] {
+            write_str(text, &mut h);
+            h.put(",");
+        }
+        h.put(&self.sequence.to_string());
+        for text in [self.event_type, self.event_version] {
+            h.put(",");
+            write_str(text, &mut h);
+        }
+        for json in [payload_json, metadata_json] {
+            h.put(",");
+            h.put(json);
+        }
+        h.put("]");
+        hex::encode(h.finalize())
+    }
+}
+
 /// The hash of one stored event, chained to the previous one.
 #[allow(clippy::too_many_arguments)]
 pub fn event_hash(
@@ -99,18 +189,15 @@ pub fn event_hash(
     payload: &Value,
     metadata: &Value,
 ) -> String {
-    let form = Value::Array(vec![
-        Value::from(VERSION_TAG),
-        Value::from(prev_hash),
-        Value::from(aggregate_type),
-        Value::from(aggregate_id),
-        Value::from(sequence),
-        Value::from(event_type),
-        Value::from(event_version),
-        payload.clone(),
-        metadata.clone(),
-    ]);
-    hex::encode(Sha256::digest(canonical_json(&form).as_bytes()))
+    let frame = Frame {
+        prev_hash,
+        aggregate_type,
+        aggregate_id,
+        sequence,
+        event_type,
+        event_version,
+    };
+    frame.hash(payload, metadata)
 }
 
 #[cfg(test)]
@@ -148,6 +235,26 @@ mod tests {
             assert_eq!(python_float(x), python, "{x}");
         }
         assert_eq!(canonical_json(&json!({"v": 5e-05, "n": 7})), r#"{"n":7,"v":5e-05}"#);
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let tricky = "a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{1f} Dân vận\u{7f}\u{2028}";
+        let mut out = String::new();
+        write_str(tricky, &mut out);
+        assert_eq!(out, serde_json::to_string(tricky).unwrap());
+    }
+
+    #[test]
+    fn the_streamed_hash_is_the_hash_of_the_canonical_array() {
+        let payload = json!({"b": [1, 2.5, "x\n"], "a": {"z": null, "y": true}});
+        let metadata = json!({"at": "2025-01-01T00:00:00Z"});
+        let form = json!([VERSION_TAG, "abc", "Task", "p/II.1", 7, "E", "1", payload, metadata]);
+        let expected = hex::encode(Sha256::digest(canonical_json(&form).as_bytes()));
+        assert_eq!(
+            event_hash("abc", "Task", "p/II.1", 7, "E", "1", &payload, &metadata),
+            expected
+        );
     }
 
     #[test]

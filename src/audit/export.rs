@@ -35,6 +35,14 @@ pub async fn export(store: &Store, out: &mut impl Write, now: DateTime<Utc>) -> 
             break;
         };
         for e in batch {
+            let corrupt = |err: serde_json::Error| StoreError::Corrupt {
+                context: format!("{} #{}", e.aggregate_id, e.sequence),
+                reason: err.to_string(),
+            };
+            let (payload, metadata) = (
+                e.payload_value().map_err(corrupt)?,
+                e.metadata_value().map_err(corrupt)?,
+            );
             let line = json!({
                 "kind": "event",
                 "cursor": [e.cursor.tx, e.cursor.position],
@@ -43,8 +51,8 @@ pub async fn export(store: &Store, out: &mut impl Write, now: DateTime<Utc>) -> 
                 "sequence": e.sequence,
                 "event_type": e.event_type,
                 "event_version": e.event_version,
-                "payload": e.payload,
-                "metadata": e.metadata,
+                "payload": payload,
+                "metadata": metadata,
                 "prev_hash": e.prev_hash,
                 "hash": e.hash,
             });

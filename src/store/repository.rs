@@ -3,7 +3,7 @@
 //! sqlite-es or postgres-es.
 
 use super::Store;
-use crate::audit::canonical::event_hash;
+use crate::audit::canonical::{canonical_json, Frame};
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
@@ -36,9 +36,15 @@ impl EventRepository {
 }
 
 const PREVIOUS_HASH: &str = "SELECT hash FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3";
-const INSERT_EVENT: &str = "
+/// Payload and metadata are written in their canonical form (docs/audit/canonical-form.md),
+/// so `audit verify` can hash the stored text without parsing it. PostgreSQL's
+/// `json` type keeps the text as given.
+const INSERT_EVENT_SQLITE: &str = "
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, prev_hash, hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const INSERT_EVENT_POSTGRES: &str = "
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, prev_hash, hash)
+VALUES ($1, $2, $3, $4, $5, $6::json, $7::json, $8, $9)";
 
 fn persistence(e: sqlx::Error) -> PersistenceError {
     if let sqlx::Error::Database(db) = &e {
@@ -70,7 +76,7 @@ fn sqlite_busy(err: &PersistenceError) -> bool {
 /// Inserts a command's events with their chained hashes in one transaction:
 /// one extra read (the previous event's hash) per command.
 macro_rules! insert_chained {
-    ($begin:expr, $aggregate_type:expr, $events:expr) => {{
+    ($begin:expr, $insert:expr, $aggregate_type:expr, $events:expr) => {{
         let events: &[SerializedEvent] = $events;
         let Some(first) = events.first() else { return Ok(()) };
         let mut tx = $begin.await.map_err(persistence)?;
@@ -98,24 +104,24 @@ macro_rules! insert_chained {
             }
         };
         for e in events {
-            let hash = event_hash(
-                &prev,
-                $aggregate_type,
-                &e.aggregate_id,
-                e.sequence as i64,
-                &e.event_type,
-                &e.event_version,
-                &e.payload,
-                &e.metadata,
-            );
-            sqlx::query(INSERT_EVENT)
+            let (payload, metadata) = (canonical_json(&e.payload), canonical_json(&e.metadata));
+            let hash = Frame {
+                prev_hash: &prev,
+                aggregate_type: $aggregate_type,
+                aggregate_id: &e.aggregate_id,
+                sequence: e.sequence as i64,
+                event_type: &e.event_type,
+                event_version: &e.event_version,
+            }
+            .hash_canonical(&payload, &metadata);
+            sqlx::query($insert)
                 .bind($aggregate_type)
                 .bind(&e.aggregate_id)
                 .bind(e.sequence as i64)
                 .bind(&e.event_type)
                 .bind(&e.event_version)
-                .bind(&e.payload)
-                .bind(&e.metadata)
+                .bind(&payload)
+                .bind(&metadata)
                 .bind(&prev)
                 .bind(&hash)
                 .execute(&mut *tx)
@@ -174,7 +180,7 @@ impl PersistedEventRepository for EventRepository {
                     let result: Result<(), PersistenceError> = async {
                         // IMMEDIATE: take the write lock before reading the previous
                         // hash, instead of failing to upgrade a read lock later.
-                        insert_chained!(pool.begin_with("BEGIN IMMEDIATE"), A::TYPE, events)
+                        insert_chained!(pool.begin_with("BEGIN IMMEDIATE"), INSERT_EVENT_SQLITE, A::TYPE, events)
                     }
                     .await;
                     match result {
@@ -187,7 +193,7 @@ impl PersistedEventRepository for EventRepository {
                     }
                 }
             }
-            Store::Postgres(pool) => insert_chained!(pool.begin(), A::TYPE, events),
+            Store::Postgres(pool) => insert_chained!(pool.begin(), INSERT_EVENT_POSTGRES, A::TYPE, events),
         }
     }
 
