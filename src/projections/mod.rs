@@ -18,7 +18,12 @@ pub use views::{OutboxRow, PlanView, TaskView};
 
 /// The one projection that keeps `plan_view`, `task_view` and `due_index`.
 pub const VIEWS: &str = "views";
-const BATCH: i64 = 5000;
+/// Events read from the feed at a time.
+const CHUNK: i64 = 5000;
+/// A transaction stops reading the feed after this many events…
+const EVENTS_PER_TRANSACTION: i64 = 100_000;
+/// …or once it holds this many task views in memory (a few KB each).
+const VIEWS_PER_TRANSACTION: usize = 5_000;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CatchUp {
@@ -56,7 +61,7 @@ impl Changes {
                         .unwrap_or_else(|| PlanView::empty(&e.aggregate_id)),
                 };
                 if e.sequence > view.version {
-                    let event: PlanEvent = serde_json::from_value(e.payload.clone()).map_err(|err| corrupt(e, err))?;
+                    let event: PlanEvent = serde_json::from_str(&e.payload).map_err(|err| corrupt(e, err))?;
                     view.plan.apply(event);
                     view.version = e.sequence;
                 }
@@ -71,7 +76,7 @@ impl Changes {
                         .unwrap_or_else(|| TaskView::empty(&e.aggregate_id)),
                 };
                 if e.sequence > view.version {
-                    let event: TaskEvent = serde_json::from_value(e.payload.clone()).map_err(|err| corrupt(e, err))?;
+                    let event: TaskEvent = serde_json::from_str(&e.payload).map_err(|err| corrupt(e, err))?;
                     view.updated_at = Some(event.stamp().at);
                     view.task.apply(event);
                     view.version = e.sequence;
@@ -153,7 +158,7 @@ macro_rules! delete_for {
 /// touched views, apply, write views and checkpoint, commit. Written once as
 /// a macro because the transaction types of the two databases differ.
 macro_rules! run_batch {
-    ($tx:ident, $read:ident, $lock_suffix:expr, $db:ty) => {{
+    ($tx:ident, $read:ident, $insert_due:ident, $lock_suffix:expr, $db:ty) => {{
         sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
             .bind(VIEWS)
             .execute(&mut *$tx)
@@ -166,44 +171,54 @@ macro_rules! run_batch {
             .map_err(StoreError::query("đọc điểm kiểm"))?;
         let cursor = Cursor { tx: row.get(0), position: row.get(1) };
         let total: i64 = row.get(2);
-        let events = $read(&mut *$tx, cursor, BATCH).await?;
-        let Some(last) = events.last().map(|e| e.cursor) else {
-            $tx.commit().await.map_err(StoreError::query("kết thúc giao dịch"))?;
-            return Ok((0, total as u64));
-        };
-        // The views the batch touches, read in a few statements.
+        // Read the feed in chunks, applying each to the views in memory, until
+        // the transaction has applied enough events or touched enough views;
+        // then each touched view is written once, however many events it had.
+        let mut changes = Changes::default();
         let mut loaded = Loaded::default();
-        let distinct = |plans: bool| -> Vec<&str> {
-            let ids: std::collections::BTreeSet<&str> = events
-                .iter()
-                .filter(|e| (e.aggregate_type == Plan::TYPE) == plans)
-                .map(|e| e.aggregate_id.as_str())
-                .collect();
-            ids.into_iter().collect()
-        };
-        for (head, ids, is_plan) in [
-            ("SELECT plan_id, payload FROM plan_view WHERE plan_id", distinct(true), true),
-            ("SELECT aggregate_id, payload FROM task_view WHERE aggregate_id", distinct(false), false),
-        ] {
-            for chunk in ids.chunks(IDS_PER_STATEMENT) {
-                let rows: Vec<(String, String)> = in_list!($db, head, chunk)
-                    .build_query_as()
-                    .fetch_all(&mut *$tx)
-                    .await
-                    .map_err(StoreError::query("đọc khung nhìn"))?;
-                for (key, payload) in rows {
-                    let bad = |err: serde_json::Error| StoreError::Corrupt { context: format!("khung nhìn {key}"), reason: err.to_string() };
-                    if is_plan {
-                        loaded.plans.insert(key.clone(), serde_json::from_str(&payload).map_err(bad)?);
-                    } else {
-                        loaded.tasks.insert(key.clone(), serde_json::from_str(&payload).map_err(bad)?);
+        let mut last = cursor;
+        let mut applied: i64 = 0;
+        while applied < EVENTS_PER_TRANSACTION && changes.tasks.len() < VIEWS_PER_TRANSACTION {
+            let events = $read(&mut *$tx, last, CHUNK).await?;
+            let Some(end) = events.last().map(|e| e.cursor) else { break };
+            // The views this chunk touches that are not in memory yet, read in a few statements.
+            let missing = |plans: bool| -> Vec<&str> {
+                let ids: std::collections::BTreeSet<&str> = events
+                    .iter()
+                    .filter(|e| (e.aggregate_type == Plan::TYPE) == plans)
+                    .map(|e| e.aggregate_id.as_str())
+                    .filter(|id| if plans { !changes.plans.contains_key(*id) } else { !changes.tasks.contains_key(*id) })
+                    .collect();
+                ids.into_iter().collect()
+            };
+            for (head, ids, is_plan) in [
+                ("SELECT plan_id, payload FROM plan_view WHERE plan_id", missing(true), true),
+                ("SELECT aggregate_id, payload FROM task_view WHERE aggregate_id", missing(false), false),
+            ] {
+                for chunk in ids.chunks(IDS_PER_STATEMENT) {
+                    let rows: Vec<(String, String)> = in_list!($db, head, chunk)
+                        .build_query_as()
+                        .fetch_all(&mut *$tx)
+                        .await
+                        .map_err(StoreError::query("đọc khung nhìn"))?;
+                    for (key, payload) in rows {
+                        if is_plan {
+                            loaded.plans.insert(key.clone(), views::decode(&key, &payload)?);
+                        } else {
+                            loaded.tasks.insert(key.clone(), views::decode(&key, &payload)?);
+                        }
                     }
                 }
             }
+            for e in &events {
+                changes.apply(e, &mut loaded)?;
+            }
+            applied += events.len() as i64;
+            last = end;
         }
-        let mut changes = Changes::default();
-        for e in &events {
-            changes.apply(e, &mut loaded)?;
+        if applied == 0 {
+            $tx.commit().await.map_err(StoreError::query("kết thúc giao dịch"))?;
+            return Ok((0, total as u64));
         }
         for (id, view) in &changes.plans {
             sqlx::query(
@@ -238,17 +253,21 @@ macro_rules! run_batch {
             changes.plans.iter().map(|(id, v)| (id.clone(), Some(v.plan.clone()))).collect();
         let mut reindex: Vec<TaskView> = changes.tasks.values().cloned().collect();
         for plan_id in changes.plans.keys() {
-            let rows: Vec<(String, String)> = sqlx::query_as("SELECT aggregate_id, payload FROM task_view WHERE plan_id = $1")
+            let ids: Vec<String> = sqlx::query_scalar("SELECT aggregate_id FROM task_view WHERE plan_id = $1")
                 .bind(plan_id)
                 .fetch_all(&mut *$tx)
                 .await
                 .map_err(StoreError::query("đọc khung nhìn"))?;
-            for (id, payload) in rows {
-                if !changes.tasks.contains_key(&id) {
-                    reindex.push(serde_json::from_str(&payload).map_err(|err| StoreError::Corrupt {
-                        context: format!("khung nhìn {id}"),
-                        reason: err.to_string(),
-                    })?);
+            // Only the views not already in memory are read.
+            let others: Vec<&str> = ids.iter().map(String::as_str).filter(|id| !changes.tasks.contains_key(*id)).collect();
+            for chunk in others.chunks(IDS_PER_STATEMENT) {
+                let rows: Vec<(String, String)> = in_list!($db, "SELECT aggregate_id, payload FROM task_view WHERE aggregate_id", chunk)
+                    .build_query_as()
+                    .fetch_all(&mut *$tx)
+                    .await
+                    .map_err(StoreError::query("đọc khung nhìn"))?;
+                for (id, payload) in rows {
+                    reindex.push(views::decode(&id, &payload)?);
                 }
             }
         }
@@ -264,7 +283,7 @@ macro_rules! run_batch {
                 plans.insert(plan_id.clone(), plan);
             }
         }
-        let due: Vec<(&str, String, String, &'static str, Option<String>)> = reindex
+        let due: Vec<DueRow> = reindex
             .iter()
             .flat_map(|view| {
                 let plan_id = view.id.split_once('/').map_or("", |(p, _)| p);
@@ -275,13 +294,7 @@ macro_rules! run_batch {
             .collect();
         let ids: Vec<&str> = reindex.iter().map(|v| v.id.as_str()).collect();
         delete_for!($tx, $db, "due_index", &ids);
-        for chunk in due.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO due_index (aggregate_id, milestone_id, due, status, next_reminder) ");
-            q.push_values(chunk, |mut b, (id, m, d, st, n)| {
-                b.push_bind(*id).push_bind(m.as_str()).push_bind(d.as_str()).push_bind(*st).push_bind(n.as_deref());
-            });
-            q.build().execute(&mut *$tx).await.map_err(StoreError::query("cập nhật chỉ mục hạn"))?;
-        }
+        $insert_due(&mut $tx, &due).await?;
         let ids: Vec<&str> = changes.tasks.keys().map(String::as_str).collect();
         delete_for!($tx, $db, "outbox", &ids);
         let outbox: Vec<OutboxRow> = changes.tasks.values().flat_map(|v| v.outbox_rows()).collect();
@@ -308,7 +321,6 @@ macro_rules! run_batch {
             });
             q.build().execute(&mut *$tx).await.map_err(StoreError::query("cập nhật hộp thư đi"))?;
         }
-        let applied = events.len() as i64;
         sqlx::query("UPDATE projection_checkpoints SET tx = $1, position = $2, events_applied = events_applied + $3 WHERE name = $4")
             .bind(last.tx)
             .bind(last.position)
@@ -322,6 +334,55 @@ macro_rules! run_batch {
     }};
 }
 
+/// A `due_index` row: task, milestone, due date, status, next reminder day.
+type DueRow<'a> = (&'a str, String, String, &'static str, Option<String>);
+
+async fn insert_due_sqlite(tx: &mut sqlx::SqliteConnection, due: &[DueRow<'_>]) -> Result<(), StoreError> {
+    for chunk in due.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO due_index (aggregate_id, milestone_id, due, status, next_reminder) ",
+        );
+        q.push_values(chunk, |mut b, (id, m, d, st, n)| {
+            b.push_bind(*id)
+                .push_bind(m.as_str())
+                .push_bind(d.as_str())
+                .push_bind(*st)
+                .push_bind(n.as_deref());
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("cập nhật chỉ mục hạn"))?;
+    }
+    Ok(())
+}
+
+/// On PostgreSQL the rows go as five arrays in one statement: far fewer
+/// parameters to bind and parse than multi-row VALUES.
+async fn insert_due_postgres(tx: &mut sqlx::PgConnection, due: &[DueRow<'_>]) -> Result<(), StoreError> {
+    if due.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = due.iter().map(|r| r.0).collect();
+    let milestones: Vec<&str> = due.iter().map(|r| r.1.as_str()).collect();
+    let dues: Vec<&str> = due.iter().map(|r| r.2.as_str()).collect();
+    let statuses: Vec<&str> = due.iter().map(|r| r.3).collect();
+    let next: Vec<Option<&str>> = due.iter().map(|r| r.4.as_deref()).collect();
+    sqlx::query(
+        "INSERT INTO due_index (aggregate_id, milestone_id, due, status, next_reminder) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])",
+    )
+    .bind(ids)
+    .bind(milestones)
+    .bind(dues)
+    .bind(statuses)
+    .bind(next)
+    .execute(tx)
+    .await
+    .map_err(StoreError::query("cập nhật chỉ mục hạn"))?;
+    Ok(())
+}
+
 async fn batch(store: &Store) -> Result<(u64, u64), StoreError> {
     match store {
         Store::Sqlite(pool) => {
@@ -331,14 +392,21 @@ async fn batch(store: &Store) -> Result<(u64, u64), StoreError> {
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(StoreError::query("mở giao dịch khung nhìn"))?;
-            run_batch!(tx, read_after_sqlite, "", sqlx::Sqlite)
+            run_batch!(tx, read_after_sqlite, insert_due_sqlite, "", sqlx::Sqlite)
         }
         Store::Postgres(pool) => {
             let mut tx = pool
                 .begin()
                 .await
                 .map_err(StoreError::query("mở giao dịch khung nhìn"))?;
-            run_batch!(tx, read_after_postgres, " FOR UPDATE", sqlx::Postgres)
+            crate::store::feed::in_feed_order(&mut tx).await?;
+            run_batch!(
+                tx,
+                read_after_postgres,
+                insert_due_postgres,
+                " FOR UPDATE",
+                sqlx::Postgres
+            )
         }
     }
 }

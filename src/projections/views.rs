@@ -250,7 +250,8 @@ const OUTBOX_COLUMNS: &str =
     "aggregate_id, milestone_id, reminder_key, agency, role, kind, window_day, queued_at, due, \
      status, attempts, next_attempt_at, message_id, last_error";
 
-fn decode<T: for<'de> Deserialize<'de>>(id: &str, payload: &str) -> Result<T, StoreError> {
+/// Parses a stored view, naming it if it is corrupt.
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(id: &str, payload: &str) -> Result<T, StoreError> {
     serde_json::from_str(payload).map_err(|e| StoreError::Corrupt {
         context: format!("khung nhìn {id}"),
         reason: e.to_string(),
