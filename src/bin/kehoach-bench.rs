@@ -44,7 +44,14 @@ struct Args {
     /// Small sizes, for CI: checks that every figure runs, in seconds.
     #[arg(long)]
     quick: bool,
+    /// Keep the SQLite databases in this directory instead of a temporary
+    /// one, to profile or inspect them afterwards (SQLite only).
+    #[arg(long)]
+    keep: Option<std::path::PathBuf>,
 }
+
+/// Where `--keep` puts the SQLite databases.
+static KEEP: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
 
 /// One line of the table.
 struct Figure {
@@ -117,6 +124,16 @@ impl Db {
     async fn new(spec: &str, stage: &str) -> Self {
         let name = format!("kehoach_bench_{}_{stage}", std::process::id());
         if spec == "sqlite" {
+            if let Some(keep) = KEEP.get() {
+                std::fs::create_dir_all(keep).unwrap_or_else(|e| panic!("{}: {e}", keep.display()));
+                let url = DbUrl::Sqlite(keep.join(format!("{name}.db")));
+                return Self {
+                    url,
+                    admin: None,
+                    name,
+                    _dir: None,
+                };
+            }
             let dir = tempfile::tempdir().expect("temp dir");
             let url = DbUrl::Sqlite(dir.path().join(format!("{name}.db")));
             return Self {
@@ -533,6 +550,13 @@ fn print_table(db: &str, figures: &[Figure], elapsed: Duration) {
 #[tokio::main]
 async fn main() {
     let mut args = Args::parse();
+    if let Some(keep) = args.keep.clone() {
+        if args.db != "sqlite" {
+            eprintln!("--keep chỉ dùng với --db sqlite");
+            std::process::exit(2);
+        }
+        let _ = KEEP.set(keep);
+    }
     if args.quick {
         args.tasks = args.tasks.min(200);
         args.open = vec![2000];
