@@ -9,13 +9,30 @@ use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
+use std::collections::HashMap;
 use std::time::Duration;
 
-/// Reads go through the libraries' repositories; writes are ours (see `persist`).
+/// Loading an aggregate and appending to it are ours (they carry the hash
+/// chain); the other reads go through the libraries' repositories.
 pub struct EventRepository {
     store: Store,
     inner: Inner,
+    /// The hash of the last event of each aggregate loaded and not yet
+    /// appended to, keyed by (aggregate type, id) with its sequence: a
+    /// command's append then chains to it without reading it again. A stored
+    /// hash never changes, so an entry can be old but never wrong; an append
+    /// after another process's is refused by the primary key as before.
+    heads: std::sync::Mutex<HashMap<(String, String), (i64, String)>>,
 }
+
+/// Entries kept at most in `heads` (commands that load and then fail leave theirs).
+const HEADS_KEPT: usize = 10_000;
+
+const SELECT_EVENTS: &str = "
+SELECT aggregate_id, sequence, event_type, event_version, CAST(payload AS TEXT), CAST(metadata AS TEXT), hash
+  FROM events
+ WHERE aggregate_type = $1 AND aggregate_id = $2
+ ORDER BY sequence";
 
 enum Inner {
     Sqlite(SqliteEventRepository),
@@ -31,9 +48,31 @@ impl EventRepository {
         Self {
             store: store.clone(),
             inner,
+            heads: Default::default(),
+        }
+    }
+
+    fn remember_head(&self, aggregate_type: &str, aggregate_id: &str, sequence: i64, hash: String) {
+        let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+        if heads.len() >= HEADS_KEPT {
+            heads.clear();
+        }
+        heads.insert((aggregate_type.to_string(), aggregate_id.to_string()), (sequence, hash));
+    }
+
+    /// The remembered hash of event `sequence` of an aggregate, if it is the one remembered.
+    fn take_head(&self, aggregate_type: &str, aggregate_id: &str, sequence: i64) -> Option<String> {
+        let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (aggregate_type.to_string(), aggregate_id.to_string());
+        match heads.remove(&key) {
+            Some((seq, hash)) if seq == sequence => Some(hash),
+            _ => None,
         }
     }
 }
+
+/// A stored event row as `get_events` reads it.
+type EventRow = (String, i64, String, String, String, String, Option<String>);
 
 const PREVIOUS_HASH: &str = "SELECT hash FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3";
 /// Payload and metadata are written in their canonical form (docs/audit/canonical-form.md),
@@ -73,15 +112,19 @@ fn sqlite_busy(err: &PersistenceError) -> bool {
     }
 }
 
-/// Inserts a command's events with their chained hashes in one transaction:
-/// one extra read (the previous event's hash) per command.
+/// Inserts a command's events with their chained hashes in one transaction.
+/// The previous event's hash is `$known` (remembered from loading the
+/// aggregate) or read here.
 macro_rules! insert_chained {
-    ($begin:expr, $insert:expr, $aggregate_type:expr, $events:expr) => {{
+    ($begin:expr, $insert:expr, $aggregate_type:expr, $events:expr, $known:expr) => {{
         let events: &[SerializedEvent] = $events;
         let Some(first) = events.first() else { return Ok(()) };
         let mut tx = $begin.await.map_err(persistence)?;
+        let known: Option<String> = $known;
         let mut prev = if first.sequence <= 1 {
             String::new()
+        } else if let Some(hash) = known {
+            hash
         } else {
             let found: Option<Option<String>> = sqlx::query_scalar(PREVIOUS_HASH)
                 .bind($aggregate_type)
@@ -135,10 +178,33 @@ macro_rules! insert_chained {
 
 impl PersistedEventRepository for EventRepository {
     async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        match &self.inner {
-            Inner::Sqlite(r) => r.get_events::<A>(aggregate_id).await,
-            Inner::Postgres(r) => r.get_events::<A>(aggregate_id).await,
+        let rows: Vec<EventRow> = crate::with_pool!(&self.store, pool => sqlx::query_as(SELECT_EVENTS)
+            .bind(A::TYPE)
+            .bind(aggregate_id)
+            .fetch_all(pool)
+            .await
+            .map_err(persistence)?);
+        let mut events = Vec::with_capacity(rows.len());
+        let mut head = None;
+        for (id, sequence, event_type, event_version, payload, metadata, hash) in rows {
+            let json = |text: &str| {
+                serde_json::from_str::<Value>(text).map_err(|e| PersistenceError::DeserializationError(Box::new(e)))
+            };
+            events.push(SerializedEvent {
+                payload: json(&payload)?,
+                metadata: json(&metadata)?,
+                aggregate_id: id,
+                sequence: sequence as usize,
+                aggregate_type: A::TYPE.to_string(),
+                event_type,
+                event_version,
+            });
+            head = hash.map(|h| (sequence, h));
         }
+        if let Some((sequence, hash)) = head {
+            self.remember_head(A::TYPE, aggregate_id, sequence, hash);
+        }
+        Ok(events)
     }
 
     async fn get_last_events<A: Aggregate>(
@@ -172,6 +238,9 @@ impl PersistedEventRepository for EventRepository {
         if snapshot_update.is_some() {
             return Err(PersistenceError::UnknownError("kehoach không dùng snapshot".into()));
         }
+        let known = events
+            .first()
+            .and_then(|first| self.take_head(A::TYPE, &first.aggregate_id, first.sequence as i64 - 1));
         match &self.store {
             Store::Sqlite(pool) => {
                 // The insert is one transaction, so retrying a lock failure cannot write twice.
@@ -180,7 +249,13 @@ impl PersistedEventRepository for EventRepository {
                     let result: Result<(), PersistenceError> = async {
                         // IMMEDIATE: take the write lock before reading the previous
                         // hash, instead of failing to upgrade a read lock later.
-                        insert_chained!(pool.begin_with("BEGIN IMMEDIATE"), INSERT_EVENT_SQLITE, A::TYPE, events)
+                        insert_chained!(
+                            pool.begin_with("BEGIN IMMEDIATE"),
+                            INSERT_EVENT_SQLITE,
+                            A::TYPE,
+                            events,
+                            known.clone()
+                        )
                     }
                     .await;
                     match result {
@@ -193,7 +268,7 @@ impl PersistedEventRepository for EventRepository {
                     }
                 }
             }
-            Store::Postgres(pool) => insert_chained!(pool.begin(), INSERT_EVENT_POSTGRES, A::TYPE, events),
+            Store::Postgres(pool) => insert_chained!(pool.begin(), INSERT_EVENT_POSTGRES, A::TYPE, events, known),
         }
     }
 
