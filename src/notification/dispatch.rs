@@ -16,10 +16,16 @@ use crate::projections::views::{OutboxRow, PlanView, TaskView};
 use crate::scheduling::parse_item;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// The advisory lock key of the dispatcher ("kehoach" in ASCII).
-const DISPATCH_LOCK: i64 = 0x006b_6568_6f61_6368;
+/// The advisory lock that lets one process at a time deliver to one
+/// agency of one plan: a stable 64-bit key from SHA-256, the same in every
+/// process and version.
+fn group_lock(plan: &str, agency: &str) -> i64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("kehoach-dispatch/{plan}/{agency}"));
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
 
 /// The Inspection Committee, whose digests carry the latest checkpoint root.
 const INSPECTORS: &str = "UBKT";
@@ -68,6 +74,11 @@ fn kind_of(s: &str) -> ItemKind {
     }
 }
 
+/// The plan part of a task's aggregate id (`plan/task`).
+fn plan_of(aggregate_id: &str) -> &str {
+    aggregate_id.split('/').next().unwrap_or_default()
+}
+
 fn role_of(s: &str) -> Role {
     match s {
         "advisory" => Role::Advisory,
@@ -102,26 +113,19 @@ pub enum DispatchError {
 }
 
 impl Dispatcher {
-    /// One pass at `now`: every queued message whose attempt is due. Only
-    /// one process dispatches at a time on a shared PostgreSQL database; the
-    /// others skip the pass (the rows wait for the next one).
+    /// One pass at `now`: every queued message whose attempt is due. On a
+    /// shared PostgreSQL database the work is shared out by (plan, agency):
+    /// each process takes the agencies whose lock it gets and skips the
+    /// others, which another process is delivering (or, if it died, whose
+    /// lock PostgreSQL released with its connection for the next pass).
     pub async fn dispatch(&self, engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Sent>, DispatchError> {
-        match engine
-            .store
-            .exclusively(DISPATCH_LOCK, self.dispatch_alone(engine, now))
-            .await?
-        {
-            Some(result) => result,
-            None => Ok(vec![]),
-        }
-    }
-
-    async fn dispatch_alone(&self, engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Sent>, DispatchError> {
-        // Under the lock, and after every commit so far is readable: a
-        // digest another process has just sent shows as sent here.
         engine.catch_up().await?;
-        let rows = engine.store.outbox_due(now).await?;
-        if rows.is_empty() {
+        let due = engine.store.outbox_due(now, None).await?;
+        let groups: BTreeSet<(String, String)> = due
+            .iter()
+            .map(|r| (plan_of(&r.aggregate_id).to_string(), r.agency.clone()))
+            .collect();
+        if groups.is_empty() {
             return Ok(vec![]);
         }
         let plans: HashMap<String, PlanView> = engine
@@ -130,6 +134,35 @@ impl Dispatcher {
             .await?
             .into_iter()
             .map(|p| (p.id.clone(), p))
+            .collect();
+        let mut report = Vec::new();
+        for (plan_id, agency) in groups {
+            let Some(plan) = plans.get(&plan_id) else { continue };
+            let work = self.dispatch_group(engine, plan, &agency, now);
+            if let Some(sent) = engine.store.exclusively(group_lock(&plan_id, &agency), work).await? {
+                report.extend(sent?);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Delivers one agency's due messages of one plan, one digest per send window.
+    async fn dispatch_group(
+        &self,
+        engine: &Engine,
+        plan: &PlanView,
+        agency: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Sent>, DispatchError> {
+        // Under the lock, and after every commit so far is readable: a
+        // digest another process has just sent shows as sent here.
+        engine.catch_up().await?;
+        let rows: Vec<OutboxRow> = engine
+            .store
+            .outbox_due(now, Some(agency))
+            .await?
+            .into_iter()
+            .filter(|r| plan_of(&r.aggregate_id) == plan.id)
             .collect();
         let mut ids: Vec<String> = rows.iter().map(|r| r.aggregate_id.clone()).collect();
         ids.dedup();
@@ -140,21 +173,13 @@ impl Dispatcher {
             .into_iter()
             .map(|v| (v.id.clone(), v))
             .collect();
-
-        // One digest per plan, agency and window.
-        let mut groups: BTreeMap<(String, String, NaiveDate), Vec<&OutboxRow>> = BTreeMap::new();
+        let mut windows: BTreeMap<NaiveDate, Vec<&OutboxRow>> = BTreeMap::new();
         for row in &rows {
-            let plan_id = row.aggregate_id.split('/').next().unwrap_or_default().to_string();
-            let tz = plans.get(&plan_id).map_or(chrono_tz::Asia::Ho_Chi_Minh, PlanView::tz);
-            groups
-                .entry((plan_id, row.agency.clone(), window_of(row, tz)))
-                .or_default()
-                .push(row);
+            windows.entry(window_of(row, plan.tz())).or_default().push(row);
         }
         let mut report = Vec::new();
-        for ((plan_id, agency, window), rows) in groups {
-            let Some(plan) = plans.get(&plan_id) else { continue };
-            report.push(self.deliver(engine, plan, &agency, window, &rows, &tasks, now).await?);
+        for (window, rows) in windows {
+            report.push(self.deliver(engine, plan, agency, window, &rows, &tasks, now).await?);
         }
         Ok(report)
     }

@@ -317,13 +317,16 @@ impl Store {
         .map_err(StoreError::query("đọc chỉ mục nhắc hạn")))
     }
 
-    /// Messages still to deliver whose next attempt is due at `now`.
-    pub async fn outbox_due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError> {
+    /// Messages still to deliver whose next attempt is due at `now`, for
+    /// every agency or one.
+    pub async fn outbox_due(&self, now: DateTime<Utc>, agency: Option<&str>) -> Result<Vec<OutboxRow>, StoreError> {
         crate::with_pool!(self, pool => sqlx::query_as(&format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
+                AND agency = COALESCE($2, agency)
              ORDER BY agency, aggregate_id, milestone_id, reminder_key",
         ))
         .bind(instant_text(now))
+        .bind(agency)
         .fetch_all(pool)
         .await
         .map_err(StoreError::query("đọc hộp thư đi")))
