@@ -13,7 +13,9 @@ use crate::domain::reminders::{
 use crate::domain::task::{TaskAction, TaskDefinition};
 use crate::engine::{Engine, EngineError};
 use crate::projections::views::TaskView;
+use crate::store::Store;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -56,6 +58,11 @@ fn recipients_for_escalation(def: &TaskDefinition, plan: &Plan) -> Vec<Recipient
     out
 }
 
+/// Tasks whose reminders one pass queues at the same time on PostgreSQL.
+/// SQLite has one writer at a time, and waiting for its lock costs more than
+/// taking turns, so there they go one by one.
+const TASKS_AT_ONCE: usize = 8;
+
 /// One scheduling pass at `now`: queues every reminder point that has come.
 pub async fn schedule(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Queued>, EngineError> {
     engine.catch_up().await?;
@@ -72,8 +79,18 @@ pub async fn schedule(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Queued>
             by_task.entry(task).or_default().push(milestone);
         }
         let ids: Vec<String> = by_task.keys().cloned().collect();
-        for view in engine.store.task_views_by_id(&ids).await? {
-            queued.extend(queue_for_task(engine, plan, &view, &by_task[&view.id], today).await?);
+        // Each task is its own aggregate, so their commands can run side by
+        // side (results kept in task order).
+        let at_once = match engine.store {
+            Store::Postgres(_) => TASKS_AT_ONCE,
+            Store::Sqlite(_) => 1,
+        };
+        let views = engine.store.task_views_by_id(&ids).await?;
+        let mut passes = stream::iter(views.iter())
+            .map(|view| queue_for_task(engine, plan, view, &by_task[&view.id], today))
+            .buffered(at_once);
+        while let Some(for_task) = passes.next().await {
+            queued.extend(for_task?);
         }
     }
     Ok(queued)
