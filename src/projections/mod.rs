@@ -279,7 +279,10 @@ macro_rules! run_batch {
                     .fetch_optional(&mut *$tx)
                     .await
                     .map_err(StoreError::query("đọc khung nhìn"))?;
-                let plan = found.and_then(|p| serde_json::from_str::<PlanView>(&p).ok()).map(|v| v.plan);
+                let plan = match found {
+                    Some(p) => Some(views::decode::<PlanView>(&plan_id, &p)?.plan),
+                    None => None,
+                };
                 plans.insert(plan_id.clone(), plan);
             }
         }
