@@ -67,16 +67,28 @@ const TASKS_AT_ONCE: usize = 8;
 pub async fn schedule(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Queued>, EngineError> {
     engine.catch_up().await?;
     let mut queued = Vec::new();
-    for plan_view in engine.store.plan_views().await? {
+    let plans = engine.store.plan_views().await?;
+    // Each plan's today, in its own time zone; one read of the index up to
+    // the latest of them serves every plan.
+    let todays: Vec<Option<NaiveDate>> = plans
+        .iter()
+        .map(|p| p.plan.header.as_ref().map(|h| local_date(now, h.tz())))
+        .collect();
+    let Some(latest) = todays.iter().flatten().max() else {
+        return Ok(queued);
+    };
+    // Only the milestones whose next reminder day has come (an index
+    // range), so a pass costs what it queues, not what is open.
+    let due = engine.store.reminders_due(*latest).await?;
+    for (plan_view, today) in plans.iter().zip(todays) {
         let plan = &plan_view.plan;
-        let Some(header) = &plan.header else { continue };
-        let tz = header.tz();
-        let today = local_date(now, tz);
-        // Only the milestones whose next reminder day has come (an index
-        // range), so a pass costs what it queues, not what is open.
+        let Some(today) = today else { continue };
+        let (prefix, today_text) = (format!("{}/", plan_view.id), today.to_string());
         let mut by_task: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (task, milestone) in engine.store.reminders_due(&header.id.to_string(), today).await? {
-            by_task.entry(task).or_default().push(milestone);
+        for (task, milestone, day) in &due {
+            if task.starts_with(&prefix) && *day <= today_text {
+                by_task.entry(task.clone()).or_default().push(milestone.clone());
+            }
         }
         let ids: Vec<String> = by_task.keys().cloned().collect();
         // Each task is its own aggregate, so their commands can run side by
