@@ -35,13 +35,9 @@ pub async fn export(store: &Store, out: &mut impl Write, now: DateTime<Utc>) -> 
             break;
         };
         for e in batch {
-            let corrupt = |err: serde_json::Error| StoreError::Corrupt {
-                context: format!("{} #{}", e.aggregate_id, e.sequence),
-                reason: err.to_string(),
-            };
             let (payload, metadata) = (
-                e.payload_value().map_err(corrupt)?,
-                e.metadata_value().map_err(corrupt)?,
+                e.payload_value().map_err(|err| e.corrupt(err))?,
+                e.metadata_value().map_err(|err| e.corrupt(err))?,
             );
             let line = json!({
                 "kind": "event",

@@ -124,23 +124,23 @@ impl Db {
     async fn new(spec: &str, stage: &str) -> Self {
         let name = format!("kehoach_bench_{}_{stage}", std::process::id());
         if spec == "sqlite" {
-            if let Some(keep) = KEEP.get() {
-                std::fs::create_dir_all(keep).unwrap_or_else(|e| panic!("{}: {e}", keep.display()));
-                let url = DbUrl::Sqlite(keep.join(format!("{name}.db")));
-                return Self {
-                    url,
-                    admin: None,
-                    name,
-                    _dir: None,
-                };
-            }
-            let dir = tempfile::tempdir().expect("temp dir");
-            let url = DbUrl::Sqlite(dir.path().join(format!("{name}.db")));
+            // A temporary directory, or with `--keep` one that stays.
+            let (dir, path) = match KEEP.get() {
+                Some(keep) => {
+                    std::fs::create_dir_all(keep).unwrap_or_else(|e| panic!("{}: {e}", keep.display()));
+                    (None, keep.clone())
+                }
+                None => {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let path = dir.path().to_path_buf();
+                    (Some(dir), path)
+                }
+            };
             return Self {
-                url,
+                url: DbUrl::Sqlite(path.join(format!("{name}.db"))),
                 admin: None,
                 name,
-                _dir: Some(dir),
+                _dir: dir,
             };
         }
         let pool = sqlx::PgPool::connect(spec)

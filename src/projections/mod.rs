@@ -40,13 +40,6 @@ struct Changes {
     tasks: BTreeMap<String, TaskView>,
 }
 
-fn corrupt(e: &FeedEvent, err: serde_json::Error) -> StoreError {
-    StoreError::Corrupt {
-        context: format!("{} #{} ({})", e.aggregate_id, e.sequence, e.event_type),
-        reason: err.to_string(),
-    }
-}
-
 impl Changes {
     /// Applies one event to the view it belongs to. Views remember the last
     /// sequence they applied, so an event seen twice is skipped.
@@ -61,7 +54,7 @@ impl Changes {
                         .unwrap_or_else(|| PlanView::empty(&e.aggregate_id)),
                 };
                 if e.sequence > view.version {
-                    let event: PlanEvent = serde_json::from_str(&e.payload).map_err(|err| corrupt(e, err))?;
+                    let event: PlanEvent = serde_json::from_str(&e.payload).map_err(|err| e.corrupt(err))?;
                     view.plan.apply(event);
                     view.version = e.sequence;
                 }
@@ -76,7 +69,7 @@ impl Changes {
                         .unwrap_or_else(|| TaskView::empty(&e.aggregate_id)),
                 };
                 if e.sequence > view.version {
-                    let event: TaskEvent = serde_json::from_str(&e.payload).map_err(|err| corrupt(e, err))?;
+                    let event: TaskEvent = serde_json::from_str(&e.payload).map_err(|err| e.corrupt(err))?;
                     view.updated_at = Some(event.stamp().at);
                     view.task.apply(event);
                     view.version = e.sequence;
@@ -154,6 +147,26 @@ macro_rules! delete_for {
     };
 }
 
+/// The stored views of the given ids, `(id, payload)`, read in a few
+/// statements; `$head` is `SELECT <id column>, payload FROM <table> WHERE <id column>`.
+macro_rules! fetch_views {
+    ($tx:ident, $db:ty, $head:expr, $ids:expr) => {{
+        let mut rows: Vec<(String, String)> = Vec::new();
+        for chunk in $ids.chunks(IDS_PER_STATEMENT) {
+            let part: Vec<(String, String)> = in_list!($db, $head, chunk)
+                .build_query_as()
+                .fetch_all(&mut *$tx)
+                .await
+                .map_err(StoreError::query("đọc khung nhìn"))?;
+            rows.extend(part);
+        }
+        rows
+    }};
+}
+
+const SELECT_PLAN_VIEWS: &str = "SELECT plan_id, payload FROM plan_view WHERE plan_id";
+const SELECT_TASK_VIEWS: &str = "SELECT aggregate_id, payload FROM task_view WHERE aggregate_id";
+
 /// One batch on one backend: lock the checkpoint, read after it, load the
 /// touched views, apply, write views and checkpoint, commit. Written once as
 /// a macro because the transaction types of the two databases differ.
@@ -191,24 +204,11 @@ macro_rules! run_batch {
                     .collect();
                 ids.into_iter().collect()
             };
-            for (head, ids, is_plan) in [
-                ("SELECT plan_id, payload FROM plan_view WHERE plan_id", missing(true), true),
-                ("SELECT aggregate_id, payload FROM task_view WHERE aggregate_id", missing(false), false),
-            ] {
-                for chunk in ids.chunks(IDS_PER_STATEMENT) {
-                    let rows: Vec<(String, String)> = in_list!($db, head, chunk)
-                        .build_query_as()
-                        .fetch_all(&mut *$tx)
-                        .await
-                        .map_err(StoreError::query("đọc khung nhìn"))?;
-                    for (key, payload) in rows {
-                        if is_plan {
-                            loaded.plans.insert(key.clone(), views::decode(&key, &payload)?);
-                        } else {
-                            loaded.tasks.insert(key.clone(), views::decode(&key, &payload)?);
-                        }
-                    }
-                }
+            for (id, payload) in fetch_views!($tx, $db, SELECT_PLAN_VIEWS, missing(true)) {
+                loaded.plans.insert(id.clone(), views::decode(&id, &payload)?);
+            }
+            for (id, payload) in fetch_views!($tx, $db, SELECT_TASK_VIEWS, missing(false)) {
+                loaded.tasks.insert(id.clone(), views::decode(&id, &payload)?);
             }
             for e in &events {
                 changes.apply(e, &mut loaded)?;
@@ -260,15 +260,8 @@ macro_rules! run_batch {
                 .map_err(StoreError::query("đọc khung nhìn"))?;
             // Only the views not already in memory are read.
             let others: Vec<&str> = ids.iter().map(String::as_str).filter(|id| !changes.tasks.contains_key(*id)).collect();
-            for chunk in others.chunks(IDS_PER_STATEMENT) {
-                let rows: Vec<(String, String)> = in_list!($db, "SELECT aggregate_id, payload FROM task_view WHERE aggregate_id", chunk)
-                    .build_query_as()
-                    .fetch_all(&mut *$tx)
-                    .await
-                    .map_err(StoreError::query("đọc khung nhìn"))?;
-                for (id, payload) in rows {
-                    reindex.push(views::decode(&id, &payload)?);
-                }
+            for (id, payload) in fetch_views!($tx, $db, SELECT_TASK_VIEWS, others) {
+                reindex.push(views::decode(&id, &payload)?);
             }
         }
         for view in &reindex {

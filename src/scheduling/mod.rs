@@ -17,7 +17,7 @@ use crate::store::Store;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 /// A reminder the pass queued.
@@ -80,23 +80,31 @@ pub async fn schedule(engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Queued>
     // Only the milestones whose next reminder day has come (an index
     // range), so a pass costs what it queues, not what is open.
     let due = engine.store.reminders_due(*latest).await?;
+    let mut by_plan: HashMap<&str, BTreeMap<String, Vec<String>>> = HashMap::new();
+    let cutoffs: HashMap<&str, String> = plans
+        .iter()
+        .zip(&todays)
+        .filter_map(|(p, today)| Some((p.id.as_str(), today.as_ref()?.to_string())))
+        .collect();
+    for (task, milestone, day) in &due {
+        let plan_id = task.split_once('/').map_or("", |(p, _)| p);
+        if cutoffs.get(plan_id).is_some_and(|today| day <= today) {
+            let tasks = by_plan.entry(plan_id).or_default();
+            tasks.entry(task.clone()).or_default().push(milestone.clone());
+        }
+    }
+    // Each task is its own aggregate, so their commands can run side by side
+    // (results kept in task order).
+    let at_once = match engine.store {
+        Store::Postgres(_) => TASKS_AT_ONCE,
+        Store::Sqlite(_) => 1,
+    };
     for (plan_view, today) in plans.iter().zip(todays) {
         let plan = &plan_view.plan;
-        let Some(today) = today else { continue };
-        let (prefix, today_text) = (format!("{}/", plan_view.id), today.to_string());
-        let mut by_task: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (task, milestone, day) in &due {
-            if task.starts_with(&prefix) && *day <= today_text {
-                by_task.entry(task.clone()).or_default().push(milestone.clone());
-            }
-        }
-        let ids: Vec<String> = by_task.keys().cloned().collect();
-        // Each task is its own aggregate, so their commands can run side by
-        // side (results kept in task order).
-        let at_once = match engine.store {
-            Store::Postgres(_) => TASKS_AT_ONCE,
-            Store::Sqlite(_) => 1,
+        let (Some(today), Some(by_task)) = (today, by_plan.remove(plan_view.id.as_str())) else {
+            continue;
         };
+        let ids: Vec<String> = by_task.keys().cloned().collect();
         let views = engine.store.task_views_by_id(&ids).await?;
         let mut passes = stream::iter(views.iter())
             .map(|view| queue_for_task(engine, plan, view, &by_task[&view.id], today))

@@ -37,6 +37,14 @@ impl FeedEvent {
     pub fn metadata_value(&self) -> Result<Value, serde_json::Error> {
         serde_json::from_str(&self.metadata)
     }
+
+    /// The storage error for a part of this event that does not parse.
+    pub fn corrupt(&self, err: serde_json::Error) -> StoreError {
+        StoreError::Corrupt {
+            context: format!("{} #{} ({})", self.aggregate_id, self.sequence, self.event_type),
+            reason: err.to_string(),
+        }
+    }
 }
 
 const SQLITE_FEED: &str = "

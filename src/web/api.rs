@@ -8,10 +8,10 @@ use super::{AppState, WebError};
 use crate::accounts::{Action, Role};
 use crate::audit::history::{parse_as_of, History, PlanAsOf};
 use crate::domain::dates::parse_date;
-use crate::domain::ids::AgencyCode;
+use crate::domain::ids::{AgencyCode, TaskKey};
 use crate::domain::task::MilestoneStatus;
 use crate::projections::json::task_json;
-use crate::projections::views::{today_in, TaskFilter};
+use crate::projections::views::{today_in, PlanView, TaskFilter, TaskView};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -65,14 +65,7 @@ async fn task_for(
     caller: &Caller,
     task: &str,
     q: &Params,
-) -> Result<
-    (
-        crate::domain::ids::TaskKey,
-        crate::projections::PlanView,
-        crate::projections::TaskView,
-    ),
-    WebError,
-> {
+) -> Result<(TaskKey, PlanView, TaskView), WebError> {
     let plans = state.store().plan_views().await?;
     forms::visible_task(state, &plans, &caller.user, task, param(q, "plan")).await
 }
