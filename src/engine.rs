@@ -77,19 +77,57 @@ fn framework<A: Aggregate<Services = ()>>(store: &Store) -> Framework<A> {
     CqrsFramework::new(PersistedEventStore::new_event_store(store.repository()), vec![], ())
 }
 
+/// The event metadata: the actor's fields (account, e-mail, name, agency,
+/// channel and its details; or the component, version and host) and the
+/// claimed time, all hashed with the event.
 fn metadata(stamp: &Stamp) -> HashMap<String, String> {
     let mut m = HashMap::new();
-    match &stamp.by {
-        Actor::Agency { agency, person } => {
-            m.insert("agency".to_string(), agency.to_string());
-            m.insert("person".to_string(), person.to_string());
-        }
-        Actor::System { system } => {
-            m.insert("system".to_string(), system.clone());
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&stamp.by) {
+        for (k, v) in fields {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            m.insert(k, text);
         }
     }
     m.insert("at".to_string(), stamp.at.to_rfc3339());
     m
+}
+
+/// This machine's host name, as events name it.
+pub fn host_name() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; gethostname writes at most that.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        if rc == 0 && end > 0 {
+            String::from_utf8_lossy(&buf[..end]).into_owned()
+        } else {
+            "unknown".to_string()
+        }
+    })
+    .clone()
+}
+
+/// The engine's own component as an actor: its name, this release and this host.
+pub fn system_actor(component: &str) -> Actor {
+    Actor::system_on(component, env!("CARGO_PKG_VERSION"), &host_name())
+}
+
+/// The operating-system user running this process (for CLI principals).
+pub fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            // SAFETY: getuid has no preconditions.
+            let uid = unsafe { libc::getuid() };
+            if uid == 0 { "root".to_string() } else { format!("uid-{uid}") }
+        })
 }
 
 impl Engine {
@@ -184,7 +222,7 @@ impl Engine {
     /// stamped with the component's name, retried on conflict.
     pub async fn execute_system(&self, key: &TaskKey, component: &str, action: TaskAction) -> Result<(), EngineError> {
         let command = TaskCommand {
-            stamp: self.stamp(Actor::system(component)),
+            stamp: self.stamp(system_actor(component)),
             action,
         };
         self.execute_task(key, command, true).await
@@ -209,7 +247,7 @@ impl Engine {
     /// amendments only for what changed, and withdraws tasks no longer listed.
     pub async fn load_plan(&self, plan: &PlanDefinition) -> Result<LoadReport, EngineError> {
         let before = self.store.event_count().await?;
-        let stamp = self.stamp(Actor::system("plan-loader"));
+        let stamp = self.stamp(system_actor("plan-loader"));
         let prefix = format!("{}/", plan.id());
         let stored: Vec<TaskKey> = self
             .store
@@ -266,7 +304,7 @@ impl Engine {
             aggregates: heads.len() as u64,
             up_to,
         };
-        let stamp = self.stamp(Actor::system("audit"));
+        let stamp = self.stamp(system_actor("audit"));
         let command = RecordCheckpoint {
             root: report.root.clone(),
             events: report.events,

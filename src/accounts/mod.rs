@@ -4,8 +4,9 @@
 
 pub mod store;
 
-use crate::domain::ids::{AgencyCode, PersonName};
-use crate::domain::task::{Actor, TaskAction};
+use crate::domain::ids::{AgencyCode, MilestoneId, PersonName};
+use chrono::NaiveDate;
+use crate::domain::task::{Actor, Channel, KpiValue, MilestoneStatus, Obligation, Principal, TaskAction};
 use crate::projections::views::TaskView;
 use serde::Serialize;
 
@@ -64,7 +65,63 @@ pub enum Action {
     Cancel,
 }
 
+/// What a person's action may carry besides its milestone and obligation.
+#[derive(Debug, Clone, Default)]
+pub struct ActionFields {
+    pub note: String,
+    pub reason: String,
+    /// The new deadline, for an extension.
+    pub until: Option<NaiveDate>,
+    pub kpis: Vec<KpiValue>,
+    pub evidence: Vec<String>,
+}
+
 impl Action {
+    /// The domain action, from the CLI's flags or a web request's fields.
+    pub fn build(self, milestone: MilestoneId, agency: Option<AgencyCode>, f: ActionFields) -> TaskAction {
+        match self {
+            Self::Report => TaskAction::ReportProgress {
+                milestone,
+                agency,
+                note: f.note,
+                kpis: f.kpis,
+                evidence: f.evidence,
+            },
+            Self::Submit => TaskAction::Submit {
+                milestone,
+                agency,
+                note: f.note,
+            },
+            Self::Approve => TaskAction::Approve {
+                milestone,
+                agency,
+                note: f.note,
+            },
+            Self::Return => TaskAction::Return {
+                milestone,
+                agency,
+                reason: f.reason,
+            },
+            // The caller checks that an extension has its date.
+            Self::Extend => TaskAction::Extend {
+                milestone,
+                agency,
+                until: f.until.unwrap_or(NaiveDate::MIN),
+                reason: f.reason,
+            },
+            Self::Waive => TaskAction::Waive {
+                milestone,
+                agency,
+                reason: f.reason,
+            },
+            Self::Cancel => TaskAction::Cancel {
+                milestone,
+                agency,
+                reason: f.reason,
+            },
+        }
+    }
+
     pub const ALL: [Action; 7] = [
         Self::Report,
         Self::Submit,
@@ -212,9 +269,32 @@ impl User {
             }
     }
 
-    /// Who the events say acted.
-    pub fn actor(&self) -> Actor {
-        Actor::person(self.agency.clone(), self.name.clone())
+    /// Whether to offer `action` on one obligation: `may`, the obligation's
+    /// own agency only for reports and submissions and never for decisions,
+    /// and the obligation's state (the domain checks again on submit).
+    pub fn may_on(&self, action: Action, task: &TaskView, o: &Obligation) -> bool {
+        let Some(def) = &task.task.definition else {
+            return false;
+        };
+        let own = o.owed_by(&self.agency, &def.implementers);
+        self.may(action, task)
+            && match action {
+                Action::Report => own && matches!(o.status, MilestoneStatus::Open | MilestoneStatus::Returned),
+                Action::Submit => own && matches!(o.status, MilestoneStatus::Open | MilestoneStatus::Returned),
+                Action::Approve | Action::Return => !own && o.status == MilestoneStatus::Submitted,
+                Action::Extend | Action::Waive | Action::Cancel => !own && o.status.is_pending(),
+            }
+    }
+
+    /// Who the events say acted: this account as it is now, and how it came.
+    pub fn actor(&self, channel: Channel) -> Actor {
+        Actor::account(Principal {
+            account: self.id.clone(),
+            email: self.email.to_string(),
+            name: self.name.clone(),
+            agency: self.agency.clone(),
+            channel,
+        })
     }
 
     pub fn roles_text(&self) -> String {

@@ -5,6 +5,7 @@
 
 use super::{parse_roles, AccountError, Email, Role, User, MIN_PASSWORD};
 use crate::domain::ids::{AgencyCode, PersonName};
+use crate::domain::task::Channel;
 use crate::projections::views::instant_text;
 use crate::store::{Store, StoreError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -20,6 +21,17 @@ pub const SESSION_TTL: Duration = Duration::hours(12);
 /// A fresh random secret, as 64 hex digits.
 pub fn secret() -> String {
     hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// An API token's public id: the start of its stored hash (never the token).
+pub fn token_id(token_hash: &str) -> String {
+    token_hash.chars().take(16).collect()
+}
+
+/// How events name a browser session: a hash of the stored hash of its id,
+/// so neither the cookie nor the lookup key is ever in the record.
+pub fn session_id_hash(token: &str) -> String {
+    digest(&digest(token)).chars().take(32).collect()
 }
 
 pub fn digest(token: &str) -> String {
@@ -219,7 +231,7 @@ impl Store {
     }
 
     /// The user and CSRF token of a live session.
-    pub async fn session(&self, token: &str, now: DateTime<Utc>) -> Result<Option<(User, String)>, StoreError> {
+    pub async fn session(&self, token: &str, now: DateTime<Utc>) -> Result<Option<(User, String, Channel)>, StoreError> {
         let sql = format!(
             "SELECT {USER_COLUMNS}, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0"
@@ -227,7 +239,10 @@ impl Store {
         let row: Option<SessionRow> = crate::with_pool!(self, pool => sqlx::query_as(&sql)
             .bind(digest(token)).bind(instant_text(now))
             .fetch_optional(pool).await.map_err(StoreError::query("đọc phiên đăng nhập"))?);
-        row.map(|(a, b, c, d, e, f, csrf)| user_from((a, b, c, d, e, f)).map(|u| (u, csrf)))
+        let channel = Channel::Web {
+            session: session_id_hash(token),
+        };
+        row.map(|(a, b, c, d, e, f, csrf)| user_from((a, b, c, d, e, f)).map(|u| (u, csrf, channel)))
             .transpose()
     }
 
@@ -245,14 +260,25 @@ impl Store {
         Ok(token)
     }
 
-    pub async fn api_token_user(&self, token: &str) -> Result<Option<User>, StoreError> {
+    /// The user of a live API token, and the channel its actions are recorded with.
+    pub async fn api_token_user(&self, token: &str) -> Result<Option<(User, Channel)>, StoreError> {
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT {USER_COLUMNS}, t.label FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.revoked = 0 AND u.disabled = 0"
         );
-        let row: Option<UserRow> = crate::with_pool!(self, pool => sqlx::query_as(&sql).bind(digest(token))
+        let hash = digest(token);
+        let row: Option<SessionRow> = crate::with_pool!(self, pool => sqlx::query_as(&sql).bind(&hash)
             .fetch_optional(pool).await.map_err(StoreError::query("đọc mã truy cập API"))?);
-        row.map(user_from).transpose()
+        row.map(|(a, b, c, d, e, f, label)| {
+            user_from((a, b, c, d, e, f)).map(|u| {
+                let channel = Channel::Api {
+                    token: token_id(&hash),
+                    token_label: label,
+                };
+                (u, channel)
+            })
+        })
+        .transpose()
     }
 
     /// The agency's calendar feed token, created on first use (a read

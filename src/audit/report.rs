@@ -14,7 +14,7 @@ use crate::domain::ids::AgencyCode;
 use crate::domain::plan::{Plan, PlanHeader};
 use crate::domain::task::{Baseline, Comparator, KpiTarget, Milestone, TargetValue, Task};
 use crate::engine::Engine;
-use crate::projections::views::{timeliness, Timeliness};
+use crate::projections::views::{obligation_timeliness, Timeliness};
 use crate::store::StoreError;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use minijinja::{context, Value};
@@ -270,23 +270,27 @@ impl Facts<'_> {
         for (id, task) in self.tasks {
             let Some(def) = &task.definition else { continue };
             let mut rows = Vec::new();
+            // One row per obligation: each agency's part is judged on its own.
             for m in task.milestones.iter().filter(|m| self.in_scope(m)) {
-                let t = timeliness(m, today, tz);
-                summary.add(t);
-                for a in &def.implementers {
-                    by_agency.entry(a.clone()).or_default().add(t);
+                for o in &m.obligations {
+                    let t = obligation_timeliness(o, today, tz);
+                    summary.add(t);
+                    for a in def.implementers.iter().filter(|a| o.owed_by(a, &def.implementers)) {
+                        by_agency.entry(a.clone()).or_default().add(t);
+                    }
+                    rows.push(context! {
+                        id => m.spec.id.to_string(),
+                        title => m.spec.title.clone(),
+                        agency => o.label(),
+                        due => format_vn(o.due),
+                        extended_from => o.extended_until.map(|_| format_vn(m.spec.due)),
+                        status => o.status.label_vi(),
+                        completed => o.approved.as_ref().map(|s| format_vn(local_date(s.at, tz))),
+                        approved_by => o.approved.as_ref().map(|s| s.by.to_string()),
+                        timeliness => timeliness_label(t),
+                        class => t.css_class(),
+                    });
                 }
-                rows.push(context! {
-                    id => m.spec.id.to_string(),
-                    title => m.spec.title.clone(),
-                    due => format_vn(m.due()),
-                    extended_from => m.extended_until.map(|_| format_vn(m.spec.due)),
-                    status => m.status.label_vi(),
-                    completed => m.approved.as_ref().map(|s| format_vn(local_date(s.at, tz))),
-                    approved_by => m.approved.as_ref().map(|s| s.by.to_string()),
-                    timeliness => timeliness_label(t),
-                    class => t.css_class(),
-                });
             }
             if rows.is_empty() {
                 continue;
@@ -438,19 +442,19 @@ impl Facts<'_> {
     /// reported it; for the period, one per year (the value of that year's
     /// latest milestone that reported it), with gaps for the silent years.
     fn kpi_points(&self, task: &Task, target: &KpiTarget) -> Vec<(String, Option<f64>)> {
-        let reported = |m: &&Milestone| m.kpis.get(&target.key).is_some_and(|v| v.is_finite());
+        let reported = |m: &&Milestone| m.kpis().get(&target.key).is_some_and(|v| v.is_finite());
         match self.scope {
             Scope::Year(y) => task
                 .milestones
                 .iter()
                 .filter(|m| m.spec.due.year() == y)
                 .filter(reported)
-                .map(|m| (format_vn(m.spec.due), m.kpis.get(&target.key).copied()))
+                .map(|m| (format_vn(m.spec.due), m.kpis().get(&target.key).copied()))
                 .collect(),
             Scope::Period => {
                 let mut by_year: BTreeMap<i32, (NaiveDate, &str, f64)> = BTreeMap::new();
                 for m in task.milestones.iter().filter(reported) {
-                    let v = m.kpis[&target.key];
+                    let v = m.kpis()[&target.key];
                     let key = (m.spec.due, m.spec.id.as_str());
                     let slot = by_year.entry(m.spec.due.year()).or_insert((key.0, key.1, v));
                     if (slot.0, slot.1) <= key {

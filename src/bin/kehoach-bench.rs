@@ -12,7 +12,7 @@ use clap::Parser;
 use futures::stream::{self, StreamExt};
 use kehoach::clock::{ManualClock, SharedClock};
 use kehoach::domain::ids::{AgencyCode, MilestoneId, PersonName, TaskKey};
-use kehoach::domain::task::{Actor, TaskAction, TaskCommand};
+use kehoach::domain::task::{Actor, Channel, Principal, TaskAction, TaskCommand};
 use kehoach::engine::Engine;
 use kehoach::notification::dispatch::Dispatcher;
 use kehoach::store::{DbUrl, Store};
@@ -276,10 +276,21 @@ async fn commands(db_spec: &str, tasks: usize, agencies: usize, out: &mut Vec<Fi
         let engine_ref = &engine;
         let (_, d) = timed(
             stream::iter(keys.iter()).for_each_concurrent(concurrency, |(key, agency)| async move {
+                let principal = Principal {
+                    account: format!("bench-{agency}"),
+                    email: format!("do@{}.example", agency.as_str().to_lowercase()),
+                    name: PersonName::parse("Người Đo").unwrap(),
+                    agency: agency.clone(),
+                    channel: Channel::Cli {
+                        os_user: "bench".into(),
+                        host: "bench".into(),
+                    },
+                };
                 let command = TaskCommand {
-                    stamp: engine_ref.stamp(Actor::person(agency.clone(), PersonName::parse("Người Đo").unwrap())),
+                    stamp: engine_ref.stamp(Actor::account(principal)),
                     action: TaskAction::ReportProgress {
                         milestone: MilestoneId::parse("dang-ky-2025").unwrap(),
+                        agency: None,
                         note: format!("Báo cáo lần {round}"),
                         kpis: vec![],
                         evidence: vec![],

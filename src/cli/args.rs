@@ -224,12 +224,13 @@ pub struct Acting {
     /// Milestone id (see `task show`).
     #[arg(long)]
     pub milestone: String,
-    /// Agency code you act for.
-    #[arg(long = "as")]
-    pub agency: String,
-    /// Your full name.
+    /// Your account's e-mail (`user add`); the agency and name come from
+    /// the account. Also KEHOACH_USER.
+    #[arg(long, env = "KEHOACH_USER")]
+    pub user: String,
+    /// The obligation's agency, where the milestone has several.
     #[arg(long)]
-    pub by: String,
+    pub agency: Option<String>,
     /// Plan id, when several plans are loaded.
     #[arg(long)]
     pub plan: Option<String>,

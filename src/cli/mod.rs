@@ -11,9 +11,10 @@ pub mod users;
 use crate::clock::{OffsetClock, SharedClock, SystemClock};
 use crate::config::{self, ConfigError, FileConfig};
 use crate::domain::dates::parse_date;
-use crate::domain::ids::{AgencyCode, IdError, KpiKey, MilestoneId, PersonName, TaskKey};
-use crate::domain::task::{Actor, KpiValue, MilestoneStatus, TaskAction};
-use crate::engine::{Engine, EngineError};
+use crate::accounts::{Action, ActionFields, Email};
+use crate::domain::ids::{AgencyCode, IdError, KpiKey, MilestoneId, TaskKey};
+use crate::domain::task::{Actor, Channel, KpiValue, MilestoneStatus};
+use crate::engine::{host_name, os_user, Engine, EngineError};
 use crate::projections::views::TaskFilter;
 use crate::projections::{self, PlanView};
 use crate::store::StoreError;
@@ -40,6 +41,9 @@ pub enum CliError {
     /// `audit verify` found the store altered.
     #[error("kho sự kiện không toàn vẹn: {0}")]
     Tampered(String),
+    /// Refused because of who asked (a role the account does not have).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl From<IdError> for CliError {
@@ -55,7 +59,7 @@ impl CliError {
                 2
             }
             CliError::Invalid(_) => 2,
-            CliError::Engine(EngineError::Rejected { .. } | EngineError::PlanRejected { .. }) => 3,
+            CliError::Engine(EngineError::Rejected { .. } | EngineError::PlanRejected { .. }) | CliError::Refused(_) => 3,
             CliError::Engine(EngineError::Conflict(_)) => 4,
             CliError::Tampered(_) => 5,
             _ => 1,
@@ -317,91 +321,57 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
             evidence,
         } => {
             let kpis = kpis.iter().map(|k| parse_kpi(k)).collect::<Result<Vec<_>, _>>()?;
-            act(
-                ctx,
-                &engine,
-                &plans,
-                &who,
-                |milestone| TaskAction::ReportProgress {
-                    milestone,
-                    note,
-                    kpis,
-                    evidence,
-                },
-                "Đã ghi nhận báo cáo",
-            )
-            .await
+            let fields = ActionFields {
+                note,
+                kpis,
+                evidence,
+                ..Default::default()
+            };
+            act(ctx, &engine, &plans, &who, Action::Report, fields, "Đã ghi nhận báo cáo").await
         }
         TaskCmd::Submit { who, note } => {
-            act(
-                ctx,
-                &engine,
-                &plans,
-                &who,
-                |milestone| TaskAction::Submit { milestone, note },
-                "Đã nộp",
-            )
-            .await
+            let fields = ActionFields {
+                note,
+                ..Default::default()
+            };
+            act(ctx, &engine, &plans, &who, Action::Submit, fields, "Đã nộp").await
         }
         TaskCmd::Approve { who, note } => {
-            act(
-                ctx,
-                &engine,
-                &plans,
-                &who,
-                |milestone| TaskAction::Approve { milestone, note },
-                "Đã duyệt",
-            )
-            .await
+            let fields = ActionFields {
+                note,
+                ..Default::default()
+            };
+            act(ctx, &engine, &plans, &who, Action::Approve, fields, "Đã duyệt").await
         }
         TaskCmd::Return { who, reason } => {
-            act(
-                ctx,
-                &engine,
-                &plans,
-                &who,
-                |milestone| TaskAction::Return { milestone, reason },
-                "Đã trả lại",
-            )
-            .await
+            let fields = ActionFields {
+                reason,
+                ..Default::default()
+            };
+            act(ctx, &engine, &plans, &who, Action::Return, fields, "Đã trả lại").await
         }
         TaskCmd::Extend { who, until, reason } => {
             let until = parse_date(&until).map_err(|e| CliError::Input(format!("--until: {e}")))?;
-            act(
-                ctx,
-                &engine,
-                &plans,
-                &who,
-                |milestone| TaskAction::Extend {
-                    milestone,
-                    until,
-                    reason,
-                },
-                "Đã gia hạn",
-            )
-            .await
+            let fields = ActionFields {
+                reason,
+                until: Some(until),
+                ..Default::default()
+            };
+            act(ctx, &engine, &plans, &who, Action::Extend, fields, "Đã gia hạn").await
         }
         TaskCmd::Waive { who, reason } => {
-            act(
-                ctx,
-                &engine,
-                &plans,
-                &who,
-                |milestone| TaskAction::Waive { milestone, reason },
-                "Đã miễn",
-            )
-            .await
+            let fields = ActionFields {
+                reason,
+                ..Default::default()
+            };
+            act(ctx, &engine, &plans, &who, Action::Waive, fields, "Đã miễn").await
         }
         TaskCmd::Cancel { who, reason } => {
-            act(
-                ctx,
-                &engine,
-                &plans,
-                &who,
-                |milestone| TaskAction::Cancel { milestone, reason },
-                "Đã hủy",
-            )
-            .await
+            let fields = ActionFields {
+                reason,
+                ..Default::default()
+            };
+            act(ctx, &engine, &plans, &who, Action::Cancel, fields, "Đã hủy").await
         }
     };
     engine.store.close().await;
@@ -423,37 +393,61 @@ fn parse_kpi(s: &str) -> Result<KpiValue, CliError> {
     })
 }
 
+/// The account a person's CLI command acts as: it must exist and be
+/// enabled, and it is recorded with the operating-system user and host.
+async fn cli_actor(engine: &Engine, email: &str, action: Action) -> Result<Actor, CliError> {
+    let email = Email::parse(email).map_err(|e| CliError::Input(format!("--user: {e}")))?;
+    let user = engine.store.user_by_email(&email).await?.ok_or_else(|| {
+        CliError::Input(format!(
+            "--user: không có tài khoản đang hoạt động với e-mail {email} (tạo bằng \"kehoach user add\")"
+        ))
+    })?;
+    if !user.role_allows(action) {
+        return Err(CliError::Refused(format!(
+            "tài khoản {email} ({}) không có vai trò được {}",
+            user.roles_text(),
+            action.label_vi().to_lowercase()
+        )));
+    }
+    Ok(user.actor(Channel::Cli {
+        os_user: os_user(),
+        host: host_name(),
+    }))
+}
+
 async fn act(
     ctx: &Context,
     engine: &Engine,
     plans: &[PlanView],
     who: &Acting,
-    action: impl FnOnce(MilestoneId) -> TaskAction,
+    action: Action,
+    fields: ActionFields,
     done: &str,
 ) -> Result<(), CliError> {
     let (key, plan) = resolve_task(plans, &who.task, who.plan.as_deref())?;
-    let agency = AgencyCode::parse_loose(&who.agency)?;
-    if plan.plan.agency(&agency).is_none() {
-        return Err(CliError::Input(format!(
-            "không có cơ quan {agency} trong danh mục của kế hoạch {}",
-            plan.id
-        )));
-    }
+    let agency = match &who.agency {
+        Some(a) => {
+            let agency = AgencyCode::parse_loose(a)?;
+            if plan.plan.agency(&agency).is_none() {
+                return Err(CliError::Input(format!(
+                    "--agency: không có cơ quan {agency} trong danh mục của kế hoạch {}",
+                    plan.id
+                )));
+            }
+            Some(agency)
+        }
+        None => None,
+    };
     if engine.store.task_view(&key).await?.is_none() {
         return Err(CliError::Input(format!(
             "không có nhiệm vụ {} trong kế hoạch {}",
             key.task, plan.id
         )));
     }
-    let person = PersonName::parse(&who.by)?;
     let milestone = MilestoneId::parse(&who.milestone)?;
+    let actor = cli_actor(engine, &who.user, action).await?;
     let status = engine
-        .act(
-            &key,
-            Actor::person(agency, person),
-            &milestone,
-            action(milestone.clone()),
-        )
+        .act(&key, actor, &milestone, action.build(milestone.clone(), agency, fields))
         .await?;
     match ctx.format {
         Format::Json => output::print_json(

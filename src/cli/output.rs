@@ -4,7 +4,7 @@
 use crate::domain::dates::format_vn;
 use crate::domain::ids::AgencyCode;
 pub use crate::projections::json::task_json;
-use crate::projections::views::{timeliness, TaskView, Timeliness};
+use crate::projections::views::{obligation_timeliness, timeliness, TaskView, Timeliness};
 use chrono::NaiveDate;
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
@@ -149,7 +149,7 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> Stri
                     .milestones
                     .iter()
                     .rev()
-                    .find_map(|m| m.kpis.get(&k.key))
+                    .find_map(|m| m.kpis().get(&k.key).copied())
                     .map_or(String::new(), |v| format!("{v}{}", k.unit));
                 let baseline = k
                     .baseline
@@ -167,22 +167,32 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> Stri
         .task
         .milestones
         .iter()
-        .map(|m| {
-            vec![
-                m.spec.id.to_string(),
-                fit(&m.spec.title, 44),
-                format_vn(m.due()),
-                m.status.label_vi().to_string(),
-                timeliness_vi(timeliness(m, today, tz)),
-                m.submitted.as_ref().map_or(String::new(), |s| s.by.to_string()),
-                m.approved.as_ref().map_or(String::new(), |s| s.by.to_string()),
-            ]
+        .flat_map(|m| {
+            // One row per obligation; the milestone's id and title on its first.
+            m.obligations.iter().enumerate().map(move |(i, o)| {
+                let (id, title) = if i == 0 {
+                    (m.spec.id.to_string(), fit(&m.spec.title, 40))
+                } else {
+                    (String::new(), String::new())
+                };
+                vec![
+                    id,
+                    title,
+                    o.label(),
+                    format_vn(o.due),
+                    o.status.label_vi().to_string(),
+                    timeliness_vi(obligation_timeliness(o, today, tz)),
+                    o.submitted.as_ref().map_or(String::new(), |s| s.by.to_string()),
+                    o.approved.as_ref().map_or(String::new(), |s| s.by.to_string()),
+                ]
+            })
         })
         .collect();
     out.push(table(
         &[
             "Mốc",
             "Nội dung",
+            "Cơ quan",
             "Hạn",
             "Trạng thái",
             "Tiến độ",

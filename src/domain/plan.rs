@@ -124,7 +124,7 @@ impl Plan {
     }
 
     pub fn decide(&self, cmd: SyncPlan) -> Result<Vec<PlanEvent>, PlanError> {
-        if !matches!(cmd.stamp.by, Actor::System { .. }) {
+        if matches!(cmd.stamp.by, Actor::Legacy { .. }) {
             return Err(PlanError::SystemOnly);
         }
         let Some(old) = &self.header else {

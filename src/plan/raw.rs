@@ -126,6 +126,8 @@ pub struct RawTask {
     #[serde(default)]
     pub kpis: Vec<S<RawKpi>>,
     pub reminders: Option<S<RawReminders>>,
+    /// "each" (every implementer owes each milestone, the default) or "joint".
+    pub obligation: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +147,8 @@ pub struct RawSchedule {
     pub month: Option<S<String>>,
     pub quarter: Option<S<i64>>,
     pub year: Option<S<i64>>,
+    /// Overrides the task's `obligation` for this schedule's milestones.
+    pub obligation: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

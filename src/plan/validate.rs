@@ -9,7 +9,7 @@ use crate::domain::dates::{parse_date, parse_month_end, quarter_end, DayMonth};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
 use crate::domain::plan::{Agency, Member, PlanHeader};
 use crate::domain::reminders::{PolicyOverride, ReminderPolicy};
-use crate::domain::task::{
+use crate::domain::task::{ObligationMode, 
     Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, SourceRef, TargetValue, TaskDefinition,
 };
 use chrono::{Datelike, NaiveDate};
@@ -397,9 +397,12 @@ fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> 
             vec![]
         }
     };
+    let task_mode = obligation_mode(ctx, t.obligation.as_ref(), ObligationMode::Each);
     let mut milestones: Vec<MilestoneSpec> = Vec::new();
     for s in schedules {
-        for m in expand_schedule(ctx, s, t.id.get_ref()) {
+        let mode = obligation_mode(ctx, s.get_ref().obligation.as_ref(), task_mode);
+        for mut m in expand_schedule(ctx, s, t.id.get_ref()) {
+            m.obligation = mode;
             if milestones.iter().any(|x| x.id == m.id) {
                 ctx.r.error(
                     s.span(),
@@ -464,6 +467,19 @@ fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> 
     })
 }
 
+/// `obligation = "each" | "joint"`, or `default` when absent.
+fn obligation_mode(ctx: &mut Ctx<'_, '_>, raw: Option<&S<String>>, default: ObligationMode) -> ObligationMode {
+    let Some(raw) = raw else { return default };
+    ObligationMode::parse(raw.get_ref()).unwrap_or_else(|| {
+        ctx.r.error(
+            raw.span(),
+            format!("obligation không có: {:?}", raw.get_ref()),
+            Some(format!("dùng một trong: {}", ObligationMode::NAMES.join(", "))),
+        );
+        default
+    })
+}
+
 fn expand_schedule(ctx: &mut Ctx<'_, '_>, s: &S<RawSchedule>, task: &str) -> Vec<MilestoneSpec> {
     let raw = s.get_ref();
     let Some(kind) = MilestoneKind::parse(raw.kind.get_ref()) else {
@@ -510,6 +526,7 @@ fn expand_schedule(ctx: &mut Ctx<'_, '_>, s: &S<RawSchedule>, task: &str) -> Vec
                     title: raw.title.clone().unwrap_or_else(|| title.to_string()),
                     kind,
                     due,
+                    obligation: ObligationMode::Each,
                 }]
             }
             _ => vec![],
@@ -606,6 +623,7 @@ fn expand_schedule(ctx: &mut Ctx<'_, '_>, s: &S<RawSchedule>, task: &str) -> Vec
                         title: format!("{title} năm {year}"),
                         kind,
                         due,
+                        obligation: ObligationMode::Each,
                     });
                 }
             }

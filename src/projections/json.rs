@@ -2,13 +2,40 @@
 //! the CLI's `--format json` and the HTTP API.
 
 use crate::domain::ids::AgencyCode;
-use crate::domain::task::Milestone;
-use crate::projections::views::{timeliness, TaskView};
+use crate::domain::task::{Milestone, Obligation};
+use crate::projections::views::{obligation_timeliness, timeliness, TaskView};
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
 fn codes(list: &[AgencyCode]) -> Vec<&str> {
     list.iter().map(AgencyCode::as_str).collect()
+}
+
+/// One obligation: whose it is, where it stands and who acted on it.
+pub fn obligation_json(o: &Obligation, today: NaiveDate, tz: chrono_tz::Tz, detail: bool) -> Value {
+    let mut v = json!({
+        "agency": o.agency,
+        "joint": o.agency.is_none(),
+        "status": o.status.as_str(),
+        "timeliness": obligation_timeliness(o, today, tz),
+        "due": o.due.to_string(),
+        "submitted": o.submitted,
+        "approved": o.approved,
+    });
+    if detail {
+        let extra = json!({
+            "extended_until": o.extended_until.map(|d| d.to_string()),
+            "fulfilled_by": o.fulfilled_by,
+            "closed": o.closed,
+            "last_reason": o.last_reason,
+            "reports": o.reports,
+            "kpis": o.kpis,
+        });
+        if let (Value::Object(a), Value::Object(b)) = (&mut v, extra) {
+            a.extend(b);
+        }
+    }
+    v
 }
 
 fn milestone_json(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz, detail: bool) -> Value {
@@ -18,17 +45,16 @@ fn milestone_json(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz, detail: bo
         "due": m.due().to_string(),
         "status": m.status.as_str(),
         "timeliness": timeliness(m, today, tz),
+        "obligation": m.spec.obligation.as_str(),
+        "obligations": m.obligations.iter().map(|o| obligation_json(o, today, tz, detail)).collect::<Vec<_>>(),
     });
     if detail {
         let extra = json!({
             "kind": m.spec.kind,
             "planned_due": m.spec.due.to_string(),
-            "submitted": m.submitted,
-            "approved": m.approved,
-            "closed": m.closed,
-            "last_reason": m.last_reason,
-            "reports": m.reports,
-            "kpis": m.kpis,
+            "approved": m.approved(),
+            "reports": m.reports(),
+            "kpis": m.kpis(),
         });
         if let (Value::Object(a), Value::Object(b)) = (&mut v, extra) {
             a.extend(b);

@@ -101,11 +101,18 @@ fn due_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<(String, String, &'stat
     };
     view.open_milestones()
         .map(|m| {
-            let reminded = matches!(m.status, MilestoneStatus::Open | MilestoneStatus::Returned);
+            // The earliest next reminder of any obligation still owed by its implementers.
             let next = match (header, &policy) {
-                (Some(h), Some(policy)) if reminded => {
-                    next_reminder_on(policy, &h.calendar, m.due(), |k| m.has_reminder(k)).map(|d| d.to_string())
-                }
+                (Some(h), Some(policy)) => m
+                    .obligations
+                    .iter()
+                    .filter(|o| matches!(o.status, MilestoneStatus::Open | MilestoneStatus::Returned))
+                    .filter_map(|o| {
+                        let ob = o.reference();
+                        next_reminder_on(policy, &h.calendar, o.due, |k| m.has_reminder(k, &ob))
+                    })
+                    .min()
+                    .map(|d| d.to_string()),
                 _ => None,
             };
             (m.spec.id.to_string(), m.due().to_string(), m.status.as_str(), next)

@@ -4,7 +4,7 @@
 use crate::domain::dates::local_date;
 use crate::domain::ids::{AgencyCode, TaskKey};
 use crate::domain::plan::Plan;
-use crate::domain::task::{Delivery, Milestone, MilestoneStatus, Task};
+use crate::domain::task::{Delivery, Milestone, MilestoneStatus, Obligation, Task};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -125,16 +125,34 @@ impl Timeliness {
     }
 }
 
-pub fn timeliness(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz) -> Timeliness {
-    match m.status {
-        MilestoneStatus::Approved => match &m.approved {
-            Some(s) if local_date(s.at, tz) > m.due() => Timeliness::ApprovedLate,
+/// How one obligation stands against its deadline on `today`.
+pub fn obligation_timeliness(o: &Obligation, today: NaiveDate, tz: chrono_tz::Tz) -> Timeliness {
+    match o.status {
+        MilestoneStatus::Approved => match &o.approved {
+            Some(s) if local_date(s.at, tz) > o.due => Timeliness::ApprovedLate,
             _ => Timeliness::OnTime,
         },
         MilestoneStatus::Waived | MilestoneStatus::Cancelled => Timeliness::Closed,
-        _ if today > m.due() => Timeliness::Overdue,
+        _ if today > o.due => Timeliness::Overdue,
         _ => Timeliness::NotYetDue,
     }
+}
+
+/// How a milestone stands: its most pressing obligation (overdue before
+/// still due, a late approval before an on-time one).
+pub fn timeliness(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz) -> Timeliness {
+    let rank = |t: Timeliness| match t {
+        Timeliness::Overdue => 0,
+        Timeliness::NotYetDue => 1,
+        Timeliness::ApprovedLate => 2,
+        Timeliness::OnTime => 3,
+        Timeliness::Closed => 4,
+    };
+    m.obligations
+        .iter()
+        .map(|o| obligation_timeliness(o, today, tz))
+        .min_by_key(|t| rank(*t))
+        .unwrap_or(Timeliness::Closed)
 }
 
 impl TaskView {

@@ -10,7 +10,7 @@ use crate::domain::plan::Plan;
 use crate::domain::reminders::{
     escalation_point, next_to_queue, reminder_points, with_advisory, Recipient, ReminderKind, Role,
 };
-use crate::domain::task::{TaskAction, TaskDefinition};
+use crate::domain::task::{obligation_key, MilestoneStatus, Obligation, TaskAction, TaskDefinition};
 use crate::engine::{Engine, EngineError};
 use crate::projections::views::TaskView;
 use crate::store::Store;
@@ -31,10 +31,13 @@ pub struct Queued {
     pub recipients: Vec<String>,
 }
 
-fn recipients_for_reminder(def: &TaskDefinition) -> Vec<Recipient> {
+/// The implementers who owe an obligation (one agency, or all of them for a
+/// joint one), with the advisory agencies copied.
+fn recipients_for_reminder(def: &TaskDefinition, o: &Obligation) -> Vec<Recipient> {
     let implementers = def
         .implementers
         .iter()
+        .filter(|a| o.agency.as_ref().is_none_or(|owner| owner == *a))
         .map(|a| Recipient {
             agency: a.clone(),
             role: Role::Implementer,
@@ -134,34 +137,42 @@ async fn queue_for_task(
         .iter()
         .filter(|m| milestones.contains(&m.spec.id.to_string()))
     {
-        let points = reminder_points(&policy, &header.calendar, m.due(), today);
-        let mut wanted = Vec::new();
-        if let Some((point, covers)) = next_to_queue(&points, |k| m.has_reminder(k)) {
-            wanted.push((point, covers, recipients_for_reminder(def)));
-        }
-        if let Some(point) = escalation_point(&policy, &header.calendar, m.due(), today) {
-            if !m.has_reminder(&point.key) {
-                wanted.push((point, vec![], recipients_for_escalation(def, plan)));
+        for o in m
+            .obligations
+            .iter()
+            .filter(|o| matches!(o.status, MilestoneStatus::Open | MilestoneStatus::Returned))
+        {
+            let ob = o.reference();
+            let points = reminder_points(&policy, &header.calendar, o.due, today);
+            let mut wanted = Vec::new();
+            if let Some((point, covers)) = next_to_queue(&points, |k| m.has_reminder(k, &ob)) {
+                wanted.push((point, covers, recipients_for_reminder(def, o)));
             }
-        }
-        for (point, covers, recipients) in wanted {
-            let action = TaskAction::QueueReminder {
-                milestone: m.spec.id.clone(),
-                key: point.key.clone(),
-                kind: point.kind,
-                covers: covers.clone(),
-                recipients: recipients.clone(),
-                window: Some(today),
-            };
-            engine.execute_system(&key, "scheduler", action).await?;
-            out.push(Queued {
-                task: key.task.to_string(),
-                milestone: m.spec.id.to_string(),
-                key: point.key,
-                kind: point.kind,
-                covers,
-                recipients: recipients.iter().map(|r| r.agency.to_string()).collect(),
-            });
+            if let Some(point) = escalation_point(&policy, &header.calendar, o.due, today) {
+                if !m.has_reminder(&point.key, &ob) {
+                    wanted.push((point, vec![], recipients_for_escalation(def, plan)));
+                }
+            }
+            for (point, covers, recipients) in wanted {
+                let action = TaskAction::QueueReminder {
+                    milestone: m.spec.id.clone(),
+                    obligation: ob.clone(),
+                    key: point.key.clone(),
+                    kind: point.kind,
+                    covers: covers.clone(),
+                    recipients: recipients.clone(),
+                    window: Some(today),
+                };
+                engine.execute_system(&key, "scheduler", action).await?;
+                out.push(Queued {
+                    task: key.task.to_string(),
+                    milestone: m.spec.id.to_string(),
+                    key: obligation_key(&point.key, &ob),
+                    kind: point.kind,
+                    covers,
+                    recipients: recipients.iter().map(|r| r.agency.to_string()).collect(),
+                });
+            }
         }
     }
     Ok(out)

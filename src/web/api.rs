@@ -236,7 +236,7 @@ async fn act(
         serde_json::from_slice(&body).map_err(|e| WebError::bad_request(format!("nội dung JSON không hợp lệ: {e}")))?
     };
     let (key, _, _) = task_for(&state, &caller, &task, &q).await?;
-    let status = forms::perform(&state, &caller.user, &key, &milestone, action, input).await?;
+    let status = forms::perform(&state, &caller, &key, &milestone, action, input).await?;
     Ok(Json(json!({
         "task": key.task, "plan": key.plan, "milestone": milestone,
         "action": action.as_str(), "status": status.map(|s| s.as_str()),
@@ -249,11 +249,12 @@ async fn queue(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     let views = state.store().task_views().await?;
     Ok(Json(json!(forms::approval_queue(&caller.user, &views)
         .iter()
-        .map(|(v, m)| json!({
+        .map(|(v, m, o)| json!({
             "task": v.id.split_once('/').map_or(v.id.as_str(), |(_, t)| t),
             "plan": v.id.split_once('/').map_or("", |(p, _)| p),
-            "milestone": m.spec.id, "title": m.spec.title, "due": m.due().to_string(),
-            "submitted": m.submitted,
+            "milestone": m.spec.id, "title": m.spec.title, "due": o.due.to_string(),
+            "agency": o.agency, "joint": o.agency.is_none(),
+            "submitted": o.submitted,
         }))
         .collect::<Vec<_>>())))
 }

@@ -3,6 +3,7 @@
 
 use super::{AppState, WebError};
 use crate::accounts::User;
+use crate::domain::task::Channel;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 
@@ -14,6 +15,8 @@ pub const FORM_COOKIE: &str = "kh_form";
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user: User,
+    /// How the caller came (session or token), as events record it.
+    pub channel: Channel,
     /// The session's CSRF token; `None` for API tokens, which need none.
     pub csrf: Option<String>,
 }
@@ -53,7 +56,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, WebError> {
     if let Some(token) = bearer(headers) {
         return match state.store().api_token_user(token).await? {
-            Some(user) => Ok(Some(Caller { user, csrf: None })),
+            Some((user, channel)) => Ok(Some(Caller {
+                user,
+                channel,
+                csrf: None,
+            })),
             None => Err(WebError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
                 "bad_token",
@@ -68,7 +75,11 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Call
         .store()
         .session(&token, state.engine.clock.now())
         .await?
-        .map(|(user, csrf)| Caller { user, csrf: Some(csrf) }))
+        .map(|(user, csrf, channel)| Caller {
+            user,
+            channel,
+            csrf: Some(csrf),
+        }))
 }
 
 pub async fn require(state: &AppState, headers: &HeaderMap) -> Result<Caller, WebError> {

@@ -3,10 +3,11 @@
 //! gate (the domain then applies its own rules).
 
 use super::{AppState, WebError};
-use crate::accounts::{Action, User};
+use super::auth::Caller;
+use crate::accounts::{Action, ActionFields, User};
 use crate::domain::dates::parse_date;
-use crate::domain::ids::{KpiKey, MilestoneId, TaskKey};
-use crate::domain::task::{KpiValue, Milestone, MilestoneStatus, TaskAction};
+use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, TaskKey};
+use crate::domain::task::{KpiValue, Milestone, MilestoneStatus, Obligation, TaskAction};
 use crate::projections::views::{resolve_task, PlanView, TaskView};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -28,54 +29,45 @@ pub struct ActionInput {
     /// Links or document numbers backing a report.
     #[serde(default)]
     pub evidence: Vec<String>,
+    /// The obligation's agency, where the milestone has several.
+    #[serde(default)]
+    pub agency: Option<String>,
 }
 
 impl ActionInput {
     pub fn into_action(self, action: Action, milestone: MilestoneId) -> Result<TaskAction, WebError> {
-        Ok(match action {
-            Action::Report => TaskAction::ReportProgress {
-                milestone,
-                note: self.note,
-                kpis: self
-                    .kpis
-                    .into_iter()
-                    .map(|(k, value)| KpiKey::parse(&k).map(|key| KpiValue { key, value }))
-                    .collect::<Result<_, _>>()?,
-                evidence: self.evidence.into_iter().filter(|e| !e.trim().is_empty()).collect(),
-            },
-            Action::Submit => TaskAction::Submit {
-                milestone,
-                note: self.note,
-            },
-            Action::Approve => TaskAction::Approve {
-                milestone,
-                note: self.note,
-            },
-            Action::Return => TaskAction::Return {
-                milestone,
-                reason: self.reason,
-            },
+        let agency = match self.agency.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            Some(a) => Some(AgencyCode::parse_loose(a)?),
+            None => None,
+        };
+        let until = match action {
             Action::Extend => {
                 let until = self
                     .until
                     .as_deref()
                     .filter(|u| !u.trim().is_empty())
                     .ok_or_else(|| WebError::bad_request("cần hạn mới (until)"))?;
-                TaskAction::Extend {
-                    milestone,
-                    until: parse_date(until).map_err(|e| WebError::bad_request(format!("hạn mới: {e}")))?,
-                    reason: self.reason,
-                }
+                Some(parse_date(until).map_err(|e| WebError::bad_request(format!("hạn mới: {e}")))?)
             }
-            Action::Waive => TaskAction::Waive {
-                milestone,
+            _ => None,
+        };
+        let kpis = self
+            .kpis
+            .into_iter()
+            .map(|(k, value)| KpiKey::parse(&k).map(|key| KpiValue { key, value }))
+            .collect::<Result<_, _>>()?;
+        let evidence = self.evidence.into_iter().filter(|e| !e.trim().is_empty()).collect();
+        Ok(action.build(
+            milestone,
+            agency,
+            ActionFields {
+                note: self.note,
                 reason: self.reason,
+                until,
+                kpis,
+                evidence,
             },
-            Action::Cancel => TaskAction::Cancel {
-                milestone,
-                reason: self.reason,
-            },
-        })
+        ))
     }
 }
 
@@ -101,18 +93,22 @@ pub async fn visible_task(
 /// Runs an action for the user: the role gate, then the domain's rules.
 pub async fn perform(
     state: &AppState,
-    user: &User,
+    caller: &Caller,
     key: &TaskKey,
     milestone: &str,
     action: Action,
     input: ActionInput,
 ) -> Result<Option<MilestoneStatus>, WebError> {
+    let user = &caller.user;
     if !user.role_allows(action) {
         return Err(WebError::forbidden_role(&action.label_vi().to_lowercase()));
     }
     let milestone = MilestoneId::parse(milestone)?;
     let task_action = input.into_action(action, milestone.clone())?;
-    Ok(state.engine.act(key, user.actor(), &milestone, task_action).await?)
+    Ok(state
+        .engine
+        .act(key, user.actor(caller.channel.clone()), &milestone, task_action)
+        .await?)
 }
 
 /// The user's agency's roles on a task, in Vietnamese.
@@ -137,17 +133,18 @@ pub fn role_on(user: &User, view: &TaskView) -> String {
     }
 }
 
-/// Submitted milestones waiting for the user's approval.
-pub fn approval_queue<'a>(user: &User, views: &'a [TaskView]) -> Vec<(&'a TaskView, &'a Milestone)> {
+/// Submitted obligations waiting for the user's approval (never the user's own agency's).
+pub fn approval_queue<'a>(user: &User, views: &'a [TaskView]) -> Vec<(&'a TaskView, &'a Milestone, &'a Obligation)> {
     views
         .iter()
         .filter(|v| user.may(Action::Approve, v))
         .flat_map(|v| {
-            v.task
-                .milestones
-                .iter()
-                .filter(|m| m.status == MilestoneStatus::Submitted)
-                .map(move |m| (v, m))
+            v.task.milestones.iter().flat_map(move |m| {
+                m.obligations
+                    .iter()
+                    .filter(move |o| user.may_on(Action::Approve, v, o))
+                    .map(move |o| (v, m, o))
+            })
         })
         .collect()
 }

@@ -11,8 +11,8 @@ use crate::accounts::{Action, Role, User};
 use crate::audit::asof::replay_until;
 use crate::audit::history::{parse_as_of, History, Standing};
 use crate::domain::dates::{format_vn, local_date};
-use crate::domain::task::MilestoneStatus;
-use crate::projections::views::{timeliness, today_in, PlanView, TaskView, Timeliness};
+use crate::domain::task::Obligation;
+use crate::projections::views::{obligation_timeliness, timeliness, today_in, PlanView, TaskView, Timeliness};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -368,14 +368,15 @@ async fn queue(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
         let views = state.store().task_views().await?;
         let items: Vec<Value> = forms::approval_queue(&caller.user, &views)
             .iter()
-            .map(|(v, m)| {
+            .map(|(v, m, o)| {
                 let (plan, task) = task_ids(v);
-                let t = timeliness(m, today, tz);
+                let t = obligation_timeliness(o, today, tz);
                 json!({
                     "plan": plan, "task": task, "title": v.task.definition.as_ref().map(|d| d.title.clone()),
-                    "milestone": m.spec.id, "milestone_title": m.spec.title, "due": format_vn(m.due()),
-                    "submitted_by": m.submitted.as_ref().map(|s| s.by.to_string()),
-                    "submitted_at": m.submitted.as_ref().map(|s| s.at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string()),
+                    "milestone": m.spec.id, "milestone_title": m.spec.title, "due": format_vn(o.due),
+                    "agency": o.label(),
+                    "submitted_by": o.submitted.as_ref().map(|s| s.by.to_string()),
+                    "submitted_at": o.submitted.as_ref().map(|s| s.at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string()),
                     "timeliness": t.label_vi(), "class": t.css_class(),
                 })
             })
@@ -389,15 +390,10 @@ async fn queue(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
 
 /// The forms to offer on a milestone: allowed by role and agency, and
 /// making sense in its status (the domain decides again on submit).
-fn offered(user: &User, view: &TaskView, status: MilestoneStatus) -> Vec<&'static str> {
+fn offered(user: &User, view: &TaskView, o: &Obligation) -> Vec<&'static str> {
     Action::ALL
         .iter()
-        .filter(|a| user.may(**a, view))
-        .filter(|a| match a {
-            Action::Report | Action::Extend | Action::Waive | Action::Cancel => status.is_pending(),
-            Action::Submit => matches!(status, MilestoneStatus::Open | MilestoneStatus::Returned),
-            Action::Approve | Action::Return => status == MilestoneStatus::Submitted,
-        })
+        .filter(|a| user.may_on(**a, view, o))
         .map(|a| a.as_str())
         .collect()
 }
@@ -463,15 +459,30 @@ async fn task_context(
         .iter()
         .map(|m| {
             let t = timeliness(m, today, tz);
+            let obligations: Vec<Value> = m
+                .obligations
+                .iter()
+                .map(|o| {
+                    let ot = obligation_timeliness(o, today, tz);
+                    json!({
+                        "agency": o.agency, "label": o.label(),
+                        "due": format_vn(o.due), "iso_due": o.due.to_string(),
+                        "planned_due": o.extended_until.is_some().then(|| format_vn(m.spec.due)),
+                        "status": o.status.label_vi(), "timeliness": ot.label_vi(), "class": ot.css_class(),
+                        "submitted": o.submitted.as_ref().map(|s| s.by.to_string()),
+                        "approved": o.approved.as_ref().map(|s| s.by.to_string()),
+                        "fulfilled_by": o.fulfilled_by,
+                        "reason": o.last_reason, "reports": o.reports,
+                        "kpis": o.kpis.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect::<Vec<_>>(),
+                        "actions": if as_of.is_some() { vec![] } else { offered(&caller.user, &view, o) },
+                    })
+                })
+                .collect();
             json!({
-                "id": m.spec.id, "title": m.spec.title, "due": format_vn(m.due()), "iso_due": m.due().to_string(),
-                "planned_due": (m.extended_until.is_some()).then(|| format_vn(m.spec.due)),
+                "id": m.spec.id, "title": m.spec.title, "due": format_vn(m.due()),
+                "joint": m.is_joint(),
                 "status": m.status.label_vi(), "timeliness": t.label_vi(), "class": t.css_class(),
-                "submitted": m.submitted.as_ref().map(|s| s.by.to_string()),
-                "approved": m.approved.as_ref().map(|s| s.by.to_string()),
-                "reason": m.last_reason, "reports": m.reports,
-                "kpis": m.kpis.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect::<Vec<_>>(),
-                "actions": if as_of.is_some() { vec![] } else { offered(&caller.user, &view, m.status) },
+                "obligations": obligations,
             })
         })
         .collect();
@@ -479,7 +490,7 @@ async fn task_context(
         .kpis
         .iter()
         .map(|k| {
-            let latest = view.task.milestones.iter().rev().find_map(|m| m.kpis.get(&k.key));
+            let latest = view.task.milestones.iter().rev().find_map(|m| m.kpis().get(&k.key).copied());
             json!({ "key": k.key, "label": k.label, "target": k.to_string(), "unit": k.unit,
                     "baseline": k.baseline.as_ref().map(|b| format!("{}{} ({})", b.value, k.unit, b.year)),
                     "latest": latest.map(|v| format!("{v}{}", k.unit)) })
@@ -521,6 +532,7 @@ fn action_input(form: &[(String, String)]) -> Result<ActionInput, WebError> {
             "note" => input.note = v.clone(),
             "reason" => input.reason = v.clone(),
             "until" => input.until = Some(v.clone()),
+            "agency" => input.agency = Some(v.clone()),
             "evidence" => input.evidence = v.lines().map(|l| l.trim().to_string()).collect(),
             "csrf" => {}
             k if k.starts_with("kpi.") => {
@@ -564,7 +576,7 @@ async fn task_action(
         .await
         .map_err(refuse)?;
         let input = action_input(&form).map_err(refuse)?;
-        forms::perform(&state, &caller.user, &key, &milestone, action, input)
+        forms::perform(&state, &caller, &key, &milestone, action, input)
             .await
             .map_err(refuse)?;
         Ok(redirect(&format!(

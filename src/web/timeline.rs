@@ -303,7 +303,7 @@ pub fn plan_timeline_svg(plan: &PlanView, tasks: &[TaskView], today: chrono::Nai
                 m.spec.title,
                 format_vn(due)
             );
-            if m.extended_until.is_some() {
+            if m.extended() {
                 let _ = write!(title, " (đã gia hạn, hạn gốc {})", format_vn(m.spec.due));
             }
             let _ = write!(title, "\n{} — {}", label(*t), m.status.label_vi());

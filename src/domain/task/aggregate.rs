@@ -2,7 +2,7 @@
 //! and no clock; who and when come in the command's stamp.
 
 use super::commands::{DeliveryOutcome, TaskAction, TaskCommand};
-use super::definition::{Actor, MilestoneSpec, Stamp, TaskDefinition};
+use super::definition::{Actor, MilestoneSpec, ObligationMode, ObligationRef, Stamp, TaskDefinition};
 use super::errors::TaskError;
 use super::events::{Change, DefinitionChanges, KpiValue, TaskEvent};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, TaskKey};
@@ -72,11 +72,17 @@ impl fmt::Display for MilestoneStatus {
     }
 }
 
+/// What one agency owes on a milestone (or, for a joint milestone, what the
+/// implementers owe together): its own reports, submission, decision,
+/// extension and timeliness.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Milestone {
-    pub spec: MilestoneSpec,
-    pub extended_until: Option<NaiveDate>,
+pub struct Obligation {
+    /// The owing agency; None for the joint obligation.
+    pub agency: Option<AgencyCode>,
     pub status: MilestoneStatus,
+    /// The deadline in force: the plan's date, or the extension.
+    pub due: NaiveDate,
+    pub extended_until: Option<NaiveDate>,
     pub submitted: Option<Stamp>,
     pub approved: Option<Stamp>,
     /// Who waived or cancelled it.
@@ -85,6 +91,84 @@ pub struct Milestone {
     pub reports: u32,
     /// Latest value reported for each KPI.
     pub kpis: BTreeMap<KpiKey, f64>,
+    /// Accounts that reported on or submitted the current round (since the
+    /// last return): none of them may decide it.
+    #[serde(default)]
+    pub round: Vec<String>,
+    /// For the joint obligation: the agency that submitted it.
+    #[serde(default)]
+    pub fulfilled_by: Option<AgencyCode>,
+    /// Cancelled because the plan no longer lists the milestone.
+    #[serde(default)]
+    pub removed_by_plan: bool,
+}
+
+impl Obligation {
+    fn new(agency: Option<AgencyCode>, due: NaiveDate) -> Self {
+        Self {
+            agency,
+            status: MilestoneStatus::Open,
+            due,
+            extended_until: None,
+            submitted: None,
+            approved: None,
+            closed: None,
+            last_reason: None,
+            reports: 0,
+            kpis: BTreeMap::new(),
+            round: Vec::new(),
+            fulfilled_by: None,
+            removed_by_plan: false,
+        }
+    }
+
+    pub fn reference(&self) -> ObligationRef {
+        ObligationRef::of(self.agency.as_ref())
+    }
+
+    /// The agency code, or "chung" for the joint obligation, as people read it.
+    pub fn label(&self) -> String {
+        self.agency.as_ref().map_or_else(|| "chung".to_string(), |a| a.to_string())
+    }
+
+    /// Whether `agency` owes this obligation (alone, or jointly as an implementer).
+    pub fn owed_by(&self, agency: &AgencyCode, implementers: &[AgencyCode]) -> bool {
+        match &self.agency {
+            Some(a) => a == agency,
+            None => implementers.contains(agency),
+        }
+    }
+
+    /// How far along it is, to pick the state a joint obligation inherits.
+    fn progress(&self) -> (u8, u32) {
+        let rank = match self.status {
+            MilestoneStatus::Approved => 5,
+            MilestoneStatus::Submitted => 4,
+            MilestoneStatus::Returned => 3,
+            MilestoneStatus::Open => 2,
+            MilestoneStatus::Waived => 1,
+            MilestoneStatus::Cancelled => 0,
+        };
+        (rank, self.reports)
+    }
+
+    fn record_round(&mut self, by: &Actor) {
+        if let Some(account) = by.account_id() {
+            if !self.round.iter().any(|a| a == account) {
+                self.round.push(account.to_string());
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Milestone {
+    pub spec: MilestoneSpec,
+    /// One per implementing agency, in the plan's order, or one joint obligation.
+    pub obligations: Vec<Obligation>,
+    /// Derived from the obligations: pending while any is, approved once
+    /// every one is closed and one was approved.
+    pub status: MilestoneStatus,
     /// Messages queued about this milestone, and their delivery.
     #[serde(default)]
     pub reminders: Vec<ReminderRecord>,
@@ -93,7 +177,11 @@ pub struct Milestone {
 /// A queued message and how its delivery to each agency went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReminderRecord {
+    /// Unique within the milestone: the point's key, scoped to its obligation.
     pub key: String,
+    /// None in release 0.1 records, which were about every implementer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obligation: Option<ObligationRef>,
     pub kind: ReminderKind,
     pub covers: Vec<String>,
     pub recipients: Vec<Recipient>,
@@ -121,49 +209,185 @@ impl ReminderRecord {
     pub fn delivered_to(&self, agency: &AgencyCode) -> bool {
         matches!(self.deliveries.get(agency), Some(Delivery::Sent { .. }))
     }
+
+    /// Whether this record stands for point `key` of obligation `ob`. A record
+    /// without an obligation (release 0.1) went to every implementer, so it
+    /// stands for that point of every obligation.
+    fn stands_for(&self, key: &str, ob: &ObligationRef) -> bool {
+        let (base, scope) = split_key(&self.key);
+        let mine = match &self.obligation {
+            Some(o) => o == ob,
+            None => scope.is_none(),
+        };
+        mine && (base == key || self.covers.iter().any(|c| c == key))
+    }
+}
+
+/// The stored key of a point of an obligation: `before-7:UBND`; the joint
+/// obligation's points keep the bare key.
+pub fn obligation_key(key: &str, ob: &ObligationRef) -> String {
+    match ob {
+        ObligationRef::Agency(a) => format!("{key}:{a}"),
+        ObligationRef::Joint => key.to_string(),
+    }
+}
+
+/// A stored key's point and obligation scope (`before-7:UBND` → (`before-7`, UBND)).
+pub fn split_key(key: &str) -> (&str, Option<&str>) {
+    match key.split_once(':') {
+        Some((base, scope)) => (base, Some(scope)),
+        None => (key, None),
+    }
 }
 
 impl Milestone {
-    fn new(spec: MilestoneSpec) -> Self {
-        Self {
+    fn new(spec: MilestoneSpec, implementers: &[AgencyCode]) -> Self {
+        let mut m = Self {
             spec,
-            extended_until: None,
+            obligations: Vec::new(),
             status: MilestoneStatus::Open,
-            submitted: None,
-            approved: None,
-            closed: None,
-            last_reason: None,
-            reports: 0,
-            kpis: BTreeMap::new(),
             reminders: Vec::new(),
-        }
+        };
+        m.reconcile(implementers);
+        m
     }
 
-    /// Whether a reminder point is already recorded, itself or as covered by a later one.
-    pub fn has_reminder(&self, key: &str) -> bool {
+    pub fn is_joint(&self) -> bool {
+        self.spec.obligation == ObligationMode::Joint
+    }
+
+    pub fn obligation(&self, ob: &ObligationRef) -> Option<&Obligation> {
+        self.obligations.iter().find(|o| &o.reference() == ob)
+    }
+
+    fn obligation_mut(&mut self, ob: &ObligationRef) -> Option<&mut Obligation> {
+        self.obligations.iter_mut().find(|o| &o.reference() == ob)
+    }
+
+    /// Whether point `key` of obligation `ob` is already recorded, itself or
+    /// as covered by a later one.
+    pub fn has_reminder(&self, key: &str, ob: &ObligationRef) -> bool {
+        self.reminders.iter().any(|r| r.stands_for(key, ob))
+    }
+
+    fn count(&self, kind: ReminderKind, ob: &ObligationRef) -> usize {
         self.reminders
             .iter()
-            .any(|r| r.key == key || r.covers.iter().any(|c| c == key))
+            .filter(|r| r.kind == kind && r.obligation.as_ref().is_none_or(|o| o == ob))
+            .count()
     }
 
-    fn count(&self, kind: ReminderKind) -> usize {
-        self.reminders.iter().filter(|r| r.kind == kind).count()
-    }
-
-    /// The deadline in force: the extension if any, else the plan's date.
+    /// The earliest deadline still owed, or once nothing is owed the latest
+    /// one there was.
     pub fn due(&self) -> NaiveDate {
-        self.extended_until.unwrap_or(self.spec.due)
+        let pending = self.obligations.iter().filter(|o| o.status.is_pending()).map(|o| o.due).min();
+        pending
+            .or_else(|| self.obligations.iter().map(|o| o.due).max())
+            .unwrap_or(self.spec.due)
+    }
+
+    /// Whether any obligation's deadline was moved.
+    pub fn extended(&self) -> bool {
+        self.obligations.iter().any(|o| o.extended_until.is_some())
+    }
+
+    /// Reports on every obligation.
+    pub fn reports(&self) -> u32 {
+        self.obligations.iter().map(|o| o.reports).sum()
+    }
+
+    /// The latest value reported for each KPI, over every obligation.
+    pub fn kpis(&self) -> BTreeMap<KpiKey, f64> {
+        let mut out = BTreeMap::new();
+        for o in &self.obligations {
+            out.extend(o.kpis.iter().map(|(k, v)| (k.clone(), *v)));
+        }
+        out
+    }
+
+    /// The last approval, if every obligation is closed.
+    pub fn approved(&self) -> Option<&Stamp> {
+        if self.status != MilestoneStatus::Approved {
+            return None;
+        }
+        self.obligations.iter().filter_map(|o| o.approved.as_ref()).max_by_key(|s| s.at)
     }
 
     fn closed_by_plan(&self) -> bool {
         self.status == MilestoneStatus::Cancelled
-            && matches!(
-                self.closed,
-                Some(Stamp {
-                    by: Actor::System { .. },
-                    ..
-                })
-            )
+            && self
+                .obligations
+                .iter()
+                .all(|o| o.removed_by_plan)
+    }
+
+    /// Makes the obligations match the implementers and the mode, and
+    /// derives the milestone's status. Obligations of agencies that are no
+    /// longer implementers are cancelled if still pending; switching to
+    /// joint keeps the most advanced obligation's state, switching back
+    /// gives it to the agency that fulfilled it.
+    fn reconcile(&mut self, implementers: &[AgencyCode]) {
+        let joint = self.is_joint() || implementers.is_empty();
+        let planned = self.spec.due;
+        if joint {
+            if !self.obligations.iter().any(|o| o.agency.is_none()) {
+                let inherited = self.obligations.iter().max_by_key(|o| o.progress()).cloned();
+                let ob = match inherited {
+                    Some(o) if o.progress() > (2, 0) => Obligation {
+                        fulfilled_by: o.agency.clone().or(o.fulfilled_by.clone()),
+                        agency: None,
+                        ..o
+                    },
+                    _ => Obligation::new(None, planned),
+                };
+                self.obligations = vec![ob];
+            }
+        } else {
+            if let Some(pos) = self.obligations.iter().position(|o| o.agency.is_none()) {
+                let j = self.obligations.remove(pos);
+                if let Some(a) = j.fulfilled_by.clone().filter(|a| implementers.contains(a)) {
+                    self.obligations.push(Obligation {
+                        agency: Some(a),
+                        fulfilled_by: None,
+                        ..j
+                    });
+                }
+            }
+            for a in implementers {
+                if !self.obligations.iter().any(|o| o.agency.as_ref() == Some(a)) {
+                    self.obligations.push(Obligation::new(Some(a.clone()), planned));
+                }
+            }
+            for o in &mut self.obligations {
+                let listed = o.agency.as_ref().is_some_and(|a| implementers.contains(a));
+                if !listed && o.status.is_pending() {
+                    o.status = MilestoneStatus::Cancelled;
+                }
+            }
+            let order = |o: &Obligation| implementers.iter().position(|a| Some(a) == o.agency.as_ref());
+            self.obligations.sort_by_key(|o| order(o).unwrap_or(usize::MAX));
+        }
+        for o in &mut self.obligations {
+            o.due = o.extended_until.unwrap_or(planned);
+        }
+        self.status = derive_status(&self.obligations);
+    }
+}
+
+fn derive_status(obligations: &[Obligation]) -> MilestoneStatus {
+    let has = |s: MilestoneStatus| obligations.iter().any(|o| o.status == s);
+    if obligations.is_empty() || has(MilestoneStatus::Open) && !has(MilestoneStatus::Returned) {
+        MilestoneStatus::Open
+    } else if has(MilestoneStatus::Returned) {
+        MilestoneStatus::Returned
+    } else if has(MilestoneStatus::Submitted) {
+        MilestoneStatus::Submitted
+    } else if has(MilestoneStatus::Approved) {
+        MilestoneStatus::Approved
+    } else if has(MilestoneStatus::Waived) {
+        MilestoneStatus::Waived
+    } else {
+        MilestoneStatus::Cancelled
     }
 }
 
@@ -178,6 +402,41 @@ pub struct Task {
 
 const REMOVED_FROM_PLAN: &str = "Mốc không còn trong kế hoạch";
 
+/// What a supervisor's action needs of the obligation it decides.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Approve,
+    Return,
+    Extend,
+    Waive,
+    Cancel,
+}
+
+impl Decision {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Approve => "duyệt",
+            Self::Return => "trả lại",
+            Self::Extend => "gia hạn",
+            Self::Waive => "miễn",
+            Self::Cancel => "hủy",
+        }
+    }
+
+    /// Approve and return decide a submission; the rest act on any obligation still owed.
+    fn applies_to(self, o: &Obligation) -> bool {
+        match self {
+            Self::Approve | Self::Return => o.status == MilestoneStatus::Submitted,
+            _ => o.status.is_pending(),
+        }
+    }
+
+    /// Whether the accounts of the current round are barred (four eyes).
+    fn four_eyes(self) -> bool {
+        matches!(self, Self::Approve | Self::Return | Self::Waive)
+    }
+}
+
 impl Task {
     pub fn milestone(&self, id: &MilestoneId) -> Option<&Milestone> {
         self.milestones.iter().find(|m| &m.spec.id == id)
@@ -187,25 +446,27 @@ impl Task {
         self.milestones.iter_mut().find(|m| &m.spec.id == id)
     }
 
-    fn on_milestone(&mut self, id: &MilestoneId, f: impl FnOnce(&mut Milestone)) {
-        if let Some(m) = self.milestone_mut(id) {
-            f(m)
-        }
-    }
-
     fn sort_milestones(&mut self) {
         self.milestones
-            .sort_by(|a, b| (a.due(), &a.spec.id).cmp(&(b.due(), &b.spec.id)));
+            .sort_by(|a, b| (a.spec.due, &a.spec.id).cmp(&(b.spec.due, &b.spec.id)));
+    }
+
+    fn implementers(&self) -> &[AgencyCode] {
+        self.definition.as_ref().map_or(&[], |d| d.implementers.as_slice())
     }
 
     /// Decides which events a command produces, or why it is refused.
     pub fn decide(&self, command: TaskCommand) -> Result<Vec<TaskEvent>, TaskError> {
         let TaskCommand { stamp, action } = command;
         if action.is_system() {
-            if !matches!(stamp.by, Actor::System { .. }) {
+            if !stamp.by.is_system() {
                 return Err(TaskError::SystemOnly);
             }
-        } else if stamp.by.agency().is_none() {
+        } else if action.is_plan_load() {
+            if matches!(stamp.by, Actor::Legacy { .. }) {
+                return Err(TaskError::SystemOnly);
+            }
+        } else if !matches!(stamp.by, Actor::Account(_)) {
             return Err(TaskError::PersonRequired);
         }
         match action {
@@ -225,89 +486,82 @@ impl Task {
             }
             TaskAction::ReportProgress {
                 milestone,
+                agency,
                 note,
                 kpis,
                 evidence,
             } => {
-                let (def, m) = self.implementer_action(&stamp, &milestone)?;
-                match m.status {
-                    MilestoneStatus::Open | MilestoneStatus::Returned => {}
-                    MilestoneStatus::Submitted => return Err(TaskError::AlreadySubmitted { milestone }),
-                    MilestoneStatus::Approved => {
-                        return Err(TaskError::AlreadyApproved {
-                            milestone,
-                            action: "báo cáo thêm",
-                        })
-                    }
-                    status => return Err(TaskError::Closed { milestone, status }),
-                }
+                let (def, _, o) = self.implementer_action(&stamp, &milestone, agency.as_ref())?;
+                require_owed(&milestone, o, "báo cáo thêm")?;
                 check_kpis(def, &kpis)?;
                 if note.trim().is_empty() && kpis.is_empty() && evidence.is_empty() {
                     return Err(TaskError::EmptyReport);
                 }
                 Ok(vec![TaskEvent::ProgressReported {
                     milestone,
+                    obligation: Some(o.reference()),
                     note,
                     kpis,
                     evidence,
                     stamp,
                 }])
             }
-            TaskAction::Submit { milestone, note } => {
-                let (_, m) = self.implementer_action(&stamp, &milestone)?;
-                match m.status {
-                    MilestoneStatus::Open | MilestoneStatus::Returned => {}
-                    MilestoneStatus::Submitted => return Err(TaskError::AlreadySubmitted { milestone }),
-                    MilestoneStatus::Approved => {
-                        return Err(TaskError::AlreadyApproved {
-                            milestone,
-                            action: "nộp lại",
-                        })
-                    }
-                    status => return Err(TaskError::Closed { milestone, status }),
-                }
+            TaskAction::Submit { milestone, agency, note } => {
+                let (_, m, o) = self.implementer_action(&stamp, &milestone, agency.as_ref())?;
+                require_owed(&milestone, o, "nộp lại")?;
+                let ob = o.reference();
                 let recipients = self.supervisors_as_recipients();
-                let key = format!("submitted-{}", m.count(ReminderKind::Submitted) + 1);
-                let notice = notice(&milestone, key, ReminderKind::Submitted, recipients, None, &stamp);
-                Ok(vec![TaskEvent::MilestoneSubmitted { milestone, note, stamp }, notice])
+                let n = m.count(ReminderKind::Submitted, &ob) + 1;
+                let key = obligation_key(&format!("submitted-{n}"), &ob);
+                let notice = notice(&milestone, &ob, key, ReminderKind::Submitted, recipients, None, &stamp);
+                Ok(vec![
+                    TaskEvent::MilestoneSubmitted {
+                        milestone,
+                        obligation: Some(ob),
+                        note,
+                        stamp,
+                    },
+                    notice,
+                ])
             }
-            TaskAction::Approve { milestone, note } => {
-                let m = self.supervisor_action(&stamp, &milestone)?;
-                self.require_submitted(m)?;
-                if let (Some(sub), Actor::Agency { person, .. }) = (&m.submitted, &stamp.by) {
-                    if matches!(&sub.by, Actor::Agency { person: submitter, .. } if submitter.same_person(person)) {
-                        return Err(TaskError::FourEyes {
-                            person: person.to_string(),
-                            milestone,
-                        });
-                    }
-                }
-                let notice = notice(
-                    &milestone,
-                    "approved".into(),
-                    ReminderKind::Approved,
-                    submitter(m),
-                    None,
-                    &stamp,
-                );
-                Ok(vec![TaskEvent::MilestoneApproved { milestone, note, stamp }, notice])
+            TaskAction::Approve { milestone, agency, note } => {
+                let (m, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Approve)?;
+                let ob = o.reference();
+                let key = obligation_key("approved", &ob);
+                let notice = notice(&milestone, &ob, key, ReminderKind::Approved, submitter(m, o), None, &stamp);
+                Ok(vec![
+                    TaskEvent::MilestoneApproved {
+                        milestone,
+                        obligation: Some(ob),
+                        note,
+                        stamp,
+                    },
+                    notice,
+                ])
             }
-            TaskAction::Return { milestone, reason } => {
-                let m = self.supervisor_action(&stamp, &milestone)?;
-                self.require_submitted(m)?;
+            TaskAction::Return {
+                milestone,
+                agency,
+                reason,
+            } => {
+                let (m, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Return)?;
                 require_reason(&reason)?;
-                let key = format!("returned-{}", m.count(ReminderKind::Returned) + 1);
+                let ob = o.reference();
+                let n = m.count(ReminderKind::Returned, &ob) + 1;
+                let key = obligation_key(&format!("returned-{n}"), &ob);
                 let notice = notice(
                     &milestone,
+                    &ob,
                     key,
                     ReminderKind::Returned,
-                    submitter(m),
+                    submitter(m, o),
                     Some(reason.clone()),
                     &stamp,
                 );
                 Ok(vec![
                     TaskEvent::MilestoneReturned {
                         milestone,
+                        obligation: Some(ob),
                         reason,
                         stamp,
                     },
@@ -316,21 +570,22 @@ impl Task {
             }
             TaskAction::Extend {
                 milestone,
+                agency,
                 until,
                 reason,
             } => {
-                let m = self.supervisor_action(&stamp, &milestone)?;
-                self.require_not_closed(m, "gia hạn")?;
+                let (_, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Extend)?;
                 require_reason(&reason)?;
-                if until <= m.due() {
+                if until <= o.due {
                     return Err(TaskError::ExtensionNotLater {
-                        current: m.due(),
+                        current: o.due,
                         requested: until,
                     });
                 }
                 Ok(vec![TaskEvent::DeadlineExtended {
                     milestone,
-                    from: m.due(),
+                    obligation: Some(o.reference()),
+                    from: o.due,
                     until,
                     reason,
                     stamp,
@@ -338,6 +593,7 @@ impl Task {
             }
             TaskAction::QueueReminder {
                 milestone,
+                obligation,
                 key,
                 kind,
                 covers,
@@ -345,20 +601,24 @@ impl Task {
                 window,
             } => {
                 let (_, m) = self.known_milestone(&milestone)?;
+                let Some(o) = m.obligation(&obligation) else {
+                    return Ok(vec![]);
+                };
                 let deadline_kind = matches!(
                     kind,
                     ReminderKind::Upcoming | ReminderKind::Overdue | ReminderKind::Escalation
                 );
                 let still_expected =
-                    !self.withdrawn && matches!(m.status, MilestoneStatus::Open | MilestoneStatus::Returned);
+                    !self.withdrawn && matches!(o.status, MilestoneStatus::Open | MilestoneStatus::Returned);
                 // Idempotent: a point already recorded, or one about work no
                 // longer expected, is quietly skipped (the state moved on).
-                if m.has_reminder(&key) || (deadline_kind && !still_expected) || recipients.is_empty() {
+                if m.has_reminder(&key, &obligation) || (deadline_kind && !still_expected) || recipients.is_empty() {
                     return Ok(vec![]);
                 }
                 Ok(vec![TaskEvent::ReminderQueued {
                     milestone,
-                    key,
+                    key: obligation_key(&key, &obligation),
+                    obligation: Some(obligation),
                     kind,
                     covers,
                     recipients,
@@ -414,40 +674,35 @@ impl Task {
                     },
                 }])
             }
-            TaskAction::Waive { milestone, reason } => {
-                self.close(stamp, milestone, reason, "miễn", |milestone, reason, stamp| {
-                    TaskEvent::MilestoneWaived {
-                        milestone,
-                        reason,
-                        stamp,
-                    }
-                })
+            TaskAction::Waive {
+                milestone,
+                agency,
+                reason,
+            } => {
+                let (_, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Waive)?;
+                require_reason(&reason)?;
+                Ok(vec![TaskEvent::MilestoneWaived {
+                    milestone,
+                    obligation: Some(o.reference()),
+                    reason,
+                    stamp,
+                }])
             }
-            TaskAction::Cancel { milestone, reason } => {
-                self.close(stamp, milestone, reason, "hủy", |milestone, reason, stamp| {
-                    TaskEvent::MilestoneCancelled {
-                        milestone,
-                        reason,
-                        stamp,
-                    }
-                })
+            TaskAction::Cancel {
+                milestone,
+                agency,
+                reason,
+            } => {
+                let (_, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Cancel)?;
+                require_reason(&reason)?;
+                Ok(vec![TaskEvent::MilestoneCancelled {
+                    milestone,
+                    obligation: Some(o.reference()),
+                    reason,
+                    stamp,
+                }])
             }
         }
-    }
-
-    /// Waiving and cancelling share their rules: a supervisor, a reason, a milestone still open.
-    fn close(
-        &self,
-        stamp: Stamp,
-        milestone: MilestoneId,
-        reason: String,
-        action: &'static str,
-        event: fn(MilestoneId, String, Stamp) -> TaskEvent,
-    ) -> Result<Vec<TaskEvent>, TaskError> {
-        let m = self.supervisor_action(&stamp, &milestone)?;
-        self.require_not_closed(m, action)?;
-        require_reason(&reason)?;
-        Ok(vec![event(milestone, reason, stamp)])
     }
 
     fn definition(&self) -> Result<&TaskDefinition, TaskError> {
@@ -487,7 +742,13 @@ impl Task {
         self.known_milestone(id)
     }
 
-    fn implementer_action(&self, stamp: &Stamp, id: &MilestoneId) -> Result<(&TaskDefinition, &Milestone), TaskError> {
+    /// An implementer acts on its own obligation (or the joint one).
+    fn implementer_action(
+        &self,
+        stamp: &Stamp,
+        id: &MilestoneId,
+        named: Option<&AgencyCode>,
+    ) -> Result<(&TaskDefinition, &Milestone, &Obligation), TaskError> {
         let (def, m) = self.live_milestone(id)?;
         let agency = stamp.by.agency().ok_or(TaskError::PersonRequired)?;
         if !def.is_implementer(agency) {
@@ -496,10 +757,30 @@ impl Task {
                 implementers: def.implementers.clone(),
             });
         }
-        Ok((def, m))
+        if let Some(requested) = named.filter(|n| *n != agency) {
+            return Err(TaskError::NotYourObligation {
+                agency: agency.clone(),
+                requested: requested.clone(),
+            });
+        }
+        let o = m
+            .obligations
+            .iter()
+            .find(|o| o.owed_by(agency, &def.implementers))
+            .ok_or_else(|| unknown_obligation(m, agency.as_str()))?;
+        Ok((def, m, o))
     }
 
-    fn supervisor_action(&self, stamp: &Stamp, id: &MilestoneId) -> Result<&Milestone, TaskError> {
+    /// A lead or advisory agency decides one obligation: named, or the only
+    /// one the decision could be about. Never its own, and never by an
+    /// account of the round it decides.
+    fn supervisor_action(
+        &self,
+        stamp: &Stamp,
+        id: &MilestoneId,
+        named: Option<&AgencyCode>,
+        decision: Decision,
+    ) -> Result<(&Milestone, &Obligation), TaskError> {
         let (def, m) = self.live_milestone(id)?;
         let agency = stamp.by.agency().ok_or(TaskError::PersonRequired)?;
         if !def.is_supervisor(agency) {
@@ -510,35 +791,51 @@ impl Task {
                 supervisors,
             });
         }
-        Ok(m)
-    }
-
-    fn require_submitted(&self, m: &Milestone) -> Result<(), TaskError> {
-        match m.status {
-            MilestoneStatus::Submitted => Ok(()),
-            MilestoneStatus::Approved => Err(TaskError::AlreadyApproved {
-                milestone: m.spec.id.clone(),
-                action: "duyệt lại hay trả lại",
-            }),
-            status => Err(TaskError::NotSubmitted {
-                milestone: m.spec.id.clone(),
-                status,
-            }),
+        let own = |o: &Obligation| o.owed_by(agency, &def.implementers);
+        let o = match named {
+            Some(code) => m
+                .obligations
+                .iter()
+                .find(|o| o.agency.as_ref() == Some(code) || (o.agency.is_none() && def.is_implementer(code)))
+                .ok_or_else(|| unknown_obligation(m, code.as_str()))?,
+            None if m.obligations.len() == 1 => &m.obligations[0],
+            None => {
+                let candidates: Vec<&Obligation> =
+                    m.obligations.iter().filter(|o| decision.applies_to(o) && !own(o)).collect();
+                match candidates.as_slice() {
+                    [one] => one,
+                    [] => m.obligations.iter().find(|o| !own(o)).unwrap_or(&m.obligations[0]),
+                    many => {
+                        return Err(TaskError::AgencyRequired {
+                            milestone: id.clone(),
+                            choices: many.iter().map(|o| o.label()).collect::<Vec<_>>().join(", "),
+                        })
+                    }
+                }
+            }
+        };
+        if own(o) {
+            return Err(TaskError::OwnObligation {
+                agency: agency.clone(),
+                milestone: id.clone(),
+                action: decision.verb(),
+            });
         }
-    }
-
-    fn require_not_closed(&self, m: &Milestone, action: &'static str) -> Result<(), TaskError> {
-        match m.status {
-            MilestoneStatus::Approved => Err(TaskError::AlreadyApproved {
-                milestone: m.spec.id.clone(),
-                action,
-            }),
-            MilestoneStatus::Waived | MilestoneStatus::Cancelled => Err(TaskError::Closed {
-                milestone: m.spec.id.clone(),
-                status: m.status,
-            }),
-            _ => Ok(()),
+        match decision {
+            Decision::Approve | Decision::Return => require_submitted(id, o)?,
+            _ => require_not_closed(id, o, decision.verb())?,
         }
+        if decision.four_eyes() {
+            if let Some(account) = stamp.by.account_id().filter(|a| o.round.iter().any(|r| r == a)) {
+                return Err(TaskError::FourEyes {
+                    account: account.to_string(),
+                    milestone: id.clone(),
+                    obligation: o.label(),
+                    action: decision.verb(),
+                });
+            }
+        }
+        Ok((m, o))
     }
 
     fn sync(
@@ -573,19 +870,15 @@ impl Task {
         for spec in &specs {
             match self.milestone(&spec.id) {
                 Some(m) if !m.closed_by_plan() => {
-                    let title = (m.spec.title != spec.title).then(|| Change {
-                        from: m.spec.title.clone(),
-                        to: spec.title.clone(),
-                    });
-                    let due = (m.spec.due != spec.due).then_some(Change {
-                        from: m.spec.due,
-                        to: spec.due,
-                    });
-                    if title.is_some() || due.is_some() {
+                    let title = change(&m.spec.title, &spec.title);
+                    let due = change(&m.spec.due, &spec.due);
+                    let obligation = change(&m.spec.obligation, &spec.obligation);
+                    if title.is_some() || due.is_some() || obligation.is_some() {
                         events.push(TaskEvent::MilestoneAmended {
                             milestone: spec.id.clone(),
                             title,
                             due,
+                            obligation,
                             stamp: stamp.clone(),
                         });
                     }
@@ -601,6 +894,7 @@ impl Task {
             if !still_planned && m.status.is_pending() {
                 events.push(TaskEvent::MilestoneCancelled {
                     milestone: m.spec.id.clone(),
+                    obligation: None,
                     reason: REMOVED_FROM_PLAN.to_string(),
                     stamp: stamp.clone(),
                 });
@@ -608,16 +902,117 @@ impl Task {
         }
         Ok(events)
     }
+
+    /// The obligations an event changes. New events name theirs; release
+    /// 0.1 events did not, and are read as follows: a report or submission
+    /// counts for the obligation of the agency that made it (the joint one
+    /// if the milestone is joint); an approval or return decides every
+    /// submitted obligation (there was one submission at a time); an
+    /// extension, waiver or cancellation applies to every obligation still
+    /// owed. A cancellation by the plan (no obligation) closes every one.
+    fn targets<'a>(
+        m: &'a mut Milestone,
+        ob: Option<&ObligationRef>,
+        by: &Actor,
+        legacy: Legacy,
+    ) -> Vec<&'a mut Obligation> {
+        if let Some(ob) = ob {
+            return m.obligation_mut(ob).into_iter().collect();
+        }
+        let joint = m.is_joint();
+        m.obligations
+            .iter_mut()
+            .filter(|o| match legacy {
+                Legacy::ByActor => {
+                    o.agency.is_none() && joint || by.agency().is_some_and(|a| o.agency.as_ref() == Some(a))
+                }
+                Legacy::Submitted => o.status == MilestoneStatus::Submitted,
+                Legacy::Owed => o.status.is_pending(),
+            })
+            .collect()
+    }
 }
 
-/// The agency that submitted a milestone, as the recipient of the decision.
-fn submitter(m: &Milestone) -> Vec<Recipient> {
-    m.submitted
-        .as_ref()
-        .and_then(|s| s.by.agency())
+/// How a release 0.1 event without an obligation finds the ones it changes.
+#[derive(Clone, Copy)]
+enum Legacy {
+    ByActor,
+    Submitted,
+    Owed,
+}
+
+fn change<T: PartialEq + Clone>(from: &T, to: &T) -> Option<Change<T>> {
+    (from != to).then(|| Change {
+        from: from.clone(),
+        to: to.clone(),
+    })
+}
+
+fn unknown_obligation(m: &Milestone, agency: &str) -> TaskError {
+    TaskError::UnknownObligation {
+        milestone: m.spec.id.clone(),
+        agency: agency.to_string(),
+        known: m.obligations.iter().map(Obligation::label).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// An implementer may report on or submit an obligation still owed and not waiting for a decision.
+fn require_owed(milestone: &MilestoneId, o: &Obligation, action: &'static str) -> Result<(), TaskError> {
+    match o.status {
+        MilestoneStatus::Open | MilestoneStatus::Returned => Ok(()),
+        MilestoneStatus::Submitted => Err(TaskError::AlreadySubmitted {
+            milestone: milestone.clone(),
+        }),
+        MilestoneStatus::Approved => Err(TaskError::AlreadyApproved {
+            milestone: milestone.clone(),
+            action,
+        }),
+        status => Err(TaskError::Closed {
+            milestone: milestone.clone(),
+            status,
+        }),
+    }
+}
+
+fn require_submitted(milestone: &MilestoneId, o: &Obligation) -> Result<(), TaskError> {
+    match o.status {
+        MilestoneStatus::Submitted => Ok(()),
+        MilestoneStatus::Approved => Err(TaskError::AlreadyApproved {
+            milestone: milestone.clone(),
+            action: "duyệt lại hay trả lại",
+        }),
+        status => Err(TaskError::NotSubmitted {
+            milestone: milestone.clone(),
+            status,
+        }),
+    }
+}
+
+fn require_not_closed(milestone: &MilestoneId, o: &Obligation, action: &'static str) -> Result<(), TaskError> {
+    match o.status {
+        MilestoneStatus::Approved => Err(TaskError::AlreadyApproved {
+            milestone: milestone.clone(),
+            action,
+        }),
+        MilestoneStatus::Waived | MilestoneStatus::Cancelled => Err(TaskError::Closed {
+            milestone: milestone.clone(),
+            status: o.status,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The agency that submitted an obligation, as the recipient of the decision.
+fn submitter(m: &Milestone, o: &Obligation) -> Vec<Recipient> {
+    let agency = o
+        .agency
+        .clone()
+        .or_else(|| o.submitted.as_ref().and_then(|s| s.by.agency().cloned()));
+    let _ = m;
+    agency
         .map(|a| {
             vec![Recipient {
-                agency: a.clone(),
+                agency: a,
                 role: Role::Implementer,
             }]
         })
@@ -627,6 +1022,7 @@ fn submitter(m: &Milestone) -> Vec<Recipient> {
 /// A state-change notice, queued in the same commit as the change itself.
 fn notice(
     milestone: &MilestoneId,
+    ob: &ObligationRef,
     key: String,
     kind: ReminderKind,
     recipients: Vec<Recipient>,
@@ -635,6 +1031,7 @@ fn notice(
 ) -> TaskEvent {
     TaskEvent::ReminderQueued {
         milestone: milestone.clone(),
+        obligation: Some(ob.clone()),
         key,
         kind,
         covers: vec![],
@@ -684,68 +1081,161 @@ impl Aggregate for Task {
 
     fn apply(&mut self, event: Self::Event) {
         let stamp = event.stamp().clone();
+        let implementers = self.implementers().to_vec();
+        // The milestone an event changes, and whether the obligations must be
+        // matched again to the implementers (the definition or the spec changed).
+        let mut touched: Option<MilestoneId> = None;
+        let mut all = false;
         match event {
             TaskEvent::TaskRegistered {
                 plan, task, definition, ..
             } => {
                 self.key = Some(TaskKey::new(plan, task));
                 self.definition = Some(definition);
+                all = true;
             }
             TaskEvent::TaskAmended { changes, .. } => {
                 if let Some(def) = self.definition.as_mut() {
                     changes.apply_to(def);
                 }
+                all = true;
             }
             TaskEvent::TaskWithdrawn { .. } => self.withdrawn = true,
             TaskEvent::TaskReinstated { .. } => self.withdrawn = false,
             TaskEvent::MilestoneOpened { milestone, .. } => {
                 self.milestones.retain(|m| m.spec.id != milestone.id);
-                self.milestones.push(Milestone::new(milestone));
+                self.milestones.push(Milestone::new(milestone, &implementers));
             }
             TaskEvent::MilestoneAmended {
-                milestone, title, due, ..
-            } => self.on_milestone(&milestone, |m| {
-                if let Some(t) = &title {
-                    m.spec.title = t.to.clone();
+                milestone,
+                title,
+                due,
+                obligation,
+                ..
+            } => {
+                if let Some(m) = self.milestone_mut(&milestone) {
+                    if let Some(t) = &title {
+                        m.spec.title = t.to.clone();
+                    }
+                    if let Some(d) = &due {
+                        m.spec.due = d.to;
+                    }
+                    if let Some(o) = &obligation {
+                        m.spec.obligation = o.to;
+                    }
                 }
-                if let Some(d) = &due {
-                    m.spec.due = d.to;
+                touched = Some(milestone);
+            }
+            TaskEvent::ProgressReported {
+                milestone,
+                obligation,
+                kpis,
+                ..
+            } => {
+                if let Some(m) = self.milestone_mut(&milestone) {
+                    for o in Self::targets(m, obligation.as_ref(), &stamp.by, Legacy::ByActor) {
+                        o.reports += 1;
+                        o.record_round(&stamp.by);
+                        for kv in &kpis {
+                            o.kpis.insert(kv.key.clone(), kv.value);
+                        }
+                    }
                 }
-            }),
-            TaskEvent::ProgressReported { milestone, kpis, .. } => self.on_milestone(&milestone, |m| {
-                m.reports += 1;
-                for kv in &kpis {
-                    m.kpis.insert(kv.key.clone(), kv.value);
+                touched = Some(milestone);
+            }
+            TaskEvent::MilestoneSubmitted {
+                milestone, obligation, ..
+            } => {
+                if let Some(m) = self.milestone_mut(&milestone) {
+                    for o in Self::targets(m, obligation.as_ref(), &stamp.by, Legacy::ByActor) {
+                        o.status = MilestoneStatus::Submitted;
+                        o.submitted = Some(stamp.clone());
+                        o.record_round(&stamp.by);
+                        if o.agency.is_none() {
+                            o.fulfilled_by = stamp.by.agency().cloned();
+                        }
+                    }
                 }
-            }),
-            TaskEvent::MilestoneSubmitted { milestone, .. } => self.on_milestone(&milestone, |m| {
-                m.status = MilestoneStatus::Submitted;
-                m.submitted = Some(stamp.clone());
-            }),
-            TaskEvent::MilestoneApproved { milestone, .. } => self.on_milestone(&milestone, |m| {
-                m.status = MilestoneStatus::Approved;
-                m.approved = Some(stamp.clone());
-            }),
-            TaskEvent::MilestoneReturned { milestone, reason, .. } => self.on_milestone(&milestone, |m| {
-                m.status = MilestoneStatus::Returned;
-                m.last_reason = Some(reason.clone());
-            }),
+                touched = Some(milestone);
+            }
+            TaskEvent::MilestoneApproved {
+                milestone, obligation, ..
+            } => {
+                if let Some(m) = self.milestone_mut(&milestone) {
+                    for o in Self::targets(m, obligation.as_ref(), &stamp.by, Legacy::Submitted) {
+                        o.status = MilestoneStatus::Approved;
+                        o.approved = Some(stamp.clone());
+                    }
+                }
+                touched = Some(milestone);
+            }
+            TaskEvent::MilestoneReturned {
+                milestone,
+                obligation,
+                reason,
+                ..
+            } => {
+                if let Some(m) = self.milestone_mut(&milestone) {
+                    for o in Self::targets(m, obligation.as_ref(), &stamp.by, Legacy::Submitted) {
+                        o.status = MilestoneStatus::Returned;
+                        o.last_reason = Some(reason.clone());
+                        o.round.clear();
+                    }
+                }
+                touched = Some(milestone);
+            }
             TaskEvent::DeadlineExtended {
                 milestone,
+                obligation,
                 until,
                 reason,
                 ..
-            } => self.on_milestone(&milestone, |m| {
-                m.extended_until = Some(until);
-                m.last_reason = Some(reason.clone());
-            }),
-            TaskEvent::MilestoneWaived { milestone, reason, .. } => self.on_milestone(&milestone, |m| {
-                m.status = MilestoneStatus::Waived;
-                m.closed = Some(stamp.clone());
-                m.last_reason = Some(reason.clone());
-            }),
+            } => {
+                if let Some(m) = self.milestone_mut(&milestone) {
+                    for o in Self::targets(m, obligation.as_ref(), &stamp.by, Legacy::Owed) {
+                        o.extended_until = Some(until);
+                        o.last_reason = Some(reason.clone());
+                    }
+                }
+                touched = Some(milestone);
+            }
+            TaskEvent::MilestoneWaived {
+                milestone,
+                obligation,
+                reason,
+                ..
+            } => {
+                if let Some(m) = self.milestone_mut(&milestone) {
+                    for o in Self::targets(m, obligation.as_ref(), &stamp.by, Legacy::Owed) {
+                        o.status = MilestoneStatus::Waived;
+                        o.closed = Some(stamp.clone());
+                        o.last_reason = Some(reason.clone());
+                    }
+                }
+                touched = Some(milestone);
+            }
+            TaskEvent::MilestoneCancelled {
+                milestone,
+                obligation,
+                reason,
+                ..
+            } => {
+                if let Some(m) = self.milestone_mut(&milestone) {
+                    // Without an obligation: the plan dropped the milestone
+                    // (or, in release 0.1, a person cancelled all of it).
+                    let by_plan = obligation.is_none() && !matches!(stamp.by, Actor::Legacy { .. });
+                    for o in Self::targets(m, obligation.as_ref(), &stamp.by, Legacy::Owed) {
+                        o.status = MilestoneStatus::Cancelled;
+                        o.closed = Some(stamp.clone());
+                        o.last_reason = Some(reason.clone());
+                        o.removed_by_plan = by_plan;
+                    }
+                }
+                touched = Some(milestone);
+            }
             TaskEvent::ReminderQueued {
                 milestone,
+                obligation,
                 key,
                 kind,
                 covers,
@@ -753,26 +1243,29 @@ impl Aggregate for Task {
                 window,
                 note,
                 ..
-            } => self.on_milestone(&milestone, |m| {
-                m.reminders.push(ReminderRecord {
-                    key,
-                    kind,
-                    covers,
-                    recipients,
-                    window,
-                    note,
-                    queued_at: stamp.at,
-                    deliveries: BTreeMap::new(),
-                })
-            }),
+            } => {
+                if let Some(m) = self.milestone_mut(&milestone) {
+                    m.reminders.push(ReminderRecord {
+                        key,
+                        obligation,
+                        kind,
+                        covers,
+                        recipients,
+                        window,
+                        note,
+                        queued_at: stamp.at,
+                        deliveries: BTreeMap::new(),
+                    })
+                }
+            }
             TaskEvent::ReminderSent {
                 milestone,
                 key,
                 agency,
                 message_id,
                 ..
-            } => self.on_milestone(&milestone, |m| {
-                if let Some(r) = m.reminders.iter_mut().find(|r| r.key == key) {
+            } => {
+                if let Some(r) = self.reminder_mut(&milestone, &key) {
                     r.deliveries.insert(
                         agency,
                         Delivery::Sent {
@@ -781,7 +1274,7 @@ impl Aggregate for Task {
                         },
                     );
                 }
-            }),
+            }
             TaskEvent::ReminderFailed {
                 milestone,
                 key,
@@ -790,8 +1283,8 @@ impl Aggregate for Task {
                 error,
                 next_attempt,
                 ..
-            } => self.on_milestone(&milestone, |m| {
-                if let Some(r) = m.reminders.iter_mut().find(|r| r.key == key) {
+            } => {
+                if let Some(r) = self.reminder_mut(&milestone, &key) {
                     r.deliveries.insert(
                         agency,
                         Delivery::Failed {
@@ -801,13 +1294,20 @@ impl Aggregate for Task {
                         },
                     );
                 }
-            }),
-            TaskEvent::MilestoneCancelled { milestone, reason, .. } => self.on_milestone(&milestone, |m| {
-                m.status = MilestoneStatus::Cancelled;
-                m.closed = Some(stamp.clone());
-                m.last_reason = Some(reason.clone());
-            }),
+            }
+        }
+        let implementers = self.implementers().to_vec();
+        for m in &mut self.milestones {
+            if all || touched.as_ref() == Some(&m.spec.id) {
+                m.reconcile(&implementers);
+            }
         }
         self.sort_milestones();
+    }
+}
+
+impl Task {
+    fn reminder_mut(&mut self, milestone: &MilestoneId, key: &str) -> Option<&mut ReminderRecord> {
+        self.milestone_mut(milestone)?.reminders.iter_mut().find(|r| r.key == key)
     }
 }

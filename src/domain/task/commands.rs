@@ -1,4 +1,4 @@
-use super::definition::{MilestoneSpec, Stamp, TaskDefinition};
+use super::definition::{MilestoneSpec, ObligationRef, Stamp, TaskDefinition};
 use super::events::KpiValue;
 use crate::domain::ids::{AgencyCode, MilestoneId, PlanId, TaskId};
 use crate::domain::reminders::{Recipient, ReminderKind};
@@ -28,38 +28,55 @@ pub enum TaskAction {
     },
     ReportProgress {
         milestone: MilestoneId,
+        /// The obligation's agency, where the caller could mean several.
+        agency: Option<AgencyCode>,
         note: String,
         kpis: Vec<KpiValue>,
         evidence: Vec<String>,
     },
     Submit {
         milestone: MilestoneId,
+        /// The obligation's agency, where the caller could mean several.
+        agency: Option<AgencyCode>,
         note: String,
     },
     Approve {
         milestone: MilestoneId,
+        /// The obligation's agency, where the caller could mean several.
+        agency: Option<AgencyCode>,
         note: String,
     },
     Return {
         milestone: MilestoneId,
+        /// The obligation's agency, where the caller could mean several.
+        agency: Option<AgencyCode>,
         reason: String,
     },
     Extend {
         milestone: MilestoneId,
+        /// The obligation's agency, where the caller could mean several.
+        agency: Option<AgencyCode>,
         until: NaiveDate,
         reason: String,
     },
     Waive {
         milestone: MilestoneId,
+        /// The obligation's agency, where the caller could mean several.
+        agency: Option<AgencyCode>,
         reason: String,
     },
     Cancel {
         milestone: MilestoneId,
+        /// The obligation's agency, where the caller could mean several.
+        agency: Option<AgencyCode>,
         reason: String,
     },
     /// The scheduler found a reminder point that has come (engine only).
     QueueReminder {
         milestone: MilestoneId,
+        /// Whose deadline: the point's key is scoped to it (`before-7:UBND`).
+        obligation: ObligationRef,
+        /// The point's key within the obligation (`before-7`).
         key: String,
         kind: ReminderKind,
         covers: Vec<String>,
@@ -90,14 +107,30 @@ pub enum DeliveryOutcome {
 }
 
 impl TaskAction {
-    /// Actions that only the engine (plan loader) may issue.
+    /// The milestone a person's action is about.
+    pub fn milestone(&self) -> Option<&MilestoneId> {
+        match self {
+            Self::ReportProgress { milestone, .. }
+            | Self::Submit { milestone, .. }
+            | Self::Approve { milestone, .. }
+            | Self::Return { milestone, .. }
+            | Self::Extend { milestone, .. }
+            | Self::Waive { milestone, .. }
+            | Self::Cancel { milestone, .. }
+            | Self::QueueReminder { milestone, .. }
+            | Self::RecordDelivery { milestone, .. } => Some(milestone),
+            Self::SyncFromPlan { .. } | Self::Withdraw { .. } => None,
+        }
+    }
+
+    /// Actions that only the engine may issue (scheduler, dispatcher).
     pub fn is_system(&self) -> bool {
-        matches!(
-            self,
-            Self::SyncFromPlan { .. }
-                | Self::Withdraw { .. }
-                | Self::QueueReminder { .. }
-                | Self::RecordDelivery { .. }
-        )
+        matches!(self, Self::QueueReminder { .. } | Self::RecordDelivery { .. })
+    }
+
+    /// Actions of loading a plan: the engine at start-up, an operator at the
+    /// terminal or an administrator's account.
+    pub fn is_plan_load(&self) -> bool {
+        matches!(self, Self::SyncFromPlan { .. } | Self::Withdraw { .. })
     }
 }

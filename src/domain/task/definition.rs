@@ -164,6 +164,34 @@ impl MilestoneKind {
     }
 }
 
+/// Whether a milestone is owed by each implementing agency on its own or
+/// once by all of them together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObligationMode {
+    /// Every implementer owes it (the default).
+    #[default]
+    Each,
+    /// One obligation that any implementer may fulfil.
+    Joint,
+}
+
+impl ObligationMode {
+    pub const NAMES: [&'static str; 2] = ["each", "joint"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "each" => Some(Self::Each),
+            "joint" => Some(Self::Joint),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
 /// One milestone as the plan defines it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MilestoneSpec {
@@ -172,31 +200,184 @@ pub struct MilestoneSpec {
     pub kind: MilestoneKind,
     /// Local date in the plan's time zone; the deadline is the end of that day.
     pub due: NaiveDate,
+    /// Absent in release 0.1 events, which meant one shared milestone; such
+    /// events are read as `each` (see docs/audit/canonical-form.md).
+    #[serde(default)]
+    pub obligation: ObligationMode,
 }
 
-/// Who did something: a person acting for an agency, or the engine itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Actor {
-    Agency { agency: AgencyCode, person: PersonName },
-    System { system: String },
+/// Which obligation of a milestone an event is about: one agency's, or the
+/// joint one. Stored as the agency code or `"joint"`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ObligationRef {
+    Agency(AgencyCode),
+    Joint,
 }
 
-impl Actor {
-    pub fn person(agency: AgencyCode, person: PersonName) -> Self {
-        Self::Agency { agency, person }
-    }
-
-    pub fn system(component: &str) -> Self {
-        Self::System {
-            system: component.to_string(),
+impl ObligationRef {
+    pub fn agency(&self) -> Option<&AgencyCode> {
+        match self {
+            Self::Agency(a) => Some(a),
+            Self::Joint => None,
         }
     }
 
+    pub fn of(agency: Option<&AgencyCode>) -> Self {
+        agency.map_or(Self::Joint, |a| Self::Agency(a.clone()))
+    }
+}
+
+impl TryFrom<String> for ObligationRef {
+    type Error = crate::domain::ids::IdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        if s == "joint" {
+            Ok(Self::Joint)
+        } else {
+            AgencyCode::parse(&s).map(Self::Agency)
+        }
+    }
+}
+
+impl From<ObligationRef> for String {
+    fn from(o: ObligationRef) -> String {
+        o.to_string()
+    }
+}
+
+impl fmt::Display for ObligationRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Agency(a) => write!(f, "{a}"),
+            Self::Joint => f.write_str("joint"),
+        }
+    }
+}
+
+/// How an account reached kehoach when it acted. Never a secret: a web
+/// session is named by the SHA-256 of its id, an API token by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "channel", rename_all = "snake_case")]
+pub enum Channel {
+    Web { session: String },
+    Api { token: String, token_label: String },
+    Cli { os_user: String, host: String },
+}
+
+impl Channel {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Web { .. } => "web",
+            Self::Api { .. } => "api",
+            Self::Cli { .. } => "cli",
+        }
+    }
+}
+
+/// A person's account as it was at the moment of the action: rules compare
+/// `account`, never names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    pub account: String,
+    pub email: String,
+    pub name: PersonName,
+    pub agency: AgencyCode,
+    #[serde(flatten)]
+    pub channel: Channel,
+}
+
+/// A fixed `"channel"` value in the stored form of actors that are not accounts.
+macro_rules! channel_tag {
+    ($name:ident, $value:literal) => {
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name {
+            #[default]
+            #[serde(rename = $value)]
+            Tag,
+        }
+    };
+}
+channel_tag!(SystemChannel, "system");
+channel_tag!(OperatorChannel, "cli");
+
+/// Who did something: an account (through the web, the API or the CLI), an
+/// operator at a terminal without an account (loading plans, creating the
+/// first administrator), the engine itself, or, in events written before
+/// accounts existed, an agency and a free-text name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Actor {
+    Account(Principal),
+    Operator {
+        operator: String,
+        host: String,
+        #[serde(default)]
+        channel: OperatorChannel,
+    },
+    System {
+        system: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        #[serde(default)]
+        channel: SystemChannel,
+    },
+    /// Release 0.1 events: `{"agency": …, "person": …}`, no account.
+    Legacy { agency: AgencyCode, person: PersonName },
+}
+
+impl Actor {
+    pub fn account(principal: Principal) -> Self {
+        Self::Account(principal)
+    }
+
+    /// The engine's own component, with the release and host that ran it.
+    pub fn system_on(component: &str, version: &str, host: &str) -> Self {
+        Self::System {
+            system: component.to_string(),
+            version: Some(version.to_string()),
+            host: Some(host.to_string()),
+            channel: SystemChannel::Tag,
+        }
+    }
+
+    pub fn operator(os_user: &str, host: &str) -> Self {
+        Self::Operator {
+            operator: os_user.to_string(),
+            host: host.to_string(),
+            channel: OperatorChannel::Tag,
+        }
+    }
+
+    /// The agency a person acted for (accounts and release 0.1 actors).
     pub fn agency(&self) -> Option<&AgencyCode> {
         match self {
-            Self::Agency { agency, .. } => Some(agency),
-            Self::System { .. } => None,
+            Self::Account(p) => Some(&p.agency),
+            Self::Legacy { agency, .. } => Some(agency),
+            Self::System { .. } | Self::Operator { .. } => None,
+        }
+    }
+
+    /// The account id, which separation-of-duties rules compare.
+    pub fn account_id(&self) -> Option<&str> {
+        match self {
+            Self::Account(p) => Some(&p.account),
+            _ => None,
+        }
+    }
+
+    pub fn is_system(&self) -> bool {
+        matches!(self, Self::System { .. })
+    }
+
+    /// web, api, cli or system; `legacy` for release 0.1 actors, whose channel was not recorded.
+    pub fn channel(&self) -> &'static str {
+        match self {
+            Self::Account(p) => p.channel.name(),
+            Self::Operator { .. } => "cli",
+            Self::System { .. } => "system",
+            Self::Legacy { .. } => "legacy",
         }
     }
 }
@@ -204,9 +385,22 @@ impl Actor {
 impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Agency { agency, person } => write!(f, "{person} ({agency})"),
-            Self::System { system } => write!(f, "hệ thống: {system}"),
+            Self::Account(p) => write!(f, "{} ({})", p.name, p.agency),
+            Self::Legacy { agency, person } => write!(f, "{person} ({agency})"),
+            Self::Operator { operator, host, .. } => write!(f, "vận hành: {operator}@{host}"),
+            Self::System { system, .. } => write!(f, "hệ thống: {}", system_label(system)),
         }
+    }
+}
+
+/// The Vietnamese name of an engine component, as people read it.
+pub fn system_label(component: &str) -> &str {
+    match component {
+        "plan-loader" => "nạp kế hoạch",
+        "scheduler" => "bộ lập lịch nhắc việc",
+        "dispatcher" => "bộ gửi thư",
+        "audit" => "kiểm toán",
+        other => other,
     }
 }
 

@@ -30,8 +30,29 @@ pub enum TaskError {
         agency: AgencyCode,
         supervisors: Vec<AgencyCode>,
     },
-    #[error("nguyên tắc bốn mắt: {person} đã nộp mốc {milestone} nên không thể tự duyệt")]
-    FourEyes { person: String, milestone: MilestoneId },
+    #[error("nguyên tắc bốn mắt: tài khoản {account} đã báo cáo hoặc nộp mốc {milestone} của {obligation} trong lượt này nên không thể tự {action}")]
+    FourEyes {
+        account: String,
+        milestone: MilestoneId,
+        obligation: String,
+        action: &'static str,
+    },
+    #[error("{agency} không được tự {action} nghĩa vụ của chính mình (mốc {milestone}); việc này thuộc cơ quan khác")]
+    OwnObligation {
+        agency: AgencyCode,
+        milestone: MilestoneId,
+        action: &'static str,
+    },
+    #[error("mốc {milestone} có nhiều nghĩa vụ ({choices}); hãy nêu cơ quan (--agency hoặc \"agency\")")]
+    AgencyRequired { milestone: MilestoneId, choices: String },
+    #[error("mốc {milestone} không có nghĩa vụ của {agency} (các nghĩa vụ: {known})")]
+    UnknownObligation {
+        milestone: MilestoneId,
+        agency: String,
+        known: String,
+    },
+    #[error("{agency} chỉ được báo cáo và nộp nghĩa vụ của chính mình, không phải của {requested}")]
+    NotYourObligation { agency: AgencyCode, requested: AgencyCode },
     #[error("mốc {milestone} đã được duyệt; không thể {action}")]
     AlreadyApproved {
         milestone: MilestoneId,
@@ -77,6 +98,10 @@ impl TaskError {
             Self::NotImplementer { .. } => "not_implementer",
             Self::NotSupervisor { .. } => "not_supervisor",
             Self::FourEyes { .. } => "four_eyes",
+            Self::OwnObligation { .. } => "own_obligation",
+            Self::AgencyRequired { .. } => "agency_required",
+            Self::UnknownObligation { .. } => "unknown_obligation",
+            Self::NotYourObligation { .. } => "not_your_obligation",
             Self::AlreadyApproved { .. } => "already_approved",
             Self::AlreadySubmitted { .. } => "already_submitted",
             Self::NotSubmitted { .. } => "not_submitted",
@@ -95,7 +120,12 @@ impl TaskError {
     pub fn is_permission(&self) -> bool {
         matches!(
             self,
-            Self::SystemOnly | Self::PersonRequired | Self::NotImplementer { .. } | Self::NotSupervisor { .. }
+            Self::SystemOnly
+                | Self::PersonRequired
+                | Self::NotImplementer { .. }
+                | Self::NotSupervisor { .. }
+                | Self::OwnObligation { .. }
+                | Self::NotYourObligation { .. }
         )
     }
 }

@@ -1,4 +1,4 @@
-use super::definition::{KpiTarget, MilestoneSpec, SourceRef, Stamp, TaskDefinition};
+use super::definition::{KpiTarget, MilestoneSpec, ObligationMode, ObligationRef, SourceRef, Stamp, TaskDefinition};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
 use crate::domain::reminders::{PolicyOverride, Recipient, ReminderKind};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -116,10 +116,15 @@ pub enum TaskEvent {
         milestone: MilestoneId,
         title: Option<Change<String>>,
         due: Option<Change<NaiveDate>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        obligation: Option<Change<ObligationMode>>,
         stamp: Stamp,
     },
     ProgressReported {
         milestone: MilestoneId,
+        /// The obligation concerned; absent in release 0.1 events (see `Task::apply`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        obligation: Option<ObligationRef>,
         note: String,
         kpis: Vec<KpiValue>,
         evidence: Vec<String>,
@@ -127,21 +132,33 @@ pub enum TaskEvent {
     },
     MilestoneSubmitted {
         milestone: MilestoneId,
+        /// The obligation concerned; absent in release 0.1 events (see `Task::apply`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        obligation: Option<ObligationRef>,
         note: String,
         stamp: Stamp,
     },
     MilestoneApproved {
         milestone: MilestoneId,
+        /// The obligation concerned; absent in release 0.1 events (see `Task::apply`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        obligation: Option<ObligationRef>,
         note: String,
         stamp: Stamp,
     },
     MilestoneReturned {
         milestone: MilestoneId,
+        /// The obligation concerned; absent in release 0.1 events (see `Task::apply`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        obligation: Option<ObligationRef>,
         reason: String,
         stamp: Stamp,
     },
     DeadlineExtended {
         milestone: MilestoneId,
+        /// The obligation concerned; absent in release 0.1 events (see `Task::apply`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        obligation: Option<ObligationRef>,
         from: NaiveDate,
         until: NaiveDate,
         reason: String,
@@ -149,11 +166,17 @@ pub enum TaskEvent {
     },
     MilestoneWaived {
         milestone: MilestoneId,
+        /// The obligation concerned; absent in release 0.1 events (see `Task::apply`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        obligation: Option<ObligationRef>,
         reason: String,
         stamp: Stamp,
     },
     MilestoneCancelled {
         milestone: MilestoneId,
+        /// The obligation concerned; absent in release 0.1 events (see `Task::apply`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        obligation: Option<ObligationRef>,
         reason: String,
         stamp: Stamp,
     },
@@ -163,6 +186,9 @@ pub enum TaskEvent {
     /// for (missed while the engine was down).
     ReminderQueued {
         milestone: MilestoneId,
+        /// The obligation concerned; absent in release 0.1 events (see `Task::apply`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        obligation: Option<ObligationRef>,
         key: String,
         kind: ReminderKind,
         covers: Vec<String>,
@@ -242,7 +268,9 @@ impl DomainEvent for TaskEvent {
         self.name().to_string()
     }
 
+    /// 2: obligations and principals. Version 1 events (release 0.1) still
+    /// decode: the fields added since are optional.
     fn event_version(&self) -> String {
-        "1".to_string()
+        "2".to_string()
     }
 }

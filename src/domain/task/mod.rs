@@ -9,10 +9,11 @@ pub mod events;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{Delivery, Milestone, MilestoneStatus, ReminderRecord, Task};
+pub use aggregate::{obligation_key, split_key, Delivery, Milestone, MilestoneStatus, Obligation, ReminderRecord, Task};
 pub use commands::{DeliveryOutcome, TaskAction, TaskCommand};
 pub use definition::{
-    Actor, Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, SourceRef, Stamp, TargetValue, TaskDefinition,
+    system_label, Actor, Baseline, Channel, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, ObligationMode,
+    ObligationRef, Principal, SourceRef, Stamp, TargetValue, TaskDefinition,
 };
 pub use errors::TaskError;
 pub use events::{KpiValue, TaskEvent};
