@@ -345,14 +345,14 @@ mod tests {
 
     fn system() -> Stamp {
         Stamp {
-            by: Actor::system("plan-loader"),
+            by: Actor::system_on("plan-loader", "test", "test"),
             at: at("2024-01-01T00:00:00Z"),
         }
     }
 
     fn person(agency: &str, name: &str) -> Stamp {
         Stamp {
-            by: Actor::person(code(agency), PersonName::parse(name).unwrap()),
+            by: Actor::test_person(code(agency), PersonName::parse(name).unwrap()),
             at: at("2024-03-20T02:00:00Z"),
         }
     }
@@ -405,6 +405,7 @@ mod tests {
             title: title.into(),
             kind: MilestoneKind::Once,
             due: NaiveDate::from_ymd_opt(due.0, due.1, due.2).unwrap(),
+            obligation: Default::default(),
         }
     }
 
@@ -763,6 +764,7 @@ mod tests {
             btv.clone(),
             TaskAction::Waive {
                 milestone: mid("waived"),
+                agency: None,
                 reason: "Không còn phù hợp".into(),
             },
         );
@@ -771,6 +773,7 @@ mod tests {
             btv,
             TaskAction::Cancel {
                 milestone: mid("cancelled"),
+                agency: None,
                 reason: "Gộp vào mốc khác".into(),
             },
         );
@@ -818,6 +821,7 @@ mod tests {
                 ubnd.clone(),
                 TaskAction::Submit {
                     milestone: mid(m),
+                    agency: None,
                     note: "Đã hoàn thành".into(),
                 },
             );
@@ -827,6 +831,7 @@ mod tests {
             btv,
             TaskAction::Approve {
                 milestone: mid("approved"),
+                agency: None,
                 note: "Đạt".into(),
             },
         );
@@ -866,6 +871,7 @@ mod tests {
             person("BDV", "Lê Văn Tham Mưu"),
             TaskAction::Extend {
                 milestone: MilestoneId::parse("due").unwrap(),
+                agency: None,
                 until: NaiveDate::from_ymd_opt(2024, 4, 15).unwrap(),
                 reason: "Chờ số liệu".into(),
             },

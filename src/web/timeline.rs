@@ -364,7 +364,7 @@ mod tests {
 
     fn loader() -> Stamp {
         Stamp {
-            by: Actor::system("plan-loader"),
+            by: Actor::system_on("plan-loader", "test", "test"),
             at: at("2022-12-01T00:00:00Z"),
         }
     }
@@ -403,7 +403,7 @@ mod tests {
 
     fn person(agency: &str, name: &str, when: &str) -> Stamp {
         Stamp {
-            by: Actor::person(AgencyCode::parse(agency).unwrap(), PersonName::parse(name).unwrap()),
+            by: Actor::test_person(AgencyCode::parse(agency).unwrap(), PersonName::parse(name).unwrap()),
             at: at(when),
         }
     }
@@ -415,31 +415,37 @@ mod tests {
             .unwrap_or_else(|| panic!("task {id} missing"))
     }
 
-    /// Submits (implementer) and approves (lead) the first milestone of a task.
+    /// Submits (each implementer, or one for a joint milestone) and approves
+    /// (lead) every obligation of the first milestone of a task.
     fn approve_first(view: &mut TaskView, submitted: &str, approved: &str) {
         let def = view.task.definition.clone().unwrap();
         let milestone = view.task.milestones[0].spec.id.clone();
-        let by = |agency: &str, name, when| person(agency, name, when);
-        run(
-            view,
-            TaskCommand {
-                stamp: by(def.implementers[0].as_str(), "Nguyễn Văn An", submitted),
-                action: TaskAction::Submit {
-                    milestone: milestone.clone(),
-                    note: "Đã hoàn thành".into(),
+        let owners: Vec<Option<AgencyCode>> = view.task.milestones[0].obligations.iter().map(|o| o.agency.clone()).collect();
+        for owner in owners {
+            let by = owner.clone().unwrap_or_else(|| def.implementers[0].clone());
+            run(
+                view,
+                TaskCommand {
+                    stamp: person(by.as_str(), "Nguyễn Văn An", submitted),
+                    action: TaskAction::Submit {
+                        milestone: milestone.clone(),
+                        agency: None,
+                        note: "Đã hoàn thành".into(),
+                    },
                 },
-            },
-        );
-        run(
-            view,
-            TaskCommand {
-                stamp: by(def.lead.as_str(), "Trần Thị Bình", approved),
-                action: TaskAction::Approve {
-                    milestone,
-                    note: String::new(),
+            );
+            run(
+                view,
+                TaskCommand {
+                    stamp: person(def.lead.as_str(), "Trần Thị Bình", approved),
+                    action: TaskAction::Approve {
+                        milestone: milestone.clone(),
+                        agency: owner,
+                        note: String::new(),
+                    },
                 },
-            },
-        );
+            );
+        }
     }
 
     /// The shipped plan loaded in December 2022, with II.1.1 approved on time,
@@ -459,16 +465,20 @@ mod tests {
         let view = task(&mut tasks, "III.1.1");
         let lead = view.task.definition.as_ref().unwrap().lead.to_string();
         let milestone = view.task.milestones[0].spec.id.clone();
-        run(
-            view,
-            TaskCommand {
-                stamp: person(&lead, "Lê Văn Cường", "2023-02-01T02:00:00Z"),
-                action: TaskAction::Waive {
-                    milestone,
-                    reason: "Không còn phù hợp".into(),
+        let owners: Vec<Option<AgencyCode>> = view.task.milestones[0].obligations.iter().map(|o| o.agency.clone()).collect();
+        for owner in owners {
+            run(
+                view,
+                TaskCommand {
+                    stamp: person(&lead, "Lê Văn Cường", "2023-02-01T02:00:00Z"),
+                    action: TaskAction::Waive {
+                        milestone: milestone.clone(),
+                        agency: owner,
+                        reason: "Không còn phù hợp".into(),
+                    },
                 },
-            },
-        );
+            );
+        }
         (plan, tasks)
     }
 
@@ -701,6 +711,7 @@ mod tests {
                 stamp: person(&lead, "Lê Văn Cường", "2026-12-20T02:00:00Z"),
                 action: TaskAction::Extend {
                     milestone: last.spec.id.clone(),
+                    agency: None,
                     until: date("2027-03-31"),
                     reason: "Chờ số liệu tổng kết".into(),
                 },

@@ -342,6 +342,21 @@ impl Actor {
         }
     }
 
+    /// An account of `agency` named `name` (id `acc-<agency>-<name>`), for unit tests.
+    #[cfg(test)]
+    pub fn test_person(agency: AgencyCode, name: PersonName) -> Self {
+        Self::Account(Principal {
+            account: format!("acc-{agency}-{name}"),
+            email: "test@ducpho.example".into(),
+            name,
+            agency,
+            channel: Channel::Cli {
+                os_user: "test".into(),
+                host: "test".into(),
+            },
+        })
+    }
+
     pub fn operator(os_user: &str, host: &str) -> Self {
         Self::Operator {
             operator: os_user.to_string(),

@@ -20,18 +20,36 @@ fn mid(s: &str) -> MilestoneId {
     MilestoneId::parse(s).unwrap()
 }
 
+/// An account of `agency` named `name`; its id is `acc-<agency>-<name>`.
 fn person(agency: &str, name: &str) -> Stamp {
+    account(agency, name, &format!("acc-{agency}-{name}"))
+}
+
+fn account(agency: &str, name: &str, id: &str) -> Stamp {
     Stamp {
-        by: Actor::person(code(agency), PersonName::parse(name).unwrap()),
+        by: Actor::account(Principal {
+            account: id.into(),
+            email: format!("{id}@ducpho.example"),
+            name: PersonName::parse(name).unwrap(),
+            agency: code(agency),
+            channel: Channel::Cli {
+                os_user: "test".into(),
+                host: "test".into(),
+            },
+        }),
         at: at("2024-03-20T02:00:00Z"),
     }
 }
 
 fn system() -> Stamp {
     Stamp {
-        by: Actor::system("plan-loader"),
+        by: Actor::system_on("plan-loader", "test", "test"),
         at: at("2024-01-01T00:00:00Z"),
     }
+}
+
+fn ob(agency: &str) -> Option<ObligationRef> {
+    Some(ObligationRef::Agency(code(agency)))
 }
 
 fn definition() -> TaskDefinition {
@@ -66,6 +84,7 @@ fn spec(id: &str, due: (i32, u32, u32)) -> MilestoneSpec {
         title: format!("Mốc {id}"),
         kind: MilestoneKind::Yearly,
         due: NaiveDate::from_ymd_opt(due.0, due.1, due.2).unwrap(),
+        obligation: ObligationMode::Each,
     }
 }
 
@@ -95,6 +114,7 @@ fn registered() -> Vec<TaskEvent> {
 fn submitted_by(agency: &str, name: &str) -> TaskEvent {
     TaskEvent::MilestoneSubmitted {
         milestone: mid("register-2024"),
+        obligation: ob(agency),
         note: "Đã đăng ký".into(),
         stamp: person(agency, name),
     }
@@ -175,6 +195,7 @@ async fn implementers_submit_and_nobody_else_does() {
             person("UBND", "Trần Thị B"),
             TaskAction::Submit {
                 milestone: mid("register-2024"),
+                agency: None,
                 note: String::new(),
             },
         ))
@@ -193,7 +214,7 @@ async fn implementers_submit_and_nobody_else_does() {
         ) => {
             assert_eq!(
                 (key.as_str(), *kind, *window),
-                ("submitted-1", ReminderKind::Submitted, None)
+                ("submitted-1:UBND", ReminderKind::Submitted, None)
             );
             let to: Vec<(&str, Role)> = recipients.iter().map(|r| (r.agency.as_str(), r.role)).collect();
             assert_eq!(to, [("BTV", Role::Lead), ("BDV", Role::Advisory)]);
@@ -207,6 +228,7 @@ async fn implementers_submit_and_nobody_else_does() {
             person("BTG", "Lê Văn C"),
             TaskAction::Submit {
                 milestone: mid("register-2024"),
+                agency: None,
                 note: String::new(),
             },
         ))
@@ -222,14 +244,17 @@ async fn only_lead_or_advisory_approve_return_and_extend() {
     for action in [
         TaskAction::Approve {
             milestone: mid("register-2024"),
+            agency: None,
             note: String::new(),
         },
         TaskAction::Return {
             milestone: mid("register-2024"),
+            agency: None,
             reason: "Thiếu minh chứng".into(),
         },
         TaskAction::Extend {
             milestone: mid("register-2024"),
+            agency: Some(code("UBND")),
             until: NaiveDate::from_ymd_opt(2024, 4, 30).unwrap(),
             reason: "Lùi lịch".into(),
         },
@@ -260,24 +285,232 @@ async fn only_lead_or_advisory_approve_return_and_extend() {
 }
 
 #[tokio::test]
-async fn the_submitter_cannot_approve_their_own_milestone() {
+async fn four_eyes_compares_accounts_never_names() {
+    let approve = || TaskAction::Approve {
+        milestone: mid("register-2024"),
+        agency: Some(code("UBND")),
+        note: String::new(),
+    };
+    // The account that submitted, since moved to BDV, may not decide its round.
     let mut given = registered();
-    // The same person may act for two agencies; four-eyes is about the person.
-    given.push(submitted_by("UBND", "Nguyễn Văn A"));
+    given.push(TaskEvent::MilestoneSubmitted {
+        milestone: mid("register-2024"),
+        obligation: ob("UBND"),
+        note: String::new(),
+        stamp: account("UBND", "Nguyễn Văn An", "acc-1"),
+    });
     Tf::with(())
+        .given(given.clone())
+        .when_async(cmd(account("BDV", "Nguyễn Văn An", "acc-1"), approve()))
+        .await
+        .then_expect_error(TaskError::FourEyes {
+            account: "acc-1".into(),
+            milestone: mid("register-2024"),
+            obligation: "UBND".into(),
+            action: "duyệt",
+        });
+    // Another person with the same name (and a name written differently) may.
+    for (name, id) in [("Nguyễn Văn An", "acc-2"), ("nguye\u{302}\u{303}n Va\u{306}n An\u{200b}", "acc-3")] {
+        let ok = Tf::with(())
+            .given(given.clone())
+            .when_async(cmd(account("BDV", name, id), approve()))
+            .await
+            .inspect_result();
+        assert!(matches!(ok.as_deref(), Ok([TaskEvent::MilestoneApproved { .. }, ..])), "{ok:?}");
+    }
+    // The author of a report in the round counts too, and a return starts a new round.
+    let mut reported = registered();
+    reported.push(TaskEvent::ProgressReported {
+        milestone: mid("register-2024"),
+        obligation: ob("UBND"),
+        note: "Báo cáo".into(),
+        kpis: vec![],
+        evidence: vec![],
+        stamp: account("UBND", "Lê Văn Báo", "acc-4"),
+    });
+    reported.push(submitted_by("UBND", "Trần Thị B"));
+    let refused = Tf::with(())
+        .given(reported.clone())
+        .when_async(cmd(account("BDV", "Lê Văn Báo", "acc-4"), approve()))
+        .await
+        .inspect_result();
+    assert_eq!(refused.unwrap_err().code(), "four_eyes");
+    reported.push(TaskEvent::MilestoneReturned {
+        milestone: mid("register-2024"),
+        obligation: ob("UBND"),
+        reason: "Bổ sung".into(),
+        stamp: person("BDV", "Võ E"),
+    });
+    reported.push(submitted_by("UBND", "Trần Thị B"));
+    let ok = Tf::with(())
+        .given(reported)
+        .when_async(cmd(account("BDV", "Lê Văn Báo", "acc-4"), approve()))
+        .await
+        .inspect_result();
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+#[tokio::test]
+async fn an_agency_never_decides_its_own_obligation() {
+    // UBND implements and advises, as on II.2.1.4.
+    let mut def = definition();
+    def.advisory = vec![code("UBND")];
+    let mut task = Task::default();
+    let mut given = task.decide(sync(vec![spec("register-2024", (2024, 3, 31))], def)).unwrap();
+    for e in &given {
+        cqrs_es::Aggregate::apply(&mut task, e.clone());
+    }
+    given.push(submitted_by("UBND", "Trần Thị B"));
+    given.push(submitted_by("MTTQ", "Đỗ F"));
+    for action in [
+        TaskAction::Approve {
+            milestone: mid("register-2024"),
+            agency: Some(code("UBND")),
+            note: String::new(),
+        },
+        TaskAction::Return {
+            milestone: mid("register-2024"),
+            agency: Some(code("UBND")),
+            reason: "x".into(),
+        },
+        TaskAction::Waive {
+            milestone: mid("register-2024"),
+            agency: Some(code("UBND")),
+            reason: "x".into(),
+        },
+    ] {
+        let refused = Tf::with(())
+            .given(given.clone())
+            .when_async(cmd(person("UBND", "Chủ tịch"), action))
+            .await
+            .inspect_result();
+        assert_eq!(refused.unwrap_err().code(), "own_obligation");
+    }
+    // Without naming one, the only obligation UBND may decide is MTTQ's.
+    let ok = Tf::with(())
         .given(given)
         .when_async(cmd(
-            person("BDV", "nguyễn  văn a"),
+            person("UBND", "Chủ tịch"),
             TaskAction::Approve {
                 milestone: mid("register-2024"),
+                agency: None,
                 note: String::new(),
             },
         ))
         .await
-        .then_expect_error(TaskError::FourEyes {
-            person: "nguyễn văn a".into(),
+        .inspect_result()
+        .unwrap();
+    assert!(matches!(&ok[0], TaskEvent::MilestoneApproved { obligation, .. } if *obligation == ob("MTTQ")));
+}
+
+#[tokio::test]
+async fn each_implementer_owes_its_own_obligation() {
+    let mut task = registered_task();
+    let m = task.milestone(&mid("register-2024")).unwrap();
+    let owners: Vec<String> = m.obligations.iter().map(Obligation::label).collect();
+    assert_eq!(owners, ["UBND", "MTTQ"]);
+    for e in [
+        submitted_by("UBND", "Trần Thị B"),
+        TaskEvent::MilestoneApproved {
             milestone: mid("register-2024"),
-        });
+            obligation: ob("UBND"),
+            note: String::new(),
+            stamp: person("BDV", "Võ E"),
+        },
+    ] {
+        cqrs_es::Aggregate::apply(&mut task, e);
+    }
+    let m = task.milestone(&mid("register-2024")).unwrap();
+    let statuses: Vec<MilestoneStatus> = m.obligations.iter().map(|o| o.status).collect();
+    assert_eq!(statuses, [MilestoneStatus::Approved, MilestoneStatus::Open]);
+    assert_eq!(m.status, MilestoneStatus::Open, "MTTQ still owes its part");
+    // MTTQ can still report and submit its own; it cannot act on UBND's.
+    let report = |agency: Option<&str>| {
+        cmd(
+            person("MTTQ", "Đỗ F"),
+            TaskAction::ReportProgress {
+                milestone: mid("register-2024"),
+                agency: agency.map(code),
+                note: "Đăng ký 1 mô hình".into(),
+                kpis: vec![],
+                evidence: vec![],
+            },
+        )
+    };
+    assert!(task.decide(report(None)).is_ok());
+    assert_eq!(task.decide(report(Some("UBND"))).unwrap_err().code(), "not_your_obligation");
+    // Two submitted obligations: the supervisor must say which.
+    cqrs_es::Aggregate::apply(&mut task, submitted_by("MTTQ", "Đỗ F"));
+    let mut two = registered_task();
+    cqrs_es::Aggregate::apply(&mut two, submitted_by("UBND", "Trần Thị B"));
+    cqrs_es::Aggregate::apply(&mut two, submitted_by("MTTQ", "Đỗ F"));
+    let approve = cmd(
+        person("BDV", "Võ E"),
+        TaskAction::Approve {
+            milestone: mid("register-2024"),
+            agency: None,
+            note: String::new(),
+        },
+    );
+    assert_eq!(two.decide(approve).unwrap_err().code(), "agency_required");
+}
+
+#[tokio::test]
+async fn a_joint_milestone_is_one_obligation_any_implementer_fulfils() {
+    let mut joint = spec("register-2024", (2024, 3, 31));
+    joint.obligation = ObligationMode::Joint;
+    let mut task = Task::default();
+    for e in task.decide(sync(vec![joint], definition())).unwrap() {
+        cqrs_es::Aggregate::apply(&mut task, e);
+    }
+    let submit = cmd(
+        person("MTTQ", "Đỗ F"),
+        TaskAction::Submit {
+            milestone: mid("register-2024"),
+            agency: None,
+            note: String::new(),
+        },
+    );
+    let events = task.decide(submit).unwrap();
+    assert!(matches!(&events[0], TaskEvent::MilestoneSubmitted { obligation: Some(ObligationRef::Joint), .. }));
+    for e in events {
+        cqrs_es::Aggregate::apply(&mut task, e);
+    }
+    let m = task.milestone(&mid("register-2024")).unwrap();
+    assert_eq!(m.obligations.len(), 1);
+    assert_eq!(m.obligations[0].fulfilled_by, Some(code("MTTQ")));
+    assert_eq!(m.status, MilestoneStatus::Submitted);
+    // UBND owes it jointly, so it cannot decide it even if it advised.
+    let refused = task.decide(cmd(
+        person("UBND", "Chủ tịch"),
+        TaskAction::Submit {
+            milestone: mid("register-2024"),
+            agency: None,
+            note: String::new(),
+        },
+    ));
+    assert_eq!(refused.unwrap_err().code(), "already_submitted");
+}
+
+#[test]
+fn release_0_1_events_map_to_the_obligation_of_the_agency_that_acted() {
+    // A shared milestone submitted by UBND and approved by BDV, as release 0.1 stored it.
+    let mut task = registered_task();
+    for json in [
+        r#"{"MilestoneSubmitted":{"milestone":"register-2024","note":"","stamp":{"by":{"agency":"UBND","person":"Trần Thị B"},"at":"2024-03-20T02:00:00Z"}}}"#,
+        r#"{"MilestoneApproved":{"milestone":"register-2024","note":"","stamp":{"by":{"agency":"BDV","person":"Võ E"},"at":"2024-04-02T02:00:00Z"}}}"#,
+        r#"{"ReminderQueued":{"milestone":"register-2024","key":"overdue-7","kind":"overdue","covers":[],"recipients":[{"agency":"MTTQ","role":"implementer"}],"window":"2024-04-07","note":null,"stamp":{"by":{"system":"scheduler"},"at":"2024-04-07T01:00:00Z"}}}"#,
+    ] {
+        let e: TaskEvent = serde_json::from_str(json).unwrap();
+        cqrs_es::Aggregate::apply(&mut task, e);
+    }
+    let m = task.milestone(&mid("register-2024")).unwrap();
+    let statuses: Vec<MilestoneStatus> = m.obligations.iter().map(|o| o.status).collect();
+    assert_eq!(statuses, [MilestoneStatus::Approved, MilestoneStatus::Open]);
+    assert!(matches!(&m.obligations[0].submitted, Some(Stamp { by: Actor::Legacy { .. }, .. })));
+    // The old point stands for that point of every obligation.
+    assert!(m.has_reminder("overdue-7", &ObligationRef::Agency(code("MTTQ"))));
+    assert!(!m.has_reminder("overdue-14", &ObligationRef::Agency(code("MTTQ"))));
 }
 
 #[tokio::test]
@@ -287,11 +520,13 @@ async fn an_approved_milestone_cannot_be_submitted_again_but_a_returned_one_can(
     let mut returned = approved.clone();
     approved.push(TaskEvent::MilestoneApproved {
         milestone: mid("register-2024"),
+        obligation: ob("UBND"),
         note: String::new(),
         stamp: person("BDV", "Võ E"),
     });
     returned.push(TaskEvent::MilestoneReturned {
         milestone: mid("register-2024"),
+        obligation: ob("UBND"),
         reason: "Bổ sung".into(),
         stamp: person("BDV", "Võ E"),
     });
@@ -300,6 +535,7 @@ async fn an_approved_milestone_cannot_be_submitted_again_but_a_returned_one_can(
             person("UBND", "Trần Thị B"),
             TaskAction::Submit {
                 milestone: mid("register-2024"),
+                agency: None,
                 note: "Lần 2".into(),
             },
         )
@@ -320,6 +556,7 @@ async fn approval_requires_a_submission_and_a_return_requires_a_reason() {
         person("BDV", "Võ E"),
         TaskAction::Approve {
             milestone: mid("register-2024"),
+            agency: None,
             note: String::new(),
         },
     );
@@ -338,6 +575,7 @@ async fn approval_requires_a_submission_and_a_return_requires_a_reason() {
             person("BDV", "Võ E"),
             TaskAction::Return {
                 milestone: mid("register-2024"),
+                agency: None,
                 reason: "  ".into(),
             },
         ))
@@ -354,6 +592,7 @@ async fn an_extension_must_move_the_deadline_later_and_records_both_dates() {
             stamp.clone(),
             TaskAction::Extend {
                 milestone: mid("register-2024"),
+                agency: Some(code("UBND")),
                 until: NaiveDate::from_ymd_opt(2024, 3, 1).unwrap(),
                 reason: "x".into(),
             },
@@ -369,6 +608,7 @@ async fn an_extension_must_move_the_deadline_later_and_records_both_dates() {
             stamp.clone(),
             TaskAction::Extend {
                 milestone: mid("register-2024"),
+                agency: Some(code("UBND")),
                 until: NaiveDate::from_ymd_opt(2024, 4, 30).unwrap(),
                 reason: "Lùi lịch".into(),
             },
@@ -376,6 +616,7 @@ async fn an_extension_must_move_the_deadline_later_and_records_both_dates() {
         .await
         .then_expect_events(vec![TaskEvent::DeadlineExtended {
             milestone: mid("register-2024"),
+            obligation: ob("UBND"),
             from: NaiveDate::from_ymd_opt(2024, 3, 31).unwrap(),
             until: NaiveDate::from_ymd_opt(2024, 4, 30).unwrap(),
             reason: "Lùi lịch".into(),
@@ -390,6 +631,7 @@ async fn reports_are_checked_against_the_task_kpis() {
             person("MTTQ", "Đỗ F"),
             TaskAction::ReportProgress {
                 milestone: mid("register-2024"),
+                agency: None,
                 note: String::new(),
                 kpis: vec![KpiValue {
                     key: KpiKey::parse(key).unwrap(),
@@ -414,12 +656,26 @@ async fn reports_are_checked_against_the_task_kpis() {
 }
 
 #[tokio::test]
-async fn people_cannot_issue_plan_commands_and_the_system_cannot_approve() {
-    let mut as_person = sync(vec![], definition());
-    as_person.stamp = person("BTV", "Võ E");
+async fn plan_loads_are_attributed_and_the_system_cannot_approve() {
+    // An administrator's account may load a plan (the web layer checks the role).
+    let mut as_admin = sync(vec![], definition());
+    as_admin.stamp = person("UBKT", "Phạm Thanh Tra");
+    let events = Tf::with(())
+        .given_no_previous_events()
+        .when_async(as_admin)
+        .await
+        .inspect_result()
+        .unwrap();
+    assert!(matches!(&events[0], TaskEvent::TaskRegistered { stamp, .. } if stamp.by.account_id().is_some()));
+    // Release 0.1 actors never act again.
+    let mut legacy = sync(vec![], definition());
+    legacy.stamp.by = Actor::Legacy {
+        agency: code("BTV"),
+        person: PersonName::parse("Võ E").unwrap(),
+    };
     Tf::with(())
         .given_no_previous_events()
-        .when_async(as_person)
+        .when_async(legacy)
         .await
         .then_expect_error(TaskError::SystemOnly);
     let mut given = registered();
@@ -430,6 +686,7 @@ async fn people_cannot_issue_plan_commands_and_the_system_cannot_approve() {
             system(),
             TaskAction::Approve {
                 milestone: mid("register-2024"),
+                agency: None,
                 note: String::new(),
             },
         ))
@@ -450,6 +707,7 @@ async fn a_withdrawn_task_refuses_work_and_is_reinstated_when_it_returns_to_the_
             person("UBND", "Trần Thị B"),
             TaskAction::Submit {
                 milestone: mid("register-2024"),
+                agency: None,
                 note: String::new(),
             },
         ))
@@ -470,6 +728,7 @@ fn queue(key: &str, kind: ReminderKind, covers: &[&str]) -> TaskCommand {
         stamp: system(),
         action: TaskAction::QueueReminder {
             milestone: mid("register-2024"),
+            obligation: ObligationRef::Agency(code("UBND")),
             key: key.into(),
             kind,
             covers: covers.iter().map(|c| c.to_string()).collect(),
@@ -533,7 +792,7 @@ async fn deliveries_are_recorded_per_agency_and_once() {
         stamp: system(),
         action: TaskAction::RecordDelivery {
             milestone: mid("register-2024"),
-            key: "before-0".into(),
+            key: "before-0:UBND".into(),
             agency: code("UBND"),
             outcome: if attempt == 0 {
                 DeliveryOutcome::Sent {
