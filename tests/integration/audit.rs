@@ -25,6 +25,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
         "Trần Thị B",
         TaskAction::Submit {
             milestone: m(),
+            agency: None,
             note: "Đăng ký".into(),
         },
     )
@@ -37,6 +38,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
         "Võ Văn E",
         TaskAction::Return {
             milestone: m(),
+            agency: None,
             reason: "Thiếu minh chứng".into(),
         },
     )
@@ -49,6 +51,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
         "Trần Thị B",
         TaskAction::Submit {
             milestone: m(),
+            agency: None,
             note: "Đã bổ sung".into(),
         },
     )
@@ -62,6 +65,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
         "Nguyễn Kiên",
         TaskAction::Approve {
             milestone: m(),
+            agency: None,
             note: String::new(),
         },
     )
@@ -74,6 +78,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
         "Nguyễn Kiên",
         TaskAction::Extend {
             milestone: mid("complete"),
+            agency: Some(kehoach::domain::ids::AgencyCode::parse("UBND").unwrap()),
             until: "2024-06-30".parse().unwrap(),
             reason: "Bổ sung nhiệm vụ".into(),
         },
@@ -434,6 +439,7 @@ async fn the_python_verifier_agrees(kind: &str) {
     };
     let report = TaskAction::ReportProgress {
         milestone: mid("report-2024"),
+        agency: None,
         note: "Số nhỏ".into(),
         kpis: vec![kpi],
         evidence: vec![],
