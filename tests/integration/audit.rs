@@ -324,12 +324,18 @@ fn json_of(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON output")
 }
 
+/// The status of UBND's obligation on a milestone of a replayed state.
 fn milestone_status(state: &serde_json::Value, id: &str) -> String {
     state["milestones"]
         .as_array()
         .unwrap()
         .iter()
         .find(|m| m["id"] == id)
+        .unwrap()["obligations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["agency"] == "UBND")
         .unwrap()["status"]
         .as_str()
         .unwrap()
@@ -386,7 +392,11 @@ async fn history_as_of_shows_that_days_state(kind: &str) {
         .iter()
         .find(|e| e["event"] == "MilestoneApproved")
         .unwrap();
-    assert_eq!(last["actor"]["person"], "Nguyễn Kiên");
+    assert_eq!(last["actor"]["name"], "Nguyễn Kiên");
+    assert_eq!(last["actor"]["agency"], "BTV");
+    assert_eq!(last["actor"]["channel"], "cli");
+    assert!(last["actor"]["email"].as_str().unwrap().ends_with("@ducpho.example"));
+    assert!(last["actor"]["account"].as_str().is_some_and(|a| !a.is_empty()));
     assert_eq!(last["hash"].as_str().unwrap().len(), 64);
     // Text and CSV, as inspectors read them.
     let text = kehoach(&db, &["audit", "history", "III.1.2", "--as-of", "2024-03-21"]);
@@ -414,7 +424,7 @@ async fn history_as_of_shows_that_days_state(kind: &str) {
     let changes = plan["changes"].as_array().unwrap();
     assert!(changes
         .iter()
-        .any(|c| c["task"] == "III.1.2" && c["milestone"] == "register-2024" && c["status"] == "approved"));
+        .any(|c| c["task"] == "III.1.2" && c["milestone"] == "register-2024" && c["agency"] == "UBND" && c["status"] == "approved"));
     assert!(
         changes
             .iter()

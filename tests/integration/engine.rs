@@ -299,6 +299,12 @@ on_both_stores!(
     concurrent_double_approval_has_exactly_one_winner
 );
 
+/// The status of UBND's obligation on the first milestone of a task view.
+fn ubnd_part(view: &kehoach::projections::views::TaskView) -> MilestoneStatus {
+    let ubnd = ObligationRef::Agency(AgencyCode::parse("UBND").unwrap());
+    view.task.milestones[0].obligation(&ubnd).unwrap().status
+}
+
 async fn a_crash_between_commit_and_projection_is_caught_up(kind: &str) {
     let db = TestDb::of(kind).await;
     {
@@ -320,14 +326,14 @@ async fn a_crash_between_commit_and_projection_is_caught_up(kind: &str) {
         .await
         .unwrap();
         let stale = engine.store.task_view(&key("II.1.2")).await.unwrap().unwrap();
-        assert_eq!(stale.task.milestones[0].status, MilestoneStatus::Open);
+        assert_eq!(ubnd_part(&stale), MilestoneStatus::Open);
         engine.store.close().await;
     }
     let restarted = db.engine(clock("2023-03-02")).await;
     let caught = restarted.catch_up().await.unwrap();
     assert_eq!(caught.applied, 2, "the submission and its notice to the approvers");
     let fresh = restarted.store.task_view(&key("II.1.2")).await.unwrap().unwrap();
-    assert_eq!(fresh.task.milestones[0].status, MilestoneStatus::Submitted);
+    assert_eq!(ubnd_part(&fresh), MilestoneStatus::Submitted);
     assert_eq!(
         restarted.catch_up().await.unwrap().applied,
         0,
@@ -336,7 +342,7 @@ async fn a_crash_between_commit_and_projection_is_caught_up(kind: &str) {
     let due: Vec<_> = restarted.store.due_until("2023-03-31".parse().unwrap()).await.unwrap();
     assert!(due
         .iter()
-        .any(|(task, m, _, status)| task.ends_with("/II.1.2") && m == "complete" && status == "submitted"));
+        .any(|(task, m, _, status)| task.ends_with("/II.1.2") && m == "complete" && status == "open"));
 }
 on_both_stores!(crash_then_catch_up, a_crash_between_commit_and_projection_is_caught_up);
 
