@@ -126,7 +126,11 @@ pub fn os_user() -> String {
         .unwrap_or_else(|| {
             // SAFETY: getuid has no preconditions.
             let uid = unsafe { libc::getuid() };
-            if uid == 0 { "root".to_string() } else { format!("uid-{uid}") }
+            if uid == 0 {
+                "root".to_string()
+            } else {
+                format!("uid-{uid}")
+            }
         })
 }
 

@@ -5,9 +5,9 @@
 pub mod store;
 
 use crate::domain::ids::{AgencyCode, MilestoneId, PersonName};
-use chrono::NaiveDate;
 use crate::domain::task::{Actor, Channel, KpiValue, MilestoneStatus, Obligation, Principal, TaskAction};
 use crate::projections::views::TaskView;
+use chrono::NaiveDate;
 use serde::Serialize;
 
 /// What a user is for. A user may hold several roles.

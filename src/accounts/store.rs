@@ -231,7 +231,11 @@ impl Store {
     }
 
     /// The user and CSRF token of a live session.
-    pub async fn session(&self, token: &str, now: DateTime<Utc>) -> Result<Option<(User, String, Channel)>, StoreError> {
+    pub async fn session(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(User, String, Channel)>, StoreError> {
         let sql = format!(
             "SELECT {USER_COLUMNS}, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0"

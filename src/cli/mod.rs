@@ -8,10 +8,10 @@ pub mod output;
 pub mod remind;
 pub mod users;
 
+use crate::accounts::{Action, ActionFields, Email};
 use crate::clock::{OffsetClock, SharedClock, SystemClock};
 use crate::config::{self, ConfigError, FileConfig};
 use crate::domain::dates::parse_date;
-use crate::accounts::{Action, ActionFields, Email};
 use crate::domain::ids::{AgencyCode, IdError, KpiKey, MilestoneId, TaskKey};
 use crate::domain::task::{Actor, Channel, KpiValue, MilestoneStatus};
 use crate::engine::{host_name, os_user, Engine, EngineError};
@@ -60,7 +60,8 @@ impl CliError {
                 2
             }
             CliError::Invalid(_) => 2,
-            CliError::Engine(EngineError::Rejected { .. } | EngineError::PlanRejected { .. }) | CliError::Refused(_) => 3,
+            CliError::Engine(EngineError::Rejected { .. } | EngineError::PlanRejected { .. })
+            | CliError::Refused(_) => 3,
             CliError::Engine(EngineError::Conflict(_)) => 4,
             CliError::Tampered(_) => 5,
             _ => 1,
@@ -328,7 +329,16 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
                 evidence,
                 ..Default::default()
             };
-            act(ctx, &engine, &plans, &who, Action::Report, fields, "Đã ghi nhận báo cáo").await
+            act(
+                ctx,
+                &engine,
+                &plans,
+                &who,
+                Action::Report,
+                fields,
+                "Đã ghi nhận báo cáo",
+            )
+            .await
         }
         TaskCmd::Submit { who, note } => {
             let fields = ActionFields {

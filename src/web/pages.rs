@@ -60,7 +60,7 @@ pub fn router() -> Router<AppState> {
 /// Why a page is not shown: a redirect, or an error page.
 enum Refusal {
     Redirect(String),
-    Error(WebError, Option<Caller>),
+    Error(WebError, Option<Box<Caller>>),
 }
 
 impl From<WebError> for Refusal {
@@ -89,7 +89,7 @@ fn finish(state: &AppState, result: PageResult) -> Response {
             let body = render(
                 state,
                 "error.html",
-                caller.as_ref(),
+                caller.as_deref(),
                 json!({ "title": "Không thực hiện được", "error": e.message, "code": e.code, "status": e.status.as_u16() }),
             );
             (e.status, body).into_response()
@@ -361,7 +361,7 @@ async fn queue(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
         if !caller.user.has(Role::Supervisor) {
-            return Err(Refusal::Error(WebError::forbidden_role("duyệt mốc"), Some(caller)));
+            return Err(Refusal::Error(WebError::forbidden_role("duyệt mốc"), Some(Box::new(caller))));
         }
         let plans = state.store().plan_views().await?;
         let (today, tz) = today_in(&plans, state.engine.clock.now());
@@ -409,7 +409,7 @@ async fn task_page(
         let caller = signed_in(&state, &headers, &uri).await?;
         let ctx = task_context(&state, &caller, &plan, &task, &q)
             .await
-            .map_err(|e| Refusal::Error(e, Some(caller.clone())))?;
+            .map_err(|e| Refusal::Error(e, Some(Box::new(caller.clone()))))?;
         Ok(render(&state, "task.html", Some(&caller), ctx))
     }
     .await;
@@ -490,7 +490,12 @@ async fn task_context(
         .kpis
         .iter()
         .map(|k| {
-            let latest = view.task.milestones.iter().rev().find_map(|m| m.kpis().get(&k.key).copied());
+            let latest = view
+                .task
+                .milestones
+                .iter()
+                .rev()
+                .find_map(|m| m.kpis().get(&k.key).copied());
             json!({ "key": k.key, "label": k.label, "target": k.to_string(), "unit": k.unit,
                     "baseline": k.baseline.as_ref().map(|b| format!("{}{} ({})", b.value, k.unit, b.year)),
                     "latest": latest.map(|v| format!("{v}{}", k.unit)) })
@@ -561,7 +566,7 @@ async fn task_action(
 ) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(caller.clone()));
+        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
         caller
             .check_csrf(form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()))
             .map_err(refuse)?;
@@ -601,7 +606,7 @@ async fn plan_page(
 ) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(caller.clone()));
+        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
         let plans = state.store().plan_views().await?;
         let view: &PlanView = plans
             .iter()
@@ -662,7 +667,7 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
         if !caller.user.has(Role::Admin) {
-            return Err(Refusal::Error(WebError::forbidden_role("quản trị"), Some(caller)));
+            return Err(Refusal::Error(WebError::forbidden_role("quản trị"), Some(Box::new(caller))));
         }
         Ok(admin_page(&state, &caller, json!({})).await?)
     }
@@ -685,7 +690,7 @@ async fn admin_load_plan(
 ) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(caller.clone()));
+        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
         if !caller.user.has(Role::Admin) {
             return Err(refuse(WebError::forbidden_role("nạp kế hoạch")));
         }

@@ -3,10 +3,10 @@
 //! afterwards), engines on a controlled clock, and the shipped plan.
 
 use chrono::{DateTime, Utc};
-use kehoach::clock::ManualClock;
-use kehoach::domain::ids::{AgencyCode, MilestoneId, PersonName, TaskKey};
 use kehoach::accounts::store::NewUser;
 use kehoach::accounts::{Email, Role, User};
+use kehoach::clock::ManualClock;
+use kehoach::domain::ids::{AgencyCode, MilestoneId, PersonName, TaskKey};
 use kehoach::domain::task::{Actor, Channel, TaskAction, TaskCommand};
 use kehoach::engine::{Engine, EngineError};
 use kehoach::plan::PlanDefinition;
@@ -377,7 +377,9 @@ pub fn cli_user(db: &TestDb, agency: &str, name: &str, roles: &str) -> String {
     let email = format!("{slug}.{}@ducpho.example", agency.to_lowercase());
     let out = kehoach(
         db,
-        &["user", "add", "--agency", agency, "--name", name, "--email", &email, "--role", roles],
+        &[
+            "user", "add", "--agency", agency, "--name", name, "--email", &email, "--role", roles,
+        ],
     );
     assert!(out.status.success(), "user add {email}: {}", stderr(&out));
     email

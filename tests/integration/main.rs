@@ -1,11 +1,12 @@
 //! Integration tests: one binary, shared helpers, a fresh database per test.
 
+mod accountability;
 mod audit;
 mod browser;
 mod cli;
 mod engine;
-mod legacy;
 mod helpers;
+mod legacy;
 mod reminders;
 mod scale;
 mod shipped_plan;
