@@ -143,7 +143,12 @@ impl Context {
             engine.initialise(true).await?;
         }
         if !engine.is_simulation() {
-            return Err(simulated_time_refused("simulate (giờ mô phỏng)", engine.mode()));
+            let what = if self.simulated_now {
+                "simulate và --now (giờ mô phỏng)"
+            } else {
+                "simulate (giờ mô phỏng)"
+            };
+            return Err(simulated_time_refused(what, engine.mode()));
         }
         Ok(engine)
     }

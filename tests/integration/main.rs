@@ -8,4 +8,5 @@ mod helpers;
 mod reminders;
 mod scale;
 mod shipped_plan;
+mod time;
 mod web;
