@@ -970,6 +970,18 @@ mod tests {
     }
 
     #[test]
+    fn a_simulation_store_marks_subject_and_bodies() {
+        let mut d = digest();
+        let (text, html) = render_bodies(&d, &subject(&d)).unwrap();
+        assert!(!subject(&d).contains("MÔ PHỎNG") && !text.contains("MÔ PHỎNG") && !html.contains("MÔ PHỎNG"));
+        d.simulation = true;
+        let s = subject(&d);
+        assert!(s.starts_with("[MÔ PHỎNG] [kehoach] "), "{s}");
+        let (text, html) = render_bodies(&d, &s).unwrap();
+        assert!(text.starts_with("*** MÔ PHỎNG") && html.contains("MÔ PHỎNG:"), "{text}");
+    }
+
+    #[test]
     fn subject_wording_follows_the_kinds() {
         let mut d = digest();
         d.agency_name = "Ban Dân vận Thị ủy".to_owned();
