@@ -110,6 +110,7 @@ fn render(state: &AppState, name: &str, caller: Option<&Caller>, mut ctx: Value)
     if ctx.get("plans").is_none() {
         ctx["plans"] = json!([]);
     }
+    ctx["simulation"] = json!(state.engine.is_simulation());
     let rendered = state
         .pages
         .get_template(name)

@@ -10,4 +10,5 @@ mod legacy;
 mod reminders;
 mod scale;
 mod shipped_plan;
+mod time;
 mod web;
