@@ -185,7 +185,7 @@ impl Engine {
     pub async fn initialise(&self, simulation: bool) -> Result<StoreMode, EngineError> {
         let mode = match self.store.mode().await? {
             StoreMode::Uninitialised => {
-                let stamp = self.stamp(Actor::system("store"));
+                let stamp = self.stamp(system_actor("store"));
                 let command = InitialiseStore {
                     simulation,
                     stamp: stamp.clone(),

@@ -668,7 +668,10 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
         if !caller.user.has(Role::Admin) {
-            return Err(Refusal::Error(WebError::forbidden_role("quản trị"), Some(Box::new(caller))));
+            return Err(Refusal::Error(
+                WebError::forbidden_role("quản trị"),
+                Some(Box::new(caller)),
+            ));
         }
         Ok(admin_page(&state, &caller, json!({})).await?)
     }

@@ -199,7 +199,7 @@ async fn separation_of_duties_is_by_account(kind: &str) {
         ],
     );
     assert!(report.status.success(), "{}", stderr(&report));
-    let before = event_count(&db);
+    let before = event_count(&db).await;
     let refused = kehoach(
         &db,
         &[
@@ -221,7 +221,7 @@ async fn separation_of_duties_is_by_account(kind: &str) {
         err.contains("UBND không được tự duyệt nghĩa vụ của chính mình"),
         "{err}"
     );
-    assert_eq!(event_count(&db), before, "nothing written");
+    assert_eq!(event_count(&db).await, before, "nothing written");
 
     // Two different people named Nguyễn Văn An: UBND's submits, BDV's approves.
     let an_ubnd = cli_user(&db, "UBND", "Nguyễn Văn An", "member");

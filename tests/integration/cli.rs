@@ -176,13 +176,13 @@ async fn the_cli_flow(kind: &str) {
             "chưa được nộp",
         ),
     ] {
-        let before = event_count(&db);
+        let before = event_count(&db).await;
         let out = kehoach(&db, &args.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
         assert!(err.contains(needle), "{err}");
-        assert_eq!(event_count(&db), before, "{args:?} wrote nothing");
+        assert_eq!(event_count(&db).await, before, "{args:?} wrote nothing");
     }
     // A supervisor who happens to share the submitter's name is another
     // account, and approves UBND's obligation: only that one.

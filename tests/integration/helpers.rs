@@ -441,13 +441,6 @@ pub fn cli_user(db: &TestDb, agency: &str, name: &str, roles: &str) -> String {
     email
 }
 
-/// How many events the store holds, read with the binary itself.
-pub fn event_count(db: &TestDb) -> usize {
-    let out = kehoach(db, &["--format", "jsonl", "audit", "export"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count()
-}
-
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

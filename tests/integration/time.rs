@@ -50,27 +50,13 @@ async fn simulated_time_is_refused_on_a_production_store(kind: &str) {
 
     // Without --now the store becomes a production store.
     ok(&kehoach(&db, &["plan", "load", PLAN]));
+    let mttq = cli_user(&db, "MTTQ", "Hồ Thị Mặt", "member");
+    let bdv = cli_user(&db, "BDV", "Nguyễn Văn An", "supervisor");
     let before = event_count(&db).await;
     let users = ok(&kehoach(&db, &["--format", "json", "user", "list"]));
     let now = "2024-03-20T09:00:00+07:00";
-    let acting = [
-        "II.1.2",
-        "--milestone",
-        "complete",
-        "--as",
-        "MTTQ",
-        "--by",
-        "Hồ Thị Mặt",
-    ];
-    let deciding = [
-        "II.1.2",
-        "--milestone",
-        "complete",
-        "--as",
-        "BDV",
-        "--by",
-        "Nguyễn Văn An",
-    ];
+    let acting = ["II.1.2", "--milestone", "complete", "--user", &mttq];
+    let deciding = ["II.1.2", "--milestone", "complete", "--user", &bdv, "--agency", "MTTQ"];
     let writes: Vec<Vec<&str>> = vec![
         vec!["plan", "load", PLAN],
         [&["task", "report"][..], &acting, &["--note", "x"]].concat(),
@@ -176,6 +162,7 @@ async fn a_simulation_store_marks_every_event(kind: &str) {
     let again = ok(&kehoach(&db, &["store", "init", "--simulation"]));
     assert!(again.contains("không ghi gì"), "{again}");
     ok(&kehoach(&db, &["--now", "2024-01-05", "plan", "load", PLAN]));
+    let mttq = cli_user(&db, "MTTQ", "Hồ Thị Mặt", "member");
     ok(&kehoach(
         &db,
         &[
@@ -186,10 +173,8 @@ async fn a_simulation_store_marks_every_event(kind: &str) {
             "II.1.2",
             "--milestone",
             "complete",
-            "--as",
-            "MTTQ",
-            "--by",
-            "Hồ Thị Mặt",
+            "--user",
+            &mttq,
         ],
     ));
     // E-mails as files in a Maildir's new/, for Python's parser.
@@ -374,6 +359,7 @@ async fn a_recorded_time_moved_back_is_caught(kind: &str) {
         "Hồ Thị Mặt",
         kehoach::domain::task::TaskAction::Submit {
             milestone: mid("complete"),
+            agency: None,
             note: String::new(),
         },
     )
