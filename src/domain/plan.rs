@@ -67,6 +67,14 @@ impl PlanHeader {
     }
 }
 
+/// The file a plan was loaded from: its name as given and the SHA-256 of
+/// its bytes, so that the record says exactly which text was in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSource {
+    pub file: String,
+    pub sha256: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 // Events live briefly between decide and serialisation; boxing would only add noise.
 #[allow(clippy::large_enum_variant)]
@@ -74,11 +82,18 @@ pub enum PlanEvent {
     PlanRegistered {
         header: PlanHeader,
         agencies: Vec<Agency>,
+        /// Absent in release 0.1 events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<PlanSource>,
         stamp: Stamp,
     },
+    /// A load that changed the header, the directory, or only the file
+    /// (its tasks): `source` is the file now in force.
     PlanAmended {
         header: Option<Change<PlanHeader>>,
         agencies: Option<Change<Vec<Agency>>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<PlanSource>,
         stamp: Stamp,
     },
 }
@@ -101,6 +116,7 @@ impl DomainEvent for PlanEvent {
 pub struct SyncPlan {
     pub header: PlanHeader,
     pub agencies: Vec<Agency>,
+    pub source: PlanSource,
     pub stamp: Stamp,
 }
 
@@ -116,6 +132,11 @@ pub enum PlanError {
 pub struct Plan {
     pub header: Option<PlanHeader>,
     pub agencies: Vec<Agency>,
+    /// The file in force, and who loaded it when (none before release 0.2).
+    #[serde(default)]
+    pub source: Option<PlanSource>,
+    #[serde(default)]
+    pub loaded: Option<Stamp>,
 }
 
 impl Plan {
@@ -131,6 +152,7 @@ impl Plan {
             return Ok(vec![PlanEvent::PlanRegistered {
                 header: cmd.header,
                 agencies: cmd.agencies,
+                source: Some(cmd.source),
                 stamp: cmd.stamp,
             }]);
         };
@@ -145,12 +167,14 @@ impl Plan {
             from: self.agencies.clone(),
             to: cmd.agencies.clone(),
         });
-        if header.is_none() && agencies.is_none() {
+        let same_file = self.source.as_ref().is_some_and(|s| s.sha256 == cmd.source.sha256);
+        if header.is_none() && agencies.is_none() && same_file {
             return Ok(vec![]);
         }
         Ok(vec![PlanEvent::PlanAmended {
             header,
             agencies,
+            source: Some(cmd.source),
             stamp: cmd.stamp,
         }])
     }
@@ -172,17 +196,33 @@ impl Aggregate for Plan {
 
     fn apply(&mut self, event: PlanEvent) {
         match event {
-            PlanEvent::PlanRegistered { header, agencies, .. } => {
+            PlanEvent::PlanRegistered {
+                header,
+                agencies,
+                source,
+                stamp,
+            } => {
                 self.header = Some(header);
                 self.agencies = agencies;
+                self.source = source;
+                self.loaded = Some(stamp);
             }
-            PlanEvent::PlanAmended { header, agencies, .. } => {
+            PlanEvent::PlanAmended {
+                header,
+                agencies,
+                source,
+                stamp,
+            } => {
                 if let Some(h) = header {
                     self.header = Some(h.to);
                 }
                 if let Some(a) = agencies {
                     self.agencies = a.to;
                 }
+                if source.is_some() {
+                    self.source = source;
+                }
+                self.loaded = Some(stamp);
             }
         }
     }

@@ -16,6 +16,7 @@ pub fn commands(
     let sync_plan = SyncPlan {
         header: plan.header.clone(),
         agencies: plan.agencies.clone(),
+        source: plan.source.clone(),
         stamp: stamp.clone(),
     };
     let mut out: Vec<(TaskKey, TaskCommand)> = plan

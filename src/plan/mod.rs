@@ -7,7 +7,7 @@ pub mod raw;
 mod validate;
 
 use crate::domain::ids::{PlanId, TaskId, TaskKey};
-use crate::domain::plan::{Agency, PlanHeader};
+use crate::domain::plan::{Agency, PlanHeader, PlanSource};
 use crate::domain::task::{MilestoneSpec, TaskDefinition};
 pub use diagnostics::Diagnostic;
 use diagnostics::Reporter;
@@ -19,6 +19,8 @@ pub struct PlanDefinition {
     pub header: PlanHeader,
     pub agencies: Vec<Agency>,
     pub tasks: Vec<PlanTask>,
+    /// The file's name and the SHA-256 of its text.
+    pub source: PlanSource,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,12 +40,24 @@ impl PlanDefinition {
     }
 }
 
-/// Parses and validates plan text; `file` is only used in diagnostics.
+/// A plan text's name and SHA-256.
+pub fn source_of(file: &Path, text: &str) -> PlanSource {
+    use sha2::Digest as _;
+    PlanSource {
+        file: file.display().to_string(),
+        sha256: hex::encode(sha2::Sha256::digest(text.as_bytes())),
+    }
+}
+
+/// Parses and validates plan text; `file` names it in diagnostics and in the record.
 pub fn parse_str(file: &Path, source: &str) -> Result<PlanDefinition, Vec<Diagnostic>> {
     let mut reporter = Reporter::new(file, source);
     match toml::from_str::<raw::RawPlanFile>(source) {
         Ok(raw) => match validate::validate(raw, &mut reporter) {
-            Some(plan) if reporter.diagnostics.is_empty() => Ok(plan),
+            Some(plan) if reporter.diagnostics.is_empty() => Ok(PlanDefinition {
+                source: source_of(file, source),
+                ..plan
+            }),
             _ => Err(reporter.diagnostics),
         },
         Err(e) => {

@@ -7,7 +7,7 @@ use super::{PlanDefinition, PlanTask};
 use crate::domain::calendar::WorkCalendar;
 use crate::domain::dates::{parse_date, parse_month_end, quarter_end, DayMonth};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
-use crate::domain::plan::{Agency, Member, PlanHeader};
+use crate::domain::plan::{Agency, Member, PlanHeader, PlanSource};
 use crate::domain::reminders::{PolicyOverride, ReminderPolicy};
 use crate::domain::task::{
     Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, ObligationMode, SourceRef, TargetValue,
@@ -332,6 +332,10 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
     }
     let (first_year, last_year) = ctx.years?;
     Some(PlanDefinition {
+        source: PlanSource {
+            file: String::new(),
+            sha256: String::new(),
+        },
         header: PlanHeader {
             id: plan_id?,
             title: raw.plan.title.get_ref().trim().to_string(),
