@@ -8,10 +8,10 @@ pub mod output;
 pub mod remind;
 pub mod users;
 
+use crate::accounts::{Action, ActionFields, Email};
 use crate::clock::{OffsetClock, SharedClock, SystemClock};
 use crate::config::{self, ConfigError, FileConfig};
 use crate::domain::dates::parse_date;
-use crate::accounts::{Action, ActionFields, Email};
 use crate::domain::ids::{AgencyCode, IdError, KpiKey, MilestoneId, TaskKey};
 use crate::domain::task::{Actor, Channel, KpiValue, MilestoneStatus};
 use crate::engine::{host_name, os_user, Engine, EngineError};
@@ -59,7 +59,10 @@ impl CliError {
                 2
             }
             CliError::Invalid(_) => 2,
-            CliError::Engine(EngineError::Rejected { .. } | EngineError::PlanRejected { .. }) | CliError::Refused(_) => 3,
+            CliError::Engine(
+                EngineError::Rejected { .. } | EngineError::PlanRejected { .. } | EngineError::AccountRejected { .. },
+            )
+            | CliError::Refused(_) => 3,
             CliError::Engine(EngineError::Conflict(_)) => 4,
             CliError::Tampered(_) => 5,
             _ => 1,
@@ -72,13 +75,36 @@ pub struct Context {
     file: FileConfig,
     clock: SharedClock,
     format: Format,
+    /// Whether the command writes events: then users made by an earlier
+    /// release get their first account event when the store is opened.
+    writes: bool,
 }
 
 impl Context {
     async fn engine(&self) -> Result<Engine, CliError> {
         let url = config::resolve_db(self.cli_db.as_deref(), &self.file)?;
         tracing::debug!(db = %url.display(), "mở cơ sở dữ liệu");
-        Ok(Engine::open(&url, self.clock.clone()).await?)
+        let engine = Engine::open(&url, self.clock.clone()).await?;
+        if self.writes {
+            engine.record_unrecorded_accounts().await?;
+        }
+        Ok(engine)
+    }
+}
+
+/// Whether a command records events (reads and `audit verify` do not).
+fn writes(command: &Command) -> bool {
+    use args::{AuditCommand, TokenCommand, UserCommand};
+    match command {
+        Command::Plan(PlanCommand::Load { .. })
+        | Command::Remind { .. }
+        | Command::Simulate { .. }
+        | Command::Serve(_)
+        | Command::Audit(AuditCommand::Checkpoint) => true,
+        Command::Task(cmd) => !matches!(cmd, TaskCmd::List { .. } | TaskCmd::Show { .. }),
+        Command::User(cmd) => !matches!(cmd, UserCommand::List | UserCommand::History { .. }),
+        Command::Token(cmd) => !matches!(cmd, TokenCommand::List { .. }),
+        _ => false,
     }
 }
 
@@ -102,6 +128,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         file,
         clock,
         format: cli.format,
+        writes: writes(&cli.command),
     };
     match cli.command {
         Command::Plan(PlanCommand::Check { files }) => plan_check(&files, ctx.format),
@@ -327,7 +354,16 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
                 evidence,
                 ..Default::default()
             };
-            act(ctx, &engine, &plans, &who, Action::Report, fields, "Đã ghi nhận báo cáo").await
+            act(
+                ctx,
+                &engine,
+                &plans,
+                &who,
+                Action::Report,
+                fields,
+                "Đã ghi nhận báo cáo",
+            )
+            .await
         }
         TaskCmd::Submit { who, note } => {
             let fields = ActionFields {

@@ -9,8 +9,9 @@ use crate::domain::dates::{parse_date, parse_month_end, quarter_end, DayMonth};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
 use crate::domain::plan::{Agency, Member, PlanHeader};
 use crate::domain::reminders::{PolicyOverride, ReminderPolicy};
-use crate::domain::task::{ObligationMode, 
-    Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, SourceRef, TargetValue, TaskDefinition,
+use crate::domain::task::{
+    Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, ObligationMode, SourceRef, TargetValue,
+    TaskDefinition,
 };
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;

@@ -2,8 +2,8 @@
 //! turn a request's fields into a domain action, and run it after the role
 //! gate (the domain then applies its own rules).
 
-use super::{AppState, WebError};
 use super::auth::Caller;
+use super::{AppState, WebError};
 use crate::accounts::{Action, ActionFields, User};
 use crate::domain::dates::parse_date;
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, TaskKey};

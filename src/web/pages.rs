@@ -288,9 +288,7 @@ async fn set_password(
         if form.get("password2") != Some(&password) {
             return Err(crate::accounts::AccountError::PasswordMismatch.into());
         }
-        let now = state.engine.clock.now();
-        let user = state.store().redeem_signin_link(&token, password, now).await?;
-        let (session, _) = state.store().start_session(&user, now).await?;
+        let (_, session, _) = state.engine.redeem_signin_link(&token, password).await?;
         Ok(start_session(&state, &session, "/inbox"))
     }
     .await;
@@ -490,7 +488,12 @@ async fn task_context(
         .kpis
         .iter()
         .map(|k| {
-            let latest = view.task.milestones.iter().rev().find_map(|m| m.kpis().get(&k.key).copied());
+            let latest = view
+                .task
+                .milestones
+                .iter()
+                .rev()
+                .find_map(|m| m.kpis().get(&k.key).copied());
             json!({ "key": k.key, "label": k.label, "target": k.to_string(), "unit": k.unit,
                     "baseline": k.baseline.as_ref().map(|b| format!("{}{} ({})", b.value, k.unit, b.year)),
                     "latest": latest.map(|v| format!("{v}{}", k.unit)) })

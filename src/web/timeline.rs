@@ -420,7 +420,11 @@ mod tests {
     fn approve_first(view: &mut TaskView, submitted: &str, approved: &str) {
         let def = view.task.definition.clone().unwrap();
         let milestone = view.task.milestones[0].spec.id.clone();
-        let owners: Vec<Option<AgencyCode>> = view.task.milestones[0].obligations.iter().map(|o| o.agency.clone()).collect();
+        let owners: Vec<Option<AgencyCode>> = view.task.milestones[0]
+            .obligations
+            .iter()
+            .map(|o| o.agency.clone())
+            .collect();
         for owner in owners {
             let by = owner.clone().unwrap_or_else(|| def.implementers[0].clone());
             run(
@@ -465,7 +469,11 @@ mod tests {
         let view = task(&mut tasks, "III.1.1");
         let lead = view.task.definition.as_ref().unwrap().lead.to_string();
         let milestone = view.task.milestones[0].spec.id.clone();
-        let owners: Vec<Option<AgencyCode>> = view.task.milestones[0].obligations.iter().map(|o| o.agency.clone()).collect();
+        let owners: Vec<Option<AgencyCode>> = view.task.milestones[0]
+            .obligations
+            .iter()
+            .map(|o| o.agency.clone())
+            .collect();
         for owner in owners {
             run(
                 view,

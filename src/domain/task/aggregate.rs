@@ -128,7 +128,9 @@ impl Obligation {
 
     /// The agency code, or "chung" for the joint obligation, as people read it.
     pub fn label(&self) -> String {
-        self.agency.as_ref().map_or_else(|| "chung".to_string(), |a| a.to_string())
+        self.agency
+            .as_ref()
+            .map_or_else(|| "chung".to_string(), |a| a.to_string())
     }
 
     /// Whether `agency` owes this obligation (alone, or jointly as an implementer).
@@ -280,7 +282,12 @@ impl Milestone {
     /// The earliest deadline still owed, or once nothing is owed the latest
     /// one there was.
     pub fn due(&self) -> NaiveDate {
-        let pending = self.obligations.iter().filter(|o| o.status.is_pending()).map(|o| o.due).min();
+        let pending = self
+            .obligations
+            .iter()
+            .filter(|o| o.status.is_pending())
+            .map(|o| o.due)
+            .min();
         pending
             .or_else(|| self.obligations.iter().map(|o| o.due).max())
             .unwrap_or(self.spec.due)
@@ -310,15 +317,14 @@ impl Milestone {
         if self.status != MilestoneStatus::Approved {
             return None;
         }
-        self.obligations.iter().filter_map(|o| o.approved.as_ref()).max_by_key(|s| s.at)
+        self.obligations
+            .iter()
+            .filter_map(|o| o.approved.as_ref())
+            .max_by_key(|s| s.at)
     }
 
     fn closed_by_plan(&self) -> bool {
-        self.status == MilestoneStatus::Cancelled
-            && self
-                .obligations
-                .iter()
-                .all(|o| o.removed_by_plan)
+        self.status == MilestoneStatus::Cancelled && self.obligations.iter().all(|o| o.removed_by_plan)
     }
 
     /// Makes the obligations match the implementers and the mode, and
@@ -506,7 +512,11 @@ impl Task {
                     stamp,
                 }])
             }
-            TaskAction::Submit { milestone, agency, note } => {
+            TaskAction::Submit {
+                milestone,
+                agency,
+                note,
+            } => {
                 let (_, m, o) = self.implementer_action(&stamp, &milestone, agency.as_ref())?;
                 require_owed(&milestone, o, "nộp lại")?;
                 let ob = o.reference();
@@ -524,11 +534,23 @@ impl Task {
                     notice,
                 ])
             }
-            TaskAction::Approve { milestone, agency, note } => {
+            TaskAction::Approve {
+                milestone,
+                agency,
+                note,
+            } => {
                 let (m, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Approve)?;
                 let ob = o.reference();
                 let key = obligation_key("approved", &ob);
-                let notice = notice(&milestone, &ob, key, ReminderKind::Approved, submitter(m, o), None, &stamp);
+                let notice = notice(
+                    &milestone,
+                    &ob,
+                    key,
+                    ReminderKind::Approved,
+                    submitter(m, o),
+                    None,
+                    &stamp,
+                );
                 Ok(vec![
                     TaskEvent::MilestoneApproved {
                         milestone,
@@ -800,8 +822,11 @@ impl Task {
                 .ok_or_else(|| unknown_obligation(m, code.as_str()))?,
             None if m.obligations.len() == 1 => &m.obligations[0],
             None => {
-                let candidates: Vec<&Obligation> =
-                    m.obligations.iter().filter(|o| decision.applies_to(o) && !own(o)).collect();
+                let candidates: Vec<&Obligation> = m
+                    .obligations
+                    .iter()
+                    .filter(|o| decision.applies_to(o) && !own(o))
+                    .collect();
                 match candidates.as_slice() {
                     [one] => one,
                     [] => m.obligations.iter().find(|o| !own(o)).unwrap_or(&m.obligations[0]),
@@ -952,7 +977,12 @@ fn unknown_obligation(m: &Milestone, agency: &str) -> TaskError {
     TaskError::UnknownObligation {
         milestone: m.spec.id.clone(),
         agency: agency.to_string(),
-        known: m.obligations.iter().map(Obligation::label).collect::<Vec<_>>().join(", "),
+        known: m
+            .obligations
+            .iter()
+            .map(Obligation::label)
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -1308,6 +1338,9 @@ impl Aggregate for Task {
 
 impl Task {
     fn reminder_mut(&mut self, milestone: &MilestoneId, key: &str) -> Option<&mut ReminderRecord> {
-        self.milestone_mut(milestone)?.reminders.iter_mut().find(|r| r.key == key)
+        self.milestone_mut(milestone)?
+            .reminders
+            .iter_mut()
+            .find(|r| r.key == key)
     }
 }

@@ -23,9 +23,7 @@ pub enum TaskAction {
         milestones: Vec<MilestoneSpec>,
     },
     /// The task disappeared from the plan file: keep its history, mark it withdrawn.
-    Withdraw {
-        reason: String,
-    },
+    Withdraw { reason: String },
     ReportProgress {
         milestone: MilestoneId,
         /// The obligation's agency, where the caller could mean several.

@@ -324,7 +324,10 @@ pub enum Actor {
         channel: SystemChannel,
     },
     /// Release 0.1 events: `{"agency": …, "person": …}`, no account.
-    Legacy { agency: AgencyCode, person: PersonName },
+    Legacy {
+        agency: AgencyCode,
+        person: PersonName,
+    },
 }
 
 impl Actor {

@@ -9,7 +9,9 @@ pub mod events;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{obligation_key, split_key, Delivery, Milestone, MilestoneStatus, Obligation, ReminderRecord, Task};
+pub use aggregate::{
+    obligation_key, split_key, Delivery, Milestone, MilestoneStatus, Obligation, ReminderRecord, Task,
+};
 pub use commands::{DeliveryOutcome, TaskAction, TaskCommand};
 pub use definition::{
     system_label, Actor, Baseline, Channel, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, ObligationMode,

@@ -310,13 +310,19 @@ async fn four_eyes_compares_accounts_never_names() {
             action: "duyệt",
         });
     // Another person with the same name (and a name written differently) may.
-    for (name, id) in [("Nguyễn Văn An", "acc-2"), ("nguye\u{302}\u{303}n Va\u{306}n An\u{200b}", "acc-3")] {
+    for (name, id) in [
+        ("Nguyễn Văn An", "acc-2"),
+        ("nguye\u{302}\u{303}n Va\u{306}n An\u{200b}", "acc-3"),
+    ] {
         let ok = Tf::with(())
             .given(given.clone())
             .when_async(cmd(account("BDV", name, id), approve()))
             .await
             .inspect_result();
-        assert!(matches!(ok.as_deref(), Ok([TaskEvent::MilestoneApproved { .. }, ..])), "{ok:?}");
+        assert!(
+            matches!(ok.as_deref(), Ok([TaskEvent::MilestoneApproved { .. }, ..])),
+            "{ok:?}"
+        );
     }
     // The author of a report in the round counts too, and a return starts a new round.
     let mut reported = registered();
@@ -356,7 +362,9 @@ async fn an_agency_never_decides_its_own_obligation() {
     let mut def = definition();
     def.advisory = vec![code("UBND")];
     let mut task = Task::default();
-    let mut given = task.decide(sync(vec![spec("register-2024", (2024, 3, 31))], def)).unwrap();
+    let mut given = task
+        .decide(sync(vec![spec("register-2024", (2024, 3, 31))], def))
+        .unwrap();
     for e in &given {
         cqrs_es::Aggregate::apply(&mut task, e.clone());
     }
@@ -438,7 +446,10 @@ async fn each_implementer_owes_its_own_obligation() {
         )
     };
     assert!(task.decide(report(None)).is_ok());
-    assert_eq!(task.decide(report(Some("UBND"))).unwrap_err().code(), "not_your_obligation");
+    assert_eq!(
+        task.decide(report(Some("UBND"))).unwrap_err().code(),
+        "not_your_obligation"
+    );
     // Two submitted obligations: the supervisor must say which.
     cqrs_es::Aggregate::apply(&mut task, submitted_by("MTTQ", "Đỗ F"));
     let mut two = registered_task();
@@ -472,7 +483,13 @@ async fn a_joint_milestone_is_one_obligation_any_implementer_fulfils() {
         },
     );
     let events = task.decide(submit).unwrap();
-    assert!(matches!(&events[0], TaskEvent::MilestoneSubmitted { obligation: Some(ObligationRef::Joint), .. }));
+    assert!(matches!(
+        &events[0],
+        TaskEvent::MilestoneSubmitted {
+            obligation: Some(ObligationRef::Joint),
+            ..
+        }
+    ));
     for e in events {
         cqrs_es::Aggregate::apply(&mut task, e);
     }
@@ -507,7 +524,13 @@ fn release_0_1_events_map_to_the_obligation_of_the_agency_that_acted() {
     let m = task.milestone(&mid("register-2024")).unwrap();
     let statuses: Vec<MilestoneStatus> = m.obligations.iter().map(|o| o.status).collect();
     assert_eq!(statuses, [MilestoneStatus::Approved, MilestoneStatus::Open]);
-    assert!(matches!(&m.obligations[0].submitted, Some(Stamp { by: Actor::Legacy { .. }, .. })));
+    assert!(matches!(
+        &m.obligations[0].submitted,
+        Some(Stamp {
+            by: Actor::Legacy { .. },
+            ..
+        })
+    ));
     // The old point stands for that point of every obligation.
     assert!(m.has_reminder("overdue-7", &ObligationRef::Agency(code("MTTQ"))));
     assert!(!m.has_reminder("overdue-14", &ObligationRef::Agency(code("MTTQ"))));
