@@ -9,7 +9,7 @@ use crate::audit::verify::check_store;
 use crate::clock::SharedClock;
 use crate::domain::ids::{MilestoneId, TaskKey};
 use crate::domain::plan::{Plan, PlanError, SyncPlan};
-use crate::domain::task::{Actor, MilestoneStatus, Stamp, Task, TaskAction, TaskCommand, TaskError};
+use crate::domain::task::{Actor, Milestone, Stamp, Task, TaskAction, TaskCommand, TaskError};
 use crate::plan::{load, PlanDefinition};
 use crate::projections::{self, CatchUp};
 use crate::store::repository::EventRepository;
@@ -209,14 +209,14 @@ impl Engine {
     }
 
     /// Runs a person's action on one milestone, brings the views up to date
-    /// and returns the milestone's status after it.
+    /// and returns the milestone after it (its obligations included).
     pub async fn act(
         &self,
         key: &TaskKey,
         by: Actor,
         milestone: &MilestoneId,
         action: TaskAction,
-    ) -> Result<Option<MilestoneStatus>, EngineError> {
+    ) -> Result<Option<Milestone>, EngineError> {
         let command = TaskCommand {
             stamp: self.stamp(by),
             action,
@@ -224,10 +224,7 @@ impl Engine {
         self.execute(key, command).await?;
         self.catch_up().await?;
         let view = self.store.task_view(key).await?;
-        Ok(view
-            .as_ref()
-            .and_then(|v| v.task.milestone(milestone))
-            .map(|m| m.status))
+        Ok(view.and_then(|v| v.task.milestone(milestone).cloned()))
     }
 
     /// Runs a command the engine issues itself (scheduler, dispatcher):

@@ -6,7 +6,8 @@ use super::asof::{replay_until, Stored};
 use crate::domain::dates::{format_vn, local_date, parse_date};
 use crate::domain::ids::TaskKey;
 use crate::domain::task::{Delivery, MilestoneStatus, Task, TaskEvent};
-use crate::projections::views::{timeliness, Timeliness};
+use crate::projections::json::obligation_json;
+use crate::projections::views::{obligation_timeliness, timeliness, Timeliness};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -171,6 +172,7 @@ pub fn state_json(task: &Task, today: NaiveDate, tz: Tz) -> Value {
             "status": m.status.as_str(),
             "timeliness": timeliness(m, today, tz),
             "reminders_sent": reminders_sent(m),
+            "obligations": m.obligations.iter().map(|o| obligation_json(o, today, tz, false)).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
 }
@@ -239,7 +241,7 @@ impl History {
             "plan": self.key.plan,
             "as_of": self.as_of.map(|t| t.to_rfc3339()),
             "timeline": self.entries.iter().map(|e| json!({
-                "sequence": e.sequence, "at": e.at.to_rfc3339(), "actor": e.actor, "event": e.event,
+                "sequence": e.sequence, "at": e.at.to_rfc3339(), "actor": e.actor.to_json(), "event": e.event,
                 "what": e.what, "details": e.details, "hash": e.hash,
             })).collect::<Vec<_>>(),
             "state": self.state.as_ref().zip(self.as_of).map(|(task, t)| state_json(task, local_date(t, self.tz), self.tz)),
@@ -306,10 +308,12 @@ impl Standing {
         let Some(def) = &task.definition else { return };
         let mut counts = Counts::default();
         if !task.withdrawn {
-            for m in &task.milestones {
-                let t = timeliness(m, today, tz);
+            // Counted per obligation: an agency's counts are its own part
+            // (a joint obligation counts for each implementer).
+            for o in task.milestones.iter().flat_map(|m| &m.obligations) {
+                let t = obligation_timeliness(o, today, tz);
                 counts.add(t);
-                for a in &def.implementers {
+                for a in def.implementers.iter().filter(|a| o.owed_by(a, &def.implementers)) {
                     self.agencies.entry(a.to_string()).or_default().add(t);
                 }
             }
@@ -333,15 +337,17 @@ impl Standing {
 pub fn changes(id: &str, old: &Task, task: &Task) -> Vec<Value> {
     let mut out = Vec::new();
     for m in &task.milestones {
-        let was = old.milestone(&m.spec.id);
-        let status_changed = was.is_none_or(|w| w.status != m.status);
-        let due_changed = was.is_some_and(|w| w.due() != m.due());
-        if status_changed || due_changed {
-            out.push(json!({
-                "task": id, "milestone": m.spec.id,
-                "status_before": was.map(|w| w.status.as_str()), "status": m.status.as_str(),
-                "due_before": was.map(|w| w.due().to_string()), "due": m.due().to_string(),
-            }));
+        for o in &m.obligations {
+            let was = old.milestone(&m.spec.id).and_then(|w| w.obligation(&o.reference()));
+            let status_changed = was.is_none_or(|w| w.status != o.status);
+            let due_changed = was.is_some_and(|w| w.due != o.due);
+            if status_changed || due_changed {
+                out.push(json!({
+                    "task": id, "milestone": m.spec.id, "agency": o.agency,
+                    "status_before": was.map(|w| w.status.as_str()), "status": o.status.as_str(),
+                    "due_before": was.map(|w| w.due.to_string()), "due": o.due.to_string(),
+                }));
+            }
         }
     }
     if old.withdrawn != task.withdrawn {

@@ -202,13 +202,14 @@ pub async fn plan(ctx: &Context, as_of: String, since: Option<String>) -> Result
                         vec![
                             s("task"),
                             s("milestone"),
+                            c["agency"].as_str().unwrap_or("chung").to_string(),
                             format!("{} → {}", s("status_before"), s("status")),
                             format!("{} → {}", s("due_before"), s("due")),
                         ]
                     })
                     .collect();
                 if !rows.is_empty() {
-                    println!("{}", table(&["Nhiệm vụ", "Mốc", "Trạng thái", "Hạn"], &rows));
+                    println!("{}", table(&["Nhiệm vụ", "Mốc", "Cơ quan", "Trạng thái", "Hạn"], &rows));
                 }
             }
         }

@@ -15,6 +15,7 @@ use crate::domain::dates::parse_date;
 use crate::domain::ids::{AgencyCode, IdError, KpiKey, MilestoneId, TaskKey};
 use crate::domain::task::{Actor, Channel, KpiValue, MilestoneStatus};
 use crate::engine::{host_name, os_user, Engine, EngineError};
+use crate::projections::json::obligation_states;
 use crate::projections::views::TaskFilter;
 use crate::projections::{self, PlanView};
 use crate::store::StoreError;
@@ -482,19 +483,23 @@ async fn act(
     }
     let milestone = MilestoneId::parse(&who.milestone)?;
     let actor = cli_actor(engine, &who.user, action).await?;
-    let status = engine
+    let after = engine
         .act(&key, actor, &milestone, action.build(milestone.clone(), agency, fields))
         .await?;
     match ctx.format {
-        Format::Json => output::print_json(
-            &json!({ "task": key.task, "milestone": milestone, "status": status.map(|s| s.as_str()) }),
-        ),
-        _ => println!(
-            "{done}: {} mốc {} — {}",
-            key.task,
-            milestone,
-            status.map_or("", |s| s.label_vi())
-        ),
+        Format::Json => output::print_json(&json!({
+            "task": key.task, "milestone": milestone,
+            "status": after.as_ref().map(|m| m.status.as_str()),
+            "obligations": after.as_ref().map(obligation_states).unwrap_or_default(),
+        })),
+        _ => {
+            let parts: Vec<String> = after
+                .iter()
+                .flat_map(|m| &m.obligations)
+                .map(|o| format!("{}: {}", o.label(), o.status.label_vi()))
+                .collect();
+            println!("{done}: {} mốc {} — {}", key.task, milestone, parts.join("; "))
+        }
     }
     Ok(())
 }

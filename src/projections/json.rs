@@ -38,6 +38,14 @@ pub fn obligation_json(o: &Obligation, today: NaiveDate, tz: chrono_tz::Tz, deta
     v
 }
 
+/// Each obligation's agency (null for the joint one) and status, as commands report them.
+pub fn obligation_states(m: &Milestone) -> Vec<Value> {
+    m.obligations
+        .iter()
+        .map(|o| json!({ "agency": o.agency, "status": o.status.as_str() }))
+        .collect()
+}
+
 fn milestone_json(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz, detail: bool) -> Value {
     let mut v = json!({
         "id": m.spec.id,

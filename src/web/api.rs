@@ -10,7 +10,7 @@ use crate::audit::history::{parse_as_of, History, PlanAsOf};
 use crate::domain::dates::parse_date;
 use crate::domain::ids::{AgencyCode, TaskKey};
 use crate::domain::task::MilestoneStatus;
-use crate::projections::json::task_json;
+use crate::projections::json::{obligation_states, task_json};
 use crate::projections::views::{today_in, PlanView, TaskFilter, TaskView};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -236,10 +236,11 @@ async fn act(
         serde_json::from_slice(&body).map_err(|e| WebError::bad_request(format!("nội dung JSON không hợp lệ: {e}")))?
     };
     let (key, _, _) = task_for(&state, &caller, &task, &q).await?;
-    let status = forms::perform(&state, &caller, &key, &milestone, action, input).await?;
+    let after = forms::perform(&state, &caller, &key, &milestone, action, input).await?;
     Ok(Json(json!({
         "task": key.task, "plan": key.plan, "milestone": milestone,
-        "action": action.as_str(), "status": status.map(|s| s.as_str()),
+        "action": action.as_str(), "status": after.as_ref().map(|m| m.status.as_str()),
+        "obligations": after.as_ref().map(obligation_states).unwrap_or_default(),
     })))
 }
 

@@ -7,7 +7,7 @@ use super::{AppState, WebError};
 use crate::accounts::{Action, ActionFields, User};
 use crate::domain::dates::parse_date;
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, TaskKey};
-use crate::domain::task::{KpiValue, Milestone, MilestoneStatus, Obligation, TaskAction};
+use crate::domain::task::{KpiValue, Milestone, Obligation, TaskAction};
 use crate::projections::views::{resolve_task, PlanView, TaskView};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -98,7 +98,7 @@ pub async fn perform(
     milestone: &str,
     action: Action,
     input: ActionInput,
-) -> Result<Option<MilestoneStatus>, WebError> {
+) -> Result<Option<Milestone>, WebError> {
     let user = &caller.user;
     if !user.role_allows(action) {
         return Err(WebError::forbidden_role(&action.label_vi().to_lowercase()));

@@ -25,6 +25,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
         "Trần Thị B",
         TaskAction::Submit {
             milestone: m(),
+            agency: None,
             note: "Đăng ký".into(),
         },
     )
@@ -37,6 +38,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
         "Võ Văn E",
         TaskAction::Return {
             milestone: m(),
+            agency: None,
             reason: "Thiếu minh chứng".into(),
         },
     )
@@ -49,6 +51,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
         "Trần Thị B",
         TaskAction::Submit {
             milestone: m(),
+            agency: None,
             note: "Đã bổ sung".into(),
         },
     )
@@ -62,6 +65,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
         "Nguyễn Kiên",
         TaskAction::Approve {
             milestone: m(),
+            agency: None,
             note: String::new(),
         },
     )
@@ -74,6 +78,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
         "Nguyễn Kiên",
         TaskAction::Extend {
             milestone: mid("complete"),
+            agency: Some(kehoach::domain::ids::AgencyCode::parse("UBND").unwrap()),
             until: "2024-06-30".parse().unwrap(),
             reason: "Bổ sung nhiệm vụ".into(),
         },
@@ -319,12 +324,18 @@ fn json_of(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON output")
 }
 
+/// The status of UBND's obligation on a milestone of a replayed state.
 fn milestone_status(state: &serde_json::Value, id: &str) -> String {
     state["milestones"]
         .as_array()
         .unwrap()
         .iter()
         .find(|m| m["id"] == id)
+        .unwrap()["obligations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["agency"] == "UBND")
         .unwrap()["status"]
         .as_str()
         .unwrap()
@@ -381,7 +392,11 @@ async fn history_as_of_shows_that_days_state(kind: &str) {
         .iter()
         .find(|e| e["event"] == "MilestoneApproved")
         .unwrap();
-    assert_eq!(last["actor"]["person"], "Nguyễn Kiên");
+    assert_eq!(last["actor"]["name"], "Nguyễn Kiên");
+    assert_eq!(last["actor"]["agency"], "BTV");
+    assert_eq!(last["actor"]["channel"], "cli");
+    assert!(last["actor"]["email"].as_str().unwrap().ends_with("@ducpho.example"));
+    assert!(last["actor"]["account"].as_str().is_some_and(|a| !a.is_empty()));
     assert_eq!(last["hash"].as_str().unwrap().len(), 64);
     // Text and CSV, as inspectors read them.
     let text = kehoach(&db, &["audit", "history", "III.1.2", "--as-of", "2024-03-21"]);
@@ -409,7 +424,7 @@ async fn history_as_of_shows_that_days_state(kind: &str) {
     let changes = plan["changes"].as_array().unwrap();
     assert!(changes
         .iter()
-        .any(|c| c["task"] == "III.1.2" && c["milestone"] == "register-2024" && c["status"] == "approved"));
+        .any(|c| c["task"] == "III.1.2" && c["milestone"] == "register-2024" && c["agency"] == "UBND" && c["status"] == "approved"));
     assert!(
         changes
             .iter()
@@ -434,6 +449,7 @@ async fn the_python_verifier_agrees(kind: &str) {
     };
     let report = TaskAction::ReportProgress {
         milestone: mid("report-2024"),
+        agency: None,
         note: "Số nhỏ".into(),
         kpis: vec![kpi],
         evidence: vec![],

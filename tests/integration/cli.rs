@@ -79,6 +79,10 @@ async fn the_cli_flow(kind: &str) {
         .collect();
     assert_eq!(registers, ["2023-03-31", "2024-03-31", "2025-03-31", "2026-03-31"]);
 
+    // People act as their accounts; the agency comes from the account.
+    let ubnd = cli_user(&db, "UBND", "Trần Thị B", "member");
+    let bdv_namesake = cli_user(&db, "BDV", "Trần Thị B", "supervisor");
+    let mttq = cli_user(&db, "MTTQ", "Đỗ F", "member,supervisor");
     let submit = kehoach(
         &db,
         &[
@@ -89,102 +93,83 @@ async fn the_cli_flow(kind: &str) {
             "III.1.2",
             "--milestone",
             "register-2024",
-            "--as",
-            "UBND",
-            "--by",
-            "Trần Thị B",
+            "--user",
+            &ubnd,
             "--note",
             "Đăng ký",
         ],
     );
     assert!(submit.status.success(), "{}", stderr(&submit));
+    let approve_as = |user: &str| -> Vec<String> {
+        ["task", "approve", "III.1.2", "--milestone", "register-2024", "--user", user]
+            .map(String::from)
+            .to_vec()
+    };
     for (args, code, needle) in [
+        (approve_as(&ubnd), 3, "không có vai trò"),
+        (approve_as(&mttq), 3, "không phải cơ quan lãnh đạo"),
+        (approve_as("ai.do@ducpho.example"), 2, "không có tài khoản"),
         (
-            vec![
-                "task",
-                "approve",
-                "III.1.2",
-                "--milestone",
-                "register-2024",
-                "--as",
-                "BDV",
-                "--by",
-                "Trần Thị B",
-            ],
-            3,
-            "bốn mắt",
-        ),
-        (
-            vec![
-                "task",
-                "approve",
-                "III.1.2",
-                "--milestone",
-                "register-2024",
-                "--as",
-                "MTTQ",
-                "--by",
-                "Đỗ F",
-            ],
-            3,
-            "không phải cơ quan lãnh đạo",
-        ),
-        (
-            vec![
-                "task",
-                "approve",
-                "III.1.2",
-                "--milestone",
-                "register-2024",
-                "--as",
-                "XYZ",
-                "--by",
-                "Đỗ F",
-            ],
+            [approve_as(&mttq), vec!["--agency".into(), "XYZ".into()]].concat(),
             2,
             "không có cơ quan XYZ",
         ),
         (
-            vec![
-                "task",
-                "approve",
-                "III.9.9",
-                "--milestone",
-                "register-2024",
-                "--as",
-                "BDV",
-                "--by",
-                "Đỗ F",
-            ],
+            ["task", "approve", "III.9.9", "--milestone", "register-2024", "--user", &bdv_namesake]
+                .map(String::from)
+                .to_vec(),
             2,
             "không có nhiệm vụ III.9.9",
         ),
         (
-            vec![
+            [
                 "task",
                 "extend",
                 "III.1.2",
                 "--milestone",
                 "register-2024",
-                "--as",
-                "BDV",
-                "--by",
-                "Đỗ F",
+                "--user",
+                &bdv_namesake,
                 "--until",
                 "31/02/2024",
                 "--reason",
                 "x",
-            ],
+            ]
+            .map(String::from)
+            .to_vec(),
             2,
             "ngày không tồn tại",
         ),
+        (
+            [
+                "--now",
+                "2024-03-21",
+                "task",
+                "approve",
+                "III.1.2",
+                "--milestone",
+                "register-2024",
+                "--user",
+                &bdv_namesake,
+                "--agency",
+                "MTTQ",
+            ]
+            .map(String::from)
+            .to_vec(),
+            3,
+            "chưa được nộp",
+        ),
     ] {
-        let out = kehoach(&db, &args);
+        let before = event_count(&db);
+        let out = kehoach(&db, &args.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
         assert!(err.contains(needle), "{err}");
+        assert_eq!(event_count(&db), before, "{args:?} wrote nothing");
     }
+    // A supervisor who happens to share the submitter's name is another
+    // account, and approves UBND's obligation: only that one.
     let approve = kehoach(
         &db,
         &[
@@ -197,15 +182,15 @@ async fn the_cli_flow(kind: &str) {
             "III.1.2",
             "--milestone",
             "register-2024",
-            "--as",
-            "BDV",
-            "--by",
-            "Võ E",
+            "--user",
+            &bdv_namesake,
         ],
     );
     assert!(approve.status.success(), "{}", stderr(&approve));
     let done: serde_json::Value = serde_json::from_slice(&approve.stdout).unwrap();
-    assert_eq!(done["status"], "approved");
+    assert_eq!(done["status"], "open", "{done}");
+    assert_eq!(done["obligations"][1], serde_json::json!({ "agency": "UBND", "status": "approved" }));
+    assert_eq!(done["obligations"][3], serde_json::json!({ "agency": "MTTQ", "status": "open" }));
     let again = kehoach(
         &db,
         &[
@@ -214,10 +199,8 @@ async fn the_cli_flow(kind: &str) {
             "III.1.2",
             "--milestone",
             "register-2024",
-            "--as",
-            "UBND",
-            "--by",
-            "Trần Thị B",
+            "--user",
+            &ubnd,
         ],
     );
     assert_eq!(again.status.code(), Some(3));
@@ -231,8 +214,22 @@ async fn the_cli_flow(kind: &str) {
         .iter()
         .find(|m| m["id"] == "register-2024")
         .unwrap();
-    assert_eq!(m["status"], "approved");
-    assert_eq!(m["timeliness"], "on_time");
+    assert_eq!(m["status"], "open");
+    let obligation = |agency: &str| {
+        m["obligations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["agency"] == agency)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(obligation("UBND")["status"], "approved");
+    assert_eq!(obligation("UBND")["timeliness"], "on_time");
+    assert_eq!(obligation("UBND")["due"], "2024-03-31");
+    assert_eq!(obligation("UBND")["approved"]["by"]["email"], bdv_namesake.as_str());
+    assert_eq!(obligation("UBND")["submitted"]["by"]["email"], ubnd.as_str());
+    assert_eq!(obligation("MTTQ")["status"], "open");
 
     let filtered = kehoach(
         &db,
@@ -262,8 +259,11 @@ async fn the_cli_flow(kind: &str) {
     // registration are late; the yearly reports are not due until 15/12.
     assert_eq!(overdue_on("2023-06-01"), ["II.1.1", "II.1.2", "III.1.2"]);
     assert!(overdue_on("2024-01-02").contains(&"IV.6".to_string()));
+    // MTTQ's part of register-2024 is still owed after the deadline.
+    assert!(overdue_on("2024-04-02").contains(&"III.1.2".to_string()));
 
-    // A progress report with a KPI value against the task's target.
+    // A progress report with a KPI value against the task's target (II.2.1.3
+    // is one town-wide figure: a joint obligation MTTQ reports for all).
     let report = kehoach(
         &db,
         &[
@@ -274,19 +274,13 @@ async fn the_cli_flow(kind: &str) {
             "II.2.1.3",
             "--milestone",
             "report-2023",
-            "--as",
-            "MTTQ",
-            "--by",
-            "Đỗ F",
-        ]
-        .into_iter()
-        .chain([
+            "--user",
+            &mttq,
             "--kpi",
             "ban-ttnd-gsdtcd-hieu-qua=86,5",
             "--evidence",
             "https://ducpho.example/bc/2023",
-        ])
-        .collect::<Vec<_>>(),
+        ],
     );
     assert!(report.status.success(), "{}", stderr(&report));
     let bad_kpi = kehoach(
@@ -297,10 +291,8 @@ async fn the_cli_flow(kind: &str) {
             "II.2.1.3",
             "--milestone",
             "report-2023",
-            "--as",
-            "MTTQ",
-            "--by",
-            "Đỗ F",
+            "--user",
+            &mttq,
             "--kpi",
             "khong-co=1",
         ],

@@ -2,7 +2,8 @@
 
 use crate::helpers::*;
 use crate::on_both_stores;
-use kehoach::domain::task::{MilestoneStatus, Task, TaskAction};
+use kehoach::domain::ids::AgencyCode;
+use kehoach::domain::task::{Actor, MilestoneStatus, ObligationRef, Task, TaskAction};
 use kehoach::engine::EngineError;
 use kehoach::projections;
 use std::sync::Arc;
@@ -51,6 +52,7 @@ async fn submit_approve_and_the_rules(kind: &str) {
         "Lê C",
         TaskAction::Submit {
             milestone: m(),
+            agency: None,
             note: String::new(),
         },
     )
@@ -64,24 +66,27 @@ async fn submit_approve_and_the_rules(kind: &str) {
         "Trần Thị B",
         TaskAction::Submit {
             milestone: m(),
+            agency: None,
             note: "Đăng ký 2 mô hình".into(),
         },
     )
     .await
     .unwrap();
+    // UBND submitted its own obligation; it is not a supervisor of III.1.2.
     let err = act(
         &engine,
         "III.1.2",
-        "BDV",
+        "UBND",
         "Trần Thị B",
         TaskAction::Approve {
             milestone: m(),
+            agency: None,
             note: String::new(),
         },
     )
     .await
     .unwrap_err();
-    assert_eq!(err.task_error().map(|e| e.code()), Some("four_eyes"));
+    assert_eq!(err.task_error().map(|e| e.code()), Some("not_supervisor"));
     let err = act(
         &engine,
         "III.1.2",
@@ -89,6 +94,7 @@ async fn submit_approve_and_the_rules(kind: &str) {
         "Đỗ F",
         TaskAction::Approve {
             milestone: m(),
+            agency: None,
             note: String::new(),
         },
     )
@@ -102,6 +108,7 @@ async fn submit_approve_and_the_rules(kind: &str) {
         "Võ E",
         TaskAction::Return {
             milestone: m(),
+            agency: None,
             reason: "Bổ sung minh chứng".into(),
         },
     )
@@ -115,6 +122,7 @@ async fn submit_approve_and_the_rules(kind: &str) {
         "Trần Thị B",
         TaskAction::Submit {
             milestone: m(),
+            agency: None,
             note: "Đã bổ sung".into(),
         },
     )
@@ -127,6 +135,7 @@ async fn submit_approve_and_the_rules(kind: &str) {
         "Nguyễn Kiên",
         TaskAction::Approve {
             milestone: m(),
+            agency: None,
             note: String::new(),
         },
     )
@@ -139,6 +148,7 @@ async fn submit_approve_and_the_rules(kind: &str) {
         "Trần Thị B",
         TaskAction::Submit {
             milestone: m(),
+            agency: None,
             note: String::new(),
         },
     )
@@ -149,19 +159,33 @@ async fn submit_approve_and_the_rules(kind: &str) {
     engine.catch_up().await.unwrap();
     let view = engine.store.task_view(&key("III.1.2")).await.unwrap().unwrap();
     let milestone = view.task.milestone(&m()).unwrap();
-    assert_eq!(milestone.status, MilestoneStatus::Approved);
-    assert_eq!(milestone.approved.as_ref().unwrap().at, at("2024-03-28"));
+    let ubnd = milestone
+        .obligation(&ObligationRef::Agency(AgencyCode::parse("UBND").unwrap()))
+        .unwrap();
+    assert_eq!(ubnd.status, MilestoneStatus::Approved);
+    assert_eq!(ubnd.approved.as_ref().unwrap().at, at("2024-03-28"));
+    assert_eq!(ubnd.submitted.as_ref().unwrap().by.to_string(), "Trần Thị B (UBND)");
+    // The other implementers still owe their own part.
+    assert_eq!(milestone.status, MilestoneStatus::Open);
     assert_eq!(
-        milestone.submitted.as_ref().unwrap().by.to_string(),
-        "Trần Thị B (UBND)"
+        milestone
+            .obligations
+            .iter()
+            .filter(|o| o.status == MilestoneStatus::Open)
+            .count(),
+        5
     );
 
     // Who and when are in every event's metadata, from the request.
     let events = all_events(&engine).await;
     let approval = events.iter().find(|e| e.event_type == "MilestoneApproved").unwrap();
     let metadata = approval.metadata_value().unwrap();
+    let approver = account(&engine, "BTV", "Nguyễn Kiên").await;
     assert_eq!(metadata["agency"], "BTV");
-    assert_eq!(metadata["person"], "Nguyễn Kiên");
+    assert_eq!(metadata["name"], "Nguyễn Kiên");
+    assert_eq!(metadata["account"], approver.id.as_str());
+    assert_eq!(metadata["email"], approver.email.as_str());
+    assert_eq!(metadata["channel"], "cli");
     assert_eq!(metadata["at"], at("2024-03-28").to_rfc3339());
     assert!(events.iter().all(|e| e.metadata_value().unwrap().get("at").is_some()));
 }
@@ -178,6 +202,7 @@ async fn concurrent_double_approval_has_exactly_one_winner(kind: &str) {
         "Trần Thị B",
         TaskAction::Submit {
             milestone: mid("register-2024"),
+            agency: None,
             note: String::new(),
         },
     )
@@ -192,22 +217,18 @@ async fn concurrent_double_approval_has_exactly_one_winner(kind: &str) {
     let id = key("III.1.2").to_string();
     let ctx_a = store_a.load_aggregate(&id).await.unwrap();
     let ctx_b = store_b.load_aggregate(&id).await.unwrap();
-    let approve = |who: &str| {
-        let stamp = setup.stamp(kehoach::domain::task::Actor::person(
-            kehoach::domain::ids::AgencyCode::parse("BDV").unwrap(),
-            kehoach::domain::ids::PersonName::parse(who).unwrap(),
-        ));
-        kehoach::domain::task::TaskEvent::MilestoneApproved {
-            milestone: mid("register-2024"),
-            note: String::new(),
-            stamp,
-        }
+    let (ve, pg) = (actor(&setup, "BDV", "Võ E").await, actor(&setup, "BDV", "Phan G").await);
+    let approve = |who: &Actor| kehoach::domain::task::TaskEvent::MilestoneApproved {
+        milestone: mid("register-2024"),
+        obligation: Some(ObligationRef::Agency(AgencyCode::parse("UBND").unwrap())),
+        note: String::new(),
+        stamp: setup.stamp(who.clone()),
     };
     store_a
-        .commit(vec![approve("Võ E")], ctx_a, Default::default())
+        .commit(vec![approve(&ve)], ctx_a, Default::default())
         .await
         .unwrap();
-    let lost = store_b.commit(vec![approve("Phan G")], ctx_b, Default::default()).await;
+    let lost = store_b.commit(vec![approve(&pg)], ctx_b, Default::default()).await;
     assert!(
         matches!(lost, Err(cqrs_es::AggregateError::AggregateConflict)),
         "{lost:?}"
@@ -222,6 +243,7 @@ async fn concurrent_double_approval_has_exactly_one_winner(kind: &str) {
         "Trần Thị B",
         TaskAction::Submit {
             milestone: mid("register-2025"),
+            agency: None,
             note: String::new(),
         },
     )
@@ -246,6 +268,7 @@ async fn concurrent_double_approval_has_exactly_one_winner(kind: &str) {
                 &who.1,
                 TaskAction::Approve {
                     milestone: mid("register-2025"),
+                    agency: None,
                     note: String::new(),
                 },
             )
@@ -276,6 +299,12 @@ on_both_stores!(
     concurrent_double_approval_has_exactly_one_winner
 );
 
+/// The status of UBND's obligation on the first milestone of a task view.
+fn ubnd_part(view: &kehoach::projections::views::TaskView) -> MilestoneStatus {
+    let ubnd = ObligationRef::Agency(AgencyCode::parse("UBND").unwrap());
+    view.task.milestones[0].obligation(&ubnd).unwrap().status
+}
+
 async fn a_crash_between_commit_and_projection_is_caught_up(kind: &str) {
     let db = TestDb::of(kind).await;
     {
@@ -290,20 +319,21 @@ async fn a_crash_between_commit_and_projection_is_caught_up(kind: &str) {
             "Trần Thị B",
             TaskAction::Submit {
                 milestone: mid("complete"),
+                agency: None,
                 note: String::new(),
             },
         )
         .await
         .unwrap();
         let stale = engine.store.task_view(&key("II.1.2")).await.unwrap().unwrap();
-        assert_eq!(stale.task.milestones[0].status, MilestoneStatus::Open);
+        assert_eq!(ubnd_part(&stale), MilestoneStatus::Open);
         engine.store.close().await;
     }
     let restarted = db.engine(clock("2023-03-02")).await;
     let caught = restarted.catch_up().await.unwrap();
     assert_eq!(caught.applied, 2, "the submission and its notice to the approvers");
     let fresh = restarted.store.task_view(&key("II.1.2")).await.unwrap().unwrap();
-    assert_eq!(fresh.task.milestones[0].status, MilestoneStatus::Submitted);
+    assert_eq!(ubnd_part(&fresh), MilestoneStatus::Submitted);
     assert_eq!(
         restarted.catch_up().await.unwrap().applied,
         0,
@@ -312,7 +342,7 @@ async fn a_crash_between_commit_and_projection_is_caught_up(kind: &str) {
     let due: Vec<_> = restarted.store.due_until("2023-03-31".parse().unwrap()).await.unwrap();
     assert!(due
         .iter()
-        .any(|(task, m, _, status)| task.ends_with("/II.1.2") && m == "complete" && status == "submitted"));
+        .any(|(task, m, _, status)| task.ends_with("/II.1.2") && m == "complete" && status == "open"));
 }
 on_both_stores!(crash_then_catch_up, a_crash_between_commit_and_projection_is_caught_up);
 

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use kehoach::clock::ManualClock;
 use kehoach::domain::ids::{AgencyCode, MilestoneId, PersonName, TaskKey};
-use kehoach::domain::task::{Actor, TaskAction, TaskCommand};
+use kehoach::accounts::store::NewUser;
+use kehoach::accounts::{Email, Role, User};
+use kehoach::domain::task::{Actor, Channel, TaskAction, TaskCommand};
 use kehoach::engine::{Engine, EngineError};
 use kehoach::plan::PlanDefinition;
 use kehoach::store::DbUrl;
@@ -142,7 +144,37 @@ pub fn mid(s: &str) -> MilestoneId {
     MilestoneId::parse(s).expect("milestone id")
 }
 
-/// Runs one person's action on a task at the engine's current time.
+/// The account of `person` in `agency` (member and supervisor), created
+/// on first use: e-mail `<slug of the name>.<agency>@ducpho.example`.
+pub async fn account(engine: &Engine, agency: &str, person: &str) -> User {
+    let slug: String = person
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
+    let email = Email::parse(&format!("{slug}.{}@ducpho.example", agency.to_lowercase())).unwrap();
+    if let Some(user) = engine.store.user_by_email(&email).await.unwrap() {
+        return user;
+    }
+    let new = NewUser {
+        email,
+        name: PersonName::parse(person).unwrap(),
+        agency: AgencyCode::parse(agency).unwrap(),
+        roles: vec![Role::Member, Role::Supervisor],
+    };
+    engine.store.add_user(new, engine.clock.now()).await.unwrap().0
+}
+
+/// The actor of `person`'s account acting from the command line.
+pub async fn actor(engine: &Engine, agency: &str, person: &str) -> Actor {
+    account(engine, agency, person).await.actor(Channel::Cli {
+        os_user: "test".into(),
+        host: "test".into(),
+    })
+}
+
+/// Runs one person's action on a task at the engine's current time, as
+/// that person's account.
 pub async fn act(
     engine: &Engine,
     task: &str,
@@ -150,9 +182,8 @@ pub async fn act(
     person: &str,
     action: TaskAction,
 ) -> Result<(), EngineError> {
-    let by = Actor::person(AgencyCode::parse(agency).unwrap(), PersonName::parse(person).unwrap());
     let command = TaskCommand {
-        stamp: engine.stamp(by),
+        stamp: engine.stamp(actor(engine, agency, person).await),
         action,
     };
     engine.execute(&key(task), command).await
@@ -291,6 +322,30 @@ pub fn kehoach(db: &TestDb, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run kehoach")
+}
+
+/// Creates an account with `kehoach user add` and returns its e-mail
+/// (`<slug of the name>.<agency>@ducpho.example`, as `account` makes it).
+pub fn cli_user(db: &TestDb, agency: &str, name: &str, roles: &str) -> String {
+    let slug: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
+    let email = format!("{slug}.{}@ducpho.example", agency.to_lowercase());
+    let out = kehoach(
+        db,
+        &["user", "add", "--agency", agency, "--name", name, "--email", &email, "--role", roles],
+    );
+    assert!(out.status.success(), "user add {email}: {}", stderr(&out));
+    email
+}
+
+/// How many events the store holds, read with the binary itself.
+pub fn event_count(db: &TestDb) -> usize {
+    let out = kehoach(db, &["--format", "jsonl", "audit", "export"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count()
 }
 
 pub fn stdout(o: &Output) -> String {

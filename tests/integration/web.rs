@@ -69,6 +69,11 @@ impl App {
             .unwrap()
     }
 
+    /// How many events the store holds.
+    pub async fn event_count(&self) -> i64 {
+        self.engine.store.event_count().await.unwrap()
+    }
+
     /// A browser session: the cookie header and the session's CSRF token.
     pub async fn session(&self, user: &User) -> (String, String) {
         let (token, csrf) = self
@@ -291,25 +296,39 @@ async fn api_reads_and_acts(kind: &str) {
 }
 on_both_stores!(api_reads_and_acts_over_http, api_reads_and_acts);
 
-async fn four_eyes_is_a_conflict(kind: &str) {
-    // BDV both implements and advises on II.1.1: one person cannot submit and approve.
+async fn an_agency_never_approves_its_own_obligation(kind: &str) {
+    // II.1.1 is one joint plan that BTG and BDV draft and also advise on:
+    // neither may approve it, whoever the person; the lead BTV may.
     let app = App::shipped(kind, "2023-01-10").await;
     let both = app.token("BDV", "Trần Hai Vai", "supervisor").await;
     let other = app.token("BDV", "Đỗ Người Khác", "supervisor").await;
+    let btg = app.token("BTG", "Lê Tuyên Giáo", "supervisor").await;
+    let lead = app.token("BTV", "Nguyễn Lãnh Đạo", "supervisor").await;
     let r = app
         .post(&format!("{TASK}/milestones/complete/submit"), &both, &json!({}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["obligations"], json!([{ "agency": null, "status": "submitted" }]));
+    for who in [&both, &other, &btg] {
+        let before = app.event_count().await;
+        let r = app
+            .post(&format!("{TASK}/milestones/complete/approve"), who, &json!({}))
+            .await;
+        assert_eq!((r.status, r.json()["error"]["code"].clone()), (403, json!("own_obligation")));
+        assert_eq!(app.event_count().await, before, "a refusal writes nothing");
+    }
     let r = app
-        .post(&format!("{TASK}/milestones/complete/approve"), &both, &json!({}))
-        .await;
-    assert_eq!((r.status, r.json()["error"]["code"].clone()), (409, json!("four_eyes")));
-    let r = app
-        .post(&format!("{TASK}/milestones/complete/approve"), &other, &json!({}))
+        .post(&format!("{TASK}/milestones/complete/approve"), &lead, &json!({}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    let shown = app.get(TASK, &lead).await.json();
+    let joint = &shown["milestones"][0]["obligations"][0];
+    assert_eq!(joint["joint"], true);
+    assert_eq!(joint["status"], "approved");
+    assert_eq!(joint["submitted"]["by"]["agency"], "BDV", "the events say which agency did it");
+    assert_eq!(joint["submitted"]["by"]["channel"], "api");
 }
-on_both_stores!(four_eyes_is_a_409, four_eyes_is_a_conflict);
+on_both_stores!(own_obligation_is_a_403, an_agency_never_approves_its_own_obligation);
 
 /// A plan for the matrix: one task with a lead, an advisory and an
 /// implementing agency, and a fresh milestone for every attempt.

@@ -829,7 +829,15 @@ impl Task {
                     .collect();
                 match candidates.as_slice() {
                     [one] => one,
-                    [] => m.obligations.iter().find(|o| !own(o)).unwrap_or(&m.obligations[0]),
+                    // Nothing to decide: name the one that explains why (an
+                    // approval made meanwhile, else any other agency's).
+                    [] => m
+                        .obligations
+                        .iter()
+                        .filter(|o| !own(o))
+                        .find(|o| o.status == MilestoneStatus::Approved)
+                        .or_else(|| m.obligations.iter().find(|o| !own(o)))
+                        .unwrap_or(&m.obligations[0]),
                     many => {
                         return Err(TaskError::AgencyRequired {
                             milestone: id.clone(),

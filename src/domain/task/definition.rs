@@ -389,6 +389,16 @@ impl Actor {
         matches!(self, Self::System { .. })
     }
 
+    /// The actor as histories show it: its stored fields, with `channel`
+    /// always present (`legacy` for release 0.1 actors).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let serde_json::Value::Object(map) = &mut v {
+            map.entry("channel").or_insert_with(|| self.channel().into());
+        }
+        v
+    }
+
     /// web, api, cli or system; `legacy` for release 0.1 actors, whose channel was not recorded.
     pub fn channel(&self) -> &'static str {
         match self {
