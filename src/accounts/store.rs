@@ -209,7 +209,7 @@ impl Store {
 
     /// Any user with this e-mail, enabled or not, and whether disabled.
     pub async fn user_by_email_any(&self, email: &Email) -> Result<Option<(User, bool)>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS}, u.disabled FROM users u WHERE u.email = $1");
+        let sql = format!("SELECT {USER_COLUMNS}, CAST(u.disabled AS BIGINT) FROM users u WHERE u.email = $1");
         let row: Option<(String, String, String, String, String, Option<String>, i64)> = crate::with_pool!(self, pool => sqlx::query_as(&sql).bind(email.as_str())
             .fetch_optional(pool).await.map_err(StoreError::query("đọc người dùng"))?);
         row.map(|(a, b, c, d, e, f, disabled)| user_from((a, b, c, d, e, f)).map(|u| (u, disabled != 0)))
@@ -218,7 +218,7 @@ impl Store {
 
     /// Every user, disabled ones included, with whether disabled.
     pub async fn all_users(&self) -> Result<Vec<(User, bool)>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS}, u.disabled FROM users u ORDER BY u.agency, u.email");
+        let sql = format!("SELECT {USER_COLUMNS}, CAST(u.disabled AS BIGINT) FROM users u ORDER BY u.agency, u.email");
         let rows: Vec<(String, String, String, String, String, Option<String>, i64)> = crate::with_pool!(self, pool => sqlx::query_as(&sql)
             .fetch_all(pool).await.map_err(StoreError::query("đọc người dùng"))?);
         rows.into_iter()
@@ -227,7 +227,7 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<(User, bool)>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS}, u.disabled FROM users u WHERE u.id = $1");
+        let sql = format!("SELECT {USER_COLUMNS}, CAST(u.disabled AS BIGINT) FROM users u WHERE u.id = $1");
         let row: Option<(String, String, String, String, String, Option<String>, i64)> = crate::with_pool!(self, pool => sqlx::query_as(&sql).bind(id)
             .fetch_optional(pool).await.map_err(StoreError::query("đọc người dùng"))?);
         row.map(|(a, b, c, d, e, f, disabled)| user_from((a, b, c, d, e, f)).map(|u| (u, disabled != 0)))

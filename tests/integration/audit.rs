@@ -422,9 +422,10 @@ async fn history_as_of_shows_that_days_state(kind: &str) {
         ],
     ));
     let changes = plan["changes"].as_array().unwrap();
-    assert!(changes
-        .iter()
-        .any(|c| c["task"] == "III.1.2" && c["milestone"] == "register-2024" && c["agency"] == "UBND" && c["status"] == "approved"));
+    assert!(changes.iter().any(|c| c["task"] == "III.1.2"
+        && c["milestone"] == "register-2024"
+        && c["agency"] == "UBND"
+        && c["status"] == "approved"));
     assert!(
         changes
             .iter()

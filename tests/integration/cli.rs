@@ -101,9 +101,17 @@ async fn the_cli_flow(kind: &str) {
     );
     assert!(submit.status.success(), "{}", stderr(&submit));
     let approve_as = |user: &str| -> Vec<String> {
-        ["task", "approve", "III.1.2", "--milestone", "register-2024", "--user", user]
-            .map(String::from)
-            .to_vec()
+        [
+            "task",
+            "approve",
+            "III.1.2",
+            "--milestone",
+            "register-2024",
+            "--user",
+            user,
+        ]
+        .map(String::from)
+        .to_vec()
     };
     for (args, code, needle) in [
         (approve_as(&ubnd), 3, "không có vai trò"),
@@ -115,9 +123,17 @@ async fn the_cli_flow(kind: &str) {
             "không có cơ quan XYZ",
         ),
         (
-            ["task", "approve", "III.9.9", "--milestone", "register-2024", "--user", &bdv_namesake]
-                .map(String::from)
-                .to_vec(),
+            [
+                "task",
+                "approve",
+                "III.9.9",
+                "--milestone",
+                "register-2024",
+                "--user",
+                &bdv_namesake,
+            ]
+            .map(String::from)
+            .to_vec(),
             2,
             "không có nhiệm vụ III.9.9",
         ),
@@ -189,8 +205,14 @@ async fn the_cli_flow(kind: &str) {
     assert!(approve.status.success(), "{}", stderr(&approve));
     let done: serde_json::Value = serde_json::from_slice(&approve.stdout).unwrap();
     assert_eq!(done["status"], "open", "{done}");
-    assert_eq!(done["obligations"][1], serde_json::json!({ "agency": "UBND", "status": "approved" }));
-    assert_eq!(done["obligations"][3], serde_json::json!({ "agency": "MTTQ", "status": "open" }));
+    assert_eq!(
+        done["obligations"][1],
+        serde_json::json!({ "agency": "UBND", "status": "approved" })
+    );
+    assert_eq!(
+        done["obligations"][3],
+        serde_json::json!({ "agency": "MTTQ", "status": "open" })
+    );
     let again = kehoach(
         &db,
         &[

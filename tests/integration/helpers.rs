@@ -3,10 +3,10 @@
 //! afterwards), engines on a controlled clock, and the shipped plan.
 
 use chrono::{DateTime, Utc};
-use kehoach::clock::ManualClock;
-use kehoach::domain::ids::{AgencyCode, MilestoneId, PersonName, TaskKey};
 use kehoach::accounts::store::NewUser;
 use kehoach::accounts::{Email, Role, User};
+use kehoach::clock::ManualClock;
+use kehoach::domain::ids::{AgencyCode, MilestoneId, PersonName, TaskKey};
 use kehoach::domain::task::{Actor, Channel, TaskAction, TaskCommand};
 use kehoach::engine::{Engine, EngineError};
 use kehoach::plan::PlanDefinition;
@@ -162,7 +162,12 @@ pub async fn account(engine: &Engine, agency: &str, person: &str) -> User {
         agency: AgencyCode::parse(agency).unwrap(),
         roles: vec![Role::Member, Role::Supervisor],
     };
-    engine.store.add_user(new, engine.clock.now()).await.unwrap().0
+    engine.add_user(new, operator()).await.unwrap().0
+}
+
+/// The operator at this terminal, as CLI account commands record it.
+pub fn operator() -> Actor {
+    Actor::operator("test", "test")
 }
 
 /// The actor of `person`'s account acting from the command line.
@@ -335,7 +340,9 @@ pub fn cli_user(db: &TestDb, agency: &str, name: &str, roles: &str) -> String {
     let email = format!("{slug}.{}@ducpho.example", agency.to_lowercase());
     let out = kehoach(
         db,
-        &["user", "add", "--agency", agency, "--name", name, "--email", &email, "--role", roles],
+        &[
+            "user", "add", "--agency", agency, "--name", name, "--email", &email, "--role", roles,
+        ],
     );
     assert!(out.status.success(), "user add {email}: {}", stderr(&out));
     email

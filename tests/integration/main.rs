@@ -1,5 +1,6 @@
 //! Integration tests: one binary, shared helpers, a fresh database per test.
 
+mod accounts;
 mod audit;
 mod browser;
 mod cli;

@@ -51,22 +51,13 @@ impl App {
             agency: AgencyCode::parse(agency).unwrap(),
             roles: parse_roles(roles).unwrap(),
         };
-        self.engine
-            .store
-            .add_user(new, self.engine.clock.now())
-            .await
-            .expect("add user")
-            .0
+        self.engine.add_user(new, operator()).await.expect("add user").0
     }
 
     /// An API token for a new user of `agency` with `roles`.
     pub async fn token(&self, agency: &str, name: &str, roles: &str) -> String {
         let user = self.user(agency, name, roles).await;
-        self.engine
-            .store
-            .create_api_token(&user, "test", self.engine.clock.now())
-            .await
-            .unwrap()
+        self.engine.create_api_token(&user, "test", operator()).await.unwrap()
     }
 
     /// How many events the store holds.
@@ -308,13 +299,19 @@ async fn an_agency_never_approves_its_own_obligation(kind: &str) {
         .post(&format!("{TASK}/milestones/complete/submit"), &both, &json!({}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["obligations"], json!([{ "agency": null, "status": "submitted" }]));
+    assert_eq!(
+        r.json()["obligations"],
+        json!([{ "agency": null, "status": "submitted" }])
+    );
     for who in [&both, &other, &btg] {
         let before = app.event_count().await;
         let r = app
             .post(&format!("{TASK}/milestones/complete/approve"), who, &json!({}))
             .await;
-        assert_eq!((r.status, r.json()["error"]["code"].clone()), (403, json!("own_obligation")));
+        assert_eq!(
+            (r.status, r.json()["error"]["code"].clone()),
+            (403, json!("own_obligation"))
+        );
         assert_eq!(app.event_count().await, before, "a refusal writes nothing");
     }
     let r = app
@@ -325,7 +322,10 @@ async fn an_agency_never_approves_its_own_obligation(kind: &str) {
     let joint = &shown["milestones"][0]["obligations"][0];
     assert_eq!(joint["joint"], true);
     assert_eq!(joint["status"], "approved");
-    assert_eq!(joint["submitted"]["by"]["agency"], "BDV", "the events say which agency did it");
+    assert_eq!(
+        joint["submitted"]["by"]["agency"], "BDV",
+        "the events say which agency did it"
+    );
     assert_eq!(joint["submitted"]["by"]["channel"], "api");
 }
 on_both_stores!(own_obligation_is_a_403, an_agency_never_approves_its_own_obligation);
@@ -548,7 +548,7 @@ async fn api_limits_and_description(kind: &str) {
 on_both_stores!(api_limits_and_description_over_http, api_limits_and_description);
 
 /// The `kh_form` cookie and the CSRF field of a form shown before signing in.
-fn form_token(r: &Resp) -> (String, String) {
+pub fn form_token(r: &Resp) -> (String, String) {
     let cookie = r
         .all("set-cookie")
         .into_iter()
@@ -566,7 +566,6 @@ async fn signing_in(kind: &str) {
     let app = App::shipped(kind, "2023-01-10").await;
     let (user, link) = app
         .engine
-        .store
         .add_user(
             NewUser {
                 email: Email::parse("lan@bdv.example").unwrap(),
@@ -574,7 +573,7 @@ async fn signing_in(kind: &str) {
                 agency: AgencyCode::parse("BDV").unwrap(),
                 roles: parse_roles("member").unwrap(),
             },
-            app.engine.clock.now(),
+            operator(),
         )
         .await
         .unwrap();
