@@ -67,6 +67,8 @@ async fn password_matches(hash: String, password: String) -> bool {
 }
 
 type UserRow = (String, String, String, String, String, Option<String>);
+/// A user row with its `disabled` column.
+type FlaggedUserRow = (String, String, String, String, String, Option<String>, i64);
 type SessionRow = (String, String, String, String, String, Option<String>, String);
 
 const USER_COLUMNS: &str = "u.id, u.email, u.name, u.agency, u.roles, u.password_hash";
@@ -210,7 +212,7 @@ impl Store {
     /// Any user with this e-mail, enabled or not, and whether disabled.
     pub async fn user_by_email_any(&self, email: &Email) -> Result<Option<(User, bool)>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS}, CAST(u.disabled AS BIGINT) FROM users u WHERE u.email = $1");
-        let row: Option<(String, String, String, String, String, Option<String>, i64)> = crate::with_pool!(self, pool => sqlx::query_as(&sql).bind(email.as_str())
+        let row: Option<FlaggedUserRow> = crate::with_pool!(self, pool => sqlx::query_as(&sql).bind(email.as_str())
             .fetch_optional(pool).await.map_err(StoreError::query("đọc người dùng"))?);
         row.map(|(a, b, c, d, e, f, disabled)| user_from((a, b, c, d, e, f)).map(|u| (u, disabled != 0)))
             .transpose()
@@ -219,7 +221,7 @@ impl Store {
     /// Every user, disabled ones included, with whether disabled.
     pub async fn all_users(&self) -> Result<Vec<(User, bool)>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS}, CAST(u.disabled AS BIGINT) FROM users u ORDER BY u.agency, u.email");
-        let rows: Vec<(String, String, String, String, String, Option<String>, i64)> = crate::with_pool!(self, pool => sqlx::query_as(&sql)
+        let rows: Vec<FlaggedUserRow> = crate::with_pool!(self, pool => sqlx::query_as(&sql)
             .fetch_all(pool).await.map_err(StoreError::query("đọc người dùng"))?);
         rows.into_iter()
             .map(|(a, b, c, d, e, f, disabled)| user_from((a, b, c, d, e, f)).map(|u| (u, disabled != 0)))
@@ -228,7 +230,7 @@ impl Store {
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<(User, bool)>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS}, CAST(u.disabled AS BIGINT) FROM users u WHERE u.id = $1");
-        let row: Option<(String, String, String, String, String, Option<String>, i64)> = crate::with_pool!(self, pool => sqlx::query_as(&sql).bind(id)
+        let row: Option<FlaggedUserRow> = crate::with_pool!(self, pool => sqlx::query_as(&sql).bind(id)
             .fetch_optional(pool).await.map_err(StoreError::query("đọc người dùng"))?);
         row.map(|(a, b, c, d, e, f, disabled)| user_from((a, b, c, d, e, f)).map(|u| (u, disabled != 0)))
             .transpose()

@@ -61,6 +61,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Why a page is not shown: a redirect, or an error page.
+// One refusal per request at most: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Refusal {
     Redirect(String),
     Error(WebError, Option<Caller>),
