@@ -58,6 +58,48 @@ impl TestDb {
         }
     }
 
+    /// A database holding the store that release 0.1 made
+    /// (`tests/fixtures/release-0.1`, see its `make.sh`), never opened by
+    /// this release before.
+    pub async fn release_0_1(kind: &str) -> Self {
+        let fixtures = repo_root().join("tests/fixtures/release-0.1");
+        match kind {
+            "sqlite" => {
+                let db = Self::sqlite();
+                if let TestDb::Sqlite { path, .. } = &db {
+                    std::fs::copy(fixtures.join("store.db"), path).expect("copy the release 0.1 store");
+                }
+                db
+            }
+            _ => {
+                let db = Self::postgres().await;
+                let dump = std::fs::read_to_string(fixtures.join("store.postgres.sql")).expect("read the dump");
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url())
+                    .await
+                    .expect("connect");
+                sqlx::raw_sql(&dump).execute(&mut conn).await.expect("restore the dump");
+                // The dump carries the transaction ids of the server that made
+                // it; the feed orders by them, so this server's counter must
+                // be past them before anything new is written (as after any
+                // restore onto another server: docs/operations.md).
+                let restored: i64 = sqlx::query_scalar("SELECT max(tx_id::text::bigint) FROM public.events")
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("max tx_id");
+                loop {
+                    let current: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+                        .fetch_one(&mut conn)
+                        .await
+                        .expect("current xid");
+                    if current > restored {
+                        break;
+                    }
+                }
+                db
+            }
+        }
+    }
+
     pub fn url(&self) -> String {
         match self {
             TestDb::Sqlite { path, .. } => format!("sqlite://{}", path.display()),

@@ -5,6 +5,7 @@ mod audit;
 mod browser;
 mod cli;
 mod engine;
+mod legacy;
 mod helpers;
 mod reminders;
 mod scale;

@@ -1,0 +1,88 @@
+//! A store made by release 0.1 (before obligations and principals) opens,
+//! replays and verifies with this release, on both databases.
+
+use crate::helpers::*;
+use crate::on_both_stores;
+use serde_json::Value;
+
+fn json_of(out: &std::process::Output) -> Value {
+    assert!(out.status.success(), "{}", stderr(out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+fn obligation<'a>(task: &'a Value, milestone: &str, agency: Option<&str>) -> &'a Value {
+    let m = task["milestones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == milestone)
+        .unwrap_or_else(|| panic!("no milestone {milestone}"));
+    m["obligations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["agency"].as_str() == agency)
+        .unwrap_or_else(|| panic!("no obligation {agency:?} in {m}"))
+}
+
+async fn a_release_0_1_store_opens_replays_and_verifies(kind: &str) {
+    let db = TestDb::release_0_1(kind).await;
+    let verify = kehoach(&db, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));
+    assert!(stdout(&verify).contains("255 sự kiện"), "{}", stdout(&verify));
+
+    // The history shows who acted then: an agency and a name, channel unknown.
+    let history = json_of(&kehoach(&db, &["--format", "json", "audit", "history", "II.1.2"]));
+    let timeline = history["timeline"].as_array().unwrap();
+    let returned = timeline.iter().find(|e| e["event"] == "MilestoneReturned").unwrap();
+    assert_eq!(returned["actor"]["agency"], "BDV");
+    assert_eq!(returned["actor"]["person"], "Nguyễn Văn An");
+    assert_eq!(returned["actor"]["channel"], "legacy");
+    assert_eq!(returned["hash"].as_str().unwrap().len(), 64);
+    let loaded = &timeline[0];
+    assert_eq!(loaded["actor"]["system"], "plan-loader");
+    assert_eq!(loaded["actor"]["channel"], "system");
+
+    // The shared milestone UBND submitted counts for UBND: its obligation is
+    // approved (late: 03/04 for 31/03), MTTQ's is still owed and overdue.
+    let show = json_of(&kehoach(
+        &db,
+        &["--now", "2023-04-05", "--format", "json", "task", "show", "III.1.2"],
+    ));
+    let ubnd = obligation(&show, "register-2023", Some("UBND"));
+    assert_eq!(ubnd["status"], "approved");
+    assert_eq!(ubnd["timeliness"], "approved_late");
+    assert_eq!(ubnd["submitted"]["by"]["person"], "Trần Thị B");
+    let mttq = obligation(&show, "register-2023", Some("MTTQ"));
+    assert_eq!((mttq["status"].as_str(), mttq["timeliness"].as_str()), (Some("open"), Some("overdue")));
+    // MTTQ's resubmission on II.1.2 waits for a decision; UBND's part is open.
+    let ii12 = json_of(&kehoach(&db, &["--format", "json", "task", "show", "II.1.2"]));
+    assert_eq!(obligation(&ii12, "complete", Some("MTTQ"))["status"], "submitted");
+    assert_eq!(obligation(&ii12, "complete", Some("UBND"))["status"], "open");
+    // The extension of IV.4 moved its only obligation.
+    let iv4 = json_of(&kehoach(&db, &["--format", "json", "task", "show", "IV.4"]));
+    assert_eq!(obligation(&iv4, "report-2023", Some("BTG"))["due"], "2024-06-30");
+
+    // Loading this release's plan marks II.1.1 joint: the approved part of
+    // BTG becomes the joint obligation, fulfilled by BTG.
+    let load = kehoach(&db, &["plan", "load", "workflows/duc-pho-de-an-13.toml"]);
+    assert!(load.status.success(), "{}", stderr(&load));
+    let ii11 = json_of(&kehoach(&db, &["--format", "json", "task", "show", "II.1.1"]));
+    let joint = obligation(&ii11, "complete", None);
+    assert_eq!(joint["status"], "approved");
+    assert_eq!(joint["fulfilled_by"], "BTG");
+    assert_eq!(ii11["milestones"][0]["obligations"].as_array().unwrap().len(), 1);
+
+    // New actions by accounts append to the old chains, and all of it verifies.
+    let mttq = cli_user(&db, "MTTQ", "Hồ Thị Mặt", "member");
+    let submit = kehoach(
+        &db,
+        &["task", "submit", "III.1.2", "--milestone", "register-2024", "--user", &mttq],
+    );
+    assert!(submit.status.success(), "{}", stderr(&submit));
+    let verify = kehoach(&db, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));
+    let rebuild = kehoach(&db, &["views", "rebuild"]);
+    assert!(rebuild.status.success(), "{}", stderr(&rebuild));
+}
+on_both_stores!(release_0_1_store, a_release_0_1_store_opens_replays_and_verifies);
