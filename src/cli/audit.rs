@@ -52,6 +52,12 @@ pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
                                 .unwrap_or_default()
                         ),
                     }
+                    if s.accounts_unrecorded > 0 && ctx.format != Format::Json {
+                        println!(
+                            "{} người dùng từ bản trước chưa có lịch sử tài khoản; lệnh ghi tiếp theo (hoặc `serve`) sẽ ghi nhận họ.",
+                            s.accounts_unrecorded
+                        );
+                    }
                     Ok(())
                 }
                 Err(p) => {

@@ -54,7 +54,10 @@ async fn a_release_0_1_store_opens_replays_and_verifies(kind: &str) {
     assert_eq!(ubnd["timeliness"], "approved_late");
     assert_eq!(ubnd["submitted"]["by"]["person"], "Trần Thị B");
     let mttq = obligation(&show, "register-2023", Some("MTTQ"));
-    assert_eq!((mttq["status"].as_str(), mttq["timeliness"].as_str()), (Some("open"), Some("overdue")));
+    assert_eq!(
+        (mttq["status"].as_str(), mttq["timeliness"].as_str()),
+        (Some("open"), Some("overdue"))
+    );
     // MTTQ's resubmission on II.1.2 waits for a decision; UBND's part is open.
     let ii12 = json_of(&kehoach(&db, &["--format", "json", "task", "show", "II.1.2"]));
     assert_eq!(obligation(&ii12, "complete", Some("MTTQ"))["status"], "submitted");
@@ -77,7 +80,15 @@ async fn a_release_0_1_store_opens_replays_and_verifies(kind: &str) {
     let mttq = cli_user(&db, "MTTQ", "Hồ Thị Mặt", "member");
     let submit = kehoach(
         &db,
-        &["task", "submit", "III.1.2", "--milestone", "register-2024", "--user", &mttq],
+        &[
+            "task",
+            "submit",
+            "III.1.2",
+            "--milestone",
+            "register-2024",
+            "--user",
+            &mttq,
+        ],
     );
     assert!(submit.status.success(), "{}", stderr(&submit));
     let verify = kehoach(&db, &["audit", "verify"]);
