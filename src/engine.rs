@@ -12,6 +12,7 @@ use crate::domain::plan::{Plan, PlanError, SyncPlan};
 use crate::domain::task::{Actor, Milestone, Stamp, Task, TaskAction, TaskCommand, TaskError};
 use crate::plan::{load, PlanDefinition};
 use crate::projections::{self, CatchUp};
+use crate::store::info::{self, InitialiseStore, StoreInfo, StoreMode};
 use crate::store::repository::EventRepository;
 use crate::store::{DbUrl, Store, StoreError};
 use cqrs_es::persist::PersistedEventStore;
@@ -41,6 +42,9 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("lỗi lưu trữ sự kiện ở {aggregate}: {reason}")]
     Persistence { aggregate: String, reason: String },
+    /// Asked to make a store of one kind the other kind.
+    #[error(transparent)]
+    StoreKind(#[from] info::StoreKindError),
 }
 
 impl EngineError {
@@ -65,10 +69,14 @@ pub struct LoadReport {
 pub struct Engine {
     pub store: Store,
     pub clock: SharedClock,
+    /// Read once when the store is opened; changes only when this engine
+    /// initialises the store.
+    mode: std::sync::RwLock<StoreMode>,
     tasks: Framework<Task>,
     plans: Framework<Plan>,
     checkpoints: Framework<Checkpoints>,
     accounts: Framework<Account>,
+    stores: Framework<StoreInfo>,
 }
 
 /// What `checkpoint` recorded.
@@ -143,17 +151,81 @@ pub fn os_user() -> String {
 
 impl Engine {
     pub async fn open(url: &DbUrl, clock: SharedClock) -> Result<Self, StoreError> {
-        Ok(Self::new(Store::open(url).await?, clock))
+        let store = Store::open(url).await?;
+        let mode = store.mode().await?;
+        Ok(Self::new(store, mode, clock))
     }
 
-    pub fn new(store: Store, clock: SharedClock) -> Self {
+    /// An engine on a store whose kind was read with `Store::mode`.
+    pub fn new(store: Store, mode: StoreMode, clock: SharedClock) -> Self {
         Self {
             tasks: framework(&store),
             plans: framework(&store),
             checkpoints: framework(&store),
             accounts: framework(&store),
+            stores: framework(&store),
+            mode: std::sync::RwLock::new(mode),
             store,
             clock,
+        }
+    }
+
+    /// The same store, on another clock.
+    pub fn with_clock(self, clock: SharedClock) -> Self {
+        let mode = self.mode();
+        Self::new(self.store, mode, clock)
+    }
+
+    /// The store's kind, as read when it was opened.
+    pub fn mode(&self) -> StoreMode {
+        *self.mode.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether simulated time belongs here (`--now`, `simulate`, the "MÔ PHỎNG" marks).
+    pub fn is_simulation(&self) -> bool {
+        self.mode().is_simulation()
+    }
+
+    /// Makes a new store a production or a simulation store, recording it
+    /// as the store's first event. Nothing happens if it already is that
+    /// kind; it is refused if it is the other kind (a store made by an
+    /// earlier release is production).
+    pub async fn initialise(&self, simulation: bool) -> Result<StoreMode, EngineError> {
+        let mode = match self.store.mode().await? {
+            StoreMode::Uninitialised => {
+                let stamp = self.stamp(system_actor("store"));
+                let command = InitialiseStore {
+                    simulation,
+                    stamp: stamp.clone(),
+                };
+                Self::run(&self.stores, info::AGGREGATE_ID, command, &stamp, true)
+                    .await
+                    .map_err(|e| match e {
+                        AggregateError::UserError(kind) => EngineError::StoreKind(kind),
+                        other => Self::persistence(info::AGGREGATE_ID, other),
+                    })?;
+                self.store.mode().await?
+            }
+            other => other,
+        };
+        *self.mode.write().unwrap_or_else(|e| e.into_inner()) = mode;
+        if mode.is_simulation() != simulation {
+            return Err(info::StoreKindError(mode.is_simulation()).into());
+        }
+        Ok(mode)
+    }
+
+    /// Before the first write to a new store: it becomes a production store.
+    async fn ensure_initialised(&self) -> Result<(), EngineError> {
+        if self.mode() != StoreMode::Uninitialised {
+            return Ok(());
+        }
+        match self.store.mode().await? {
+            StoreMode::Uninitialised => self.initialise(false).await.map(|_| ()),
+            other => {
+                *self.mode.write().unwrap_or_else(|e| e.into_inner()) = other;
+                Ok(())
+            }
         }
     }
 
@@ -238,6 +310,7 @@ impl Engine {
     }
 
     async fn execute_task(&self, key: &TaskKey, command: TaskCommand, retry: bool) -> Result<(), EngineError> {
+        self.ensure_initialised().await?;
         let id = key.to_string();
         let stamp = command.stamp.clone();
         Self::run(&self.tasks, &id, command, &stamp, retry)
@@ -255,6 +328,7 @@ impl Engine {
     /// Runs a command on an account (id = the user's id). People's commands
     /// are not retried on conflict; the engine's own (imports) are.
     pub async fn execute_account(&self, id: &str, command: AccountCommand, retry: bool) -> Result<(), EngineError> {
+        self.ensure_initialised().await?;
         let stamp = command.stamp.clone();
         Self::run(&self.accounts, id, command, &stamp, retry)
             .await
@@ -271,6 +345,7 @@ impl Engine {
     /// Makes the store match a plan definition: registers new tasks, emits
     /// amendments only for what changed, and withdraws tasks no longer listed.
     pub async fn load_plan(&self, plan: &PlanDefinition) -> Result<LoadReport, EngineError> {
+        self.ensure_initialised().await?;
         let before = self.store.event_count().await?;
         let stamp = self.stamp(system_actor("plan-loader"));
         let prefix = format!("{}/", plan.id());
@@ -311,6 +386,7 @@ impl Engine {
     /// Records a checkpoint: the Merkle root over the heads of every chain,
     /// after checking every chain (a broken store is not blessed).
     pub async fn checkpoint(&self) -> Result<CheckpointReport, EngineError> {
+        self.ensure_initialised().await?;
         // Up to the last event of a real chain, so that checkpointing twice
         // with nothing new in between records nothing.
         let checker = check_store(&self.store, |_| {})

@@ -187,6 +187,9 @@ pub struct Entry {
     pub what: String,
     pub details: String,
     pub hash: Option<String>,
+    /// When the store recorded the event, by the database's clock (none
+    /// for events written before recorded times existed).
+    pub recorded_at: Option<DateTime<chrono::FixedOffset>>,
 }
 
 /// A task's history up to `as_of` (all of it without), and its state then.
@@ -214,6 +217,10 @@ impl History {
                     what,
                     details,
                     hash: s.hash.clone(),
+                    recorded_at: s.metadata["recorded_at"]
+                        .as_str()
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&tz).fixed_offset()),
                 }
             })
             .collect();
@@ -243,6 +250,7 @@ impl History {
             "timeline": self.entries.iter().map(|e| json!({
                 "sequence": e.sequence, "at": e.at.to_rfc3339(), "actor": e.actor.to_json(), "event": e.event,
                 "what": e.what, "details": e.details, "hash": e.hash,
+                "recorded_at": e.recorded_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)),
             })).collect::<Vec<_>>(),
             "state": self.state.as_ref().zip(self.as_of).map(|(task, t)| state_json(task, local_date(t, self.tz), self.tz)),
         })

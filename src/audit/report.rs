@@ -123,6 +123,7 @@ pub async fn review(engine: &Engine, scope: Scope) -> Result<Review, ReportError
         integrity,
         tasks: &tasks,
         withdrawn,
+        simulation: engine.is_simulation(),
     };
     facts.render()
 }
@@ -144,6 +145,8 @@ struct Facts<'a> {
     integrity: Integrity,
     tasks: &'a [(String, Task)],
     withdrawn: usize,
+    /// Made from a simulation store: marked "MÔ PHỎNG".
+    simulation: bool,
 }
 
 /// The counts inspectors expect, for a set of milestones.
@@ -365,6 +368,7 @@ impl Facts<'_> {
             agencies => agencies,
             tasks => task_rows.clone(),
             kpis => kpis,
+            simulation => self.simulation,
         };
         let html = render_html(&ctx)?;
         Ok(Review {

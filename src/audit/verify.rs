@@ -13,9 +13,11 @@ use crate::accounts::history::{self as accounts, Account, AccountEvent};
 use crate::domain::plan::{Plan, PlanEvent};
 use crate::domain::task::{Task, TaskEvent};
 use crate::store::feed::{Cursor, FeedEvent};
+use crate::store::info::{self, InfoRow, StoreEvent};
 use crate::store::{Store, StoreError};
+use chrono::{DateTime, Duration, Utc};
 use cqrs_es::Aggregate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// The first thing found wrong: which event, what was expected, what was found.
@@ -39,8 +41,19 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// How far back in feed order a recorded time may go. SQLite writes one
+/// transaction at a time; PostgreSQL's feed is ordered by transaction id,
+/// and a transaction that took its id first may read the clock a little later.
+pub const RECORDED_TOLERANCE_SECONDS: i64 = 5;
+/// How far, on a production store, the time an action claims may be from
+/// the time the store recorded it (clocks of the application and database
+/// hosts differ a little; a command stamped once may take a while to write).
+pub const CLAIM_TOLERANCE_MINUTES: i64 = 10;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// The store's kind, in Vietnamese ("kho thật", "kho mô phỏng", …).
+    pub store: String,
     pub events: u64,
     pub chains: u64,
     pub tasks: u64,
@@ -74,6 +87,27 @@ pub struct Checker {
     pub last_up_to: Option<[i64; 2]>,
     /// Feed cursor of the last event of a real chain (not a checkpoint).
     pub covered: Cursor,
+    /// The `store_info` row, read before the pass (see `with_store_info`).
+    store_row: Option<InfoRow>,
+    /// The kind the `StoreInitialised` event recorded, once seen.
+    store_event: Option<bool>,
+    /// The latest recorded time in feed order, and the event that has it.
+    latest_recorded: Option<(DateTime<Utc>, String)>,
+}
+
+/// The metadata keys the time checks read.
+#[derive(Deserialize)]
+struct Times<'a> {
+    #[serde(borrow, default)]
+    at: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    recorded_at: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    simulated: Option<bool>,
+}
+
+fn instant(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
 fn problem(e: &FeedEvent, what: &str, expected: impl ToString, found: impl ToString) -> Problem {
@@ -96,6 +130,127 @@ fn short(h: &str) -> String {
 }
 
 impl Checker {
+    /// A checker for a store whose `store_info` row is `row`.
+    pub fn with_store_info(row: Option<InfoRow>) -> Self {
+        Self {
+            store_row: row,
+            ..Self::default()
+        }
+    }
+
+    fn simulation_store(&self) -> bool {
+        self.store_row.is_some_and(|(simulation, _)| simulation)
+    }
+
+    /// Recorded times go forward in feed order (within a tolerance); on a
+    /// simulation store every event is marked simulated, on a production
+    /// store none is, and each claims a time close to when it was recorded.
+    /// Events written before recorded times existed have none of this.
+    fn check_times(&mut self, e: &FeedEvent) -> Result<(), Problem> {
+        let times: Times =
+            serde_json::from_str(&e.metadata).map_err(|err| problem(e, "siêu dữ liệu không đọc được", "JSON", err))?;
+        let Some(recorded_text) = times.recorded_at else {
+            return Ok(());
+        };
+        let recorded = instant(&recorded_text)
+            .ok_or_else(|| problem(e, "thời điểm kho ghi nhận không đọc được", "RFC 3339", &recorded_text))?;
+        let here = format!("{} {} #{}", e.aggregate_type, e.aggregate_id, e.sequence);
+        if let Some((latest, at_event)) = &self.latest_recorded {
+            if recorded < *latest - Duration::seconds(RECORDED_TOLERANCE_SECONDS) {
+                return Err(problem(
+                    e,
+                    &format!(
+                        "thời điểm kho ghi nhận lùi lại quá {RECORDED_TOLERANCE_SECONDS} giây so với sự kiện trước trong dòng sự kiện ({at_event})"
+                    ),
+                    format!("từ {} trở đi", latest.to_rfc3339()),
+                    recorded.to_rfc3339(),
+                ));
+            }
+        }
+        if self
+            .latest_recorded
+            .as_ref()
+            .is_none_or(|(latest, _)| recorded > *latest)
+        {
+            self.latest_recorded = Some((recorded, here));
+        }
+        let simulation = self.simulation_store();
+        let marked = times.simulated == Some(true);
+        if marked != simulation {
+            let (what, expected, found) = if simulation {
+                (
+                    "sự kiện trong kho mô phỏng không có dấu mô phỏng",
+                    "simulated: true",
+                    "không có",
+                )
+            } else {
+                (
+                    "sự kiện mô phỏng trong kho thật",
+                    "không có dấu mô phỏng",
+                    "simulated: true",
+                )
+            };
+            return Err(problem(e, what, expected, found));
+        }
+        if !simulation {
+            if let Some(claimed) = times.at.as_deref().and_then(instant) {
+                if (claimed - recorded).abs() > Duration::minutes(CLAIM_TOLERANCE_MINUTES) {
+                    return Err(problem(
+                        e,
+                        &format!(
+                            "thời điểm khai (at) lệch quá {CLAIM_TOLERANCE_MINUTES} phút so với thời điểm kho ghi nhận (ghi lùi hay ghi trước ngày?)"
+                        ),
+                        format!("gần {}", recorded.to_rfc3339()),
+                        claimed.to_rfc3339(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After the pass: the `store_info` row must say what the
+    /// `StoreInitialised` event says; a store with no such event is a store
+    /// made by an earlier release, which is production.
+    pub fn check_store_kind(&mut self) -> Result<(), Problem> {
+        let kind = |simulation: bool| if simulation { "kho mô phỏng" } else { "kho thật" };
+        let wrong = |expected: String, found: String| Problem {
+            aggregate_type: info::AGGREGATE_TYPE.into(),
+            aggregate_id: info::AGGREGATE_ID.into(),
+            sequence: 1,
+            what: "bảng store_info không khớp với sự kiện StoreInitialised (loại kho bị sửa?)".into(),
+            expected,
+            found,
+        };
+        let mode = match (self.store_row, self.store_event) {
+            (None, None) => info::StoreMode::Uninitialised,
+            (Some((false, true)), None) => info::StoreMode::Legacy,
+            (Some((simulation, false)), Some(event)) if simulation == event => {
+                if simulation {
+                    info::StoreMode::Simulation
+                } else {
+                    info::StoreMode::Production
+                }
+            }
+            (row, Some(event)) => {
+                let found = match row {
+                    None => "không có dòng store_info".to_string(),
+                    Some((_, true)) => "dòng ghi là kho cũ".to_string(),
+                    Some((simulation, _)) => format!("dòng ghi là {}", kind(simulation)),
+                };
+                return Err(wrong(format!("{} như sự kiện", kind(event)), found));
+            }
+            (Some((simulation, _)), None) => {
+                return Err(wrong(
+                    "sự kiện StoreInitialised (chỉ kho cũ mới không có)".into(),
+                    format!("không có sự kiện, dòng ghi là {}", kind(simulation)),
+                ))
+            }
+        };
+        self.summary.store = mode.label_vi().to_string();
+        Ok(())
+    }
+
     pub fn check(&mut self, e: &FeedEvent) -> Result<(), Problem> {
         let key = (e.aggregate_type.clone(), e.aggregate_id.clone());
         let chain = self.chains.entry(key).or_default();
@@ -162,6 +317,7 @@ impl Checker {
             .history
             .push(([e.cursor.tx, e.cursor.position], e.sequence, computed));
         self.summary.events += 1;
+        self.check_times(e)?;
         self.replay(e)
     }
 
@@ -184,11 +340,18 @@ impl Checker {
                 let event: CheckpointEvent = serde_json::from_str(&e.payload).map_err(bad)?;
                 self.check_checkpoint(e, &event)?;
             }
+            info::AGGREGATE_TYPE => {
+                let StoreEvent::StoreInitialised { simulation, .. } = serde_json::from_str(&e.payload).map_err(bad)?;
+                if e.aggregate_id != info::AGGREGATE_ID || self.store_event.is_some() {
+                    return Err(problem(e, "khởi tạo kho lần thứ hai", "một lần", "hai lần"));
+                }
+                self.store_event = Some(simulation);
+            }
             other => {
                 return Err(problem(
                     e,
                     "loại tổng hợp không biết",
-                    "Task, Plan, Account hoặc Checkpoint",
+                    "Task, Plan, Account, Checkpoint hoặc Store",
                     other,
                 ))
             }
@@ -317,7 +480,7 @@ pub async fn check_store(store: &Store, progress: impl Fn(u64)) -> Result<Result
             }
         }
     });
-    let mut checker = Checker::default();
+    let mut checker = Checker::with_store_info(store.info_row().await?);
     while let Some(page) = received.recv().await {
         for e in &page? {
             if let Err(p) = checker.check(e) {
@@ -328,6 +491,13 @@ pub async fn check_store(store: &Store, progress: impl Fn(u64)) -> Result<Result
             }
         }
         progress(checker.summary.events);
+    }
+    if checker.store_row.is_none() {
+        // The store may have been initialised while the pass ran.
+        checker.store_row = store.info_row().await?;
+    }
+    if let Err(p) = checker.check_store_kind() {
+        return Ok(Err(p));
     }
     Ok(Ok(checker))
 }

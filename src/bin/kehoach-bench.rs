@@ -167,7 +167,10 @@ impl Db {
     async fn engine(&self) -> (Engine, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(now()));
         let shared: SharedClock = clock.clone();
-        (Engine::open(&self.url, shared).await.expect("open"), clock)
+        let engine = Engine::open(&self.url, shared).await.expect("open");
+        // Its clock is simulated: a simulation store.
+        engine.initialise(true).await.expect("a simulation store");
+        (engine, clock)
     }
 
     async fn drop_db(self) {

@@ -84,6 +84,20 @@ pub enum Command {
     /// API tokens for machine clients.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The store itself: create it as a production or a simulation store.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Create the store: a production store, or with --simulation a
+    /// simulation store, the only kind that takes simulated time (--now,
+    /// simulate). Does nothing if the store already is that kind.
+    Init {
+        #[arg(long)]
+        simulation: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,13 +39,14 @@ pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
                     match ctx.format {
                         Format::Json => print_json(&json!({ "ok": true, "summary": s })),
                         _ => println!(
-                            "Hợp lệ: {} sự kiện trong {} chuỗi ({} nhiệm vụ), {} điểm kiểm, {} khung nhìn khớp, {} tài khoản khớp bảng người dùng.{}",
+                            "Hợp lệ: {} sự kiện trong {} chuỗi ({} nhiệm vụ), {} điểm kiểm, {} khung nhìn khớp, {} tài khoản khớp bảng người dùng; {}.{}",
                             s.events,
                             s.chains,
                             s.tasks,
                             s.checkpoints,
                             s.views,
                             s.accounts,
+                            s.store,
                             s.last_root
                                 .as_ref()
                                 .map(|r| format!(" Gốc gần nhất: {r}"))

@@ -52,13 +52,16 @@ pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: O
                     .as_deref()
                     .map(|h| h[..h.len().min(12)].to_string())
                     .unwrap_or_default(),
+                e.recorded_at
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false))
+                    .unwrap_or_default(),
             ]
         })
         .collect();
     match ctx.format {
         Format::Json => print_json(&h.to_json()),
         Format::Csv => {
-            println!("sequence,local_time,actor,what,details,hash");
+            println!("sequence,local_time,actor,what,details,hash,recorded_at");
             for r in &rows {
                 println!("{}", r.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
             }
@@ -75,13 +78,22 @@ pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: O
                         fit(&r[3], 44),
                         fit(&r[4], 44),
                         r[5].clone(),
+                        r[6].get(..19).unwrap_or_default().replace('T', " "),
                     ]
                 })
                 .collect();
             println!(
                 "{}",
                 table(
-                    &["#", "Thời gian", "Người thực hiện", "Sự việc", "Chi tiết", "Mã băm"],
+                    &[
+                        "#",
+                        "Thời gian",
+                        "Người thực hiện",
+                        "Sự việc",
+                        "Chi tiết",
+                        "Mã băm",
+                        "Kho ghi lúc"
+                    ],
                     &display
                 )
             );

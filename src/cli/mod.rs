@@ -18,9 +18,11 @@ use crate::engine::{host_name, os_user, Engine, EngineError};
 use crate::projections::json::obligation_states;
 use crate::projections::views::TaskFilter;
 use crate::projections::{self, PlanView};
+use crate::store::info::StoreMode;
 use crate::store::StoreError;
 use args::{
-    Acting, Cli, Command, Format, OutboxCommand, PlanCommand, ReportCommand, TaskCommand as TaskCmd, ViewsCommand,
+    Acting, AuditCommand, Cli, Command, Format, OutboxCommand, PlanCommand, ReportCommand, StoreCommand,
+    TaskCommand as TaskCmd, TokenCommand, UserCommand, ViewsCommand,
 };
 use serde_json::json;
 
@@ -65,6 +67,7 @@ impl CliError {
             )
             | CliError::Refused(_) => 3,
             CliError::Engine(EngineError::Conflict(_)) => 4,
+            CliError::Engine(EngineError::StoreKind(_)) => 2,
             CliError::Tampered(_) => 5,
             _ => 1,
         }
@@ -76,36 +79,97 @@ pub struct Context {
     file: FileConfig,
     clock: SharedClock,
     format: Format,
-    /// Whether the command writes events: then users made by an earlier
-    /// release get their first account event when the store is opened.
+    /// `--now` (or KEHOACH_NOW) was given.
+    simulated_now: bool,
+    /// The command writes events (or accounts stamped with the clock).
     writes: bool,
 }
 
+/// Whether a command writes: these take simulated time only on a simulation store.
+fn writes(command: &Command) -> bool {
+    match command {
+        Command::Plan(PlanCommand::Check { .. })
+        | Command::Task(TaskCmd::List { .. } | TaskCmd::Show { .. })
+        | Command::Views(_)
+        | Command::Outbox(_)
+        | Command::Report(_)
+        | Command::User(UserCommand::List | UserCommand::History { .. })
+        | Command::Token(TokenCommand::List { .. })
+        | Command::Audit(
+            AuditCommand::Verify
+            | AuditCommand::History { .. }
+            | AuditCommand::Plan { .. }
+            | AuditCommand::Export { .. },
+        ) => false,
+        Command::Plan(PlanCommand::Load { .. })
+        | Command::Task(_)
+        | Command::Serve(_)
+        | Command::Remind { .. }
+        | Command::Simulate { .. }
+        | Command::Audit(AuditCommand::Checkpoint)
+        | Command::User(
+            UserCommand::Add { .. }
+            | UserCommand::Link { .. }
+            | UserCommand::Disable { .. }
+            | UserCommand::Enable { .. }
+            | UserCommand::Role { .. },
+        )
+        | Command::Token(TokenCommand::Create { .. } | TokenCommand::Revoke { .. })
+        | Command::Store(_) => true,
+    }
+}
+
+/// Why simulated time is refused on a store of this kind.
+fn simulated_time_refused(what: &str, mode: StoreMode) -> CliError {
+    let kind = match mode {
+        StoreMode::Uninitialised => "kho này chưa có dữ liệu nên sẽ là kho thật",
+        StoreMode::Legacy => "kho cũ này là kho thật",
+        _ => "kho này là kho thật",
+    };
+    CliError::Input(format!(
+        "{what} chỉ dùng được trên kho mô phỏng; {kind} (tạo kho mô phỏng bằng \"kehoach store init --simulation\")"
+    ))
+}
+
 impl Context {
+    /// The engine on the configured store, for any command. A command that
+    /// writes with `--now` is refused, before anything is written, unless
+    /// the store is a simulation store.
     async fn engine(&self) -> Result<Engine, CliError> {
-        let url = config::resolve_db(self.cli_db.as_deref(), &self.file)?;
-        tracing::debug!(db = %url.display(), "mở cơ sở dữ liệu");
-        let engine = Engine::open(&url, self.clock.clone()).await?;
+        let engine = self.open_engine().await?;
+        if self.writes && self.simulated_now && !engine.is_simulation() {
+            return Err(simulated_time_refused("--now (giờ mô phỏng)", engine.mode()));
+        }
         if self.writes {
             engine.record_unrecorded_accounts().await?;
         }
         Ok(engine)
     }
-}
 
-/// Whether a command records events (reads and `audit verify` do not).
-fn writes(command: &Command) -> bool {
-    use args::{AuditCommand, TokenCommand, UserCommand};
-    match command {
-        Command::Plan(PlanCommand::Load { .. })
-        | Command::Remind { .. }
-        | Command::Simulate { .. }
-        | Command::Serve(_)
-        | Command::Audit(AuditCommand::Checkpoint) => true,
-        Command::Task(cmd) => !matches!(cmd, TaskCmd::List { .. } | TaskCmd::Show { .. }),
-        Command::User(cmd) => !matches!(cmd, UserCommand::List | UserCommand::History { .. }),
-        Command::Token(cmd) => !matches!(cmd, TokenCommand::List { .. }),
-        _ => false,
+    async fn open_engine(&self) -> Result<Engine, CliError> {
+        let url = config::resolve_db(self.cli_db.as_deref(), &self.file)?;
+        tracing::debug!(db = %url.display(), "mở cơ sở dữ liệu");
+        Ok(Engine::open(&url, self.clock.clone()).await?)
+    }
+
+    /// The engine for `simulate`: a new store becomes a simulation store;
+    /// a production store is refused, with or without `--now`, since the
+    /// simulation moves its own clock.
+    async fn simulation_engine(&self) -> Result<Engine, CliError> {
+        let engine = self.open_engine().await?;
+        if engine.mode() == StoreMode::Uninitialised {
+            engine.initialise(true).await?;
+        }
+        if !engine.is_simulation() {
+            let what = if self.simulated_now {
+                "simulate và --now (giờ mô phỏng)"
+            } else {
+                "simulate (giờ mô phỏng)"
+            };
+            return Err(simulated_time_refused(what, engine.mode()));
+        }
+        engine.record_unrecorded_accounts().await?;
+        Ok(engine)
     }
 }
 
@@ -129,6 +193,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         file,
         clock,
         format: cli.format,
+        simulated_now: cli.now.is_some(),
         writes: writes(&cli.command),
     };
     match cli.command {
@@ -156,6 +221,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }) => audit::review(&ctx, year, output).await,
         Command::User(cmd) => users::user(&ctx, cmd).await,
         Command::Token(cmd) => users::token(&ctx, cmd).await,
+        Command::Store(StoreCommand::Init { simulation }) => store_init(&ctx, simulation).await,
         Command::Serve(args) => {
             let workflows = args
                 .workflows
@@ -182,6 +248,25 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             .await
         }
     }
+}
+
+/// `store init [--simulation]`.
+async fn store_init(ctx: &Context, simulation: bool) -> Result<(), CliError> {
+    let engine = ctx.open_engine().await?;
+    if ctx.simulated_now && !simulation {
+        return Err(simulated_time_refused("--now (giờ mô phỏng)", engine.mode()));
+    }
+    let created = engine.mode() == StoreMode::Uninitialised;
+    let mode = engine.initialise(simulation).await?;
+    match ctx.format {
+        Format::Json => {
+            output::print_json(&json!({ "mode": mode, "simulation": mode.is_simulation(), "created": created }))
+        }
+        _ if created => println!("Đã tạo {}.", mode.label_vi()),
+        _ => println!("Kho đã là {}; không ghi gì.", mode.label_vi()),
+    }
+    engine.store.close().await;
+    Ok(())
 }
 
 /// Parses every file, printing every diagnostic; fails if any file has one,

@@ -109,7 +109,7 @@ pub async fn simulate(ctx: &Context, from: Option<String>, until: String) -> Res
     }
     let clock = Arc::new(ManualClock::new(parse_now(&start_day.to_string())?));
     let shared: SharedClock = clock.clone();
-    let engine = Engine::new(ctx.engine().await?.store, shared);
+    let engine = ctx.simulation_engine().await?.with_clock(shared);
     let dispatcher = dispatcher(&MailSettings::resolve(&ctx.file))?;
     let days = (end_day - start_day).num_days() as u64 + 1;
     let bar = indicatif::ProgressBar::new(days);

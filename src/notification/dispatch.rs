@@ -240,6 +240,7 @@ impl Dispatcher {
             } else {
                 None
             },
+            simulation: engine.is_simulation(),
         };
 
         let result: Result<String, (String, bool)> = if addresses.is_empty() {

@@ -25,6 +25,9 @@ const HTML_NAME: &str = "digest.html";
 /// header lines.
 const SUBJECT_MAX_CHARS: usize = 200;
 
+/// Starts the subject of every e-mail from a simulation store.
+pub const SIMULATION_PREFIX: &str = "[MÔ PHỎNG] ";
+
 /// Used when the configured Message-ID domain has nothing usable in it.
 const FALLBACK_DOMAIN: &str = "kehoach.invalid";
 
@@ -86,6 +89,11 @@ pub fn subject(d: &Digest) -> String {
                 format!("[kehoach] Cập nhật tiến độ ngày {window}: {} — {agency}", c.phrase())
             }
         }
+    };
+    let raw = if d.simulation {
+        format!("{SIMULATION_PREFIX}{raw}")
+    } else {
+        raw
     };
     cap_chars(&one_line(&raw), SUBJECT_MAX_CHARS)
 }
@@ -254,6 +262,7 @@ fn template_context(d: &Digest, subject: &str) -> Value {
         summary => summary,
         items => items,
         audit_root => d.audit_root.as_deref().map(one_line),
+        simulation => d.simulation,
         footer => format!(
             "Thư này được gửi tự động từ kehoach theo {}. Vui lòng không trả lời thư này.",
             plan_reference(&d.plan_title)
@@ -595,6 +604,7 @@ mod tests {
             date: date(),
             items: vec![overdue, upcoming],
             audit_root: None,
+            simulation: false,
         }
     }
 
@@ -957,6 +967,18 @@ mod tests {
         assert!(odd.ends_with("@baddomain"), "{odd}");
         assert_ne!(odd, message_id("Ơảng ủy <x>", w, &[], "Bad Domain\r\n"));
         assert!(message_id("BDV", w, &[], "").ends_with("@kehoach.invalid"));
+    }
+
+    #[test]
+    fn a_simulation_store_marks_subject_and_bodies() {
+        let mut d = digest();
+        let (text, html) = render_bodies(&d, &subject(&d)).unwrap();
+        assert!(!subject(&d).contains("MÔ PHỎNG") && !text.contains("MÔ PHỎNG") && !html.contains("MÔ PHỎNG"));
+        d.simulation = true;
+        let s = subject(&d);
+        assert!(s.starts_with("[MÔ PHỎNG] [kehoach] "), "{s}");
+        let (text, html) = render_bodies(&d, &s).unwrap();
+        assert!(text.starts_with("*** MÔ PHỎNG") && html.contains("MÔ PHỎNG:"), "{text}");
     }
 
     #[test]

@@ -52,4 +52,6 @@ pub struct Digest {
     /// that roots leave the system by e-mail and a later rewrite of the
     /// store cannot match them.
     pub audit_root: Option<String>,
+    /// Sent from a simulation store: marked "MÔ PHỎNG" in the subject and body.
+    pub simulation: bool,
 }

@@ -77,7 +77,8 @@ impl Changes {
                 self.tasks.insert(e.aggregate_id.clone(), view);
             }
             // Checkpoints have no view: `audit verify` reads them from the events.
-            crate::audit::checkpoint::AGGREGATE_TYPE => {}
+            // Nor does the store's kind: it is read from `store_info`.
+            crate::audit::checkpoint::AGGREGATE_TYPE | crate::store::info::AGGREGATE_TYPE => {}
             // Accounts' operational state is the users tables, written by
             // the command after its event; `audit verify` compares them.
             crate::accounts::history::AGGREGATE_TYPE => {}

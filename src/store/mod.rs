@@ -3,6 +3,7 @@
 //! feed (`feed`) is read with our own SQL, and migrations run on open.
 
 pub mod feed;
+pub mod info;
 pub mod repository;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -2,7 +2,7 @@
 //! object-safe, so the choice made at run time is an enum that delegates to
 //! sqlite-es or postgres-es.
 
-use super::Store;
+use super::{info, Store};
 use crate::audit::canonical::{canonical_json, Frame};
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
 use cqrs_es::Aggregate;
@@ -85,6 +85,68 @@ const INSERT_EVENT_POSTGRES: &str = "
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, prev_hash, hash)
 VALUES ($1, $2, $3, $4, $5, $6::json, $7::json, $8, $9)";
 
+/// Inside the append's transaction: the database's clock, and whether the
+/// store is a simulation store. On PostgreSQL it also takes the
+/// transaction's id now, so that the feed order (by transaction id) follows
+/// the order of these clock readings as closely as it can.
+fn clock_and_kind_sql(now: &str, postgres: bool) -> String {
+    let kind = "(SELECT simulation FROM store_info WHERE id = 1)";
+    if postgres {
+        format!("SELECT {now}, {kind} WHERE pg_current_xact_id() IS NOT NULL")
+    } else {
+        format!("SELECT {now}, {kind}")
+    }
+}
+
+/// The row of `store_info` that a `StoreInitialised` event stands for,
+/// written in the same transaction as the event.
+fn store_info_sql(now: &str) -> String {
+    format!("INSERT INTO store_info (id, simulation, legacy, recorded_at) VALUES (1, $1, false, {now})")
+}
+
+static CLOCK_SQLITE: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+    (
+        clock_and_kind_sql(info::SQLITE_NOW, false),
+        store_info_sql(info::SQLITE_NOW),
+    )
+});
+static CLOCK_POSTGRES: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+    (
+        clock_and_kind_sql(info::POSTGRES_NOW, true),
+        store_info_sql(info::POSTGRES_NOW),
+    )
+});
+
+/// The metadata as stored: what the engine wrote, plus the time the store
+/// recorded the event and, on a simulation store, the mark `simulated`.
+/// Both are hashed with the rest.
+fn recorded_metadata(metadata: &Value, recorded_at: &str, simulation: bool) -> Value {
+    let mut m = metadata.clone();
+    if let Value::Object(map) = &mut m {
+        map.insert("recorded_at".into(), Value::from(recorded_at));
+        if simulation {
+            map.insert("simulated".into(), Value::Bool(true));
+        }
+    }
+    m
+}
+
+/// cqrs-es reads metadata back as a map of strings: a stored `true` is
+/// handed to it as `"true"` (the stored, hashed text is not changed).
+fn as_strings(metadata: Value) -> Value {
+    match metadata {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| match v {
+                    Value::String(_) => (k, v),
+                    other => (k, Value::String(other.to_string())),
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 fn persistence(e: sqlx::Error) -> PersistenceError {
     if let sqlx::Error::Database(db) = &e {
         // Primary-key violations: another command wrote this sequence first.
@@ -114,9 +176,10 @@ fn sqlite_busy(err: &PersistenceError) -> bool {
 
 /// Inserts a command's events with their chained hashes in one transaction.
 /// The previous event's hash is `$known` (remembered from loading the
-/// aggregate) or read here.
+/// aggregate) or read here. `$clock` is the pair of statements from
+/// `CLOCK_SQLITE`/`CLOCK_POSTGRES`.
 macro_rules! insert_chained {
-    ($begin:expr, $insert:expr, $aggregate_type:expr, $events:expr, $known:expr) => {{
+    ($begin:expr, $insert:expr, $clock:expr, $aggregate_type:expr, $events:expr, $known:expr) => {{
         let events: &[SerializedEvent] = $events;
         let Some(first) = events.first() else { return Ok(()) };
         let mut tx = $begin.await.map_err(persistence)?;
@@ -146,8 +209,25 @@ macro_rules! insert_chained {
                 }
             }
         };
+        let (clock_sql, store_info_sql): &(String, String) = $clock;
+        if $aggregate_type == info::AGGREGATE_TYPE {
+            for e in events.iter().filter(|e| e.event_type == info::INITIALISED) {
+                let simulation = e.payload[info::INITIALISED]["simulation"].as_bool().unwrap_or(false);
+                sqlx::query(store_info_sql)
+                    .bind(simulation)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(persistence)?;
+            }
+        }
+        let (recorded_at, simulation): (String, Option<bool>) = sqlx::query_as(clock_sql)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(persistence)?;
+        let simulation = simulation.unwrap_or(false);
         for e in events {
-            let (payload, metadata) = (canonical_json(&e.payload), canonical_json(&e.metadata));
+            let metadata = recorded_metadata(&e.metadata, &recorded_at, simulation);
+            let (payload, metadata) = (canonical_json(&e.payload), canonical_json(&metadata));
             let hash = Frame {
                 prev_hash: &prev,
                 aggregate_type: $aggregate_type,
@@ -192,7 +272,7 @@ impl PersistedEventRepository for EventRepository {
             };
             events.push(SerializedEvent {
                 payload: json(&payload)?,
-                metadata: json(&metadata)?,
+                metadata: as_strings(json(&metadata)?),
                 aggregate_id: id,
                 sequence: sequence as usize,
                 aggregate_type: A::TYPE.to_string(),
@@ -252,6 +332,7 @@ impl PersistedEventRepository for EventRepository {
                         insert_chained!(
                             pool.begin_with("BEGIN IMMEDIATE"),
                             INSERT_EVENT_SQLITE,
+                            &CLOCK_SQLITE,
                             A::TYPE,
                             events,
                             known.clone()
@@ -268,7 +349,16 @@ impl PersistedEventRepository for EventRepository {
                     }
                 }
             }
-            Store::Postgres(pool) => insert_chained!(pool.begin(), INSERT_EVENT_POSTGRES, A::TYPE, events, known),
+            Store::Postgres(pool) => {
+                insert_chained!(
+                    pool.begin(),
+                    INSERT_EVENT_POSTGRES,
+                    &CLOCK_POSTGRES,
+                    A::TYPE,
+                    events,
+                    known
+                )
+            }
         }
     }
 

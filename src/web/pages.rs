@@ -61,11 +61,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Why a page is not shown: a redirect, or an error page.
-// One refusal per request at most: its size does not matter.
-#[allow(clippy::large_enum_variant)]
 enum Refusal {
     Redirect(String),
-    Error(WebError, Option<Caller>),
+    Error(WebError, Option<Box<Caller>>),
 }
 
 impl From<WebError> for Refusal {
@@ -94,7 +92,7 @@ fn finish(state: &AppState, result: PageResult) -> Response {
             let body = render(
                 state,
                 "error.html",
-                caller.as_ref(),
+                caller.as_deref(),
                 json!({ "title": "Không thực hiện được", "error": e.message, "code": e.code, "status": e.status.as_u16() }),
             );
             (e.status, body).into_response()
@@ -115,6 +113,7 @@ fn render(state: &AppState, name: &str, caller: Option<&Caller>, mut ctx: Value)
     if ctx.get("plans").is_none() {
         ctx["plans"] = json!([]);
     }
+    ctx["simulation"] = json!(state.engine.is_simulation());
     let rendered = state
         .pages
         .get_template(name)
@@ -364,7 +363,7 @@ async fn queue(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
         if !caller.user.has(Role::Supervisor) {
-            return Err(Refusal::Error(WebError::forbidden_role("duyệt mốc"), Some(caller)));
+            return Err(Refusal::Error(WebError::forbidden_role("duyệt mốc"), Some(Box::new(caller))));
         }
         let plans = state.store().plan_views().await?;
         let (today, tz) = today_in(&plans, state.engine.clock.now());
@@ -412,7 +411,7 @@ async fn task_page(
         let caller = signed_in(&state, &headers, &uri).await?;
         let ctx = task_context(&state, &caller, &plan, &task, &q)
             .await
-            .map_err(|e| Refusal::Error(e, Some(caller.clone())))?;
+            .map_err(|e| Refusal::Error(e, Some(Box::new(caller.clone()))))?;
         Ok(render(&state, "task.html", Some(&caller), ctx))
     }
     .await;
@@ -569,7 +568,7 @@ async fn task_action(
 ) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(caller.clone()));
+        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
         caller
             .check_csrf(form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()))
             .map_err(refuse)?;
@@ -609,7 +608,7 @@ async fn plan_page(
 ) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(caller.clone()));
+        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
         let plans = state.store().plan_views().await?;
         let view: &PlanView = plans
             .iter()
@@ -670,7 +669,10 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
         if !caller.user.has(Role::Admin) {
-            return Err(Refusal::Error(WebError::forbidden_role("quản trị"), Some(caller)));
+            return Err(Refusal::Error(
+                WebError::forbidden_role("quản trị"),
+                Some(Box::new(caller)),
+            ));
         }
         Ok(admin_page(&state, &caller, json!({})).await?)
     }
@@ -700,7 +702,7 @@ async fn admin_page(state: &AppState, caller: &Caller, mut ctx: Value) -> Result
 async fn admin_user(State(state): State<AppState>, headers: HeaderMap, uri: Uri, Path(id): Path<String>) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(caller.clone()));
+        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
         if !caller.user.has(Role::Admin) {
             return Err(refuse(WebError::forbidden_role("quản trị")));
         }
@@ -735,7 +737,7 @@ async fn admin_load_plan(
 ) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(caller.clone()));
+        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
         if !caller.user.has(Role::Admin) {
             return Err(refuse(WebError::forbidden_role("nạp kế hoạch")));
         }

@@ -406,7 +406,7 @@ async fn history_as_of_shows_that_days_state(kind: &str) {
         stdout(&text)
     );
     let csv = kehoach(&db, &["--format", "csv", "audit", "history", "III.1.2"]);
-    assert!(stdout(&csv).starts_with("sequence,local_time,actor,what,details,hash\n"));
+    assert!(stdout(&csv).starts_with("sequence,local_time,actor,what,details,hash,recorded_at\n"));
 
     let plan = json_of(&kehoach(
         &db,

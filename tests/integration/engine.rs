@@ -401,7 +401,8 @@ on_both_stores!(plan_amendment, a_changed_plan_is_amended_and_a_removed_task_wit
 /// skipped by a reader that already saw a later-numbered event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_feed_never_skips_a_late_commit() {
-    let db = TestDb::postgres().await;
+    // A store with no event at all, not even a simulation store's first.
+    let db = TestDb::production("postgres").await;
     let engine = db.engine(clock("2023-01-05")).await;
     let kehoach::store::Store::Postgres(pool) = &engine.store else {
         unreachable!()

@@ -1,6 +1,10 @@
 //! Shared test helpers: a fresh database per test (a SQLite file in a
 //! temporary directory, or a new PostgreSQL database that is dropped
 //! afterwards), engines on a controlled clock, and the shipped plan.
+//!
+//! Test databases are simulation stores unless a test asks for a production
+//! store (`TestDb::production`): most tests run on controlled or `--now`
+//! clocks, which only simulation stores accept.
 
 use chrono::{DateTime, Utc};
 use kehoach::accounts::store::NewUser;
@@ -26,10 +30,48 @@ pub enum TestDb {
 }
 
 impl TestDb {
+    /// A new SQLite simulation store.
     pub fn sqlite() -> Self {
+        Self::sqlite_empty().initialised_as_simulation()
+    }
+
+    /// A SQLite file not yet created: a production store once written to.
+    fn sqlite_empty() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("kehoach.db");
         TestDb::Sqlite { _dir: dir, path }
+    }
+
+    /// A new, empty store of either kind that becomes a production store at
+    /// its first write (nothing initialises it).
+    pub async fn production(kind: &str) -> Self {
+        match kind {
+            "sqlite" => Self::sqlite_empty(),
+            _ => Self::postgres_empty().await,
+        }
+    }
+
+    /// Makes the new store a simulation store, as `kehoach store init
+    /// --simulation` does. Runs on its own thread and runtime, so that it
+    /// works from synchronous tests and from inside a test's runtime.
+    fn initialised_as_simulation(self) -> Self {
+        let url = self.db_url();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(async {
+                    let engine = Engine::open(&url, Arc::new(kehoach::clock::SystemClock))
+                        .await
+                        .expect("open test database");
+                    engine.initialise(true).await.expect("a simulation store");
+                    engine.store.close().await;
+                })
+        })
+        .join()
+        .expect("initialise the test database");
+        self
     }
 
     /// A new database named after this process. Databases are dropped by the
@@ -37,6 +79,10 @@ impl TestDb {
     /// DROP DATABASE holds a transaction open for seconds, and the PostgreSQL
     /// feed (rightly) waits for every open transaction on the server.
     pub async fn postgres() -> Self {
+        Self::postgres_empty().await.initialised_as_simulation()
+    }
+
+    async fn postgres_empty() -> Self {
         let name = format!("kh_test_{}_{}", std::process::id(), rand::random::<u32>());
         let admin = pg_admin_url();
         let pool = sqlx::PgPool::connect(&admin)
@@ -234,6 +280,16 @@ pub async fn act(
         action,
     };
     engine.execute(&key(task), command).await
+}
+
+/// The number of stored events.
+pub async fn event_count(db: &TestDb) -> i64 {
+    let store = kehoach::store::Store::open(&db.db_url())
+        .await
+        .expect("open test database");
+    let n = store.event_count().await.expect("count events");
+    store.close().await;
+    n
 }
 
 /// Every stored event in feed order, once the events committed so far are
@@ -521,6 +577,15 @@ pub fn serve_in_new_dir(env: &[(&str, &str)]) -> (tempfile::TempDir, u16, std::p
         .stderr(std::process::Stdio::piped());
     for (k, v) in env {
         command.env(k, v);
+    }
+    if env.iter().any(|(k, _)| *k == "KEHOACH_NOW") {
+        // Simulated time needs a simulation store.
+        let init = bin()
+            .args(["store", "init", "--simulation"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(init.status.success(), "store init: {}", stderr(&init));
     }
     let child = command.spawn().unwrap();
     (dir, port, child)

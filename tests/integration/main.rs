@@ -1,5 +1,6 @@
 //! Integration tests: one binary, shared helpers, a fresh database per test.
 
+mod accountability;
 mod accounts;
 mod audit;
 mod browser;
@@ -10,4 +11,5 @@ mod legacy;
 mod reminders;
 mod scale;
 mod shipped_plan;
+mod time;
 mod web;

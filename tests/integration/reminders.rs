@@ -112,7 +112,7 @@ async fn a_month_of_reminders_reaches_the_agencies(kind: &str) {
             m["message_id"]
         );
         let subject = m["subject"].as_str().unwrap();
-        assert!(subject.starts_with("[kehoach] "), "{subject}");
+        assert!(subject.starts_with("[MÔ PHỎNG] [kehoach] "), "{subject}");
         assert!(
             subject.contains("ngày") && !subject.contains("=?"),
             "subject not decoded: {subject}"

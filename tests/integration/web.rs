@@ -60,9 +60,9 @@ impl App {
         self.engine.create_api_token(&user, "test", operator()).await.unwrap()
     }
 
-    /// How many events the store holds.
-    pub async fn event_count(&self) -> i64 {
-        self.engine.store.event_count().await.unwrap()
+    /// The database the server uses, for the CLI.
+    pub fn db(&self) -> &TestDb {
+        &self._db
     }
 
     /// A browser session: the cookie header and the session's CSRF token.
@@ -304,7 +304,7 @@ async fn an_agency_never_approves_its_own_obligation(kind: &str) {
         json!([{ "agency": null, "status": "submitted" }])
     );
     for who in [&both, &other, &btg] {
-        let before = app.event_count().await;
+        let before = app.events().await;
         let r = app
             .post(&format!("{TASK}/milestones/complete/approve"), who, &json!({}))
             .await;
@@ -312,7 +312,7 @@ async fn an_agency_never_approves_its_own_obligation(kind: &str) {
             (r.status, r.json()["error"]["code"].clone()),
             (403, json!("own_obligation"))
         );
-        assert_eq!(app.event_count().await, before, "a refusal writes nothing");
+        assert_eq!(app.events().await, before, "a refusal writes nothing");
     }
     let r = app
         .post(&format!("{TASK}/milestones/complete/approve"), &lead, &json!({}))
