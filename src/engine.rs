@@ -2,6 +2,7 @@
 //! stored as metadata on every event, retries for its own commands, and a
 //! clear conflict error for people's commands.
 
+use crate::accounts::history::{Account, AccountCommand};
 use crate::audit::checkpoint::{self, Checkpoints, RecordCheckpoint};
 use crate::audit::merkle;
 use crate::audit::verify::check_store;
@@ -30,6 +31,11 @@ pub enum EngineError {
     Rejected { task: String, source: TaskError },
     #[error("kế hoạch {plan}: {source}")]
     PlanRejected { plan: String, source: PlanError },
+    #[error("tài khoản {account}: {source}")]
+    AccountRejected {
+        account: String,
+        source: crate::accounts::history::AccountRejection,
+    },
     #[error("{0}: đã có thay đổi khác trong lúc này, hãy tải lại và thử lại")]
     Conflict(String),
     #[error(transparent)]
@@ -69,6 +75,7 @@ pub struct Engine {
     tasks: Framework<Task>,
     plans: Framework<Plan>,
     checkpoints: Framework<Checkpoints>,
+    accounts: Framework<Account>,
     stores: Framework<StoreInfo>,
 }
 
@@ -155,6 +162,7 @@ impl Engine {
             tasks: framework(&store),
             plans: framework(&store),
             checkpoints: framework(&store),
+            accounts: framework(&store),
             stores: framework(&store),
             mode: std::sync::RwLock::new(mode),
             store,
@@ -314,6 +322,23 @@ impl Engine {
                 },
                 AggregateError::AggregateConflict => EngineError::Conflict(key.task.to_string()),
                 other => Self::persistence(&id, other),
+            })
+    }
+
+    /// Runs a command on an account (id = the user's id). People's commands
+    /// are not retried on conflict; the engine's own (imports) are.
+    pub async fn execute_account(&self, id: &str, command: AccountCommand, retry: bool) -> Result<(), EngineError> {
+        self.ensure_initialised().await?;
+        let stamp = command.stamp.clone();
+        Self::run(&self.accounts, id, command, &stamp, retry)
+            .await
+            .map_err(|e| match e {
+                AggregateError::UserError(source) => EngineError::AccountRejected {
+                    account: id.to_string(),
+                    source,
+                },
+                AggregateError::AggregateConflict => EngineError::Conflict(format!("tài khoản {id}")),
+                other => Self::persistence(id, other),
             })
     }
 

@@ -2,16 +2,18 @@
 //! layer applies before the domain's own rules (implementer, lead or advisory
 //! agency, four eyes) decide. Pure types here; `store` keeps them.
 
+pub mod history;
+pub mod manage;
 pub mod store;
 
 use crate::domain::ids::{AgencyCode, MilestoneId, PersonName};
 use crate::domain::task::{Actor, Channel, KpiValue, MilestoneStatus, Obligation, Principal, TaskAction};
 use crate::projections::views::TaskView;
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a user is for. A user may hold several roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reports progress and submits milestones for the user's agency.
@@ -344,6 +346,10 @@ pub enum AccountError {
     Store(#[from] crate::store::StoreError),
     #[error("lỗi băm mật khẩu: {0}")]
     Hash(String),
+    #[error("không có mã truy cập API {0} (xem `kehoach token list`)")]
+    UnknownToken(String),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
 }
 
 #[cfg(test)]

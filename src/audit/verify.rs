@@ -9,6 +9,7 @@
 use super::canonical::Frame;
 use super::checkpoint::{CheckpointEvent, RecordedHead, AGGREGATE_TYPE as CHECKPOINT};
 use super::merkle::{root, Head};
+use crate::accounts::history::{self as accounts, Account, AccountEvent};
 use crate::domain::plan::{Plan, PlanEvent};
 use crate::domain::task::{Task, TaskEvent};
 use crate::store::feed::{Cursor, FeedEvent};
@@ -58,6 +59,11 @@ pub struct Summary {
     pub tasks: u64,
     pub checkpoints: u64,
     pub views: u64,
+    /// Accounts whose table rows match their history.
+    pub accounts: u64,
+    /// Users of a store made before accounts had a history, not recorded
+    /// yet (the next command that writes records them).
+    pub accounts_unrecorded: u64,
     pub last_root: Option<String>,
 }
 
@@ -75,6 +81,7 @@ pub struct Checker {
     chains: BTreeMap<(String, String), Chain>,
     pub tasks: HashMap<String, Task>,
     pub plans: HashMap<String, Plan>,
+    pub accounts: HashMap<String, Account>,
     pub summary: Summary,
     /// `up_to` of the last checkpoint seen.
     pub last_up_to: Option<[i64; 2]>,
@@ -325,6 +332,10 @@ impl Checker {
                 let event: PlanEvent = serde_json::from_str(&e.payload).map_err(bad)?;
                 self.plans.entry(e.aggregate_id.clone()).or_default().apply(event);
             }
+            accounts::AGGREGATE_TYPE => {
+                let event: AccountEvent = serde_json::from_str(&e.payload).map_err(bad)?;
+                self.accounts.entry(e.aggregate_id.clone()).or_default().apply(event);
+            }
             CHECKPOINT => {
                 let event: CheckpointEvent = serde_json::from_str(&e.payload).map_err(bad)?;
                 self.check_checkpoint(e, &event)?;
@@ -340,7 +351,7 @@ impl Checker {
                 return Err(problem(
                     e,
                     "loại tổng hợp không biết",
-                    "Task, Plan, Checkpoint hoặc Store",
+                    "Task, Plan, Account, Checkpoint hoặc Store",
                     other,
                 ))
             }
@@ -549,5 +560,77 @@ pub async fn verify(store: &Store, progress: impl Fn(u64)) -> Result<Result<Summ
         }));
     }
     checker.summary.views = views.len() as u64;
+    match compare_accounts(store, &checker).await? {
+        Err(p) => return Ok(Err(p)),
+        Ok(unrecorded) => checker.summary.accounts_unrecorded = unrecorded,
+    }
+    checker.summary.accounts = checker.accounts.len() as u64;
     Ok(Ok(checker.summary))
+}
+
+/// The `users` and `api_tokens` tables must say what the account events
+/// say: the same accounts, e-mail, name, agency, roles, disabled, password
+/// set, and the same tokens revoked. A change made to the tables by SQL
+/// (a role added, an account enabled) shows up here.
+///
+/// A store with no account event at all was made by a release before
+/// accounts had a history: its users are reported as not yet recorded
+/// (returned), not as a divergence. The next command that writes records
+/// them as the tables say, which is all this check could hold them to.
+async fn compare_accounts(store: &Store, checker: &Checker) -> Result<Result<u64, Problem>, StoreError> {
+    let rows = store.account_rows().await?;
+    if checker.accounts.is_empty() {
+        return Ok(Ok(rows.len() as u64));
+    }
+    let last = |id: &str| {
+        checker
+            .chains
+            .get(&(accounts::AGGREGATE_TYPE.to_string(), id.to_string()))
+            .map_or(0, |c| c.sequence)
+    };
+    let problem = |id: &str, what: String, expected: String, found: String| Problem {
+        aggregate_type: accounts::AGGREGATE_TYPE.into(),
+        aggregate_id: id.to_string(),
+        sequence: last(id) + 1,
+        what,
+        expected,
+        found,
+    };
+    for row in &rows {
+        let Some(account) = checker.accounts.get(&row.id).filter(|a| a.exists) else {
+            return Ok(Err(problem(
+                &row.id,
+                format!(
+                    "người dùng {} có trong bảng users nhưng không có lịch sử tài khoản (thêm bằng SQL, hoặc kho từ bản trước chưa được ghi nhận: chạy một lệnh ghi như `kehoach audit checkpoint`)",
+                    row.email
+                ),
+                "sự kiện tài khoản".into(),
+                "không có".into(),
+            )));
+        };
+        if let Some((what, events, table)) = accounts::difference(account, row) {
+            return Ok(Err(problem(
+                &row.id,
+                format!("bảng users khác lịch sử tài khoản {} ở {what}", row.email),
+                format!("{events} (theo sự kiện)"),
+                format!("{table} (trong bảng)"),
+            )));
+        }
+    }
+    if let Some((id, account)) = checker
+        .accounts
+        .iter()
+        .find(|(id, a)| a.exists && !rows.iter().any(|r| &r.id == *id))
+    {
+        return Ok(Err(problem(
+            id,
+            format!(
+                "tài khoản {} có lịch sử nhưng không còn trong bảng users (bị xóa?)",
+                account.email
+            ),
+            "một dòng trong bảng users".into(),
+            "không có".into(),
+        )));
+    }
+    Ok(Ok(0))
 }

@@ -123,6 +123,29 @@ pub enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Disable a user: sessions end, API tokens stop working, sign-in is refused.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Set a user's roles (exactly these; grants and revocations are recorded).
+    Role {
+        #[arg(long)]
+        email: String,
+        /// member, supervisor, auditor or admin; repeat or separate with commas.
+        #[arg(long = "role", required = true, value_delimiter = ',')]
+        roles: Vec<String>,
+    },
+    /// The account's history: time, actor and what, from its events.
+    History {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +158,17 @@ pub enum TokenCommand {
         /// What the token is for.
         #[arg(long, default_value = "api")]
         label: String,
+    },
+    /// Revoke an API token by its id (see `token list`).
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
+    /// API tokens: id, label, user, created, revoked (never the token).
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        email: Option<String>,
     },
 }
 

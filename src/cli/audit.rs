@@ -39,18 +39,25 @@ pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
                     match ctx.format {
                         Format::Json => print_json(&json!({ "ok": true, "summary": s })),
                         _ => println!(
-                            "Hợp lệ: {} sự kiện trong {} chuỗi ({} nhiệm vụ), {} điểm kiểm, {} khung nhìn khớp; {}.{}",
+                            "Hợp lệ: {} sự kiện trong {} chuỗi ({} nhiệm vụ), {} điểm kiểm, {} khung nhìn khớp, {} tài khoản khớp bảng người dùng; {}.{}",
                             s.events,
                             s.chains,
                             s.tasks,
                             s.checkpoints,
                             s.views,
+                            s.accounts,
                             s.store,
                             s.last_root
                                 .as_ref()
                                 .map(|r| format!(" Gốc gần nhất: {r}"))
                                 .unwrap_or_default()
                         ),
+                    }
+                    if s.accounts_unrecorded > 0 && ctx.format != Format::Json {
+                        println!(
+                            "{} người dùng từ bản trước chưa có lịch sử tài khoản; lệnh ghi tiếp theo (hoặc `serve`) sẽ ghi nhận họ.",
+                            s.accounts_unrecorded
+                        );
                     }
                     Ok(())
                 }

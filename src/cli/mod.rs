@@ -62,7 +62,9 @@ impl CliError {
                 2
             }
             CliError::Invalid(_) => 2,
-            CliError::Engine(EngineError::Rejected { .. } | EngineError::PlanRejected { .. })
+            CliError::Engine(
+                EngineError::Rejected { .. } | EngineError::PlanRejected { .. } | EngineError::AccountRejected { .. },
+            )
             | CliError::Refused(_) => 3,
             CliError::Engine(EngineError::Conflict(_)) => 4,
             CliError::Engine(EngineError::StoreKind(_)) => 2,
@@ -91,7 +93,8 @@ fn writes(command: &Command) -> bool {
         | Command::Views(_)
         | Command::Outbox(_)
         | Command::Report(_)
-        | Command::User(UserCommand::List)
+        | Command::User(UserCommand::List | UserCommand::History { .. })
+        | Command::Token(TokenCommand::List { .. })
         | Command::Audit(
             AuditCommand::Verify
             | AuditCommand::History { .. }
@@ -104,8 +107,14 @@ fn writes(command: &Command) -> bool {
         | Command::Remind { .. }
         | Command::Simulate { .. }
         | Command::Audit(AuditCommand::Checkpoint)
-        | Command::User(UserCommand::Add { .. } | UserCommand::Link { .. })
-        | Command::Token(TokenCommand::Create { .. })
+        | Command::User(
+            UserCommand::Add { .. }
+            | UserCommand::Link { .. }
+            | UserCommand::Disable { .. }
+            | UserCommand::Enable { .. }
+            | UserCommand::Role { .. },
+        )
+        | Command::Token(TokenCommand::Create { .. } | TokenCommand::Revoke { .. })
         | Command::Store(_) => true,
     }
 }
@@ -130,6 +139,9 @@ impl Context {
         let engine = self.open_engine().await?;
         if self.writes && self.simulated_now && !engine.is_simulation() {
             return Err(simulated_time_refused("--now (giờ mô phỏng)", engine.mode()));
+        }
+        if self.writes {
+            engine.record_unrecorded_accounts().await?;
         }
         Ok(engine)
     }
@@ -156,6 +168,7 @@ impl Context {
             };
             return Err(simulated_time_refused(what, engine.mode()));
         }
+        engine.record_unrecorded_accounts().await?;
         Ok(engine)
     }
 }

@@ -79,6 +79,9 @@ impl Changes {
             // Checkpoints have no view: `audit verify` reads them from the events.
             // Nor does the store's kind: it is read from `store_info`.
             crate::audit::checkpoint::AGGREGATE_TYPE | crate::store::info::AGGREGATE_TYPE => {}
+            // Accounts' operational state is the users tables, written by
+            // the command after its event; `audit verify` compares them.
+            crate::accounts::history::AGGREGATE_TYPE => {}
             other => tracing::warn!(aggregate_type = other, "bỏ qua sự kiện của loại tổng hợp không biết"),
         }
         Ok(())

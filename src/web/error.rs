@@ -106,6 +106,7 @@ impl From<EngineError> for WebError {
         match e {
             EngineError::Rejected { source, .. } => source.into(),
             EngineError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            EngineError::AccountRejected { .. } => Self::new(StatusCode::CONFLICT, "account_rejected", e.to_string()),
             EngineError::PlanRejected { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "plan_rejected", e.to_string())
             }
@@ -127,6 +128,7 @@ impl From<AccountError> for WebError {
     fn from(e: AccountError) -> Self {
         match e {
             AccountError::Store(s) => s.into(),
+            AccountError::Engine(e) => e.into(),
             AccountError::Hash(h) => Self::internal(&h),
             AccountError::LinkInvalid => Self::not_found(e.to_string()),
             other => Self::bad_request(other.to_string()),

@@ -6,6 +6,7 @@
 use super::auth::{self, Caller, FORM_COOKIE, SESSION_COOKIE};
 use super::forms::{self, ActionInput};
 use super::{AppState, WebError};
+use crate::accounts::history::HistoryEntry;
 use crate::accounts::store::{secret, SESSION_TTL};
 use crate::accounts::{Action, Role, User};
 use crate::audit::asof::replay_until;
@@ -32,6 +33,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("queue.html", include_str!("../../templates/web/queue.html")),
     ("plan.html", include_str!("../../templates/web/plan.html")),
     ("admin.html", include_str!("../../templates/web/admin.html")),
+    ("admin_user.html", include_str!("../../templates/web/admin_user.html")),
     ("error.html", include_str!("../../templates/web/error.html")),
 ];
 const STYLESHEET: &str = include_str!("../../templates/web/style.css");
@@ -55,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/plans/{plan}", get(plan_page))
         .route("/admin", get(admin))
         .route("/admin/plans", post(admin_load_plan))
+        .route("/admin/users/{id}", get(admin_user))
 }
 
 /// Why a page is not shown: a redirect, or an error page.
@@ -289,9 +292,7 @@ async fn set_password(
         if form.get("password2") != Some(&password) {
             return Err(crate::accounts::AccountError::PasswordMismatch.into());
         }
-        let now = state.engine.clock.now();
-        let user = state.store().redeem_signin_link(&token, password, now).await?;
-        let (session, _) = state.store().start_session(&user, now).await?;
+        let (_, session, _) = state.engine.redeem_signin_link(&token, password).await?;
         Ok(start_session(&state, &session, "/inbox"))
     }
     .await;
@@ -681,9 +682,51 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
 
 async fn admin_page(state: &AppState, caller: &Caller, mut ctx: Value) -> Result<Response, WebError> {
     ctx["title"] = json!("Quản trị");
-    ctx["users"] = json!(state.store().users().await?);
+    let users: Vec<Value> = state
+        .store()
+        .all_users()
+        .await?
+        .into_iter()
+        .map(|(u, disabled)| {
+            let mut v = json!(u);
+            v["disabled"] = json!(disabled);
+            v
+        })
+        .collect();
+    ctx["users"] = json!(users);
     ctx["plans"] = plans_nav(&state.store().plan_views().await?);
     Ok(render(state, "admin.html", Some(caller), ctx))
+}
+
+/// `GET /admin/users/{id}`: one account's history, read from its events.
+async fn admin_user(State(state): State<AppState>, headers: HeaderMap, uri: Uri, Path(id): Path<String>) -> Response {
+    let result = async {
+        let caller = signed_in(&state, &headers, &uri).await?;
+        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
+        if !caller.user.has(Role::Admin) {
+            return Err(refuse(WebError::forbidden_role("quản trị")));
+        }
+        let (user, disabled) = state
+            .store()
+            .user_by_id(&id)
+            .await?
+            .ok_or_else(|| refuse(WebError::not_found("không có người dùng này")))?;
+        let events: Vec<HistoryEntry> = state
+            .store()
+            .account_events(&user.id)
+            .await?
+            .iter()
+            .map(|(seq, e)| HistoryEntry::new(*seq, e))
+            .collect();
+        let ctx = json!({
+            "title": format!("Tài khoản {}", user.email),
+            "user": user, "disabled": disabled, "events": events,
+            "plans": plans_nav(&state.store().plan_views().await?),
+        });
+        Ok(render(&state, "admin_user.html", Some(&caller), ctx))
+    }
+    .await;
+    finish(&state, result)
 }
 
 async fn admin_load_plan(

@@ -310,6 +310,8 @@ async fn a_crash_between_commit_and_projection_is_caught_up(kind: &str) {
     {
         let engine = db.engine(clock("2023-03-01")).await;
         engine.load_plan(&shipped_plan()).await.unwrap();
+        // The account exists before (its creation is an event of its own).
+        account(&engine, "UBND", "Trần Thị B").await;
         engine.catch_up().await.unwrap();
         // The command commits; the process "dies" before any projection runs.
         act(

@@ -250,7 +250,12 @@ pub async fn account(engine: &Engine, agency: &str, person: &str) -> User {
         agency: AgencyCode::parse(agency).unwrap(),
         roles: vec![Role::Member, Role::Supervisor],
     };
-    engine.store.add_user(new, engine.clock.now()).await.unwrap().0
+    engine.add_user(new, operator()).await.unwrap().0
+}
+
+/// The operator at this terminal, as CLI account commands record it.
+pub fn operator() -> Actor {
+    Actor::operator("test", "test")
 }
 
 /// The actor of `person`'s account acting from the command line.

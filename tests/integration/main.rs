@@ -1,6 +1,7 @@
 //! Integration tests: one binary, shared helpers, a fresh database per test.
 
 mod accountability;
+mod accounts;
 mod audit;
 mod browser;
 mod cli;

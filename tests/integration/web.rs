@@ -51,22 +51,13 @@ impl App {
             agency: AgencyCode::parse(agency).unwrap(),
             roles: parse_roles(roles).unwrap(),
         };
-        self.engine
-            .store
-            .add_user(new, self.engine.clock.now())
-            .await
-            .expect("add user")
-            .0
+        self.engine.add_user(new, operator()).await.expect("add user").0
     }
 
     /// An API token for a new user of `agency` with `roles`.
     pub async fn token(&self, agency: &str, name: &str, roles: &str) -> String {
         let user = self.user(agency, name, roles).await;
-        self.engine
-            .store
-            .create_api_token(&user, "test", self.engine.clock.now())
-            .await
-            .unwrap()
+        self.engine.create_api_token(&user, "test", operator()).await.unwrap()
     }
 
     /// The database the server uses, for the CLI.
@@ -557,7 +548,7 @@ async fn api_limits_and_description(kind: &str) {
 on_both_stores!(api_limits_and_description_over_http, api_limits_and_description);
 
 /// The `kh_form` cookie and the CSRF field of a form shown before signing in.
-fn form_token(r: &Resp) -> (String, String) {
+pub fn form_token(r: &Resp) -> (String, String) {
     let cookie = r
         .all("set-cookie")
         .into_iter()
@@ -575,7 +566,6 @@ async fn signing_in(kind: &str) {
     let app = App::shipped(kind, "2023-01-10").await;
     let (user, link) = app
         .engine
-        .store
         .add_user(
             NewUser {
                 email: Email::parse("lan@bdv.example").unwrap(),
@@ -583,7 +573,7 @@ async fn signing_in(kind: &str) {
                 agency: AgencyCode::parse("BDV").unwrap(),
                 roles: parse_roles("member").unwrap(),
             },
-            app.engine.clock.now(),
+            operator(),
         )
         .await
         .unwrap();
