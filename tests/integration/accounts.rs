@@ -98,7 +98,7 @@ async fn cli_commands_record_events(kind: &str) {
         .to_string();
 
     // Unknown e-mail or token id: one line, exit 2, nothing written.
-    let before = event_count(&db);
+    let before = event_count(&db).await;
     for args in [
         &["user", "disable", "--email", "ai@bdv.example"][..],
         &["user", "enable", "--email", "ai@bdv.example"],
@@ -112,7 +112,7 @@ async fn cli_commands_record_events(kind: &str) {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert_eq!(stderr(&out).trim().lines().count(), 1, "{args:?}: {}", stderr(&out));
     }
-    assert_eq!(event_count(&db), before, "a refused command writes nothing");
+    assert_eq!(event_count(&db).await, before, "a refused command writes nothing");
 
     let engine = db.engine(clock("2023-01-10")).await;
     let events = account_events(&engine).await;
@@ -341,7 +341,7 @@ async fn old_store_is_recorded(kind: &str) {
     let db = TestDb::release_0_1(kind).await;
     // Commands that read write nothing: the users are reported as not yet
     // recorded, not as a divergence.
-    let before = event_count(&db);
+    let before = event_count(&db).await;
     let verified: Value = serde_json::from_str(&ok(&kehoach(&db, &["--format", "json", "audit", "verify"]))).unwrap();
     assert_eq!(verified["summary"]["accounts_unrecorded"], 2, "{verified}");
     let users = ok(&kehoach(&db, &["user", "list"]));
@@ -357,7 +357,7 @@ async fn old_store_is_recorded(kind: &str) {
         serde_json::from_str::<Value>(&history).unwrap()["events"],
         serde_json::json!([])
     );
-    assert_eq!(event_count(&db), before, "reading records nothing");
+    assert_eq!(event_count(&db).await, before, "reading records nothing");
 
     // The first command that writes records each user as the table has it.
     ok(&kehoach(&db, &["audit", "checkpoint"]));
