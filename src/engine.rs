@@ -345,9 +345,16 @@ impl Engine {
     /// Makes the store match a plan definition: registers new tasks, emits
     /// amendments only for what changed, and withdraws tasks no longer listed.
     pub async fn load_plan(&self, plan: &PlanDefinition) -> Result<LoadReport, EngineError> {
+        self.load_plan_as(plan, Actor::operator(&os_user(), &host_name())).await
+    }
+
+    /// Loads a plan as `by`: an administrator's account (the web and the
+    /// API) or the operator at this host (the CLI and `serve`). Every event
+    /// of the load names them, and the plan's events name the file.
+    pub async fn load_plan_as(&self, plan: &PlanDefinition, by: Actor) -> Result<LoadReport, EngineError> {
         self.ensure_initialised().await?;
         let before = self.store.event_count().await?;
-        let stamp = self.stamp(system_actor("plan-loader"));
+        let stamp = self.stamp(by);
         let prefix = format!("{}/", plan.id());
         let stored: Vec<TaskKey> = self
             .store

@@ -6,6 +6,7 @@
 use crate::cli::CliError;
 use crate::engine::Engine;
 use crate::notification::dispatch::Dispatcher;
+use crate::plan::PlanDefinition;
 use crate::scheduling;
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -56,6 +57,49 @@ async fn reminders(engine: &Engine, dispatcher: &Dispatcher, schedule: bool) {
     }
 }
 
+/// Whether the plan in force differs from `file` and was loaded after the
+/// file was last written (for example uploaded on the web): then it is kept,
+/// and the log says so. One source of truth: a restart never silently
+/// reverts a later load; `serve --prefer-files` loads the files anyway.
+async fn keeps_newer_plan_in_force(engine: &Engine, plan: &PlanDefinition, file: &Path) -> Result<bool, CliError> {
+    engine.catch_up().await?;
+    let views = engine.store.plan_views().await?;
+    let Some(in_force) = views.iter().find(|v| v.id == plan.id().as_str()) else {
+        return Ok(false);
+    };
+    let (Some(source), Some(loaded)) = (&in_force.plan.source, &in_force.plan.loaded) else {
+        return Ok(false);
+    };
+    if source.sha256 == plan.source.sha256 {
+        return Ok(false);
+    }
+    let written: Option<DateTime<Utc>> = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(DateTime::<Utc>::from);
+    let newer_in_force = written.is_none_or(|w| loaded.at > w);
+    if newer_in_force {
+        tracing::warn!(
+            plan = %plan.id(),
+            file = %file.display(),
+            in_force = %source.file,
+            sha256 = %source.sha256,
+            loaded_by = %loaded.by,
+            loaded_at = %loaded.at.to_rfc3339(),
+            "kế hoạch đang có hiệu lực khác tệp và được nạp sau khi tệp được sửa; giữ kế hoạch đang có hiệu lực (chạy serve --prefer-files để nạp lại từ tệp)"
+        );
+    } else {
+        tracing::warn!(
+            plan = %plan.id(),
+            file = %file.display(),
+            in_force = %source.file,
+            loaded_by = %loaded.by,
+            "tệp kế hoạch mới hơn kế hoạch đang có hiệu lực; nạp từ tệp"
+        );
+    }
+    Ok(newer_in_force)
+}
+
 pub async fn run(
     engine: Engine,
     base_url: &str,
@@ -63,6 +107,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     workflows: &Path,
     poll: Duration,
+    prefer_files: bool,
 ) -> Result<(), CliError> {
     let engine = std::sync::Arc::new(engine);
     let shutdown = Shutdown::listen().map_err(|e| CliError::Input(format!("không đăng ký được tín hiệu dừng: {e}")))?;
@@ -78,6 +123,9 @@ pub async fn run(
             }
             CliError::Invalid(format!("{}: {} lỗi; sửa tệp rồi chạy lại", file.display(), diags.len()))
         })?;
+        if !prefer_files && keeps_newer_plan_in_force(&engine, &plan, file).await? {
+            continue;
+        }
         let report = engine.load_plan(&plan).await?;
         tracing::info!(plan = %report.plan, tasks = report.tasks, milestones = report.milestones, new_events = report.events_written, file = %file.display(), "đã nạp kế hoạch");
     }

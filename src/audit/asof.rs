@@ -1,6 +1,7 @@
 //! State as of any instant: replay a task's events up to that time. What the
 //! Inspection Committee sees with `--as-of` is what was true then, not now.
 
+use crate::domain::plan::PlanEvent;
 use crate::domain::task::{Task, TaskEvent};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -19,6 +20,17 @@ pub struct Stored {
 
 const TASK_EVENTS: &str = "SELECT sequence, payload, metadata, hash FROM events
  WHERE aggregate_type = 'Task' AND aggregate_id = $1 ORDER BY sequence";
+const PLAN_EVENTS: &str = "SELECT sequence, payload, metadata, hash FROM events
+ WHERE aggregate_type = 'Plan' AND aggregate_id = $1 ORDER BY sequence";
+
+/// One stored event of a plan, decoded, with its hash.
+#[derive(Debug, Clone)]
+pub struct StoredPlan {
+    pub sequence: i64,
+    pub event: PlanEvent,
+    pub metadata: Value,
+    pub hash: Option<String>,
+}
 
 fn decode(id: &str, sequence: i64, payload: &str, metadata: &str, hash: Option<String>) -> Result<Stored, StoreError> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt {
@@ -53,29 +65,57 @@ impl Store {
 
     /// Every event of one task, in sequence order.
     pub async fn task_events(&self, aggregate_id: &str) -> Result<Vec<Stored>, StoreError> {
-        let rows: Vec<(i64, String, String, Option<String>)> = match self {
-            Store::Sqlite(p) => sqlx::query(TASK_EVENTS)
+        self.event_rows(TASK_EVENTS, aggregate_id, "đọc lịch sử nhiệm vụ")
+            .await?
+            .into_iter()
+            .map(|(seq, p, m, h)| decode(aggregate_id, seq, &p, &m, h))
+            .collect()
+    }
+
+    /// Every event of one plan (its header and agency directory), in sequence order.
+    pub async fn plan_events(&self, plan_id: &str) -> Result<Vec<StoredPlan>, StoreError> {
+        self.event_rows(PLAN_EVENTS, plan_id, "đọc lịch sử kế hoạch")
+            .await?
+            .into_iter()
+            .map(|(sequence, p, m, hash)| {
+                let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+                    context: format!("{plan_id} #{sequence}"),
+                    reason: e.to_string(),
+                };
+                Ok(StoredPlan {
+                    sequence,
+                    event: serde_json::from_str(&p).map_err(corrupt)?,
+                    metadata: serde_json::from_str(&m).map_err(corrupt)?,
+                    hash,
+                })
+            })
+            .collect()
+    }
+
+    async fn event_rows(
+        &self,
+        sql: &str,
+        aggregate_id: &str,
+        what: &'static str,
+    ) -> Result<Vec<(i64, String, String, Option<String>)>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(p) => sqlx::query(sql)
                 .bind(aggregate_id)
                 .fetch_all(p)
                 .await
-                .map_err(StoreError::query("đọc lịch sử nhiệm vụ"))?
+                .map_err(StoreError::query(what))?
                 .iter()
                 .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                 .collect(),
-            Store::Postgres(p) => {
-                sqlx::query(&TASK_EVENTS.replace("payload, metadata", "payload::text, metadata::text"))
-                    .bind(aggregate_id)
-                    .fetch_all(p)
-                    .await
-                    .map_err(StoreError::query("đọc lịch sử nhiệm vụ"))?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-                    .collect()
-            }
-        };
-        rows.into_iter()
-            .map(|(seq, p, m, h)| decode(aggregate_id, seq, &p, &m, h))
-            .collect()
+            Store::Postgres(p) => sqlx::query(&sql.replace("payload, metadata", "payload::text, metadata::text"))
+                .bind(aggregate_id)
+                .fetch_all(p)
+                .await
+                .map_err(StoreError::query(what))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .collect(),
+        })
     }
 }
 

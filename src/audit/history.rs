@@ -2,9 +2,10 @@
 //! from the events: shared by `audit history`/`audit plan`, the API and the
 //! auditors' pages.
 
-use super::asof::{replay_until, Stored};
+use super::asof::{replay_until, Stored, StoredPlan};
 use crate::domain::dates::{format_vn, local_date, parse_date};
-use crate::domain::ids::TaskKey;
+use crate::domain::ids::{AgencyCode, TaskKey};
+use crate::domain::plan::{Agency, PlanEvent};
 use crate::domain::task::{Delivery, MilestoneStatus, Task, TaskEvent};
 use crate::projections::json::obligation_json;
 use crate::projections::views::{obligation_timeliness, timeliness, Timeliness};
@@ -200,6 +201,8 @@ pub struct History {
     pub entries: Vec<Entry>,
     pub state: Option<Task>,
     pub tz: Tz,
+    /// The agencies the task names (its latest definition).
+    agencies: Vec<AgencyCode>,
 }
 
 impl History {
@@ -231,6 +234,21 @@ impl History {
                 _ => None,
             })
             .unwrap_or_default();
+        let mut task = Task::default();
+        for s in events {
+            cqrs_es::Aggregate::apply(&mut task, s.event.clone());
+        }
+        let agencies = task
+            .definition
+            .map(|d| {
+                let mut all = vec![d.lead];
+                all.extend(d.advisory);
+                all.extend(d.implementers);
+                all.sort();
+                all.dedup();
+                all
+            })
+            .unwrap_or_default();
         Self {
             key,
             title,
@@ -238,7 +256,60 @@ impl History {
             entries,
             state: as_of.map(|t| replay_until(events, t)),
             tz,
+            agencies,
         }
+    }
+
+    /// Adds the changes of the agency directory that concern this task: a
+    /// change to the e-mail addresses or members of an agency the task
+    /// names (lead, advisory or implementer), with who made it and from
+    /// which file, in time order among the task's own events.
+    pub fn with_directory_changes(mut self, plan_events: &[StoredPlan]) -> Self {
+        let involved = self.agencies.clone();
+        for s in plan_events {
+            let PlanEvent::PlanAmended {
+                agencies: Some(change),
+                source,
+                stamp,
+                ..
+            } = &s.event
+            else {
+                continue;
+            };
+            if self.as_of.is_some_and(|t| stamp.at > t) {
+                continue;
+            }
+            let lines: Vec<String> = involved
+                .iter()
+                .filter_map(|code| {
+                    let before = change.from.iter().find(|a| &a.code == code);
+                    let after = change.to.iter().find(|a| &a.code == code);
+                    directory_change(code, before, after)
+                })
+                .collect();
+            if lines.is_empty() {
+                continue;
+            }
+            let file = source
+                .as_ref()
+                .map(|s| format!("; tệp {} (SHA-256 {})", s.file, &s.sha256[..s.sha256.len().min(12)]))
+                .unwrap_or_default();
+            self.entries.push(Entry {
+                sequence: s.sequence,
+                at: stamp.at.with_timezone(&self.tz).fixed_offset(),
+                actor: stamp.by.clone(),
+                event: "PlanAmended",
+                what: format!("Thay đổi danh bạ cơ quan trong kế hoạch {}", self.key.plan),
+                details: format!("{}{file}", lines.join("; ")),
+                hash: s.hash.clone(),
+                recorded_at: s.metadata["recorded_at"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&self.tz).fixed_offset()),
+            });
+        }
+        self.entries.sort_by_key(|e| e.at);
+        self
     }
 
     /// The documented JSON shape (`audit history --format json`, `GET /api/tasks/{task}/history`).
@@ -254,6 +325,45 @@ impl History {
             })).collect::<Vec<_>>(),
             "state": self.state.as_ref().zip(self.as_of).map(|(task, t)| state_json(task, local_date(t, self.tz), self.tz)),
         })
+    }
+}
+
+/// What changed in one agency's directory entry, in Vietnamese, or None.
+fn directory_change(code: &AgencyCode, before: Option<&Agency>, after: Option<&Agency>) -> Option<String> {
+    let emails = |a: Option<&Agency>| -> Vec<String> {
+        a.map(|a| {
+            a.emails
+                .iter()
+                .chain(a.members.iter().flat_map(|m| &m.emails))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let members = |a: Option<&Agency>| -> Vec<String> {
+        a.map(|a| a.members.iter().map(|m| m.name.clone()).collect())
+            .unwrap_or_default()
+    };
+    let (old, new) = (emails(before), emails(after));
+    let (old_members, new_members) = (members(before), members(after));
+    if old == new && old_members == new_members {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if old != new {
+        parts.push(format!("e-mail {} → {}", list(&old), list(&new)));
+    }
+    if old_members != new_members {
+        parts.push(format!("thành viên {} → {}", list(&old_members), list(&new_members)));
+    }
+    Some(format!("{code}: {}", parts.join(", ")))
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "(không có)".into()
+    } else {
+        items.join(", ")
     }
 }
 

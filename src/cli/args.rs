@@ -262,6 +262,10 @@ pub struct ServeArgs {
     /// Address of the HTTP server (port 0 picks a free one).
     #[arg(long, env = "KEHOACH_LISTEN")]
     pub listen: Option<String>,
+    /// Load the plan files even where the plan in force is a later load
+    /// (for example one uploaded on the web); by default that one is kept.
+    #[arg(long)]
+    pub prefer_files: bool,
 }
 
 /// Which task, and as whom.

@@ -37,7 +37,8 @@ pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: O
         )));
     }
     let as_of = as_of.as_deref().map(|s| parse_as_of(s, tz)).transpose()?;
-    let h = History::new(key, &events, as_of, tz);
+    let plan_events = engine.store.plan_events(key.plan.as_str()).await?;
+    let h = History::new(key, &events, as_of, tz).with_directory_changes(&plan_events);
     let rows: Vec<Vec<String>> = h
         .entries
         .iter()

@@ -244,6 +244,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 listener,
                 &workflows,
                 std::time::Duration::from_secs_f64(args.poll.max(0.05)),
+                args.prefer_files,
             )
             .await
         }

@@ -92,6 +92,8 @@ async fn plans(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
                 "start": h.map(|h| h.start.to_string()),
                 "end": h.map(|h| h.end.to_string()),
                 "agencies": p.plan.agencies.iter().map(|a| json!({ "code": a.code, "name": a.name })).collect::<Vec<_>>(),
+                "source": p.plan.source,
+                "loaded": p.plan.loaded.as_ref().map(|s| json!({ "by": s.by.to_json(), "at": s.at.to_rfc3339() })),
             })
         })
         .collect::<Vec<_>>())))
@@ -105,7 +107,7 @@ async fn load_plan(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
     caller.check_csrf(auth::csrf_header(&headers))?;
     let text = std::str::from_utf8(&body).map_err(|_| WebError::bad_request("tệp kế hoạch phải là văn bản UTF-8"))?;
-    let (status, value) = forms::load_plan_text(&state, text).await?;
+    let (status, value) = forms::load_plan_text(&state, &caller, text).await?;
     Ok((status, Json(value)).into_response())
 }
 
@@ -211,7 +213,12 @@ async fn history(
     let tz = plan.tz();
     let as_of = instant(&q, "as_of", tz)?;
     let events = state.store().task_events(&key.to_string()).await?;
-    Ok(Json(History::new(key, &events, as_of, tz).to_json()))
+    let plan_events = state.store().plan_events(key.plan.as_str()).await?;
+    Ok(Json(
+        History::new(key, &events, as_of, tz)
+            .with_directory_changes(&plan_events)
+            .to_json(),
+    ))
 }
 
 async fn act(

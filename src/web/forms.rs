@@ -150,7 +150,7 @@ pub fn approval_queue<'a>(user: &User, views: &'a [TaskView]) -> Vec<(&'a TaskVi
 }
 
 /// Loads a plan file's text; diagnostics come back as 422 with file:line:col.
-pub async fn load_plan_text(state: &AppState, text: &str) -> Result<(StatusCode, Value), WebError> {
+pub async fn load_plan_text(state: &AppState, caller: &Caller, text: &str) -> Result<(StatusCode, Value), WebError> {
     match crate::plan::parse_str(std::path::Path::new("kế-hoạch-tải-lên.toml"), text) {
         Err(diags) => Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -158,7 +158,8 @@ pub async fn load_plan_text(state: &AppState, text: &str) -> Result<(StatusCode,
                     "diagnostics": diags.iter().map(|d| d.to_string()).collect::<Vec<_>>() } }),
         )),
         Ok(plan) => {
-            let r = state.engine.load_plan(&plan).await?;
+            let by = caller.user.actor(caller.channel.clone());
+            let r = state.engine.load_plan_as(&plan, by).await?;
             state.engine.catch_up().await?;
             Ok((
                 StatusCode::OK,

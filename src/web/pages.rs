@@ -434,7 +434,8 @@ async fn task_context(
         .map(|a| parse_as_of(a, tz).map_err(|e| WebError::bad_request(format!("xem tại ngày: {e}"))))
         .transpose()?;
     let events = state.store().task_events(&key.to_string()).await?;
-    let history = History::new(key.clone(), &events, as_of, tz);
+    let plan_events = state.store().plan_events(key.plan.as_str()).await?;
+    let history = History::new(key.clone(), &events, as_of, tz).with_directory_changes(&plan_events);
     // As of a past instant the page shows the replayed state, read-only.
     let view = match &history.state {
         Some(task) => TaskView {
@@ -745,7 +746,7 @@ async fn admin_load_plan(
             .check_csrf(form.get("csrf").map(String::as_str))
             .map_err(refuse)?;
         let text = form.get("plan").map(String::as_str).unwrap_or("");
-        let (status, outcome) = forms::load_plan_text(&state, text).await.map_err(refuse)?;
+        let (status, outcome) = forms::load_plan_text(&state, &caller, text).await.map_err(refuse)?;
         let mut page = admin_page(
             &state,
             &caller,

@@ -338,3 +338,128 @@ async fn every_action_is_bound_to_an_account(kind: &str) {
     assert!(loaded["version"].is_string() && loaded["host"].is_string());
 }
 on_both_stores!(actions_bound_to_accounts, every_action_is_bound_to_an_account);
+
+/// A `serve` process on `db`, its port, and the process.
+async fn serve_on(db: &TestDb, workdir: &std::path::Path) -> (u16, std::process::Child) {
+    let port = free_port();
+    let child = bin()
+        .args(["--db", &db.url(), "serve", "--poll", "0.2", "--workflows"])
+        .arg(workdir.join("workflows"))
+        .env("KEHOACH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEHOACH_OUTBOX_DIR", workdir.join("outbox"))
+        .env("KEHOACH_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http(port, "GET", "/ready", &[], b"").await.status == 200
+        {
+            return (port, child);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("serve did not become ready");
+}
+
+/// How many events loads of a plan wrote (plan and task amendments, openings).
+fn plan_loads(db: &TestDb) -> usize {
+    let out = kehoach(db, &["--format", "jsonl", "audit", "export"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            let e: Value = serde_json::from_str(l).unwrap();
+            matches!(
+                e["event_type"].as_str(),
+                Some("PlanRegistered" | "PlanAmended" | "TaskAmended" | "MilestoneAmended" | "MilestoneOpened")
+            )
+        })
+        .count()
+}
+
+/// Stops `serve` as Ctrl-C would and returns what it logged.
+fn stop(mut child: std::process::Child) -> String {
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// An administrator uploads a plan that gives UBND another address: the
+/// change shows in the history of UBND's tasks with the admin's account, and
+/// restarting `serve` keeps the uploaded plan instead of the file.
+async fn plan_changes_are_attributed_and_kept(kind: &str) {
+    let db = TestDb::of(kind).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("workflows")).unwrap();
+    let text = std::fs::read_to_string(shipped_plan_path()).unwrap();
+    std::fs::write(dir.path().join("workflows/duc-pho-de-an-13.toml"), &text).unwrap();
+    let (port, serve) = serve_on(&db, dir.path()).await;
+
+    let admin = cli_user(&db, "UBKT", "Phạm Thanh Tra", "admin,auditor");
+    let token = json_of(&kehoach(
+        &db,
+        &["--format", "json", "token", "create", "--email", &admin],
+    ))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("\"ubnd@ducpho.example\""));
+    let uploaded = text.replace("\"ubnd@ducpho.example\"", "\"ubnd.moi@ducpho.example\"");
+    let auth = format!("Bearer {token}");
+    let r = http(
+        port,
+        "POST",
+        "/api/plans",
+        &[("Authorization", &auth), ("Content-Type", "application/toml")],
+        uploaded.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let history = json_of(&kehoach(&db, &["--format", "json", "audit", "history", "II.2.1.4"]));
+    let change = history["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "PlanAmended")
+        .unwrap_or_else(|| panic!("no directory change in {history}"));
+    assert_eq!(change["actor"]["email"], admin.as_str());
+    assert_eq!(change["actor"]["channel"], "api");
+    let details = change["details"].as_str().unwrap();
+    assert!(
+        details.contains("UBND")
+            && details.contains("ubnd@ducpho.example")
+            && details.contains("ubnd.moi@ducpho.example"),
+        "{details}"
+    );
+    assert!(details.contains("kế-hoạch-tải-lên.toml"), "{details}");
+    // A task UBND is not on does not show it.
+    let iv6 = json_of(&kehoach(&db, &["--format", "json", "audit", "history", "IV.6"]));
+    assert!(!iv6["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["event"] == "PlanAmended"));
+
+    // A restart keeps the plan loaded later through the web, and says so.
+    let logged = stop(serve);
+    assert!(!logged.contains("giữ kế hoạch"), "{logged}");
+    let before = plan_loads(&db);
+    let (port, serve) = serve_on(&db, dir.path()).await;
+    let plans = http(port, "GET", "/api/plans", &[("Authorization", &auth)], b"")
+        .await
+        .json();
+    assert_eq!(plans[0]["source"]["file"], "kế-hoạch-tải-lên.toml", "{plans}");
+    assert_eq!(plans[0]["loaded"]["by"]["email"], admin.as_str());
+    let logged = stop(serve);
+    assert!(logged.contains("giữ kế hoạch đang có hiệu lực"), "{logged}");
+    assert_eq!(plan_loads(&db), before, "nothing reverted");
+    let verify = kehoach(&db, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+}
+on_both_stores!(plan_changes_attributed, plan_changes_are_attributed_and_kept);
