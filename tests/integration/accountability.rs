@@ -342,7 +342,7 @@ on_both_stores!(actions_bound_to_accounts, every_action_is_bound_to_an_account);
 /// A `serve` process on `db`, its port, and the process.
 async fn serve_on(db: &TestDb, workdir: &std::path::Path) -> (u16, std::process::Child) {
     let port = free_port();
-    let child = bin()
+    let mut child = bin()
         .args(["--db", &db.url(), "serve", "--poll", "0.2", "--workflows"])
         .arg(workdir.join("workflows"))
         .env("KEHOACH_LISTEN", format!("127.0.0.1:{port}"))
@@ -360,6 +360,8 @@ async fn serve_on(db: &TestDb, workdir: &std::path::Path) -> (u16, std::process:
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("serve did not become ready");
 }
 
@@ -380,7 +382,7 @@ fn plan_loads(db: &TestDb) -> usize {
 }
 
 /// Stops `serve` as Ctrl-C would and returns what it logged.
-fn stop(mut child: std::process::Child) -> String {
+fn stop(child: std::process::Child) -> String {
     // SAFETY: signalling our own child process.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
