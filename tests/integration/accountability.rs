@@ -300,7 +300,7 @@ async fn every_action_is_bound_to_an_account(kind: &str) {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["actor"]["system"].is_null())
+        .filter(|e| e["actor"]["account"].is_string())
         .collect();
     assert_eq!(people.len(), 3, "{people:?}");
     let by_channel = |channel: &str| -> &Value {
@@ -329,13 +329,15 @@ async fn every_action_is_bound_to_an_account(kind: &str) {
     assert_eq!(cli["actor"]["email"], cli_email.as_str());
     assert!(cli["actor"]["os_user"].as_str().is_some_and(|u| !u.is_empty()));
     assert!(cli["actor"]["host"].as_str().is_some_and(|h| !h.is_empty()));
-    // The plan loader is the system, with its version and host.
+    // The plan was loaded by the operator at this host; nothing is anonymous.
     let loaded = &history["timeline"][0]["actor"];
-    assert_eq!(
-        (loaded["channel"].as_str(), loaded["system"].as_str()),
-        (Some("system"), Some("plan-loader"))
-    );
-    assert!(loaded["version"].is_string() && loaded["host"].is_string());
+    assert_eq!(loaded["channel"], "cli");
+    assert!(loaded["operator"].is_string() && loaded["host"].is_string(), "{loaded}");
+    assert!(history["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["actor"]["channel"].is_string() && e["recorded_at"].is_string()));
 }
 on_both_stores!(actions_bound_to_accounts, every_action_is_bound_to_an_account);
 
