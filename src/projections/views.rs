@@ -138,6 +138,23 @@ pub fn obligation_timeliness(o: &Obligation, today: NaiveDate, tz: chrono_tz::Tz
     }
 }
 
+/// Where a milestone stands for one agency: its own obligation where it owes
+/// one (alone, or jointly), else the milestone as a whole (for the lead and
+/// advisory agencies, who follow every obligation): due date, status and
+/// timeliness.
+pub fn standing_for(
+    m: &Milestone,
+    agency: &AgencyCode,
+    implementers: &[AgencyCode],
+    today: NaiveDate,
+    tz: chrono_tz::Tz,
+) -> (NaiveDate, MilestoneStatus, Timeliness) {
+    match m.obligations.iter().find(|o| o.owed_by(agency, implementers)) {
+        Some(o) => (o.due, o.status, obligation_timeliness(o, today, tz)),
+        None => (m.due(), m.status, timeliness(m, today, tz)),
+    }
+}
+
 /// How a milestone stands: its most pressing obligation (overdue before
 /// still due, a late approval before an on-time one).
 pub fn timeliness(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz) -> Timeliness {

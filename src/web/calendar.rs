@@ -112,8 +112,13 @@ pub fn agency_feed(
             stamp,
         };
         for m in &view.task.milestones {
-            if !matches!(m.status, MilestoneStatus::Waived | MilestoneStatus::Cancelled) {
-                event.write(&mut w, m);
+            // The agency's own obligation where it owes one, else the milestone.
+            let (due, status) = match m.obligations.iter().find(|o| o.owed_by(agency, &def.implementers)) {
+                Some(o) => (o.due, o.status),
+                None => (m.due(), m.status),
+            };
+            if !matches!(status, MilestoneStatus::Waived | MilestoneStatus::Cancelled) {
+                event.write(&mut w, m, due, status);
             }
         }
     }
@@ -134,10 +139,9 @@ struct EventContext<'a> {
 }
 
 impl EventContext<'_> {
-    fn write(&self, w: &mut Writer, m: &Milestone) {
-        let due = m.due();
+    fn write(&self, w: &mut Writer, m: &Milestone, due: NaiveDate, status: MilestoneStatus) {
         let headline = format!("{} {}", self.task_id, m.spec.title);
-        let summary = if m.status == MilestoneStatus::Approved {
+        let summary = if status == MilestoneStatus::Approved {
             format!("{APPROVED_PREFIX}{headline}")
         } else {
             headline.clone()
@@ -158,11 +162,11 @@ impl EventContext<'_> {
             &ical_date(due.checked_add_days(Days::new(1)).unwrap_or(due)),
         );
         w.text("SUMMARY", &summary);
-        w.text("DESCRIPTION", &self.description(m));
+        w.text("DESCRIPTION", &self.description(m, due, status));
         w.raw("URL", &self.url);
         w.raw("STATUS", "CONFIRMED");
         w.raw("TRANSP", "TRANSPARENT");
-        if m.status.is_pending() {
+        if status.is_pending() {
             for (trigger, lead_in) in [("-P7D", "Còn một tuần đến hạn"), ("-P1D", "Ngày mai đến hạn")] {
                 w.raw("BEGIN", "VALARM");
                 w.raw("ACTION", "DISPLAY");
@@ -174,21 +178,21 @@ impl EventContext<'_> {
         w.raw("END", "VEVENT");
     }
 
-    fn description(&self, m: &Milestone) -> String {
+    fn description(&self, m: &Milestone, due: NaiveDate, status: MilestoneStatus) -> String {
         let mut lines = vec![
             format!("Nhiệm vụ {}: {}", self.task_id, self.def.title),
             format!("Mốc: {}", m.spec.title),
         ];
-        if m.due() == m.spec.due {
-            lines.push(format!("Hạn: {}", format_vn(m.due())));
+        if due == m.spec.due {
+            lines.push(format!("Hạn: {}", format_vn(due)));
         } else {
             lines.push(format!(
                 "Hạn: {} (đã gia hạn, hạn theo kế hoạch {})",
-                format_vn(m.due()),
+                format_vn(due),
                 format_vn(m.spec.due)
             ));
         }
-        lines.push(format!("Trạng thái: {}", m.status.label_vi()));
+        lines.push(format!("Trạng thái: {}", status.label_vi()));
         lines.push(format!(
             "Vai trò của {}: {}",
             self.agency,

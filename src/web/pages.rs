@@ -13,7 +13,7 @@ use crate::audit::asof::replay_until;
 use crate::audit::history::{parse_as_of, History, Standing};
 use crate::domain::dates::{format_vn, local_date};
 use crate::domain::task::Obligation;
-use crate::projections::views::{obligation_timeliness, timeliness, today_in, PlanView, TaskView, Timeliness};
+use crate::projections::views::{obligation_timeliness, standing_for, timeliness, today_in, PlanView, TaskView, Timeliness};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -322,17 +322,23 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
             .filter(|v| !v.task.withdrawn && (v.involves(&caller.user.agency) || caller.user.sees_everything()))
             .filter_map(|v| {
                 let def = v.task.definition.as_ref()?;
-                let next = v.open_milestones().min_by_key(|m| m.due())?;
-                let t = timeliness(next, today, tz);
+                // The agency's own part where it owes one: UBND's inbox does not
+                // show III.1.2 as overdue because MTTQ has not done its part.
+                let agency = &caller.user.agency;
+                let (next, (due, status, t)) = v
+                    .open_milestones()
+                    .map(|m| (m, standing_for(m, agency, &def.implementers, today, tz)))
+                    .filter(|(_, (_, status, _))| status.is_pending())
+                    .min_by_key(|(_, (due, _, _))| *due)?;
                 let (plan, task) = task_ids(v);
                 Some((
                     t == Timeliness::Overdue,
-                    next.due(),
+                    due,
                     json!({
                         "plan": plan, "task": task, "title": def.title,
                         "role": forms::role_on(&caller.user, v),
                         "milestone": next.spec.id, "milestone_title": next.spec.title,
-                        "due": format_vn(next.due()), "status": next.status.label_vi(),
+                        "due": format_vn(due), "status": status.label_vi(),
                         "timeliness": t.label_vi(), "class": t.css_class(),
                     }),
                 ))
