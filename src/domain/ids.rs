@@ -176,11 +176,6 @@ impl PersonName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// Whether two names denote the same person (case and spacing ignored).
-    pub fn same_person(&self, other: &PersonName) -> bool {
-        self.0.to_lowercase() == other.0.to_lowercase()
-    }
 }
 
 impl TryFrom<String> for PersonName {
@@ -233,11 +228,10 @@ mod tests {
     }
 
     #[test]
-    fn person_names_normalise_spacing_and_compare_without_case() {
+    fn person_names_normalise_spacing() {
+        // Names are shown, never compared: rules compare account ids.
         let a = PersonName::parse("  Nguyễn   Văn A ").unwrap();
-        let b = PersonName::parse("nguyễn văn a").unwrap();
         assert_eq!(a.as_str(), "Nguyễn Văn A");
-        assert!(a.same_person(&b));
         assert!(PersonName::parse("   ").is_err());
     }
 }

@@ -320,6 +320,11 @@ fn item(row: &OutboxRow, tasks: &HashMap<String, TaskView>, window: NaiveDate, b
         .find(|m| m.spec.id.as_str() == row.milestone_id)?;
     let record = m.reminders.iter().find(|r| r.key == row.reminder_key);
     let (plan, task) = row.aggregate_id.split_once('/')?;
+    // An item about one obligation carries that obligation's deadline.
+    let owed = record
+        .and_then(|r| r.obligation.as_ref())
+        .and_then(|ob| m.obligation(ob));
+    let due = owed.map_or(m.due(), |o| o.due);
     Some(DigestItem {
         task_id: task.to_string(),
         task_title: def.title.clone(),
@@ -327,8 +332,11 @@ fn item(row: &OutboxRow, tasks: &HashMap<String, TaskView>, window: NaiveDate, b
         kind: kind_of(&row.kind),
         milestone_id: m.spec.id.to_string(),
         milestone_title: m.spec.title.clone(),
-        due: m.due(),
-        days_left: (m.due() - window).num_days(),
+        obligation: owed
+            .filter(|_| m.obligations.len() > 1)
+            .and_then(|o| o.agency.as_ref().map(|a| a.to_string())),
+        due,
+        days_left: (due - window).num_days(),
         note: record.and_then(|r| r.note.clone()),
         link: format!("{}/tasks/{plan}/{task}", base_url.trim_end_matches('/')),
     })

@@ -22,6 +22,9 @@ pub struct DigestItem {
     pub kind: ItemKind,
     pub milestone_id: String,
     pub milestone_title: String,
+    /// Whose part of the milestone the item is about, where it has several
+    /// obligations (`UBND`), so that an advisory copy says whose it is.
+    pub obligation: Option<String>,
     pub due: NaiveDate,
     /// Whole days from the send day to the due date; negative when overdue.
     pub days_left: i64,
