@@ -4,6 +4,7 @@ mod accountability;
 mod audit;
 mod browser;
 mod cli;
+mod directory;
 mod engine;
 mod helpers;
 mod legacy;
