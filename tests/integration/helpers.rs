@@ -111,14 +111,14 @@ impl TestDb {
         let fixtures = repo_root().join("tests/fixtures/release-0.1");
         match kind {
             "sqlite" => {
-                let db = Self::sqlite();
+                let db = Self::sqlite_empty();
                 if let TestDb::Sqlite { path, .. } = &db {
                     std::fs::copy(fixtures.join("store.db"), path).expect("copy the release 0.1 store");
                 }
                 db
             }
             _ => {
-                let db = Self::postgres().await;
+                let db = Self::postgres_empty().await;
                 let dump = std::fs::read_to_string(fixtures.join("store.postgres.sql")).expect("read the dump");
                 let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url())
                     .await
