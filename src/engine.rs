@@ -8,8 +8,8 @@ use crate::audit::merkle;
 use crate::audit::verify::check_store;
 use crate::clock::SharedClock;
 use crate::domain::ids::{MilestoneId, TaskKey};
-use crate::domain::plan::{Plan, PlanError, SyncPlan};
-use crate::domain::task::{Actor, Milestone, Stamp, Task, TaskAction, TaskCommand, TaskError};
+use crate::domain::plan::{Plan, PlanCommand, PlanError, SyncPlan};
+use crate::domain::task::{Actor, DeliveryOutcome, Milestone, Stamp, Task, TaskAction, TaskCommand, TaskError};
 use crate::plan::{load, PlanDefinition};
 use crate::projections::{self, CatchUp};
 use crate::store::info::{self, InitialiseStore, StoreInfo, StoreMode};
@@ -240,13 +240,14 @@ impl Engine {
     async fn run<A: Aggregate>(
         fw: &Framework<A>,
         id: &str,
-        command: A::Command,
+        command: impl Into<A::Command>,
         stamp: &Stamp,
         retry: bool,
     ) -> Result<(), AggregateError<A::Error>>
     where
         A::Command: Clone,
     {
+        let command: A::Command = command.into();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -388,6 +389,30 @@ impl Engine {
             withdrawn,
             events_written: self.store.event_count().await? - before,
         })
+    }
+
+    /// Records how delivering a directory notice of `plan` went, as the dispatcher.
+    pub async fn record_notice_delivery(
+        &self,
+        plan: &str,
+        key: &str,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), EngineError> {
+        let stamp = self.stamp(system_actor("dispatcher"));
+        let command = PlanCommand::RecordNoticeDelivery {
+            key: key.to_string(),
+            outcome,
+            stamp: stamp.clone(),
+        };
+        Self::run(&self.plans, plan, command, &stamp, true)
+            .await
+            .map_err(|e| match e {
+                AggregateError::UserError(source) => EngineError::PlanRejected {
+                    plan: plan.to_string(),
+                    source,
+                },
+                other => Self::persistence(plan, other),
+            })
     }
 
     /// Records a checkpoint: the Merkle root over the heads of every chain,

@@ -559,6 +559,9 @@ pub async fn verify(store: &Store, progress: impl Fn(u64)) -> Result<Result<Summ
             found: "không có".into(),
         }));
     }
+    if let Some(problem) = compare_plan_views(&checker, &store.plan_views().await?) {
+        return Ok(Err(problem));
+    }
     checker.summary.views = views.len() as u64;
     match compare_accounts(store, &checker).await? {
         Err(p) => return Ok(Err(p)),
@@ -633,4 +636,50 @@ async fn compare_accounts(store: &Store, checker: &Checker) -> Result<Result<u64
         )));
     }
     Ok(Ok(0))
+}
+
+/// The first plan view that disagrees with its replayed events (header,
+/// directory, directory notices and their delivery), or a plan with events
+/// and no view.
+fn compare_plan_views(checker: &Checker, views: &[crate::projections::PlanView]) -> Option<Problem> {
+    for view in views {
+        let last = checker
+            .chains
+            .get(&(Plan::TYPE.to_string(), view.id.clone()))
+            .map_or(0, |c| c.sequence);
+        let mismatch = |what: &str, expected: String, found: String| Problem {
+            aggregate_type: Plan::TYPE.into(),
+            aggregate_id: view.id.clone(),
+            sequence: last + 1,
+            what: what.into(),
+            expected,
+            found,
+        };
+        if view.version != last {
+            return Some(mismatch(
+                "khung nhìn kế hoạch khác phiên bản trong kho sự kiện",
+                format!("phiên bản {last}"),
+                format!("phiên bản {}", view.version),
+            ));
+        }
+        if checker.plans.get(&view.id) != Some(&view.plan) {
+            return Some(mismatch(
+                "khung nhìn kế hoạch khác trạng thái dựng lại từ sự kiện",
+                "trạng thái dựng lại".into(),
+                "khung nhìn khác".into(),
+            ));
+        }
+    }
+    checker
+        .plans
+        .keys()
+        .find(|id| !views.iter().any(|v| &v.id == *id))
+        .map(|missing| Problem {
+            aggregate_type: Plan::TYPE.into(),
+            aggregate_id: missing.clone(),
+            sequence: 0,
+            what: "kế hoạch có sự kiện nhưng không có khung nhìn".into(),
+            expected: "một khung nhìn".into(),
+            found: "không có".into(),
+        })
 }

@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod dates;
+pub mod directory;
 pub mod ids;
 pub mod plan;
 pub mod reminders;

@@ -3,11 +3,12 @@
 
 use super::calendar::WorkCalendar;
 use super::dates::DayMonth;
+use super::directory::{self, DirectoryNotice};
 use super::ids::{AgencyCode, PlanId};
 use super::reminders::ReminderPolicy;
 use super::task::events::Change;
-use super::task::{Actor, Stamp};
-use chrono::NaiveDate;
+use super::task::{Actor, Delivery, DeliveryOutcome, Stamp};
+use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,30 @@ pub enum PlanEvent {
         source: Option<PlanSource>,
         stamp: Stamp,
     },
+    /// A directory change took addresses from an agency (or added some):
+    /// its old addresses `to` are owed a notice. Queued by the amending command.
+    DirectoryNoticeQueued {
+        key: String,
+        agency: AgencyCode,
+        to: Vec<String>,
+        removed: Vec<String>,
+        added: Vec<String>,
+        stamp: Stamp,
+    },
+    DirectoryNoticeSent {
+        key: String,
+        message_id: String,
+        reply: String,
+        stamp: Stamp,
+    },
+    DirectoryNoticeFailed {
+        key: String,
+        attempt: u32,
+        error: String,
+        /// None once the dispatcher gives up.
+        next_attempt: Option<DateTime<Utc>>,
+        stamp: Stamp,
+    },
 }
 
 impl DomainEvent for PlanEvent {
@@ -103,6 +128,9 @@ impl DomainEvent for PlanEvent {
         match self {
             Self::PlanRegistered { .. } => "PlanRegistered",
             Self::PlanAmended { .. } => "PlanAmended",
+            Self::DirectoryNoticeQueued { .. } => "DirectoryNoticeQueued",
+            Self::DirectoryNoticeSent { .. } => "DirectoryNoticeSent",
+            Self::DirectoryNoticeFailed { .. } => "DirectoryNoticeFailed",
         }
         .to_string()
     }
@@ -120,12 +148,34 @@ pub struct SyncPlan {
     pub stamp: Stamp,
 }
 
+/// Every command on a plan: the loader's sync, and the dispatcher's record
+/// of a directory notice's delivery.
+#[derive(Debug, Clone, PartialEq)]
+// Commands live briefly between the engine and decide.
+#[allow(clippy::large_enum_variant)]
+pub enum PlanCommand {
+    Sync(SyncPlan),
+    RecordNoticeDelivery {
+        key: String,
+        outcome: DeliveryOutcome,
+        stamp: Stamp,
+    },
+}
+
+impl From<SyncPlan> for PlanCommand {
+    fn from(sync: SyncPlan) -> Self {
+        Self::Sync(sync)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
     #[error("chỉ hệ thống (nạp kế hoạch) được thay đổi kế hoạch")]
     SystemOnly,
     #[error("kế hoạch đã đăng ký với mã {0}")]
     WrongIdentity(PlanId),
+    #[error("không có thông báo thay đổi danh mục {0}")]
+    UnknownNotice(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -137,11 +187,86 @@ pub struct Plan {
     pub source: Option<PlanSource>,
     #[serde(default)]
     pub loaded: Option<Stamp>,
+    /// Notices owed to the old addresses of changed directory entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<DirectoryNotice>,
 }
 
 impl Plan {
     pub fn agency(&self, code: &AgencyCode) -> Option<&Agency> {
         self.agencies.iter().find(|a| &a.code == code)
+    }
+
+    pub fn notice(&self, key: &str) -> Option<&DirectoryNotice> {
+        self.notices.iter().find(|n| n.key == key)
+    }
+
+    /// Decides any plan command. A sync that changes an agency's addresses
+    /// also queues, in the same command, a notice to the old addresses of
+    /// each such agency (see `domain::directory`).
+    pub fn decide_command(&self, cmd: PlanCommand) -> Result<Vec<PlanEvent>, PlanError> {
+        match cmd {
+            PlanCommand::Sync(sync) => {
+                let mut events = self.decide(sync)?;
+                let notices: Vec<PlanEvent> = events
+                    .iter()
+                    .filter_map(|e| match e {
+                        PlanEvent::PlanAmended {
+                            agencies: Some(change),
+                            stamp,
+                            ..
+                        } => Some(self.directory_notices(&change.from, &change.to, stamp)),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
+                events.extend(notices);
+                Ok(events)
+            }
+            PlanCommand::RecordNoticeDelivery { key, outcome, stamp } => {
+                if !stamp.by.is_system() {
+                    return Err(PlanError::SystemOnly);
+                }
+                let notice = self.notice(&key).ok_or_else(|| PlanError::UnknownNotice(key.clone()))?;
+                if notice.is_sent() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![match outcome {
+                    DeliveryOutcome::Sent { message_id, reply, .. } => PlanEvent::DirectoryNoticeSent {
+                        key,
+                        message_id,
+                        reply,
+                        stamp,
+                    },
+                    DeliveryOutcome::Failed {
+                        attempt,
+                        error,
+                        next_attempt,
+                    } => PlanEvent::DirectoryNoticeFailed {
+                        key,
+                        attempt,
+                        error,
+                        next_attempt,
+                        stamp,
+                    },
+                }])
+            }
+        }
+    }
+
+    fn directory_notices(&self, from: &[Agency], to: &[Agency], stamp: &Stamp) -> Vec<PlanEvent> {
+        let change = directory::next_change_number(&self.notices);
+        directory::address_changes(from, to)
+            .into_iter()
+            .map(|c| PlanEvent::DirectoryNoticeQueued {
+                key: directory::notice_key(change, &c.agency),
+                agency: c.agency,
+                to: c.to,
+                removed: c.removed,
+                added: c.added,
+                stamp: stamp.clone(),
+            })
+            .collect()
     }
 
     pub fn decide(&self, cmd: SyncPlan) -> Result<Vec<PlanEvent>, PlanError> {
@@ -182,13 +307,13 @@ impl Plan {
 
 impl Aggregate for Plan {
     const TYPE: &'static str = "Plan";
-    type Command = SyncPlan;
+    type Command = PlanCommand;
     type Event = PlanEvent;
     type Error = PlanError;
     type Services = ();
 
-    async fn handle(&mut self, command: SyncPlan, _: &(), sink: &EventSink<Self>) -> Result<(), PlanError> {
-        for event in self.decide(command)? {
+    async fn handle(&mut self, command: PlanCommand, _: &(), sink: &EventSink<Self>) -> Result<(), PlanError> {
+        for event in self.decide_command(command)? {
             sink.write(event, self).await;
         }
         Ok(())
@@ -224,6 +349,48 @@ impl Aggregate for Plan {
                 }
                 self.loaded = Some(stamp);
             }
+            PlanEvent::DirectoryNoticeQueued {
+                key,
+                agency,
+                to,
+                removed,
+                added,
+                stamp,
+            } => {
+                if self.notice(&key).is_none() {
+                    self.notices
+                        .push(directory::queued(key, agency, to, removed, added, &stamp));
+                }
+            }
+            PlanEvent::DirectoryNoticeSent {
+                key, message_id, stamp, ..
+            } => {
+                if let Some(n) = self.notices.iter_mut().find(|n| n.key == key) {
+                    n.delivery = Some(Delivery::Sent {
+                        message_id,
+                        at: stamp.at,
+                    });
+                }
+            }
+            PlanEvent::DirectoryNoticeFailed {
+                key,
+                attempt,
+                error,
+                next_attempt,
+                ..
+            } => {
+                if let Some(n) = self.notices.iter_mut().find(|n| n.key == key) {
+                    n.delivery = Some(Delivery::Failed {
+                        attempts: attempt,
+                        error,
+                        next_attempt,
+                    });
+                }
+            }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

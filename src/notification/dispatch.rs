@@ -6,13 +6,14 @@
 //! and a mail client can recognise the duplicate.
 
 use super::email::{self, EmailError};
+use super::notice::{self, NoticeMail};
 use super::transport::Transport;
 use super::{Digest, DigestItem, ItemKind, Role};
 use crate::domain::dates::local_date;
 use crate::domain::ids::AgencyCode;
 use crate::domain::task::{DeliveryOutcome, TaskAction};
 use crate::engine::{Engine, EngineError};
-use crate::projections::views::{OutboxRow, PlanView, TaskView};
+use crate::projections::views::{OutboxRow, PlanView, TaskView, DIRECTORY_NOTICE};
 use crate::scheduling::parse_item;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
@@ -56,6 +57,9 @@ pub struct Sent {
     pub items: usize,
     pub outcome: String,
     pub ok: bool,
+    /// The key of the directory notice this was, if it was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// Waits between attempts: 1, 4, 16, 64, 256 minutes…
@@ -164,6 +168,19 @@ impl Dispatcher {
             .into_iter()
             .filter(|r| plan_of(&r.aggregate_id) == plan.id)
             .collect();
+        // Directory notices first: they are about who receives the rest.
+        let (notices, rows): (Vec<OutboxRow>, Vec<OutboxRow>) = rows
+            .into_iter()
+            .partition(|r| r.kind == DIRECTORY_NOTICE && r.aggregate_id == plan.id);
+        let mut report = Vec::new();
+        if !notices.is_empty() {
+            // The notice itself may be newer than the plan view read before the lock.
+            let fresh = engine.store.plan_view(&plan.id).await?;
+            let plan = fresh.as_ref().unwrap_or(plan);
+            for row in &notices {
+                report.extend(self.deliver_notice(engine, plan, row, now).await?);
+            }
+        }
         let mut ids: Vec<String> = rows.iter().map(|r| r.aggregate_id.clone()).collect();
         ids.dedup();
         let tasks: HashMap<String, TaskView> = engine
@@ -177,7 +194,6 @@ impl Dispatcher {
         for row in &rows {
             windows.entry(window_of(row, plan.tz())).or_default().push(row);
         }
-        let mut report = Vec::new();
         for (window, rows) in windows {
             report.push(self.deliver(engine, plan, agency, window, &rows, &tasks, now).await?);
         }
@@ -306,7 +322,90 @@ impl Dispatcher {
             items: rows.len(),
             outcome: outcome_text,
             ok,
+            notice: None,
         })
+    }
+
+    /// Sends one directory notice to the agency's old addresses and records
+    /// the outcome on the plan. A notice that cannot be rendered (an old
+    /// address that is not one) fails for good rather than blocking the pass.
+    async fn deliver_notice(
+        &self,
+        engine: &Engine,
+        plan: &PlanView,
+        row: &OutboxRow,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Sent>, DispatchError> {
+        let Some(n) = plan.plan.notice(&row.reminder_key) else {
+            return Ok(None);
+        };
+        if n.is_sent() {
+            return Ok(None);
+        }
+        let tz = plan.tz();
+        let message_id = notice::message_id(&plan.id, &n.key, n.agency.as_str(), &self.mail_domain);
+        let mail = NoticeMail {
+            plan_title: plan.plan.header.as_ref().map(|h| h.title.clone()).unwrap_or_default(),
+            agency_code: n.agency.to_string(),
+            agency_name: plan
+                .plan
+                .agency(&n.agency)
+                .map_or_else(|| n.agency.to_string(), |a| a.name.clone()),
+            recipients: n.to.clone(),
+            removed: n.removed.clone(),
+            added: n.added.clone(),
+            changed_by: n.changed_by.to_string(),
+            changed_at: n.changed_at.with_timezone(&tz).fixed_offset(),
+            from: self.from.clone(),
+            message_id: message_id.clone(),
+            date: now.with_timezone(&tz).fixed_offset(),
+            simulation: engine.is_simulation(),
+        };
+        let result: Result<String, (String, bool)> = match notice::render(&mail) {
+            Err(e) => Err((format!("không soạn được thư báo thay đổi danh mục: {e}"), true)),
+            Ok(message) => match self.transport.send(&message, &n.to).await {
+                Ok(d) => Ok(d.reply),
+                Err(e) => Err((e.to_string(), false)),
+            },
+        };
+        if result.is_ok() && self.crash_after_send {
+            tracing::error!(%message_id, "KEHOACH_CRASH_AFTER_SEND: dừng ngay sau khi máy chủ nhận thư");
+            std::process::exit(70);
+        }
+        let outcome = match &result {
+            Ok(reply) => DeliveryOutcome::Sent {
+                message_id: message_id.clone(),
+                addresses: n.to.clone(),
+                reply: reply.clone(),
+            },
+            Err((error, give_up)) => {
+                let attempt = u32::try_from(row.attempts).unwrap_or(0) + 1;
+                let last = *give_up || attempt >= self.max_attempts;
+                DeliveryOutcome::Failed {
+                    attempt,
+                    error: crate::store::one_line(error),
+                    next_attempt: (!last).then(|| now + backoff(attempt)),
+                }
+            }
+        };
+        engine.record_notice_delivery(&plan.id, &n.key, outcome).await?;
+        let (ok, outcome_text) = match result {
+            Ok(reply) => (true, reply),
+            Err((e, _)) => {
+                tracing::warn!(agency = %n.agency, key = %n.key, error = %e, "gửi thư báo thay đổi danh mục thất bại");
+                (false, e)
+            }
+        };
+        Ok(Some(Sent {
+            agency: n.agency.to_string(),
+            window: local_date(now, tz),
+            message_id,
+            addresses: n.to.clone(),
+            items: 1,
+            outcome: outcome_text,
+            ok,
+            notice: Some(n.key.clone()),
+        }))
     }
 }
 

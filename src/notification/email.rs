@@ -23,7 +23,7 @@ const HTML_NAME: &str = "digest.html";
 /// Longest subject we write, in characters. Long plan titles would otherwise
 /// give subjects that clients cut anyway, and some relays refuse very long
 /// header lines.
-const SUBJECT_MAX_CHARS: usize = 200;
+pub(super) const SUBJECT_MAX_CHARS: usize = 200;
 
 /// Starts the subject of every e-mail from a simulation store.
 pub const SIMULATION_PREFIX: &str = "[MÔ PHỎNG] ";
@@ -132,24 +132,30 @@ pub fn message_id(agency: &str, window: NaiveDate, item_keys: &[String], domain:
         agency_part.push_str(&sha256_hex(agency.as_bytes())[..8]);
     }
 
-    let domain_part: String = domain
-        .trim()
-        .to_ascii_lowercase()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
-        .collect();
-    let domain_part = domain_part.trim_matches('.');
-    let domain_part = if domain_part.is_empty() || domain_part.contains("..") {
-        FALLBACK_DOMAIN
-    } else {
-        domain_part
-    };
+    let domain_part = id_domain(domain);
 
     format!(
         "digest.{agency_part}.{}.{}@{domain_part}",
         window.format("%Y%m%d"),
         &keys_hash[..16]
     )
+}
+
+/// The right-hand side of a Message-ID: `domain` reduced to `[a-z0-9.-]`,
+/// or `kehoach.invalid` if nothing usable is left.
+pub(super) fn id_domain(domain: &str) -> String {
+    let part: String = domain
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+        .collect();
+    let part = part.trim_matches('.');
+    if part.is_empty() || part.contains("..") {
+        FALLBACK_DOMAIN.to_owned()
+    } else {
+        part.to_owned()
+    }
 }
 
 /// The whole e-mail for a digest: From, To (every recipient), Subject,
@@ -218,7 +224,7 @@ pub fn render(d: &Digest) -> Result<Message, EmailError> {
 /// beside it is the same instant in the IMF-fixdate form lettre can parse, so
 /// `MessageBuilder::build` sees a Date and does not add a second one, and
 /// `headers().get::<Date>()` still returns the right instant.
-fn date_header(date: DateTime<FixedOffset>) -> HeaderValue {
+pub(super) fn date_header(date: DateTime<FixedOffset>) -> HeaderValue {
     let wire = date.format("%a, %d %b %Y %H:%M:%S %z").to_string();
     let parseable = date.with_timezone(&Utc).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     // Pre-encoded is safe here: both strings come from chrono's fixed ASCII
@@ -409,7 +415,7 @@ fn link_label(it: &DigestItem) -> &'static str {
 
 /// "Kế hoạch …" for the footer without doubling the word when the plan's
 /// own title already starts with it (the shipped plan's does).
-fn plan_reference(plan_title: &str) -> String {
+pub(super) fn plan_reference(plan_title: &str) -> String {
     let title = one_line(plan_title);
     let starts_with_plan = title.to_lowercase().starts_with("kế hoạch");
     if starts_with_plan || title.is_empty() {
@@ -490,7 +496,7 @@ impl Counts {
 /// One line of text: every control character (CR, LF, TAB, NEL, …) and the
 /// Unicode line/paragraph separators become spaces, runs of whitespace
 /// collapse to one, ends trimmed.
-fn one_line(s: &str) -> String {
+pub(super) fn one_line(s: &str) -> String {
     let spaced: String = s
         .chars()
         .map(|c| {
@@ -504,7 +510,7 @@ fn one_line(s: &str) -> String {
     spaced.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn cap_chars(s: &str, max: usize) -> String {
+pub(super) fn cap_chars(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_owned();
     }
@@ -514,13 +520,13 @@ fn cap_chars(s: &str, max: usize) -> String {
     out
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
 /// RFC 5322 `msg-id` without brackets, restricted to the dot-atom form on
 /// both sides (what [`message_id`] produces).
-fn is_valid_message_id(id: &str) -> bool {
+pub(super) fn is_valid_message_id(id: &str) -> bool {
     fn dot_atom(s: &str) -> bool {
         !s.is_empty()
             && !s.starts_with('.')
@@ -535,7 +541,7 @@ fn is_valid_message_id(id: &str) -> bool {
     }
 }
 
-fn address_reason(e: &lettre::address::AddressError) -> String {
+pub(super) fn address_reason(e: &lettre::address::AddressError) -> String {
     use lettre::address::AddressError as A;
     match e {
         A::MissingParts => "thiếu phần tên hoặc tên miền".to_owned(),

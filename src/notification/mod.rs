@@ -6,6 +6,7 @@
 
 pub mod dispatch;
 pub mod email;
+pub mod notice;
 pub mod transport;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};

@@ -302,9 +302,16 @@ macro_rules! run_batch {
         let ids: Vec<&str> = reindex.iter().map(|v| v.id.as_str()).collect();
         delete_for!($tx, $db, "due_index", &ids);
         $insert_due(&mut $tx, &due).await?;
-        let ids: Vec<&str> = changes.tasks.keys().map(String::as_str).collect();
+        // Task ids hold a `/`, plan ids do not: a plan's rows (its directory
+        // notices) never share an aggregate id with a task's.
+        let ids: Vec<&str> = changes.tasks.keys().chain(changes.plans.keys()).map(String::as_str).collect();
         delete_for!($tx, $db, "outbox", &ids);
-        let outbox: Vec<OutboxRow> = changes.tasks.values().flat_map(|v| v.outbox_rows()).collect();
+        let outbox: Vec<OutboxRow> = changes
+            .tasks
+            .values()
+            .flat_map(|v| v.outbox_rows())
+            .chain(changes.plans.values().flat_map(|v| v.outbox_rows()))
+            .collect();
         for chunk in outbox.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::<$db>::new(
                 "INSERT INTO outbox (aggregate_id, milestone_id, reminder_key, agency, role, kind, window_day, queued_at, due, \

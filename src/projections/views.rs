@@ -25,6 +25,35 @@ impl PlanView {
         }
     }
 
+    /// The outbox rows of the plan's directory notices: one per notice, to
+    /// the agency's old addresses (milestone `directory`, kind `directory`).
+    pub fn outbox_rows(&self) -> Vec<OutboxRow> {
+        let tz = self.tz();
+        self.plan
+            .notices
+            .iter()
+            .map(|n| {
+                let (status, attempts, next, message_id, error) = delivery_columns(n.delivery.as_ref());
+                OutboxRow {
+                    aggregate_id: self.id.clone(),
+                    milestone_id: DIRECTORY_NOTICE.to_string(),
+                    reminder_key: n.key.clone(),
+                    agency: n.agency.to_string(),
+                    role: DIRECTORY_NOTICE.to_string(),
+                    kind: DIRECTORY_NOTICE.to_string(),
+                    window_day: None,
+                    queued_at: instant_text(n.changed_at),
+                    due: local_date(n.changed_at, tz).to_string(),
+                    status: status.to_string(),
+                    attempts,
+                    next_attempt_at: next,
+                    message_id,
+                    last_error: error,
+                }
+            })
+            .collect()
+    }
+
     /// The plan's time zone (Vietnam's until the plan says otherwise).
     pub fn tz(&self) -> chrono_tz::Tz {
         self.plan
@@ -46,6 +75,30 @@ pub struct TaskView {
     pub version: i64,
     pub updated_at: Option<DateTime<Utc>>,
     pub task: Task,
+}
+
+/// The milestone, role and kind of a directory notice's outbox row.
+pub const DIRECTORY_NOTICE: &str = "directory";
+
+/// status, attempts, next attempt, Message-ID and last error of a delivery.
+type DeliveryColumns = (&'static str, i64, Option<String>, Option<String>, Option<String>);
+
+fn delivery_columns(delivery: Option<&Delivery>) -> DeliveryColumns {
+    match delivery {
+        None => ("queued", 0, None, None, None),
+        Some(Delivery::Sent { message_id, .. }) => ("sent", 0, None, Some(message_id.clone()), None),
+        Some(Delivery::Failed {
+            attempts,
+            error,
+            next_attempt,
+        }) => (
+            if next_attempt.is_some() { "queued" } else { "failed" },
+            i64::from(*attempts),
+            next_attempt.map(instant_text),
+            None,
+            Some(error.clone()),
+        ),
+    }
 }
 
 /// One queued message to one agency, as the dispatcher reads it.
@@ -197,21 +250,7 @@ impl TaskView {
         for m in &self.task.milestones {
             for r in &m.reminders {
                 for rcpt in &r.recipients {
-                    let (status, attempts, next, message_id, error) = match r.deliveries.get(&rcpt.agency) {
-                        None => ("queued", 0, None, None, None),
-                        Some(Delivery::Sent { message_id, .. }) => ("sent", 0, None, Some(message_id.clone()), None),
-                        Some(Delivery::Failed {
-                            attempts,
-                            error,
-                            next_attempt,
-                        }) => (
-                            if next_attempt.is_some() { "queued" } else { "failed" },
-                            i64::from(*attempts),
-                            next_attempt.map(instant_text),
-                            None,
-                            Some(error.clone()),
-                        ),
-                    };
+                    let (status, attempts, next, message_id, error) = delivery_columns(r.deliveries.get(&rcpt.agency));
                     rows.push(OutboxRow {
                         aggregate_id: self.id.clone(),
                         milestone_id: m.spec.id.to_string(),
@@ -326,6 +365,15 @@ impl Store {
             .await
             .map_err(StoreError::query("đọc kế hoạch"))?);
         rows.iter().map(|(id, p)| decode(id, p)).collect()
+    }
+
+    pub async fn plan_view(&self, id: &str) -> Result<Option<PlanView>, StoreError> {
+        let row: Option<String> = crate::with_pool!(self, pool => sqlx::query_scalar("SELECT payload FROM plan_view WHERE plan_id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::query("đọc kế hoạch"))?);
+        row.map(|p| decode(id, &p)).transpose()
     }
 
     /// Open milestones due on or before `until`, from the due-date index.

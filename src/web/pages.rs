@@ -13,7 +13,9 @@ use crate::audit::asof::replay_until;
 use crate::audit::history::{parse_as_of, History, Standing};
 use crate::domain::dates::{format_vn, local_date};
 use crate::domain::task::Obligation;
-use crate::projections::views::{obligation_timeliness, standing_for, timeliness, today_in, PlanView, TaskView, Timeliness};
+use crate::projections::views::{
+    obligation_timeliness, standing_for, timeliness, today_in, PlanView, TaskView, Timeliness,
+};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};

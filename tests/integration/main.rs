@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 mod browser;
 mod cli;
+mod directory;
 mod engine;
 mod helpers;
 mod legacy;

@@ -1,0 +1,220 @@
+//! Rendering a directory notice: the e-mail that tells an agency's old
+//! addresses that its entry in the directory changed (which addresses left
+//! or joined, who changed it and when), so that mail cannot be redirected
+//! silently. Same safety rules as digests: plan text never reaches a header
+//! unsanitised and the HTML template escapes it.
+
+use super::email::{
+    address_reason, cap_chars, date_header, id_domain, is_valid_message_id, one_line, plan_reference, sha256_hex,
+    EmailError, SIMULATION_PREFIX, SUBJECT_MAX_CHARS,
+};
+use chrono::{DateTime, FixedOffset};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+use minijinja::context;
+
+const TEXT_TEMPLATE: &str = include_str!("../../templates/email/directory-notice.txt");
+const HTML_TEMPLATE: &str = include_str!("../../templates/email/directory-notice.html");
+const TEXT_NAME: &str = "directory-notice.txt";
+const HTML_NAME: &str = "directory-notice.html";
+
+/// One directory notice, ready to render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoticeMail {
+    pub plan_title: String,
+    pub agency_code: String,
+    pub agency_name: String,
+    /// The old addresses: envelope and To:.
+    pub recipients: Vec<String>,
+    pub removed: Vec<String>,
+    pub added: Vec<String>,
+    /// Who changed the directory, as people read it ("Phạm Thanh Tra (UBKT)").
+    pub changed_by: String,
+    /// When, in the plan's zone.
+    pub changed_at: DateTime<FixedOffset>,
+    pub from: String,
+    pub message_id: String,
+    pub date: DateTime<FixedOffset>,
+    pub simulation: bool,
+}
+
+/// A Message-ID that depends only on the plan and the notice key, so a
+/// re-send after a crash carries the same id:
+/// `directory.<agency>.<16 hex of SHA-256("plan\nkey")>@<domain>`.
+pub fn message_id(plan: &str, key: &str, agency: &str, domain: &str) -> String {
+    let agency: String = agency
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let hash = sha256_hex(format!("{plan}\n{key}").as_bytes());
+    let agency = if agency.is_empty() { "agency".to_owned() } else { agency };
+    format!("directory.{agency}.{}@{}", &hash[..16], id_domain(domain))
+}
+
+pub fn subject(n: &NoticeMail) -> String {
+    let raw = format!(
+        "[kehoach] Thay đổi địa chỉ e-mail của {} ({}) trong danh mục cơ quan",
+        n.agency_name, n.agency_code
+    );
+    let raw = if n.simulation {
+        format!("{SIMULATION_PREFIX}{raw}")
+    } else {
+        raw
+    };
+    cap_chars(&one_line(&raw), SUBJECT_MAX_CHARS)
+}
+
+pub fn render(n: &NoticeMail) -> Result<Message, EmailError> {
+    if !is_valid_message_id(&n.message_id) {
+        return Err(EmailError::BadMessageId(n.message_id.clone()));
+    }
+    let from: Mailbox = n.from.trim().parse().map_err(|e| EmailError::BadAddress {
+        field: "người gửi (From)",
+        address: n.from.clone(),
+        reason: address_reason(&e),
+    })?;
+    if n.recipients.is_empty() {
+        return Err(EmailError::NoRecipients {
+            agency: n.agency_code.clone(),
+        });
+    }
+    let subject = subject(n);
+    let (text, html) = bodies(n, &subject)?;
+    let mut builder = Message::builder().from(from);
+    for r in &n.recipients {
+        let to: Mailbox = r.trim().parse().map_err(|e| EmailError::BadAddress {
+            field: "người nhận (To)",
+            address: r.clone(),
+            reason: address_reason(&e),
+        })?;
+        builder = builder.to(to);
+    }
+    let boundary = format!(
+        "=_kehoach_{}",
+        &sha256_hex(format!("{}\n{text}\n{html}", n.message_id).as_bytes())[..32]
+    );
+    let body = MultiPart::alternative()
+        .boundary(boundary)
+        .singlepart(SinglePart::plain(text))
+        .singlepart(SinglePart::html(html));
+    Ok(builder
+        .subject(subject)
+        .message_id(Some(format!("<{}>", n.message_id)))
+        .raw_header(date_header(n.date))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_owned(),
+        ))
+        .multipart(body)?)
+}
+
+fn bodies(n: &NoticeMail, subject: &str) -> Result<(String, String), EmailError> {
+    let env =
+        crate::templates::environment(&[(TEXT_NAME, TEXT_TEMPLATE), (HTML_NAME, HTML_TEMPLATE)]).map_err(|source| {
+            EmailError::Template {
+                template: TEXT_NAME,
+                source,
+            }
+        })?;
+    let agency = one_line(&n.agency_name);
+    let consequence = if n.removed.is_empty() {
+        format!("Từ nay, thư của hệ thống kehoach gửi cho {agency} cũng được gửi đến các địa chỉ được thêm.")
+    } else {
+        format!("Từ nay, thư của hệ thống kehoach gửi cho {agency} không còn được gửi đến các địa chỉ bị gỡ.")
+    };
+    let lines = |v: &[String]| v.iter().map(|a| one_line(a)).collect::<Vec<_>>();
+    let ctx = context! {
+        subject => subject,
+        agency_name => agency.clone(),
+        agency_code => one_line(&n.agency_code),
+        intro => format!(
+            "Danh mục cơ quan của {} vừa được thay đổi: địa chỉ e-mail nhận thông báo của {} đã thay đổi. \
+             Quý vị nhận thư này vì địa chỉ của quý vị có trong mục của cơ quan trước khi thay đổi.",
+            plan_reference(&n.plan_title),
+            agency
+        ),
+        removed => lines(&n.removed),
+        added => lines(&n.added),
+        changed_by => one_line(&n.changed_by),
+        changed_at => n.changed_at.format("%H:%M ngày %d/%m/%Y (UTC%:z)").to_string(),
+        consequence => consequence,
+        simulation => n.simulation,
+        footer => "Thư này được gửi tự động từ kehoach. Vui lòng không trả lời thư này.",
+    };
+    let render = |name: &'static str| -> Result<String, EmailError> {
+        env.get_template(name)
+            .and_then(|t| t.render(&ctx))
+            .map_err(|source| EmailError::Template { template: name, source })
+    };
+    Ok((render(TEXT_NAME)?, render(HTML_NAME)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn notice() -> NoticeMail {
+        let at = FixedOffset::east_opt(7 * 3600)
+            .unwrap()
+            .with_ymd_and_hms(2024, 3, 1, 9, 30, 0)
+            .unwrap();
+        NoticeMail {
+            plan_title: "Kế hoạch thực hiện Đề án số 13-ĐA/TU".into(),
+            agency_code: "UBND".into(),
+            agency_name: "Ủy ban nhân dân thị xã <b>\r\nBcc: x@y.example".into(),
+            recipients: vec!["ubnd@ducpho.example".into()],
+            removed: vec!["ubnd@ducpho.example".into()],
+            added: vec!["ubnd-moi@elsewhere.example".into()],
+            changed_by: "Phạm Thanh Tra (UBKT)".into(),
+            changed_at: at,
+            from: "Thị ủy Đức Phổ <kehoach@ducpho.example>".into(),
+            message_id: message_id("duc-pho-de-an-13", "directory-1-UBND", "UBND", "ducpho.example"),
+            date: at,
+            simulation: false,
+        }
+    }
+
+    #[test]
+    fn the_notice_says_what_changed_who_and_when_and_whom_to_call() {
+        let n = notice();
+        let (text, html) = bodies(&n, &subject(&n)).unwrap();
+        for needle in [
+            "Địa chỉ bị gỡ khỏi danh mục:\n  - ubnd@ducpho.example",
+            "Địa chỉ được thêm vào danh mục:\n  - ubnd-moi@elsewhere.example",
+            "Người thay đổi: Phạm Thanh Tra (UBKT)",
+            "Thời điểm thay đổi: 09:30 ngày 01/03/2024 (UTC+07:00)",
+            "liên hệ ngay Ban Dân vận Thị ủy hoặc người quản trị",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from\n{text}");
+        }
+        assert!(html.contains("&lt;b&gt;") && !html.contains("<b>"), "escaped");
+        let s = subject(&n);
+        assert!(!s.chars().any(char::is_control), "{s:?}");
+        assert!(s.starts_with("[kehoach] Thay đổi địa chỉ e-mail của Ủy ban nhân dân thị xã"));
+    }
+
+    #[test]
+    fn message_id_depends_on_plan_and_key_only() {
+        let a = message_id("duc-pho-de-an-13", "directory-1-UBND", "UBND", "ducpho.example");
+        assert_eq!(
+            a,
+            message_id("duc-pho-de-an-13", "directory-1-UBND", "UBND", "ducpho.example")
+        );
+        assert_ne!(
+            a,
+            message_id("duc-pho-de-an-13", "directory-2-UBND", "UBND", "ducpho.example")
+        );
+        assert_ne!(a, message_id("khac", "directory-1-UBND", "UBND", "ducpho.example"));
+        assert!(
+            a.starts_with("directory.ubnd.") && a.ends_with("@ducpho.example"),
+            "{a}"
+        );
+        assert!(is_valid_message_id(&a));
+        let rendered = render(&notice()).unwrap().formatted();
+        let head = String::from_utf8_lossy(&rendered);
+        assert!(head.contains(&format!("Message-ID: <{a}>")), "{head}");
+    }
+}
