@@ -79,9 +79,10 @@ pub struct ActionFields {
 }
 
 impl Action {
-    /// The domain action, from the CLI's flags or a web request's fields.
-    pub fn build(self, milestone: MilestoneId, agency: Option<AgencyCode>, f: ActionFields) -> TaskAction {
-        match self {
+    /// The domain action, from the CLI's flags or a web request's fields;
+    /// None for an extension without its new date.
+    pub fn build(self, milestone: MilestoneId, agency: Option<AgencyCode>, f: ActionFields) -> Option<TaskAction> {
+        Some(match self {
             Self::Report => TaskAction::ReportProgress {
                 milestone,
                 agency,
@@ -104,11 +105,10 @@ impl Action {
                 agency,
                 reason: f.reason,
             },
-            // The caller checks that an extension has its date.
             Self::Extend => TaskAction::Extend {
                 milestone,
                 agency,
-                until: f.until.unwrap_or(NaiveDate::MIN),
+                until: f.until?,
                 reason: f.reason,
             },
             Self::Waive => TaskAction::Waive {
@@ -121,7 +121,7 @@ impl Action {
                 agency,
                 reason: f.reason,
             },
-        }
+        })
     }
 
     pub const ALL: [Action; 7] = [

@@ -569,9 +569,10 @@ async fn act(
     }
     let milestone = MilestoneId::parse(&who.milestone)?;
     let actor = cli_actor(engine, &who.user, action).await?;
-    let after = engine
-        .act(&key, actor, &milestone, action.build(milestone.clone(), agency, fields))
-        .await?;
+    let task_action = action
+        .build(milestone.clone(), agency, fields)
+        .ok_or_else(|| CliError::Input("--until: cần hạn mới".into()))?;
+    let after = engine.act(&key, actor, &milestone, task_action).await?;
     match ctx.format {
         Format::Json => output::print_json(&json!({
             "task": key.task, "milestone": milestone,

@@ -40,16 +40,9 @@ impl ActionInput {
             Some(a) => Some(AgencyCode::parse_loose(a)?),
             None => None,
         };
-        let until = match action {
-            Action::Extend => {
-                let until = self
-                    .until
-                    .as_deref()
-                    .filter(|u| !u.trim().is_empty())
-                    .ok_or_else(|| WebError::bad_request("cần hạn mới (until)"))?;
-                Some(parse_date(until).map_err(|e| WebError::bad_request(format!("hạn mới: {e}")))?)
-            }
-            _ => None,
+        let until = match self.until.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) => Some(parse_date(u).map_err(|e| WebError::bad_request(format!("hạn mới: {e}")))?),
+            None => None,
         };
         let kpis = self
             .kpis
@@ -57,17 +50,16 @@ impl ActionInput {
             .map(|(k, value)| KpiKey::parse(&k).map(|key| KpiValue { key, value }))
             .collect::<Result<_, _>>()?;
         let evidence = self.evidence.into_iter().filter(|e| !e.trim().is_empty()).collect();
-        Ok(action.build(
-            milestone,
-            agency,
-            ActionFields {
-                note: self.note,
-                reason: self.reason,
-                until,
-                kpis,
-                evidence,
-            },
-        ))
+        let fields = ActionFields {
+            note: self.note,
+            reason: self.reason,
+            until,
+            kpis,
+            evidence,
+        };
+        action
+            .build(milestone, agency, fields)
+            .ok_or_else(|| WebError::bad_request("cần hạn mới (until)"))
     }
 }
 

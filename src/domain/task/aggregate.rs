@@ -539,18 +539,10 @@ impl Task {
                 agency,
                 note,
             } => {
-                let (m, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Approve)?;
+                let (_, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Approve)?;
                 let ob = o.reference();
                 let key = obligation_key("approved", &ob);
-                let notice = notice(
-                    &milestone,
-                    &ob,
-                    key,
-                    ReminderKind::Approved,
-                    submitter(m, o),
-                    None,
-                    &stamp,
-                );
+                let notice = notice(&milestone, &ob, key, ReminderKind::Approved, submitter(o), None, &stamp);
                 Ok(vec![
                     TaskEvent::MilestoneApproved {
                         milestone,
@@ -576,7 +568,7 @@ impl Task {
                     &ob,
                     key,
                     ReminderKind::Returned,
-                    submitter(m, o),
+                    submitter(o),
                     Some(reason.clone()),
                     &stamp,
                 );
@@ -1041,12 +1033,11 @@ fn require_not_closed(milestone: &MilestoneId, o: &Obligation, action: &'static 
 }
 
 /// The agency that submitted an obligation, as the recipient of the decision.
-fn submitter(m: &Milestone, o: &Obligation) -> Vec<Recipient> {
+fn submitter(o: &Obligation) -> Vec<Recipient> {
     let agency = o
         .agency
         .clone()
         .or_else(|| o.submitted.as_ref().and_then(|s| s.by.agency().cloned()));
-    let _ = m;
     agency
         .map(|a| {
             vec![Recipient {
