@@ -85,7 +85,7 @@ async fn redirecting_an_agency_tells_its_old_address(kind: &str) {
         "Ủy ban nhân dân thị xã (UBND)",
         &format!("Địa chỉ bị gỡ khỏi danh mục:\n  - {OLD}"),
         &format!("Địa chỉ được thêm vào danh mục:\n  - {NEW}"),
-        "Người thay đổi: hệ thống: nạp kế hoạch",
+        "Người thay đổi: vận hành: ",
         "Thời điểm thay đổi: 10:15 ngày 05/02/2024",
         "liên hệ ngay Ban Dân vận Thị ủy",
     ] {
