@@ -57,6 +57,44 @@ async fn reminders(engine: &Engine, dispatcher: &Dispatcher, schedule: bool) {
     }
 }
 
+/// Held by the one `serve` of a SQLite file for as long as it runs. SQLite
+/// has no advisory locks that outlive a transaction, and two processes
+/// delivering from one file would send every digest twice; the lock is an
+/// `flock` on a file beside the database, which the kernel releases when the
+/// process ends, however it ends (even `kill -9`), so it never goes stale.
+pub struct ServeLock {
+    _file: std::fs::File,
+}
+
+/// Takes the serve lock of the SQLite database at `db`, or says which
+/// process-wide condition prevents it, in one line.
+pub fn lock_sqlite(db: &Path) -> Result<ServeLock, CliError> {
+    use std::os::unix::io::AsRawFd;
+    let mut name = db.as_os_str().to_owned();
+    name.push(".serve-lock");
+    let path = std::path::PathBuf::from(name);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::Input(format!("không tạo được thư mục {}: {e}", dir.display())))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| CliError::Input(format!("không mở được tệp khóa {}: {e}", path.display())))?;
+    // SAFETY: flock on a descriptor we own, for as long as `file` lives.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(CliError::Input(format!(
+            "đã có một tiến trình serve khác đang chạy trên {} (khóa {}); mỗi tệp SQLite chỉ chạy một serve — dùng PostgreSQL để chạy nhiều tiến trình",
+            db.display(),
+            path.display()
+        )));
+    }
+    Ok(ServeLock { _file: file })
+}
+
 /// Whether the plan in force differs from `file` and was loaded after the
 /// file was last written (for example uploaded on the web): then it is kept,
 /// and the log says so. One source of truth: a restart never silently

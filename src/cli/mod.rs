@@ -231,6 +231,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .listen
                 .or(ctx.file.listen.clone())
                 .unwrap_or_else(|| crate::web::DEFAULT_LISTEN.into());
+            // One serve per SQLite file: held until this process ends.
+            let _lock = match config::resolve_db(ctx.cli_db.as_deref(), &ctx.file)? {
+                crate::store::DbUrl::Sqlite(path) => Some(crate::serve::lock_sqlite(&path)?),
+                crate::store::DbUrl::Postgres(_) => None,
+            };
             let listener = crate::web::bind(&listen)
                 .await
                 .map_err(|e| CliError::Input(e.to_string()))?;

@@ -390,6 +390,47 @@ fn serve_starts_with_no_configuration_and_stops_on_ctrl_c() {
 }
 
 #[test]
+fn a_second_serve_on_one_sqlite_file_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let start = |port: u16| {
+        bin()
+            .args(["serve", "--poll", "0.2", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--db", db.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first_port = free_port();
+    let mut first = start(first_port);
+    let ready = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", first_port)).is_ok()
+    });
+    assert!(ready, "the first serve did not start");
+    let second = start(free_port()).wait_with_output().unwrap();
+    let err = stderr(&second);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("đã có một tiến trình serve khác") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    // The lock dies with its process, even killed: then a new serve starts.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let third_port = free_port();
+    let mut third = start(third_port);
+    let ready = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", third_port)).is_ok()
+    });
+    third.kill().unwrap();
+    third.wait().unwrap();
+    assert!(ready, "a serve after the first was killed did not start");
+}
+
+#[test]
 fn serve_on_a_port_in_use_is_one_line_and_exit_2() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
