@@ -7,13 +7,26 @@ use crate::clock::{ManualClock, SharedClock};
 use crate::config::{parse_now, MailSettings};
 use crate::domain::dates::{format_vn, local_date, parse_date};
 use crate::engine::Engine;
-use crate::notification::dispatch::{Dispatcher, Sent};
+use crate::notification::dispatch::{DispatchError, Dispatcher, Sent};
 use crate::notification::transport;
 use crate::scheduling::{self, fire_times, Queued};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// A database or engine failure during a pass is not bad input: exit 1, like
+/// every other outage; only a message that cannot be written from the plan's
+/// data (a malformed address, say) is the operator's to fix (exit 2).
+impl From<DispatchError> for CliError {
+    fn from(e: DispatchError) -> Self {
+        match e {
+            DispatchError::Engine(e) => CliError::Engine(e),
+            DispatchError::Store(e) => CliError::Store(e),
+            email @ DispatchError::Email { .. } => CliError::Invalid(email.to_string()),
+        }
+    }
+}
 
 /// Builds the dispatcher from the mail settings.
 pub fn dispatcher(mail: &MailSettings) -> Result<Dispatcher, CliError> {
@@ -63,10 +76,7 @@ pub async fn remind_once(ctx: &Context) -> Result<(), CliError> {
     let dispatcher = dispatcher(&MailSettings::resolve(&ctx.file))?;
     let now = engine.clock.now();
     let queued = scheduling::schedule(&engine, now).await?;
-    let sent = dispatcher
-        .dispatch(&engine, now)
-        .await
-        .map_err(|e| CliError::Input(e.to_string()))?;
+    let sent = dispatcher.dispatch(&engine, now).await?;
     match ctx.format {
         Format::Json => print_json(&json!({ "queued": queued, "sent": sent })),
         _ => {
@@ -125,11 +135,7 @@ pub async fn simulate(ctx: &Context, from: Option<String>, until: String) -> Res
             clock.set(at);
             let queued = scheduling::schedule(&engine, at).await?;
             queued_total += queued.len();
-            for s in dispatcher
-                .dispatch(&engine, at)
-                .await
-                .map_err(|e| CliError::Input(e.to_string()))?
-            {
+            for s in dispatcher.dispatch(&engine, at).await? {
                 let e = per_agency.entry(s.agency.clone()).or_default();
                 if s.ok {
                     e.0 += 1;
@@ -246,4 +252,19 @@ pub async fn outbox_list(ctx: &Context, status: Option<String>) -> Result<(), Cl
     }
     engine.store.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_database_failure_during_a_pass_exits_1_not_2() {
+        let outage = DispatchError::Store(StoreError::Query {
+            context: "đọc hộp thư đi",
+            source: sqlx::Error::PoolTimedOut,
+        });
+        assert_eq!(CliError::from(outage).exit_code(), 1);
+    }
 }
