@@ -166,56 +166,82 @@ pub(super) fn id_domain(domain: &str) -> String {
 /// MIME boundary is derived from the content), so a re-send after a crash is
 /// byte-for-byte the first attempt.
 pub fn render(d: &Digest) -> Result<Message, EmailError> {
-    if !is_valid_message_id(&d.message_id) {
-        return Err(EmailError::BadMessageId(d.message_id.clone()));
-    }
-    let from: Mailbox = d.from.trim().parse().map_err(|e| EmailError::BadAddress {
-        field: "người gửi (From)",
-        address: d.from.clone(),
-        reason: address_reason(&e),
-    })?;
-    if d.recipients.is_empty() {
-        return Err(EmailError::NoRecipients {
-            agency: d.agency_code.clone(),
-        });
-    }
-
     let subject = subject(d);
     let (text, html) = render_bodies(d, &subject)?;
+    compose(Envelope {
+        message_id: &d.message_id,
+        from: &d.from,
+        recipients: &d.recipients,
+        agency_code: &d.agency_code,
+        subject,
+        text,
+        html,
+        date: d.date,
+        extra: vec![("X-Kehoach-Window", d.window.format("%Y-%m-%d").to_string())],
+    })
+}
 
+/// What every kehoach e-mail is made of, once its bodies are written.
+pub(super) struct Envelope<'a> {
+    pub message_id: &'a str,
+    pub from: &'a str,
+    pub recipients: &'a [String],
+    /// Named in the error when there is nobody to send to.
+    pub agency_code: &'a str,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub date: DateTime<FixedOffset>,
+    /// Headers beyond From, To, Subject, Message-ID, Date and Auto-Submitted.
+    pub extra: Vec<(&'static str, String)>,
+}
+
+/// Checks the addresses and the Message-ID and builds the message: a
+/// multipart/alternative body whose MIME boundary is derived from the
+/// content, so the same mail renders to the same bytes.
+pub(super) fn compose(e: Envelope<'_>) -> Result<Message, EmailError> {
+    if !is_valid_message_id(e.message_id) {
+        return Err(EmailError::BadMessageId(e.message_id.to_string()));
+    }
+    let from: Mailbox = e.from.trim().parse().map_err(|err| EmailError::BadAddress {
+        field: "người gửi (From)",
+        address: e.from.to_string(),
+        reason: address_reason(&err),
+    })?;
+    if e.recipients.is_empty() {
+        return Err(EmailError::NoRecipients {
+            agency: e.agency_code.to_string(),
+        });
+    }
     let mut builder = Message::builder().from(from);
-    for r in &d.recipients {
-        let to: Mailbox = r.trim().parse().map_err(|e| EmailError::BadAddress {
+    for r in e.recipients {
+        let to: Mailbox = r.trim().parse().map_err(|err| EmailError::BadAddress {
             field: "người nhận (To)",
             address: r.clone(),
-            reason: address_reason(&e),
+            reason: address_reason(&err),
         })?;
         builder = builder.to(to);
     }
-
     let boundary = format!(
         "=_kehoach_{}",
-        &sha256_hex(format!("{}\n{text}\n{html}", d.message_id).as_bytes())[..32]
+        &sha256_hex(format!("{}\n{}\n{}", e.message_id, e.text, e.html).as_bytes())[..32]
     );
     let body = MultiPart::alternative()
         .boundary(boundary)
-        .singlepart(SinglePart::plain(text))
-        .singlepart(SinglePart::html(html));
-
-    let message = builder
-        .subject(subject)
-        .message_id(Some(format!("<{}>", d.message_id)))
-        .raw_header(date_header(d.date))
+        .singlepart(SinglePart::plain(e.text))
+        .singlepart(SinglePart::html(e.html));
+    let mut builder = builder
+        .subject(e.subject)
+        .message_id(Some(format!("<{}>", e.message_id)))
+        .raw_header(date_header(e.date))
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
             "auto-generated".to_owned(),
-        ))
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("X-Kehoach-Window"),
-            d.window.format("%Y-%m-%d").to_string(),
-        ))
-        .multipart(body)?;
-    Ok(message)
+        ));
+    for (name, value) in e.extra {
+        builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(name), value));
+    }
+    Ok(builder.multipart(body)?)
 }
 
 /// lettre's own `Date` header only takes a `SystemTime` and always writes

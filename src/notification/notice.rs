@@ -5,12 +5,10 @@
 //! unsanitised and the HTML template escapes it.
 
 use super::email::{
-    address_reason, cap_chars, date_header, id_domain, is_valid_message_id, one_line, plan_reference, sha256_hex,
-    EmailError, SIMULATION_PREFIX, SUBJECT_MAX_CHARS,
+    cap_chars, compose, id_domain, one_line, plan_reference, sha256_hex, EmailError, Envelope, SIMULATION_PREFIX,
+    SUBJECT_MAX_CHARS,
 };
 use chrono::{DateTime, FixedOffset};
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use minijinja::context;
 
@@ -67,47 +65,19 @@ pub fn subject(n: &NoticeMail) -> String {
 }
 
 pub fn render(n: &NoticeMail) -> Result<Message, EmailError> {
-    if !is_valid_message_id(&n.message_id) {
-        return Err(EmailError::BadMessageId(n.message_id.clone()));
-    }
-    let from: Mailbox = n.from.trim().parse().map_err(|e| EmailError::BadAddress {
-        field: "người gửi (From)",
-        address: n.from.clone(),
-        reason: address_reason(&e),
-    })?;
-    if n.recipients.is_empty() {
-        return Err(EmailError::NoRecipients {
-            agency: n.agency_code.clone(),
-        });
-    }
     let subject = subject(n);
     let (text, html) = bodies(n, &subject)?;
-    let mut builder = Message::builder().from(from);
-    for r in &n.recipients {
-        let to: Mailbox = r.trim().parse().map_err(|e| EmailError::BadAddress {
-            field: "người nhận (To)",
-            address: r.clone(),
-            reason: address_reason(&e),
-        })?;
-        builder = builder.to(to);
-    }
-    let boundary = format!(
-        "=_kehoach_{}",
-        &sha256_hex(format!("{}\n{text}\n{html}", n.message_id).as_bytes())[..32]
-    );
-    let body = MultiPart::alternative()
-        .boundary(boundary)
-        .singlepart(SinglePart::plain(text))
-        .singlepart(SinglePart::html(html));
-    Ok(builder
-        .subject(subject)
-        .message_id(Some(format!("<{}>", n.message_id)))
-        .raw_header(date_header(n.date))
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-generated".to_owned(),
-        ))
-        .multipart(body)?)
+    compose(Envelope {
+        message_id: &n.message_id,
+        from: &n.from,
+        recipients: &n.recipients,
+        agency_code: &n.agency_code,
+        subject,
+        text,
+        html,
+        date: n.date,
+        extra: vec![],
+    })
 }
 
 fn bodies(n: &NoticeMail, subject: &str) -> Result<(String, String), EmailError> {
@@ -154,6 +124,7 @@ fn bodies(n: &NoticeMail, subject: &str) -> Result<(String, String), EmailError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notification::email::is_valid_message_id;
     use chrono::TimeZone;
 
     fn notice() -> NoticeMail {
