@@ -130,6 +130,33 @@ fn short(h: &str) -> String {
 }
 
 impl Checker {
+    /// The last sequence verified of one chain (0 when it has none).
+    fn last_sequence(&self, aggregate_type: &str, aggregate_id: &str) -> i64 {
+        self.chains
+            .get(&(aggregate_type.to_string(), aggregate_id.to_string()))
+            .map_or(0, |c| c.sequence)
+    }
+
+    /// A disagreement between a table or view and a chain, named at the
+    /// event the chain would need next.
+    fn beyond(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        what: impl Into<String>,
+        expected: String,
+        found: String,
+    ) -> Problem {
+        Problem {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            sequence: self.last_sequence(aggregate_type, aggregate_id) + 1,
+            what: what.into(),
+            expected,
+            found,
+        }
+    }
+
     /// A checker for a store whose `store_info` row is `row`.
     pub fn with_store_info(row: Option<InfoRow>) -> Self {
         Self {
@@ -517,18 +544,8 @@ pub async fn verify(store: &Store, progress: impl Fn(u64)) -> Result<Result<Summ
     let views = store.task_views().await?;
     for view in &views {
         let replayed = checker.tasks.get(&view.id);
-        let last = checker
-            .chains
-            .get(&(Task::TYPE.to_string(), view.id.clone()))
-            .map_or(0, |c| c.sequence);
-        let mismatch = |what: &str, expected: String, found: String| Problem {
-            aggregate_type: Task::TYPE.into(),
-            aggregate_id: view.id.clone(),
-            sequence: last + 1,
-            what: what.into(),
-            expected,
-            found,
-        };
+        let last = checker.last_sequence(Task::TYPE, &view.id);
+        let mismatch = |what: &str, expected, found| checker.beyond(Task::TYPE, &view.id, what, expected, found);
         if view.version != last {
             let what = if view.version > last {
                 "khung nhìn đã áp dụng sự kiện không còn trong kho (bị xóa?)"
@@ -585,20 +602,8 @@ async fn compare_accounts(store: &Store, checker: &Checker) -> Result<Result<u64
     if checker.accounts.is_empty() {
         return Ok(Ok(rows.len() as u64));
     }
-    let last = |id: &str| {
-        checker
-            .chains
-            .get(&(accounts::AGGREGATE_TYPE.to_string(), id.to_string()))
-            .map_or(0, |c| c.sequence)
-    };
-    let problem = |id: &str, what: String, expected: String, found: String| Problem {
-        aggregate_type: accounts::AGGREGATE_TYPE.into(),
-        aggregate_id: id.to_string(),
-        sequence: last(id) + 1,
-        what,
-        expected,
-        found,
-    };
+    let problem =
+        |id: &str, what: String, expected, found| checker.beyond(accounts::AGGREGATE_TYPE, id, what, expected, found);
     for row in &rows {
         let Some(account) = checker.accounts.get(&row.id).filter(|a| a.exists) else {
             return Ok(Err(problem(
@@ -643,18 +648,8 @@ async fn compare_accounts(store: &Store, checker: &Checker) -> Result<Result<u64
 /// and no view.
 fn compare_plan_views(checker: &Checker, views: &[crate::projections::PlanView]) -> Option<Problem> {
     for view in views {
-        let last = checker
-            .chains
-            .get(&(Plan::TYPE.to_string(), view.id.clone()))
-            .map_or(0, |c| c.sequence);
-        let mismatch = |what: &str, expected: String, found: String| Problem {
-            aggregate_type: Plan::TYPE.into(),
-            aggregate_id: view.id.clone(),
-            sequence: last + 1,
-            what: what.into(),
-            expected,
-            found,
-        };
+        let last = checker.last_sequence(Plan::TYPE, &view.id);
+        let mismatch = |what: &str, expected, found| checker.beyond(Plan::TYPE, &view.id, what, expected, found);
         if view.version != last {
             return Some(mismatch(
                 "khung nhìn kế hoạch khác phiên bản trong kho sự kiện",
