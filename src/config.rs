@@ -37,8 +37,21 @@ pub struct FileConfig {
     pub base_url: Option<String>,
     pub outbox_dir: Option<PathBuf>,
     pub smtp_max_attempts: Option<u32>,
+    /// Hours a digest's transient failures are retried (default 120).
+    pub smtp_retry_hours: Option<u32>,
     /// Address of the HTTP server of `serve`.
     pub listen: Option<String>,
+    /// Sign-in and session limits (see `SecuritySettings`).
+    pub signin_max_failures: Option<u32>,
+    pub signin_window_minutes: Option<u32>,
+    pub signin_lock_minutes: Option<u32>,
+    pub session_idle_minutes: Option<u32>,
+    pub session_max_hours: Option<u32>,
+    pub reset_link_minutes: Option<u32>,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Size limit of one evidence file, in MiB (default 10).
+    pub max_file_mb: Option<u32>,
 }
 
 pub const DEFAULT_MAIL_FROM: &str = "kehoach <kehoach@localhost>";
@@ -46,7 +59,8 @@ pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_OUTBOX_DIR: &str = "./data/outbox";
 
 /// Mail settings: environment (`KEHOACH_SMTP_URL`, `KEHOACH_MAIL_FROM`,
-/// `KEHOACH_BASE_URL`, `KEHOACH_OUTBOX_DIR`, `KEHOACH_SMTP_MAX_ATTEMPTS`)
+/// `KEHOACH_BASE_URL`, `KEHOACH_OUTBOX_DIR`, `KEHOACH_SMTP_MAX_ATTEMPTS`,
+/// `KEHOACH_SMTP_RETRY_HOURS`)
 /// over the file over defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailSettings {
@@ -54,7 +68,9 @@ pub struct MailSettings {
     pub from: String,
     pub base_url: String,
     pub outbox_dir: PathBuf,
-    pub max_attempts: u32,
+    /// A cap on attempts, if one is set; by default retries span `retry_hours`.
+    pub max_attempts: Option<u32>,
+    pub retry_hours: u32,
 }
 
 impl MailSettings {
@@ -75,8 +91,11 @@ impl MailSettings {
             max_attempts: env("KEHOACH_SMTP_MAX_ATTEMPTS")
                 .and_then(|v| v.parse().ok())
                 .or(file.smtp_max_attempts)
-                .unwrap_or(6)
-                .max(1),
+                .map(|n: u32| n.max(1)),
+            retry_hours: env("KEHOACH_SMTP_RETRY_HOURS")
+                .and_then(|v| v.parse().ok())
+                .or(file.smtp_retry_hours)
+                .unwrap_or(120),
         }
     }
 
@@ -88,6 +107,84 @@ impl MailSettings {
             .map_or(self.from.as_str(), |(_, a)| a)
             .trim_end_matches('>');
         addr.rsplit_once('@').map_or("localhost", |(_, d)| d).trim().to_string()
+    }
+}
+
+/// Sign-in and session limits: environment (`KEHOACH_SIGNIN_MAX_FAILURES`,
+/// `KEHOACH_SIGNIN_WINDOW_MINUTES`, `KEHOACH_SIGNIN_LOCK_MINUTES`,
+/// `KEHOACH_SESSION_IDLE_MINUTES`, `KEHOACH_SESSION_MAX_HOURS`,
+/// `KEHOACH_RESET_LINK_MINUTES`, `KEHOACH_TRUSTED_PROXIES`) and the size
+/// limit of evidence files (`KEHOACH_MAX_FILE_MB`) over the file
+/// over defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecuritySettings {
+    /// Failures within `window` that lock an account or an address.
+    pub max_failures: u32,
+    pub window: chrono::Duration,
+    /// The first lock's length; each further lock in a row doubles it (at most a day).
+    pub lock: chrono::Duration,
+    /// A session unused this long ends.
+    pub session_idle: chrono::Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub session_max: chrono::Duration,
+    /// How long a link sent by "Quên mật khẩu" stays valid.
+    pub reset_link: chrono::Duration,
+    /// Peers whose `X-Forwarded-For` names the client; nobody's by default.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Size limit of one evidence file, in bytes (`KEHOACH_MAX_FILE_MB`,
+    /// `max_file_mb`; 10 MiB by default).
+    pub max_file_bytes: u64,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self::resolve(&FileConfig::default())
+    }
+}
+
+impl SecuritySettings {
+    pub fn resolve(file: &FileConfig) -> Self {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let number = |name: &str, from_file: Option<u32>, default: u32| {
+            env(name)
+                .and_then(|v| v.trim().parse().ok())
+                .or(from_file)
+                .unwrap_or(default)
+                .max(1)
+        };
+        let minutes = |name: &str, from_file: Option<u32>, default: u32| {
+            chrono::Duration::minutes(i64::from(number(name, from_file, default)))
+        };
+        let proxies = env("KEHOACH_TRUSTED_PROXIES")
+            .map(|v| v.split(',').map(|p| p.trim().to_string()).collect())
+            .or_else(|| file.trusted_proxies.clone())
+            .unwrap_or_default();
+        Self {
+            max_failures: number("KEHOACH_SIGNIN_MAX_FAILURES", file.signin_max_failures, 10),
+            window: minutes("KEHOACH_SIGNIN_WINDOW_MINUTES", file.signin_window_minutes, 15),
+            lock: minutes("KEHOACH_SIGNIN_LOCK_MINUTES", file.signin_lock_minutes, 1),
+            session_idle: minutes("KEHOACH_SESSION_IDLE_MINUTES", file.session_idle_minutes, 60),
+            session_max: chrono::Duration::hours(i64::from(number(
+                "KEHOACH_SESSION_MAX_HOURS",
+                file.session_max_hours,
+                12,
+            ))),
+            reset_link: minutes("KEHOACH_RESET_LINK_MINUTES", file.reset_link_minutes, 60),
+            max_file_bytes: crate::domain::files::max_bytes(u64::from(number(
+                "KEHOACH_MAX_FILE_MB",
+                file.max_file_mb,
+                crate::domain::files::DEFAULT_MAX_FILE_MB as u32,
+            ))),
+            trusted_proxies: proxies
+                .iter()
+                .filter(|p| !p.is_empty())
+                .filter_map(|p| {
+                    p.parse()
+                        .map_err(|_| tracing::warn!(proxy = %p, "bỏ qua địa chỉ proxy tin cậy không hợp lệ"))
+                        .ok()
+                })
+                .collect(),
+        }
     }
 }
 

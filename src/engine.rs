@@ -13,17 +13,20 @@ use crate::domain::task::{Actor, DeliveryOutcome, Milestone, Stamp, Task, TaskAc
 use crate::plan::{load, PlanDefinition};
 use crate::projections::{self, CatchUp};
 use crate::store::info::{self, InitialiseStore, StoreInfo, StoreMode};
-use crate::store::repository::EventRepository;
+use crate::store::repository::{Append, Batch, EventRepository, RequestRecord};
+use crate::store::requests::{Request, RequestId};
 use crate::store::{DbUrl, Store, StoreError};
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use cqrs_es::persist::{PersistedEventStore, PersistenceError};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
 use std::collections::HashMap;
 use std::time::Duration;
 
 type Framework<A> = CqrsFramework<A, PersistedEventStore<EventRepository, A>>;
 
 /// Bounded retries for commands the engine issues itself.
-const SYSTEM_ATTEMPTS: u32 = 8;
+const SYSTEM_ATTEMPTS: u32 = 30;
+/// Bounded retries for a batch of the engine's commands (see `execute_batch`).
+const BATCH_ATTEMPTS: u32 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -45,6 +48,9 @@ pub enum EngineError {
     /// Asked to make a store of one kind the other kind.
     #[error(transparent)]
     StoreKind(#[from] info::StoreKindError),
+    /// An idempotency key already used by the same account for another request.
+    #[error("mã yêu cầu {0} đã dùng cho một yêu cầu khác; yêu cầu mới cần mã mới")]
+    RequestReused(String),
 }
 
 impl EngineError {
@@ -57,13 +63,32 @@ impl EngineError {
 }
 
 /// What loading a plan did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoadReport {
     pub plan: String,
     pub tasks: usize,
     pub milestones: usize,
     pub withdrawn: usize,
     pub events_written: i64,
+}
+
+/// What a person's action did: the milestone after it (its obligations
+/// included), whether the request had already been carried out (a retry with
+/// the same key: nothing was written), and what could not be done after the
+/// events committed. Those events stand; a warning only says that the views
+/// or the reply lag behind them.
+#[derive(Debug, Clone, Default)]
+pub struct Acted {
+    pub milestone: Option<Milestone>,
+    pub replayed: bool,
+    pub warnings: Vec<String>,
+}
+
+/// What a plan load did, or had done when its request was first carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub report: LoadReport,
+    pub replayed: bool,
 }
 
 pub struct Engine {
@@ -92,6 +117,11 @@ fn framework<A: Aggregate<Services = ()>>(store: &Store) -> Framework<A> {
     CqrsFramework::new(PersistedEventStore::new_event_store(store.repository()), vec![], ())
 }
 
+/// A framework whose commands join `batch` instead of writing.
+fn batch_framework<A: Aggregate<Services = ()>>(batch: &Batch) -> Framework<A> {
+    CqrsFramework::new(PersistedEventStore::new_event_store(batch.repository()), vec![], ())
+}
+
 /// The event metadata: the actor's fields (account, e-mail, name, agency,
 /// channel and its details; or the component, version and host) and the
 /// claimed time, all hashed with the event.
@@ -107,6 +137,15 @@ fn metadata(stamp: &Stamp) -> HashMap<String, String> {
         }
     }
     m.insert("at".to_string(), stamp.at.to_rfc3339());
+    m
+}
+
+/// The metadata of a command run for a request with an idempotency key.
+fn request_metadata(stamp: &Stamp, request: Option<&Request>) -> HashMap<String, String> {
+    let mut m = metadata(stamp);
+    if let Some(r) = request {
+        m.insert("request_id".to_string(), r.id.to_string());
+    }
     m
 }
 
@@ -253,7 +292,7 @@ impl Engine {
             attempt += 1;
             match fw.execute_with_metadata(id, command.clone(), metadata(stamp)).await {
                 Err(AggregateError::AggregateConflict) if retry && attempt < SYSTEM_ATTEMPTS => {
-                    let pause = 5 * u64::from(attempt) + rand::random::<u64>() % 20;
+                    let pause = (10 * u64::from(attempt)).min(500) + rand::random::<u64>() % 50;
                     tracing::debug!(aggregate = id, attempt, "xung đột ghi đồng thời, thử lại");
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
@@ -283,21 +322,130 @@ impl Engine {
 
     /// Runs a person's action on one milestone, brings the views up to date
     /// and returns the milestone after it (its obligations included).
+    ///
+    /// With an idempotency key, the action is recorded with the key in the
+    /// transaction of its events; a retry with the same key and the same
+    /// action writes nothing and returns the milestone as the first run left
+    /// it, and the same key with another action is refused. Once the events
+    /// have committed, nothing that follows (views, reading the result) turns
+    /// the action into a failure: it comes back as a warning.
     pub async fn act(
         &self,
         key: &TaskKey,
         by: Actor,
         milestone: &MilestoneId,
         action: TaskAction,
-    ) -> Result<Option<Milestone>, EngineError> {
+        request: Option<&RequestId>,
+    ) -> Result<Acted, EngineError> {
+        if let TaskAction::Extend { until, .. } = &action {
+            self.check_extension(key, *until).await?;
+        }
+        let what = serde_json::json!({ "task": key.to_string(), "action": format!("{action:?}") });
+        let request = request.map(|id| Request::new(&by, id.clone(), &what));
+        let id = key.to_string();
+        let outcome = |appends: &[Append]| {
+            let sequence = appends
+                .iter()
+                .filter(|a| a.aggregate_type() == Task::TYPE)
+                .flat_map(|a| a.events())
+                .filter(|e| e.aggregate_id == id)
+                .map(|e| e.sequence)
+                .max();
+            serde_json::json!({ "task": id, "sequence": sequence })
+        };
         let command = TaskCommand {
             stamp: self.stamp(by),
             action,
         };
-        self.execute(key, command).await?;
-        self.catch_up().await?;
-        let view = self.store.task_view(key).await?;
-        Ok(view.and_then(|v| v.task.milestone(milestone).cloned()))
+        let commands = [(key.clone(), command)];
+        let (outcome, replayed) = self
+            .once(request.as_ref(), async {
+                let (_, outcome) = self
+                    .execute_batch(None, &commands, false, request.as_ref(), &outcome)
+                    .await?;
+                Ok(outcome)
+            })
+            .await?;
+        let mut acted = Acted {
+            replayed,
+            ..Acted::default()
+        };
+        if let Err(e) = self.catch_up().await {
+            acted.warnings.push(format!("chưa cập nhật được các khung nhìn: {e}"));
+        }
+        let sequence = outcome["sequence"].as_u64().map(|s| s as usize);
+        match self.task_at(&id, sequence).await {
+            Ok(task) => acted.milestone = task.milestone(milestone).cloned(),
+            Err(e) => acted.warnings.push(format!("chưa đọc được kết quả: {e}")),
+        }
+        for w in &acted.warnings {
+            tracing::warn!(task = %id, "đã ghi thao tác nhưng {w}");
+        }
+        Ok(acted)
+    }
+
+    /// An extension's date within the plan (its period, or `extend_until`).
+    async fn check_extension(&self, key: &TaskKey, until: chrono::NaiveDate) -> Result<(), EngineError> {
+        let plan = self.store.plan_view(key.plan.as_str()).await?;
+        let Some(header) = plan.as_ref().and_then(|p| p.plan.header.as_ref()) else {
+            return Ok(());
+        };
+        crate::domain::task::inputs::check_extension(until, header.latest_extension()).map_err(|source| {
+            EngineError::Rejected {
+                task: key.task.to_string(),
+                source,
+            }
+        })
+    }
+
+    /// The outcome of `first`, run unless the request was already carried
+    /// out, and whether it was (then nothing is run, and the outcome is the
+    /// one recorded). A conflict may be the same request committed meanwhile
+    /// by a retry: then that one's outcome is the answer.
+    async fn once(
+        &self,
+        request: Option<&Request>,
+        first: impl std::future::Future<Output = Result<serde_json::Value, EngineError>>,
+    ) -> Result<(serde_json::Value, bool), EngineError> {
+        let Some(request) = request else {
+            return Ok((first.await?, false));
+        };
+        if let Some(outcome) = self.recorded(request).await? {
+            return Ok((outcome, true));
+        }
+        match first.await {
+            Err(EngineError::Conflict(what)) => match self.recorded(request).await? {
+                Some(outcome) => Ok((outcome, true)),
+                None => Err(EngineError::Conflict(what)),
+            },
+            other => other.map(|outcome| (outcome, false)),
+        }
+    }
+
+    /// The outcome recorded for a request with this key, if any; a key
+    /// recorded for another request is refused.
+    async fn recorded(&self, request: &Request) -> Result<Option<serde_json::Value>, EngineError> {
+        match self.store.recorded_request(request).await? {
+            Some(r) if r.fingerprint == request.fingerprint => Ok(Some(r.outcome)),
+            Some(_) => Err(EngineError::RequestReused(request.id.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// A task as its events up to `sequence` (all of them without one) make it.
+    async fn task_at(&self, id: &str, sequence: Option<usize>) -> Result<Task, EngineError> {
+        let events = PersistedEventStore::<_, Task>::new_event_store(self.store.repository())
+            .load_events(id)
+            .await
+            .map_err(|e| Self::persistence(id, e))?;
+        let mut task = Task::default();
+        for e in events
+            .into_iter()
+            .take_while(|e| sequence.is_none_or(|s| e.sequence <= s))
+        {
+            task.apply(e.payload);
+        }
+        Ok(task)
     }
 
     /// Runs a command the engine issues itself (scheduler, dispatcher):
@@ -316,14 +464,109 @@ impl Engine {
         let stamp = command.stamp.clone();
         Self::run(&self.tasks, &id, command, &stamp, retry)
             .await
-            .map_err(|e| match e {
-                AggregateError::UserError(source) => EngineError::Rejected {
-                    task: key.task.to_string(),
-                    source,
-                },
-                AggregateError::AggregateConflict => EngineError::Conflict(key.task.to_string()),
-                other => Self::persistence(&id, other),
-            })
+            .map_err(|e| Self::task_failure(key, e))
+    }
+
+    fn task_failure(key: &TaskKey, e: AggregateError<TaskError>) -> EngineError {
+        match e {
+            AggregateError::UserError(source) => EngineError::Rejected {
+                task: key.task.to_string(),
+                source,
+            },
+            AggregateError::AggregateConflict => EngineError::Conflict(key.task.to_string()),
+            other => Self::persistence(&key.to_string(), other),
+        }
+    }
+
+    fn plan_failure(plan: &str, e: AggregateError<PlanError>) -> EngineError {
+        match e {
+            AggregateError::UserError(source) => EngineError::PlanRejected {
+                plan: plan.to_string(),
+                source,
+            },
+            other => Self::persistence(plan, other),
+        }
+    }
+
+    /// Runs each command on its task (distinct tasks) and writes every event they
+    /// produce in one transaction: all or nothing. A domain rejection of any
+    /// command rejects the whole batch (EngineError::Rejected naming that task).
+    /// A concurrent write to any of the tasks reloads and retries the whole batch
+    /// (bounded, like execute_system); metadata/stamps as execute_task writes them.
+    pub async fn execute_tasks_atomically(&self, commands: Vec<(TaskKey, TaskCommand)>) -> Result<(), EngineError> {
+        self.execute_batch(None, &commands, true, None, &|_| serde_json::Value::Null)
+            .await
+            .map(|_| ())
+    }
+
+    /// The commands of a batch, the plan's first, run on aggregates loaded
+    /// now and written in one transaction, with the record of `request` if
+    /// there is one (its outcome computed from what the batch appends). The
+    /// engine's own batches (`retry`) are loaded and decided again on a
+    /// conflict. Returns the number of events written and the outcome.
+    async fn execute_batch(
+        &self,
+        plan: Option<(&str, &SyncPlan)>,
+        commands: &[(TaskKey, TaskCommand)],
+        retry: bool,
+        request: Option<&Request>,
+        outcome: &(dyn Fn(&[Append]) -> serde_json::Value + Sync),
+    ) -> Result<(usize, serde_json::Value), EngineError> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some((key, _)) = commands.iter().find(|(key, _)| !seen.insert(key)) {
+            // Both commands would be decided on the same stored state.
+            return Err(EngineError::Persistence {
+                aggregate: key.to_string(),
+                reason: "một lô lệnh có hai lệnh trên cùng nhiệm vụ".into(),
+            });
+        }
+        self.ensure_initialised().await?;
+        let name = || match plan {
+            Some((id, _)) => format!("kế hoạch {id}"),
+            None => commands
+                .iter()
+                .map(|(k, _)| k.task.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let batch = Batch::new(&self.store);
+            if let Some((id, sync)) = plan {
+                let plans: Framework<Plan> = batch_framework(&batch);
+                plans
+                    .execute_with_metadata(id, sync.clone().into(), request_metadata(&sync.stamp, request))
+                    .await
+                    .map_err(|e| Self::plan_failure(id, e))?;
+            }
+            let tasks: Framework<Task> = batch_framework(&batch);
+            for (key, command) in commands {
+                tasks
+                    .execute_with_metadata(
+                        &key.to_string(),
+                        command.clone(),
+                        request_metadata(&command.stamp, request),
+                    )
+                    .await
+                    .map_err(|e| Self::task_failure(key, e))?;
+            }
+            let outcome = outcome(&batch.appends());
+            let record = request.map(|r| RequestRecord::new(r, &outcome));
+            match batch.commit_with(record.as_ref()).await {
+                // A batch spans many tasks, so under several processes it
+                // loses races more often than one command: it keeps trying
+                // longer, with growing pauses (at most about 25 s in all).
+                Err(PersistenceError::OptimisticLockError) if retry && attempt < BATCH_ATTEMPTS => {
+                    let pause = (10 * u64::from(attempt)).min(500) + rand::random::<u64>() % 50;
+                    tracing::debug!(batch = %name(), attempt, "xung đột ghi đồng thời, thử lại cả lô");
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(PersistenceError::OptimisticLockError) => return Err(EngineError::Conflict(name())),
+                Err(e) => return Err(Self::persistence::<TaskError>(&name(), e.into())),
+                Ok(written) => return Ok((written, outcome)),
+            }
+        }
     }
 
     /// Runs a command on an account (id = the user's id). People's commands
@@ -353,41 +596,68 @@ impl Engine {
     /// API) or the operator at this host (the CLI and `serve`). Every event
     /// of the load names them, and the plan's events name the file.
     pub async fn load_plan_as(&self, plan: &PlanDefinition, by: Actor) -> Result<LoadReport, EngineError> {
+        Ok(self.load_plan_for(plan, by, None).await?.report)
+    }
+
+    /// Loads a plan as `by`, the plan and all its tasks in one transaction:
+    /// a load that fails or is killed half-way leaves nothing of itself.
+    /// With an idempotency key, the load is recorded with its report; a
+    /// retry of the same file with the same key is answered with that
+    /// report, and the key with another file is refused.
+    pub async fn load_plan_for(
+        &self,
+        plan: &PlanDefinition,
+        by: Actor,
+        request: Option<&RequestId>,
+    ) -> Result<Loaded, EngineError> {
         self.ensure_initialised().await?;
-        let before = self.store.event_count().await?;
-        let stamp = self.stamp(by);
-        let prefix = format!("{}/", plan.id());
-        let stored: Vec<TaskKey> = self
-            .store
-            .aggregate_ids(Task::TYPE, &prefix)
-            .await?
-            .iter()
-            .filter_map(|id| TaskKey::parse(id).ok())
-            .collect();
-        let (sync_plan, commands): (SyncPlan, _) = load::commands(plan, &stored, &stamp);
+        let request = request.map(|id| Request::new(&by, id.clone(), &serde_json::json!({ "load": plan.source })));
         let plan_id = plan.id().to_string();
-        Self::run(&self.plans, &plan_id, sync_plan, &stamp, true)
-            .await
-            .map_err(|e| match e {
-                AggregateError::UserError(source) => EngineError::PlanRejected {
+        let load = async {
+            let stamp = self.stamp(by);
+            let prefix = format!("{plan_id}/");
+            let stored: Vec<TaskKey> = self
+                .store
+                .aggregate_ids(Task::TYPE, &prefix)
+                .await?
+                .iter()
+                .filter_map(|id| TaskKey::parse(id).ok())
+                .collect();
+            let (sync_plan, commands): (SyncPlan, _) = load::commands(plan, &stored, &stamp);
+            let withdrawn = commands
+                .iter()
+                .filter(|(_, c)| matches!(c.action, TaskAction::Withdraw { .. }))
+                .count();
+            let outcome = |appends: &[Append]| {
+                let report = LoadReport {
                     plan: plan_id.clone(),
-                    source,
-                },
-                other => Self::persistence(&plan_id, other),
-            })?;
-        let mut withdrawn = 0;
-        for (key, command) in commands {
-            if matches!(command.action, TaskAction::Withdraw { .. }) {
-                withdrawn += 1;
-            }
-            self.execute_task(&key, command, true).await?;
-        }
-        Ok(LoadReport {
-            plan: plan_id,
-            tasks: plan.tasks.len(),
-            milestones: plan.tasks.iter().map(|t| t.milestones.len()).sum(),
-            withdrawn,
-            events_written: self.store.event_count().await? - before,
+                    tasks: plan.tasks.len(),
+                    milestones: plan.tasks.iter().map(|t| t.milestones.len()).sum(),
+                    withdrawn,
+                    events_written: appends.iter().map(|a| a.events().len() as i64).sum(),
+                };
+                serde_json::to_value(report).unwrap_or_default()
+            };
+            let batch = self.execute_batch(
+                Some((&plan_id, &sync_plan)),
+                &commands,
+                true,
+                request.as_ref(),
+                &outcome,
+            );
+            Ok(batch.await?.1)
+        };
+        let (outcome, replayed) = self.once(request.as_ref(), load).await?;
+        Ok(Loaded {
+            report: Self::report_from(&plan_id, outcome)?,
+            replayed,
+        })
+    }
+
+    fn report_from(plan: &str, outcome: serde_json::Value) -> Result<LoadReport, EngineError> {
+        serde_json::from_value(outcome).map_err(|e| EngineError::Persistence {
+            aggregate: plan.to_string(),
+            reason: format!("không đọc được kết quả đã ghi của yêu cầu: {e}"),
         })
     }
 
@@ -406,13 +676,7 @@ impl Engine {
         };
         Self::run(&self.plans, plan, command, &stamp, true)
             .await
-            .map_err(|e| match e {
-                AggregateError::UserError(source) => EngineError::PlanRejected {
-                    plan: plan.to_string(),
-                    source,
-                },
-                other => Self::persistence(plan, other),
-            })
+            .map_err(|e| Self::plan_failure(plan, e))
     }
 
     /// Records a checkpoint: the Merkle root over the heads of every chain,

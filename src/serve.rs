@@ -8,43 +8,160 @@ use crate::engine::Engine;
 use crate::notification::dispatch::Dispatcher;
 use crate::plan::PlanDefinition;
 use crate::scheduling;
+use crate::scheduling::passes::{Ledger, Owed};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::time::Duration;
 
-/// The next instant after `now` at which any loaded plan's cron fires:
-/// its reminder time, or with `checkpoints` its checkpoint time.
-async fn next_tick(engine: &Engine, now: DateTime<Utc>, checkpoints: bool) -> Option<DateTime<Utc>> {
-    let plans = engine.store.plan_views().await.ok()?;
-    plans
-        .iter()
-        .filter_map(|p| p.plan.header.as_ref())
-        .filter_map(|h| {
-            let cron = if checkpoints {
-                &h.checkpoint_at
-            } else {
-                &h.reminders.send_at
-            };
-            scheduling::fire_times(cron, h.tz(), now, now + chrono::Duration::days(400))
-                .first()
-                .copied()
-        })
-        .min()
+/// The reminder and checkpoint cron of each loaded plan, kept from the last
+/// time the database answered.
+#[derive(Default)]
+struct Passes {
+    ledger: Ledger,
+    plans: Vec<(String, String, String, chrono_tz::Tz)>,
 }
 
-async fn checkpoint(engine: &Engine) {
-    match engine.checkpoint().await {
-        Ok(c) => tracing::info!(root = %c.root, events = c.events, "đã ghi điểm kiểm"),
-        Err(e) => tracing::error!(error = %e, "không ghi được điểm kiểm"),
+/// A pass owed now: its ledger name, since when, and the last cron time it covers.
+struct Due {
+    name: String,
+    due: DateTime<Utc>,
+    covers: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Reminders,
+    Checkpoint,
+}
+
+impl Kind {
+    fn name(self, plan: &str) -> String {
+        match self {
+            Kind::Reminders => format!("reminders/{plan}"),
+            Kind::Checkpoint => format!("checkpoint/{plan}"),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Reminders => "lượt nhắc việc",
+            Kind::Checkpoint => "lượt ghi điểm kiểm",
+        }
     }
 }
 
-async fn reminders(engine: &Engine, dispatcher: &Dispatcher, schedule: bool) {
+impl Passes {
+    async fn refresh(&mut self, engine: &Engine) {
+        match engine.store.plan_views().await {
+            Ok(views) => {
+                self.plans = views
+                    .iter()
+                    .filter_map(|p| {
+                        let h = p.plan.header.as_ref()?;
+                        Some((
+                            p.id.clone(),
+                            h.reminders.send_at.clone(),
+                            h.checkpoint_at.clone(),
+                            h.tz(),
+                        ))
+                    })
+                    .collect();
+            }
+            Err(e) => tracing::warn!(error = %e, "không đọc được danh sách kế hoạch; dùng danh sách đã biết"),
+        }
+    }
+
+    /// The passes of `kind` owed at `now`, and the next instant one will be.
+    fn owed(&self, kind: Kind, now: DateTime<Utc>) -> (Vec<Due>, Option<DateTime<Utc>>) {
+        let mut due = Vec::new();
+        let mut next: Option<DateTime<Utc>> = None;
+        for (plan, send_at, checkpoint_at, tz) in &self.plans {
+            let name = kind.name(plan);
+            let cron = if kind == Kind::Reminders {
+                send_at
+            } else {
+                checkpoint_at
+            };
+            match self.ledger.owed(&name, cron, *tz, now) {
+                Owed::Due { due: at, covers } => due.push(Due { name, due: at, covers }),
+                Owed::NotYet(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                Owed::Never => {}
+            }
+        }
+        (due, next)
+    }
+
+    /// A checkpoint never recorded starts its ledger at `now` rather than
+    /// running at once (a reminder pass never run runs at once: it catches
+    /// up on points missed before).
+    async fn begin_checkpoints(&mut self, engine: &Engine, now: DateTime<Utc>) {
+        let new: Vec<String> = self
+            .plans
+            .iter()
+            .map(|(plan, ..)| Kind::Checkpoint.name(plan))
+            .filter(|name| !self.ledger.knows(name))
+            .collect();
+        for name in new {
+            if let Err(e) = self
+                .ledger
+                .complete(&engine.store, &name, now, now, chrono::Duration::zero())
+                .await
+            {
+                tracing::warn!(pass = %name, error = %e, "không ghi được sổ các lượt chạy; sẽ ghi ở lượt sau");
+            }
+        }
+    }
+
+    /// Records the passes run at `now` as completed and says which were late.
+    async fn completed(&mut self, engine: &Engine, kind: Kind, done: &[Due], now: DateTime<Utc>) {
+        for d in done {
+            let late = now - d.due;
+            if late > chrono::Duration::seconds(LATE_AFTER_SECONDS) {
+                tracing::warn!(
+                    pass = %d.name,
+                    due = %d.due.to_rfc3339(),
+                    late_seconds = late.num_seconds(),
+                    "{} chạy trễ (đã đến hạn từ {}); chạy một lần cho mọi lần đã lỡ",
+                    kind.label(),
+                    d.due.to_rfc3339()
+                );
+            }
+            if let Err(e) = self.ledger.complete(&engine.store, &d.name, d.covers, now, late).await {
+                tracing::warn!(pass = %d.name, error = %e, "không ghi được sổ các lượt chạy; sẽ ghi ở lượt sau");
+            }
+        }
+    }
+}
+
+/// A pass that starts this many seconds after its cron time says so in the log.
+const LATE_AFTER_SECONDS: i64 = 60;
+
+async fn checkpoint(engine: &Engine) -> bool {
+    match engine.checkpoint().await {
+        Ok(c) => {
+            tracing::info!(root = %c.root, events = c.events, "đã ghi điểm kiểm");
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "không ghi được điểm kiểm; sẽ thử lại");
+            false
+        }
+    }
+}
+
+/// A scheduling pass (when `schedule`) and a delivery pass. True when the
+/// scheduling pass completed (delivery failures are retried by the outbox).
+async fn reminders(engine: &Engine, dispatcher: &Dispatcher, schedule: bool) -> bool {
     let now = engine.clock.now();
     if schedule {
         match scheduling::schedule(engine, now).await {
             Ok(q) => tracing::info!(queued = q.len(), "đã chạy bộ lập lịch nhắc việc"),
-            Err(e) => tracing::error!(error = %e, "bộ lập lịch nhắc việc lỗi; sẽ chạy lại ở lần sau"),
+            Err(e) => {
+                // No delivery either: a digest formed now would hold only
+                // the part of the day's items queued before the failure.
+                tracing::error!(error = %e, "bộ lập lịch nhắc việc lỗi; sẽ chạy lại ngay khi được");
+                return false;
+            }
         }
     }
     match dispatcher.dispatch(engine, now).await {
@@ -55,6 +172,39 @@ async fn reminders(engine: &Engine, dispatcher: &Dispatcher, schedule: bool) {
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "gửi thư lỗi; sẽ thử lại"),
     }
+    true
+}
+
+/// One round of the loop: the passes owed now (each once, however late),
+/// else a catch-up of the views and a delivery pass. Returns the next
+/// instant a pass will be owed.
+async fn round(engine: &Engine, dispatcher: &Dispatcher, passes: &mut Passes) -> Option<DateTime<Utc>> {
+    passes.refresh(engine).await;
+    let now = engine.clock.now();
+    let (due, next_reminders) = passes.owed(Kind::Reminders, now);
+    let delivered = !due.is_empty();
+    if delivered && reminders(engine, dispatcher, true).await {
+        passes.completed(engine, Kind::Reminders, &due, now).await;
+    }
+    passes.begin_checkpoints(engine, now).await;
+    let (due, next_checkpoint) = passes.owed(Kind::Checkpoint, now);
+    if !due.is_empty() && checkpoint(engine).await {
+        passes.completed(engine, Kind::Checkpoint, &due, now).await;
+    }
+    if !delivered {
+        match crate::projections::catch_up(&engine.store).await {
+            Ok(c) => {
+                if c.applied > 0 {
+                    tracing::info!(applied = c.applied, "khung nhìn đã cập nhật");
+                }
+                reminders(engine, dispatcher, false).await;
+            }
+            // A database hiccup must not stop the engine: the checkpoint
+            // did not move, so the next round retries the same events.
+            Err(e) => tracing::error!(error = %e, "cập nhật khung nhìn thất bại; sẽ thử lại"),
+        }
+    }
+    [next_reminders, next_checkpoint].into_iter().flatten().min()
 }
 
 /// Held by the one `serve` of a SQLite file for as long as it runs. SQLite
@@ -138,6 +288,7 @@ async fn keeps_newer_plan_in_force(engine: &Engine, plan: &PlanDefinition, file:
     Ok(newer_in_force)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     engine: Engine,
     base_url: &str,
@@ -146,6 +297,9 @@ pub async fn run(
     workflows: &Path,
     poll: Duration,
     prefer_files: bool,
+    grace: Duration,
+    security: crate::config::SecuritySettings,
+    mailer: Option<crate::notification::account_mail::AccountMailer>,
 ) -> Result<(), CliError> {
     let engine = std::sync::Arc::new(engine);
     let shutdown = Shutdown::listen().map_err(|e| CliError::Input(format!("không đăng ký được tín hiệu dừng: {e}")))?;
@@ -178,7 +332,11 @@ pub async fn run(
     tracing::info!(transport = %dispatcher.transport.describe(), "gửi thư qua");
     // The HTTP server stops with the rest: it is told when the loop ends.
     let (stopped, mut stop) = tokio::sync::watch::channel(false);
-    let app = crate::web::router(crate::web::AppState::new(engine.clone(), base_url));
+    let mut state = crate::web::AppState::new(engine.clone(), base_url).with_security(security);
+    if let Some(mailer) = mailer {
+        state = state.with_mailer(mailer);
+    }
+    let app = crate::web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(address = %format!("http://{address}"), "máy chủ web đang nghe");
     let web = tokio::spawn(async move {
@@ -189,50 +347,61 @@ pub async fn run(
             tracing::error!(error = %e, "máy chủ web dừng vì lỗi");
         }
     });
-    let mut ticker = tokio::time::interval(poll);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let shutdown = shutdown.wait();
-    tokio::pin!(shutdown);
-    // Points missed while the engine was down are caught by a first pass now.
-    let mut schedule_now = true;
+    // The stop signal: the loop stops taking work; a round in flight (a
+    // delivery, a pass) is given `grace` to finish and be recorded.
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let flag = dispatcher.stop.clone();
+    tokio::spawn(async move {
+        shutdown.wait().await;
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = stop_tx.send(true);
+    });
+    let mut passes = Passes {
+        ledger: match Ledger::load(&engine.store).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "không đọc được sổ các lượt chạy; coi như chưa chạy lượt nào");
+                Ledger::default()
+            }
+        },
+        plans: vec![],
+    };
+    let mut unfinished = false;
     loop {
+        if *stop_rx.borrow() {
+            break;
+        }
+        let work = round(&engine, &dispatcher, &mut passes);
+        tokio::pin!(work);
+        let next = tokio::select! {
+            next = &mut work => next,
+            _ = stop_rx.wait_for(|s| *s) => {
+                tracing::info!(grace_seconds = grace.as_secs_f64(), "nhận tín hiệu dừng; chờ việc đang làm ghi xong kết quả");
+                if tokio::time::timeout(grace, &mut work).await.is_err() {
+                    unfinished = true;
+                }
+                break;
+            }
+        };
         let now = engine.clock.now();
-        let until =
-            |t: Option<DateTime<Utc>>| t.map_or(Duration::from_secs(3600), |t| (t - now).to_std().unwrap_or_default());
-        let wait = until(next_tick(&engine, now, false).await);
-        let wait_checkpoint = until(next_tick(&engine, now, true).await);
-        // Every step races the stop signal: a pass cut short is safe, each
-        // command being atomic and every pass idempotent.
+        let wait = next.map_or(poll, |n| (n - now).to_std().unwrap_or_default().min(poll));
         tokio::select! {
-            _ = &mut shutdown => break,
-            _ = async {
-                if schedule_now {
-                    reminders(&engine, &dispatcher, true).await;
-                    schedule_now = false;
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => reminders(&engine, &dispatcher, true).await,
-                    _ = tokio::time::sleep(wait_checkpoint) => checkpoint(&engine).await,
-                    _ = ticker.tick() => match crate::projections::catch_up(&engine.store).await {
-                        Ok(c) => {
-                            if c.applied > 0 {
-                                tracing::info!(applied = c.applied, "khung nhìn đã cập nhật");
-                            }
-                            reminders(&engine, &dispatcher, false).await;
-                        }
-                        // A database hiccup must not stop the engine: the checkpoint
-                        // did not move, so the next tick retries the same events.
-                        Err(e) => tracing::error!(error = %e, "cập nhật khung nhìn thất bại; sẽ thử lại"),
-                    },
-                }
-            } => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop_rx.wait_for(|s| *s) => break,
         }
     }
     tracing::info!("đang dừng");
     let _ = stopped.send(true);
     let _ = web.await;
     engine.store.close().await;
+    if unfinished {
+        // Nothing is lost: what was not recorded is still queued, and the
+        // next start sends it again under the same Message-ID.
+        return Err(CliError::Unfinished(format!(
+            "đã dừng khi việc đang làm chưa xong sau {} giây; việc dở vẫn nằm trong hàng đợi và sẽ được làm lại khi chạy lại",
+            grace.as_secs()
+        )));
+    }
     Ok(())
 }
 

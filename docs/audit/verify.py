@@ -3,13 +3,17 @@
 
     python3 verify.py EXPORT.jsonl [--root HEX ...]
 
-Exit 0 and "OK: ..."         every chain, every checkpoint (and --root) checks.
+Exit 0 and "OK: ..."         every chain, every checkpoint (and --root) checks, and
+                             every evidence file an event attaches is in the export
+                             with bytes of the SHA-256 the event records.
 Exit 1 and "FAIL: ..."       the first problem found, in file order.
 Exit 2 and "MALFORMED: ..."  the file is not a well-formed export (with line number).
 
 Python 3.11 standard library only; nothing here comes from kehoach itself.
 """
 import argparse
+import base64
+import binascii
 import hashlib
 import json
 import sys
@@ -144,6 +148,8 @@ def verify(lines, roots=()):
     """lines: the file's lines as bytes. Returns the OK summary or raises."""
     header, count, checkpoints, last_root, last_cursor = None, 0, 0, None, None
     chains = {}  # (aggregate_type, aggregate_id) -> [(cursor, sequence, hash), ...]
+    attached = {}  # sha256 -> (event name, file name), first event that attaches it
+    files = {}     # sha256 -> line number of its file line
     for n, raw in enumerate(lines, 1):
         e = parse(n, raw)
         if n == 1:
@@ -151,8 +157,13 @@ def verify(lines, roots=()):
                 raise Malformed(f"line 1: not a {FORMAT} header")
             header = e
             continue
+        if e.get("kind") == "file":
+            check_file(n, e, files)
+            continue
+        if files:
+            raise Malformed(f"line {n}: an event after the file lines")
         if e.get("kind") != "event":
-            raise Malformed(f"line {n}: kind is not \"event\"")
+            raise Malformed(f"line {n}: kind is not \"event\" or \"file\"")
         require(n, e, EVENT_FIELDS, "event")
         count += 1
         key, seq, cursor = (e["aggregate_type"], e["aggregate_id"]), e["sequence"], tuple(e["cursor"])
@@ -178,6 +189,8 @@ def verify(lines, roots=()):
         if e["hash"] != recomputed:
             raise Fail(f"{name}: hash expected {recomputed}, found {e['hash']}")
         chain.append((cursor, seq, recomputed))
+        for sha, file_name in attachments(e):
+            attached.setdefault(sha, (name, file_name))
 
         # 3. A checkpoint must match what it covers.
         if key[0] == "Checkpoint" and e["event_type"] == "CheckpointRecorded":
@@ -188,11 +201,42 @@ def verify(lines, roots=()):
         raise Malformed("line 1: empty file, no header")
     if header["events"] != count:
         raise Fail(f"header: expected {header['events']} event lines, found {count}")
+    for sha, (name, file_name) in attached.items():
+        if sha not in files:
+            raise Fail(f"{name}: evidence file {file_name!r} expected with SHA-256 {sha}, not in the export")
     if roots and last_root is None:
         raise Fail("--root: expected a checkpoint to compare with, found none")
     if roots and last_root not in roots:
         raise Fail(f"checkpoint #{checkpoints} (the last): root expected one of {', '.join(roots)}, found {last_root}")
-    return f"OK: {plural(count, 'event')} in {plural(len(chains), 'chain')}, {plural(checkpoints, 'checkpoint')}"
+    summary = f"OK: {plural(count, 'event')} in {plural(len(chains), 'chain')}, {plural(checkpoints, 'checkpoint')}"
+    return summary + (f", {plural(len(attached), 'evidence file')}" if attached else "")
+
+
+def attachments(e):
+    """(sha256, name) of the evidence files a task event attaches."""
+    body = e["payload"].get(e["event_type"]) if isinstance(e["payload"], dict) else None
+    if e["aggregate_type"] != "Task" or not isinstance(body, dict):
+        return []
+    found = []
+    for a in body.get("attachments") or []:
+        if isinstance(a, dict) and is_str(a.get("sha256")):
+            found.append((a["sha256"], a.get("name")))
+    return found
+
+
+def check_file(n, e, files):
+    """A file line: its base64 bytes must hash to its sha256."""
+    sha = e.get("sha256")
+    if not is_str(sha) or not is_str(e.get("base64")):
+        raise Malformed(f"line {n}: a file line needs \"sha256\" and \"base64\" strings")
+    try:
+        data = base64.b64decode(e["base64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise Malformed(f"line {n}: \"base64\" is not base64")
+    computed = hashlib.sha256(data).hexdigest()
+    if computed != sha:
+        raise Fail(f"line {n}: evidence file expected SHA-256 {sha}, its bytes have {computed}")
+    files[sha] = n
 
 
 def hex_root(text):

@@ -101,6 +101,39 @@ pub enum AccountEvent {
         label: String,
         stamp: Stamp,
     },
+    /// Every session of the account ended (sign out everywhere, a new
+    /// password, an administrator's decision).
+    SessionsEnded {
+        stamp: Stamp,
+    },
+    /// Sign-in refused until `until` after `failures` wrong passwords or
+    /// codes in a row (by the system, never with what was tried).
+    SigninLocked {
+        until: DateTime<Utc>,
+        failures: u32,
+        stamp: Stamp,
+    },
+    /// The account's other unused sign-in links stopped working (a new
+    /// password was set).
+    SigninLinksRevoked {
+        links: Vec<String>,
+        stamp: Stamp,
+    },
+    /// Two-factor sign-in turned on (the secret is never recorded).
+    TotpEnabled {
+        stamp: Stamp,
+    },
+    TotpDisabled {
+        stamp: Stamp,
+    },
+    /// New one-time recovery codes replaced any earlier ones (never the codes).
+    RecoveryCodesIssued {
+        count: u32,
+        stamp: Stamp,
+    },
+    RecoveryCodeUsed {
+        stamp: Stamp,
+    },
 }
 
 impl AccountEvent {
@@ -117,6 +150,13 @@ impl AccountEvent {
             Self::PasswordSet { .. } => "PasswordSet",
             Self::TokenCreated { .. } => "TokenCreated",
             Self::TokenRevoked { .. } => "TokenRevoked",
+            Self::SessionsEnded { .. } => "SessionsEnded",
+            Self::SigninLocked { .. } => "SigninLocked",
+            Self::SigninLinksRevoked { .. } => "SigninLinksRevoked",
+            Self::TotpEnabled { .. } => "TotpEnabled",
+            Self::TotpDisabled { .. } => "TotpDisabled",
+            Self::RecoveryCodesIssued { .. } => "RecoveryCodesIssued",
+            Self::RecoveryCodeUsed { .. } => "RecoveryCodeUsed",
         }
     }
 
@@ -132,13 +172,20 @@ impl AccountEvent {
             | Self::SigninLinkUsed { stamp, .. }
             | Self::PasswordSet { stamp }
             | Self::TokenCreated { stamp, .. }
-            | Self::TokenRevoked { stamp, .. } => stamp,
+            | Self::TokenRevoked { stamp, .. }
+            | Self::SessionsEnded { stamp }
+            | Self::SigninLocked { stamp, .. }
+            | Self::SigninLinksRevoked { stamp, .. }
+            | Self::TotpEnabled { stamp }
+            | Self::TotpDisabled { stamp }
+            | Self::RecoveryCodesIssued { stamp, .. }
+            | Self::RecoveryCodeUsed { stamp } => stamp,
         }
     }
 
     /// What happened, in Vietnamese, for the history pages and the CLI.
     pub fn describe_vi(&self) -> String {
-        let roles = |r: &[Role]| r.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+        let roles = |r: &[Role]| Role::list_vi(r);
         match self {
             Self::AccountCreated {
                 email,
@@ -162,8 +209,8 @@ impl AccountEvent {
                 },
                 a.tokens.len()
             ),
-            Self::RoleGranted { role, .. } => format!("Cấp vai trò {} ({})", role.as_str(), role.label_vi()),
-            Self::RoleRevoked { role, .. } => format!("Thu hồi vai trò {} ({})", role.as_str(), role.label_vi()),
+            Self::RoleGranted { role, .. } => format!("Cấp vai trò {}", role.label_vi()),
+            Self::RoleRevoked { role, .. } => format!("Thu hồi vai trò {}", role.label_vi()),
             Self::AccountDisabled { .. } => "Khóa tài khoản".into(),
             Self::AccountEnabled { .. } => "Mở khóa tài khoản".into(),
             Self::SigninLinkIssued { link, expires_at, .. } => format!(
@@ -174,6 +221,18 @@ impl AccountEvent {
             Self::PasswordSet { .. } => "Đặt mật khẩu".into(),
             Self::TokenCreated { token, label, .. } => format!("Tạo mã truy cập API {token} ({label})"),
             Self::TokenRevoked { token, label, .. } => format!("Thu hồi mã truy cập API {token} ({label})"),
+            Self::SessionsEnded { .. } => "Kết thúc mọi phiên đăng nhập".into(),
+            Self::SigninLocked { until, failures, .. } => format!(
+                "Tạm khóa đăng nhập đến {} sau {failures} lần nhập sai",
+                until.format("%Y-%m-%d %H:%M UTC")
+            ),
+            Self::SigninLinksRevoked { links, .. } => {
+                format!("Hủy các liên kết đăng nhập chưa dùng: {}", links.join(", "))
+            }
+            Self::TotpEnabled { .. } => "Bật xác thực hai bước (TOTP)".into(),
+            Self::TotpDisabled { .. } => "Tắt xác thực hai bước (TOTP)".into(),
+            Self::RecoveryCodesIssued { count, .. } => format!("Tạo {count} mã khôi phục dùng một lần"),
+            Self::RecoveryCodeUsed { .. } => "Dùng một mã khôi phục".into(),
         }
     }
 }
@@ -221,6 +280,19 @@ pub enum AccountAction {
     RevokeToken {
         token: String,
     },
+    /// Ends every session of the account.
+    EndSessions,
+    /// Refuses sign-in until `until` (too many failures).
+    Lock {
+        until: DateTime<Utc>,
+        failures: u32,
+    },
+    /// Turns two-factor sign-in on with `codes` new recovery codes.
+    EnableTotp {
+        codes: u32,
+    },
+    DisableTotp,
+    UseRecoveryCode,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -268,6 +340,8 @@ pub struct Account {
     pub tokens: BTreeMap<String, AccountToken>,
     /// Sign-in links by id: whether used.
     pub links: BTreeMap<String, bool>,
+    #[serde(default)]
+    pub totp: bool,
 }
 
 fn sorted(mut roles: Vec<Role>) -> Vec<Role> {
@@ -360,13 +434,23 @@ impl Account {
                 if self.links.get(&link) != Some(&false) {
                     return Err(AccountRejection::LinkUnusable(link));
                 }
-                vec![
+                let others: Vec<String> = self
+                    .links
+                    .iter()
+                    .filter(|(id, used)| !**used && **id != link)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                let mut events = vec![
                     AccountEvent::SigninLinkUsed {
                         link,
                         stamp: stamp.clone(),
                     },
-                    AccountEvent::PasswordSet { stamp },
-                ]
+                    AccountEvent::PasswordSet { stamp: stamp.clone() },
+                ];
+                if !others.is_empty() {
+                    events.push(AccountEvent::SigninLinksRevoked { links: others, stamp });
+                }
+                events
             }
             AccountAction::CreateToken { token, label } => {
                 if self.tokens.contains_key(&token) {
@@ -374,6 +458,16 @@ impl Account {
                 }
                 vec![AccountEvent::TokenCreated { token, label, stamp }]
             }
+            AccountAction::EndSessions => vec![AccountEvent::SessionsEnded { stamp }],
+            AccountAction::Lock { until, failures } => vec![AccountEvent::SigninLocked { until, failures, stamp }],
+            AccountAction::EnableTotp { .. } if self.disabled => return Err(AccountRejection::Disabled),
+            AccountAction::EnableTotp { codes } => vec![
+                AccountEvent::TotpEnabled { stamp: stamp.clone() },
+                AccountEvent::RecoveryCodesIssued { count: codes, stamp },
+            ],
+            AccountAction::DisableTotp if !self.totp => vec![],
+            AccountAction::DisableTotp => vec![AccountEvent::TotpDisabled { stamp }],
+            AccountAction::UseRecoveryCode => vec![AccountEvent::RecoveryCodeUsed { stamp }],
             AccountAction::RevokeToken { token } => match self.tokens.get(&token) {
                 None => return Err(AccountRejection::UnknownToken(token)),
                 Some(t) if t.revoked => vec![],
@@ -459,6 +553,17 @@ impl Aggregate for Account {
                     t.revoked = true;
                 }
             }
+            AccountEvent::SigninLinksRevoked { links, .. } => {
+                for link in links {
+                    self.links.insert(link, true);
+                }
+            }
+            AccountEvent::TotpEnabled { .. } => self.totp = true,
+            AccountEvent::TotpDisabled { .. } => self.totp = false,
+            AccountEvent::SessionsEnded { .. }
+            | AccountEvent::SigninLocked { .. }
+            | AccountEvent::RecoveryCodesIssued { .. }
+            | AccountEvent::RecoveryCodeUsed { .. } => {}
         }
     }
 }
@@ -483,9 +588,9 @@ impl HistoryEntry {
         let stamp = event.stamp();
         let local = stamp.at.with_timezone(&chrono_tz::Asia::Ho_Chi_Minh);
         let actor_text = match &stamp.by {
-            Actor::Account(p) => format!("{} <{}> ({}, qua {})", p.name, p.email, p.agency, p.channel.name()),
+            Actor::Account(p) => format!("{} <{}> ({}, qua {})", p.name, p.email, p.agency, p.channel.label_vi()),
             Actor::System { system, .. } if system == "account-migration" => {
-                "hệ thống: ghi nhận tài khoản từ bản trước".to_string()
+                "Hệ thống (ghi nhận tài khoản từ bản trước)".to_string()
             }
             other => other.to_string(),
         };
@@ -512,6 +617,8 @@ pub struct AccountRow {
     pub roles: String,
     pub disabled: bool,
     pub has_password: bool,
+    /// Whether `users.totp_secret` is set (two-factor sign-in on).
+    pub totp: bool,
     /// Token id → revoked.
     pub tokens: BTreeMap<String, bool>,
 }
@@ -535,6 +642,7 @@ pub fn difference(account: &Account, row: &AccountRow) -> Option<(String, String
             yes_no(account.has_password),
             yes_no(row.has_password),
         ),
+        ("xác thực hai bước", yes_no(account.totp), yes_no(row.totp)),
     ];
     if let Some((what, events, table)) = fields.into_iter().find(|(_, a, b)| a != b) {
         return Some((what.to_string(), events, table));
@@ -653,9 +761,62 @@ mod tests {
     }
 
     #[test]
+    fn a_new_password_revokes_the_other_links() {
+        let mut a = created();
+        run(
+            &mut a,
+            AccountAction::IssueLink {
+                link: "l2".into(),
+                expires_at: "2024-01-08T00:00:00Z".parse().unwrap(),
+            },
+        )
+        .unwrap();
+        let events = run(&mut a, AccountAction::RedeemLink { link: "l2".into() }).unwrap();
+        assert_eq!(
+            events.last(),
+            Some(&AccountEvent::SigninLinksRevoked {
+                links: vec!["l1".into()],
+                stamp: stamp()
+            })
+        );
+        assert_eq!(
+            run(&mut a, AccountAction::RedeemLink { link: "l1".into() }),
+            Err(AccountRejection::LinkUnusable("l1".into()))
+        );
+    }
+
+    #[test]
+    fn totp_is_recorded_without_secrets() {
+        let mut a = created();
+        let names = |e: Vec<AccountEvent>| e.iter().map(|e| e.name()).collect::<Vec<_>>();
+        assert_eq!(
+            names(run(&mut a, AccountAction::EnableTotp { codes: 10 }).unwrap()),
+            ["TotpEnabled", "RecoveryCodesIssued"]
+        );
+        assert!(a.totp);
+        assert_eq!(
+            names(run(&mut a, AccountAction::DisableTotp).unwrap()),
+            ["TotpDisabled"]
+        );
+        assert!(run(&mut a, AccountAction::DisableTotp).unwrap().is_empty());
+    }
+
+    #[test]
     fn nothing_happens_to_an_account_without_history() {
         let mut a = Account::default();
         assert_eq!(run(&mut a, AccountAction::Disable), Err(AccountRejection::Unknown));
+        assert_eq!(run(&mut a, AccountAction::EndSessions), Err(AccountRejection::Unknown));
+    }
+
+    #[test]
+    fn ending_sessions_is_recorded_each_time() {
+        let mut a = created();
+        let before = a.clone();
+        for _ in 0..2 {
+            let events = run(&mut a, AccountAction::EndSessions).unwrap();
+            assert_eq!(events.iter().map(|e| e.name()).collect::<Vec<_>>(), ["SessionsEnded"]);
+        }
+        assert_eq!(a, before, "sessions are not part of the account's state");
     }
 
     #[test]
@@ -669,6 +830,7 @@ mod tests {
             roles: "member".into(),
             disabled: false,
             has_password: false,
+            totp: false,
             tokens: BTreeMap::new(),
         };
         assert_eq!(difference(&a, &row), None);

@@ -20,7 +20,12 @@ pub struct RolesChange {
 }
 
 impl Engine {
-    async fn account_command(&self, user_id: &str, by: Actor, action: AccountAction) -> Result<(), AccountError> {
+    pub(crate) async fn account_command(
+        &self,
+        user_id: &str,
+        by: Actor,
+        action: AccountAction,
+    ) -> Result<(), AccountError> {
         self.ensure_recorded(user_id).await?;
         let command = AccountCommand {
             stamp: self.stamp(by),
@@ -115,10 +120,20 @@ impl Engine {
 
     /// A new one-time sign-in link for an enabled user (a forgotten password).
     pub async fn new_signin_link(&self, email: &Email, by: Actor) -> Result<(User, String), AccountError> {
+        self.new_signin_link_for(email, by, LINK_TTL).await
+    }
+
+    /// A new one-time sign-in link valid for `ttl`.
+    pub async fn new_signin_link_for(
+        &self,
+        email: &Email,
+        by: Actor,
+        ttl: chrono::Duration,
+    ) -> Result<(User, String), AccountError> {
         let user = self.enabled_user(email).await?;
         let token = secret();
         let link_hash = digest(&token);
-        let expires_at = self.clock.now() + LINK_TTL;
+        let expires_at = self.clock.now() + ttl;
         let action = AccountAction::IssueLink {
             link: token_id(&link_hash),
             expires_at,
@@ -131,6 +146,8 @@ impl Engine {
     /// Uses up a sign-in link to set the user's password and starts a
     /// session: returns the user, the session's cookie value and its CSRF
     /// token. Recorded as the account itself acting through that session.
+    /// The account's other unused links stop working and its other
+    /// sessions end (`SigninLinksRevoked`, `SessionsEnded`).
     pub async fn redeem_signin_link(
         &self,
         token: &str,
@@ -147,6 +164,7 @@ impl Engine {
         let by = user.actor(Channel::Web {
             session: session_id_hash(&session),
         });
+        let by_again = by.clone();
         let action = AccountAction::RedeemLink {
             link: token_id(&digest(token)),
         };
@@ -160,6 +178,7 @@ impl Engine {
         if !self.store.use_signin_link(token, &user.id, &hash, now).await? {
             return Err(AccountError::LinkInvalid);
         }
+        self.end_sessions_if_any(&user, by_again).await?;
         let user = User {
             has_password: true,
             ..user
@@ -177,9 +196,13 @@ impl Engine {
         if roles.is_empty() {
             return Err(AccountError::BadRole(String::new()));
         }
-        self.account_command(&user.id, by, AccountAction::SetRoles(roles.clone()))
+        self.account_command(&user.id, by.clone(), AccountAction::SetRoles(roles.clone()))
             .await?;
         self.store.set_user_roles(&user.id, &roles).await?;
+        if roles != user.roles {
+            // A change of privilege: the user signs in again to get them.
+            self.end_sessions_if_any(&user, by).await?;
+        }
         let granted = roles.iter().filter(|r| !user.roles.contains(r)).copied().collect();
         let revoked = user.roles.iter().filter(|r| !roles.contains(r)).copied().collect();
         Ok(RolesChange {
@@ -233,5 +256,21 @@ impl Engine {
         self.store.revoke_api_token_row(&token.token_hash).await?;
         let changed = !token.revoked;
         Ok((TokenRow { revoked: true, ..token }, changed))
+    }
+
+    /// Ends every session of a user (sign out everywhere, or an
+    /// administrator's decision), recorded as `SessionsEnded`; returns how
+    /// many sessions there were.
+    pub async fn end_sessions(&self, user: &User, by: Actor) -> Result<u64, AccountError> {
+        self.account_command(&user.id, by, AccountAction::EndSessions).await?;
+        Ok(self.store.end_user_sessions(&user.id).await?)
+    }
+
+    /// `end_sessions`, recorded only if the user has a session.
+    pub(crate) async fn end_sessions_if_any(&self, user: &User, by: Actor) -> Result<u64, AccountError> {
+        if self.store.session_count(&user.id).await? == 0 {
+            return Ok(0);
+        }
+        self.end_sessions(user, by).await
     }
 }

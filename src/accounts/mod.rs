@@ -4,7 +4,9 @@
 
 pub mod history;
 pub mod manage;
+pub mod security;
 pub mod store;
+pub mod totp;
 
 use crate::domain::ids::{AgencyCode, MilestoneId, PersonName};
 use crate::domain::task::{Actor, Channel, KpiValue, MilestoneStatus, Obligation, Principal, TaskAction};
@@ -44,6 +46,12 @@ impl Role {
         Self::NAMES[self as usize]
     }
 
+    /// Roles as people read them: "cán bộ, quản trị".
+    pub fn list_vi(roles: &[Role]) -> String {
+        roles.iter().map(|r| r.label_vi()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The role in Vietnamese, as every page, e-mail and text output shows it.
     pub fn label_vi(self) -> &'static str {
         match self {
             Self::Member => "cán bộ",
@@ -76,6 +84,8 @@ pub struct ActionFields {
     pub until: Option<NaiveDate>,
     pub kpis: Vec<KpiValue>,
     pub evidence: Vec<String>,
+    /// Evidence files, already stored; for a report or a submission.
+    pub attachments: Vec<crate::domain::task::Attachment>,
 }
 
 impl Action {
@@ -89,11 +99,13 @@ impl Action {
                 note: f.note,
                 kpis: f.kpis,
                 evidence: f.evidence,
+                attachments: f.attachments,
             },
             Self::Submit => TaskAction::Submit {
                 milestone,
                 agency,
                 note: f.note,
+                attachments: f.attachments,
             },
             Self::Approve => TaskAction::Approve {
                 milestone,
@@ -302,6 +314,11 @@ impl User {
     pub fn roles_text(&self) -> String {
         self.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
     }
+
+    /// The user's roles in Vietnamese, for text people read.
+    pub fn roles_vi(&self) -> String {
+        Role::list_vi(&self.roles)
+    }
 }
 
 /// Parses a comma-separated role list ("member,supervisor").
@@ -355,6 +372,18 @@ pub enum AccountError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_read_in_vietnamese_and_parse_back() {
+        let all = Role::NAMES.map(|n| Role::parse(n).unwrap());
+        assert_eq!(Role::list_vi(&all), "cán bộ, lãnh đạo duyệt, kiểm tra, quản trị");
+        for r in all {
+            for english in Role::NAMES {
+                assert!(!r.label_vi().contains(english), "{r:?}");
+            }
+        }
+        assert_eq!(Role::parse("lanh-dao").unwrap(), Role::Supervisor);
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {

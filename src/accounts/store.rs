@@ -56,24 +56,46 @@ pub async fn hash_password(password: String) -> Result<String, AccountError> {
     .map_err(|e| AccountError::Hash(e.to_string()))?
 }
 
-async fn password_matches(hash: String, password: String) -> bool {
+/// A hash of a password nobody knows, with the parameters real ones have:
+/// checked when there is no real hash, so that an unknown e-mail takes as
+/// long as a wrong password.
+fn stand_in_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).expect("16 bytes encode");
+        Argon2::default()
+            .hash_password(secret().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .expect("argon2 hashes")
+    })
+}
+
+/// Whether `password` matches `hash`; without a hash, checks a stand-in
+/// (taking as long) and answers no.
+async fn password_matches(hash: Option<String>, password: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
+        let real = hash.is_some();
+        let hash = hash.unwrap_or_else(|| stand_in_hash().to_string());
+        // Checked first, answered after: the stand-in costs what a real one does.
+        let matches = PasswordHash::new(&hash)
             .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-            .unwrap_or(false)
+            .unwrap_or(false);
+        real && matches
     })
     .await
     .unwrap_or(false)
 }
 
-type UserRow = (String, String, String, String, String, Option<String>);
+pub(crate) type UserRow = (String, String, String, String, String, Option<String>);
 /// A user row with its `disabled` column.
 type FlaggedUserRow = (String, String, String, String, String, Option<String>, i64);
+/// id, e-mail, name, agency, roles, has a password, disabled, has two-factor.
+type TableAccount = (String, String, String, String, String, bool, i64, bool);
 type SessionRow = (String, String, String, String, String, Option<String>, String);
 
-const USER_COLUMNS: &str = "u.id, u.email, u.name, u.agency, u.roles, u.password_hash";
+pub(crate) const USER_COLUMNS: &str = "u.id, u.email, u.name, u.agency, u.roles, u.password_hash";
 
-fn user_from(row: UserRow) -> Result<User, StoreError> {
+pub(crate) fn user_from(row: UserRow) -> Result<User, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         context: format!("người dùng {}", row.1),
         reason,
@@ -167,7 +189,7 @@ impl Store {
     }
 
     /// The table half of using a sign-in link: marks it used and stores the
-    /// password hash, once. Returns whether this call used it.
+    /// password hash, once, marking the account's other links used too. Returns whether this call used it.
     pub(crate) async fn use_signin_link(
         &self,
         token: &str,
@@ -182,6 +204,9 @@ impl Store {
             if used == 1 {
                 sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                     .bind(password_hash).bind(user_id).execute(&mut *tx).await?;
+                // A new password ends every other link of the account.
+                sqlx::query("UPDATE signin_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+                    .bind(instant_text(now)).bind(user_id).execute(&mut *tx).await?;
             }
             tx.commit().await.map(|_| used)
         }.await.map_err(StoreError::query("dùng liên kết đăng nhập"))?);
@@ -239,24 +264,27 @@ impl Store {
     /// The tables' side of every account, as `audit verify` compares it
     /// (the columns as stored, not parsed, so that a bad value is reported).
     pub async fn account_rows(&self) -> Result<Vec<AccountRow>, StoreError> {
-        let users: Vec<(String, String, String, String, String, bool, i64)> = crate::with_pool!(self, pool => sqlx::query_as(
-            "SELECT id, email, name, agency, roles, password_hash IS NOT NULL, CAST(disabled AS BIGINT) FROM users ORDER BY id")
+        let users: Vec<TableAccount> = crate::with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, email, name, agency, roles, password_hash IS NOT NULL, CAST(disabled AS BIGINT), totp_secret IS NOT NULL FROM users ORDER BY id")
             .fetch_all(pool).await.map_err(StoreError::query("đọc người dùng"))?);
         let tokens: Vec<(String, String, i64)> = crate::with_pool!(self, pool => sqlx::query_as(
             "SELECT user_id, token_hash, CAST(revoked AS BIGINT) FROM api_tokens")
             .fetch_all(pool).await.map_err(StoreError::query("đọc mã truy cập API"))?);
         let mut rows: Vec<AccountRow> = users
             .into_iter()
-            .map(|(id, email, name, agency, roles, has_password, disabled)| AccountRow {
-                id,
-                email,
-                name,
-                agency,
-                roles,
-                disabled: disabled != 0,
-                has_password,
-                tokens: Default::default(),
-            })
+            .map(
+                |(id, email, name, agency, roles, has_password, disabled, totp)| AccountRow {
+                    id,
+                    email,
+                    name,
+                    agency,
+                    roles,
+                    disabled: disabled != 0,
+                    has_password,
+                    totp,
+                    tokens: Default::default(),
+                },
+            )
             .collect();
         for (user, hash, revoked) in tokens {
             if let Some(row) = rows.iter_mut().find(|r| r.id == user) {
@@ -395,21 +423,19 @@ impl Store {
         row.map(user_from).transpose()
     }
 
-    /// The user with this e-mail and password, if they match.
+    /// The user with this e-mail and password, if they match. Takes as
+    /// long for an unknown e-mail, an account without a password or a
+    /// disabled one as for a wrong password.
     pub async fn check_password(&self, email: &str, password: &str) -> Result<Option<User>, StoreError> {
-        let Ok(email) = Email::parse(email) else {
-            return Ok(None);
+        let row = match Email::parse(email) {
+            Ok(email) => self.user_row(&email).await?,
+            Err(_) => None,
         };
-        let Some(row) = self.user_row(&email).await? else {
-            return Ok(None);
-        };
-        let Some(hash) = row.5.clone() else {
-            return Ok(None);
-        };
-        if password_matches(hash, password.to_string()).await {
-            user_from(row).map(Some)
-        } else {
-            Ok(None)
+        let hash = row.as_ref().and_then(|r| r.5.clone());
+        let matches = password_matches(hash, password.to_string()).await;
+        match row {
+            Some(row) if matches => user_from(row).map(Some),
+            _ => Ok(None),
         }
     }
 
@@ -435,24 +461,10 @@ impl Store {
         Ok(csrf)
     }
 
-    /// The user and CSRF token of a live session.
-    pub async fn session(
-        &self,
-        token: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(User, String, Channel)>, StoreError> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS}, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0"
-        );
-        let row: Option<SessionRow> = crate::with_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(digest(token)).bind(instant_text(now))
-            .fetch_optional(pool).await.map_err(StoreError::query("đọc phiên đăng nhập"))?);
-        let channel = Channel::Web {
-            session: session_id_hash(token),
-        };
-        row.map(|(a, b, c, d, e, f, csrf)| user_from((a, b, c, d, e, f)).map(|u| (u, csrf, channel)))
-            .transpose()
+    /// Ends every session of a user; returns how many there were.
+    pub(crate) async fn end_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
+        crate::with_pool!(self, pool => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id)
+            .execute(pool).await.map(|r| r.rows_affected()).map_err(StoreError::query("kết thúc các phiên đăng nhập")))
     }
 
     pub async fn end_session(&self, token: &str) -> Result<(), StoreError> {

@@ -1,10 +1,14 @@
 //! `audit export --format jsonl`: every stored event with its hashes, in
-//! feed order, for checking offline (see docs/audit/canonical-form.md and
+//! feed order, then every evidence file the events attach (base64), for
+//! checking offline (see docs/audit/canonical-form.md and
 //! docs/audit/verify.py).
 
+use crate::domain::task::{FileHash, Task, TaskEvent};
 use crate::store::feed::Cursor;
 use crate::store::{Store, StoreError};
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate as _;
 use serde_json::json;
 use std::io::Write;
 
@@ -18,6 +22,32 @@ pub enum ExportError {
     Write(#[from] std::io::Error),
 }
 
+/// The hashes of the files a task event's payload attaches (none if it
+/// does not read as a task event).
+fn attachments_of(payload: &serde_json::Value) -> Vec<FileHash> {
+    serde_json::from_value::<TaskEvent>(payload.clone())
+        .map(|event| event.attachments().iter().map(|a| a.sha256.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// One `file` line: the stored bytes of an attached file, base64. A file
+/// missing from the store is left out (verify.py then reports it).
+async fn write_file(store: &Store, out: &mut impl Write, sha256: &FileHash) -> Result<(), ExportError> {
+    let Some(file) = store.get_file(sha256).await? else {
+        tracing::warn!(sha256 = %sha256, "tệp minh chứng không có trong kho; không xuất được");
+        return Ok(());
+    };
+    let line = json!({
+        "kind": "file",
+        "sha256": sha256.as_str(),
+        "size": file.size,
+        "media_type": file.media_type,
+        "base64": base64::engine::general_purpose::STANDARD.encode(&file.bytes),
+    });
+    writeln!(out, "{line}")?;
+    Ok(())
+}
+
 /// Writes the export; returns the number of events written.
 pub async fn export(store: &Store, out: &mut impl Write, now: DateTime<Utc>) -> Result<u64, ExportError> {
     store.settle(std::time::Duration::from_secs(10)).await?;
@@ -29,6 +59,7 @@ pub async fn export(store: &Store, out: &mut impl Write, now: DateTime<Utc>) -> 
     )?;
     let mut after = Cursor::default();
     let mut written = 0;
+    let mut attached: Vec<FileHash> = Vec::new();
     loop {
         let batch = store.read_feed(after, 5_000).await?;
         let Some(last) = batch.last().map(|e| e.cursor) else {
@@ -54,8 +85,18 @@ pub async fn export(store: &Store, out: &mut impl Write, now: DateTime<Utc>) -> 
             });
             writeln!(out, "{line}")?;
             written += 1;
+            if e.aggregate_type == Task::TYPE {
+                for a in attachments_of(&line["payload"]) {
+                    if !attached.contains(&a) {
+                        attached.push(a);
+                    }
+                }
+            }
         }
         after = last;
+    }
+    for sha256 in &attached {
+        write_file(store, out, sha256).await?;
     }
     out.flush()?;
     Ok(written)

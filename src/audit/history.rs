@@ -4,9 +4,10 @@
 
 use super::asof::{replay_until, Stored, StoredPlan};
 use crate::domain::dates::{format_vn, local_date, parse_date};
-use crate::domain::ids::{AgencyCode, TaskKey};
+use crate::domain::ids::{AgencyCode, MilestoneId, TaskKey};
 use crate::domain::plan::{Agency, PlanEvent};
-use crate::domain::task::{Delivery, MilestoneStatus, Task, TaskEvent};
+use crate::domain::reminders::reminder_label;
+use crate::domain::task::{format_number, AddressOutcome, DeliveryStatus, KpiValue, MilestoneStatus, Task, TaskEvent};
 use crate::projections::json::obligation_json;
 use crate::projections::views::{obligation_timeliness, timeliness, Timeliness};
 use crate::store::{Store, StoreError};
@@ -29,9 +30,51 @@ pub fn parse_as_of(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| format!("{s:?} không phải thời điểm có thật"))
 }
 
-/// What an event means, in Vietnamese, and its details.
-pub fn describe(e: &TaskEvent) -> (String, String) {
+/// The names people read for a task's milestones and KPIs, from the task
+/// as it stood when an event happened.
+struct Names<'a>(&'a Task);
+
+impl Names<'_> {
+    /// "mốc “Đăng ký mô hình năm 2024”": a milestone by its title (by its
+    /// id only when the task does not know it).
+    fn milestone(&self, id: &MilestoneId) -> String {
+        match self.0.milestone(id) {
+            Some(m) => format!("mốc “{}”", m.spec.title),
+            None => format!("mốc {id}"),
+        }
+    }
+
+    /// "Số mô hình: 2 mô hình, Tỷ lệ: 85%": reported values by KPI label and unit.
+    fn kpis(&self, values: &[KpiValue]) -> String {
+        let def = self.0.definition.as_ref();
+        values
+            .iter()
+            .map(|k| match def.and_then(|d| d.kpi(&k.key)) {
+                Some(target) => target.reading(k.value),
+                None => format!("{}: {}", k.key, format_number(k.value)),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The non-empty parts of an entry's details, joined.
+fn details(parts: &[String]) -> String {
+    parts
+        .iter()
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What an event means, in Vietnamese, and its details: milestones by
+/// title, KPIs by label and unit, reminders by what they are. `task` is the
+/// task as it stood once the event had happened (names come from it).
+pub fn describe(e: &TaskEvent, task: &Task) -> (String, String) {
     let due = |d: &NaiveDate| format_vn(*d);
+    let names = Names(task);
+    let ms = |id: &MilestoneId| names.milestone(id);
     match e {
         TaskEvent::TaskRegistered { definition, .. } => (
             "Đăng ký nhiệm vụ từ kế hoạch".into(),
@@ -74,11 +117,11 @@ pub fn describe(e: &TaskEvent) -> (String, String) {
         TaskEvent::TaskWithdrawn { reason, .. } => ("Rút nhiệm vụ khỏi kế hoạch".into(), reason.clone()),
         TaskEvent::TaskReinstated { .. } => ("Đưa nhiệm vụ trở lại kế hoạch".into(), String::new()),
         TaskEvent::MilestoneOpened { milestone, .. } => (
-            format!("Mở mốc {}", milestone.id),
-            format!("{}; hạn {}", milestone.title, due(&milestone.due)),
+            format!("Mở mốc “{}”", milestone.title),
+            format!("hạn {}", due(&milestone.due)),
         ),
         TaskEvent::MilestoneAmended { milestone, due: d, .. } => (
-            format!("Kế hoạch sửa mốc {milestone}"),
+            format!("Kế hoạch sửa {}", ms(milestone)),
             d.as_ref()
                 .map(|c| format!("hạn {} → {}", due(&c.from), due(&c.to)))
                 .unwrap_or_else(|| "tiêu đề".into()),
@@ -88,26 +131,25 @@ pub fn describe(e: &TaskEvent) -> (String, String) {
             note,
             kpis,
             evidence,
+            attachments,
             ..
-        } => {
-            let values = kpis
-                .iter()
-                .map(|k| format!("{}={}", k.key, k.value))
-                .collect::<Vec<_>>()
-                .join(", ");
-            (
-                format!("Báo cáo tiến độ mốc {milestone}"),
-                [note.clone(), values, evidence.join(" ")]
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
+        } => (
+            format!("Báo cáo tiến độ {}", ms(milestone)),
+            details(&[note.clone(), names.kpis(kpis), evidence.join(" "), files(attachments)]),
+        ),
+        TaskEvent::MilestoneSubmitted {
+            milestone,
+            note,
+            attachments,
+            ..
+        } => (
+            format!("Nộp {}", ms(milestone)),
+            details(&[note.clone(), files(attachments)]),
+        ),
+        TaskEvent::MilestoneApproved { milestone, note, .. } => (format!("Duyệt {}", ms(milestone)), note.clone()),
+        TaskEvent::MilestoneReturned { milestone, reason, .. } => {
+            (format!("Trả lại {}", ms(milestone)), reason.clone())
         }
-        TaskEvent::MilestoneSubmitted { milestone, note, .. } => (format!("Nộp mốc {milestone}"), note.clone()),
-        TaskEvent::MilestoneApproved { milestone, note, .. } => (format!("Duyệt mốc {milestone}"), note.clone()),
-        TaskEvent::MilestoneReturned { milestone, reason, .. } => (format!("Trả lại mốc {milestone}"), reason.clone()),
         TaskEvent::DeadlineExtended {
             milestone,
             from,
@@ -115,21 +157,21 @@ pub fn describe(e: &TaskEvent) -> (String, String) {
             reason,
             ..
         } => (
-            format!("Gia hạn mốc {milestone}"),
+            format!("Gia hạn {}", ms(milestone)),
             format!("{} → {}: {reason}", due(from), due(until)),
         ),
-        TaskEvent::MilestoneWaived { milestone, reason, .. } => (format!("Miễn mốc {milestone}"), reason.clone()),
-        TaskEvent::MilestoneCancelled { milestone, reason, .. } => (format!("Hủy mốc {milestone}"), reason.clone()),
+        TaskEvent::MilestoneWaived { milestone, reason, .. } => (format!("Miễn {}", ms(milestone)), reason.clone()),
+        TaskEvent::MilestoneCancelled { milestone, reason, .. } => (format!("Hủy {}", ms(milestone)), reason.clone()),
         TaskEvent::ReminderQueued {
             milestone,
             key,
             recipients,
             ..
         } => (
-            format!("Xếp hàng thư nhắc {key} (mốc {milestone})"),
+            format!("Xếp hàng {} ({})", reminder_label(key), ms(milestone)),
             recipients
                 .iter()
-                .map(|r| r.agency.as_str())
+                .map(|r| format!("{} ({})", r.agency, r.role.label_vi()))
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
@@ -140,7 +182,7 @@ pub fn describe(e: &TaskEvent) -> (String, String) {
             message_id,
             ..
         } => (
-            format!("Đã gửi thư nhắc {key} (mốc {milestone}) đến {agency}"),
+            format!("Đã gửi {} ({}) đến {agency}", reminder_label(key), ms(milestone)),
             message_id.clone(),
         ),
         TaskEvent::ReminderFailed {
@@ -151,8 +193,62 @@ pub fn describe(e: &TaskEvent) -> (String, String) {
             error,
             ..
         } => (
-            format!("Gửi thư nhắc {key} (mốc {milestone}) đến {agency} lỗi lần {attempt}"),
+            format!(
+                "Gửi {} ({}) đến {agency} lỗi lần {attempt}",
+                reminder_label(key),
+                ms(milestone)
+            ),
             error.clone(),
+        ),
+        TaskEvent::ReminderBatched {
+            milestone,
+            key,
+            agency,
+            message_id,
+            addresses,
+            ..
+        } => (
+            format!(
+                "Đưa {} ({}) vào thư tổng hợp gửi {agency}",
+                reminder_label(key),
+                ms(milestone)
+            ),
+            format!("{message_id} → {}", addresses.join(", ")),
+        ),
+        TaskEvent::ReminderAttempted {
+            milestone,
+            key,
+            agency,
+            message_id,
+            attempt,
+            results,
+            next_attempt,
+            ..
+        } => (
+            format!(
+                "Gửi {} ({}) đến {agency}, lần {attempt}",
+                reminder_label(key),
+                ms(milestone)
+            ),
+            format!(
+                "{message_id}: {}{}",
+                results
+                    .iter()
+                    .map(|r| format!("{} {} ({})", r.address, address_outcome_vi(r.outcome), r.reply))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                next_attempt.map_or(String::new(), |t| format!("; thử lại lúc {}", t.to_rfc3339()))
+            ),
+        ),
+        TaskEvent::ReminderRequeued {
+            milestone, key, agency, ..
+        } => (
+            format!(
+                "Xếp hàng gửi lại {} ({}) đến {agency}",
+                reminder_label(key),
+                ms(milestone)
+            ),
+            String::new(),
         ),
     }
 }
@@ -207,26 +303,28 @@ pub struct History {
 
 impl History {
     pub fn new(key: TaskKey, events: &[Stored], as_of: Option<DateTime<Utc>>, tz: Tz) -> Self {
-        let entries = events
-            .iter()
-            .filter(|s| as_of.is_none_or(|t| s.event.stamp().at <= t))
-            .map(|s| {
-                let (what, details) = describe(&s.event);
-                Entry {
-                    sequence: s.sequence,
-                    at: s.event.stamp().at.with_timezone(&tz).fixed_offset(),
-                    actor: s.event.stamp().by.clone(),
-                    event: s.event.name(),
-                    what,
-                    details,
-                    hash: s.hash.clone(),
-                    recorded_at: s.metadata["recorded_at"]
-                        .as_str()
-                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                        .map(|t| t.with_timezone(&tz).fixed_offset()),
-                }
-            })
-            .collect();
+        let mut task = Task::default();
+        let mut entries = Vec::new();
+        for s in events {
+            cqrs_es::Aggregate::apply(&mut task, s.event.clone());
+            if as_of.is_some_and(|t| s.event.stamp().at > t) {
+                continue;
+            }
+            let (what, details) = describe(&s.event, &task);
+            entries.push(Entry {
+                sequence: s.sequence,
+                at: s.event.stamp().at.with_timezone(&tz).fixed_offset(),
+                actor: s.event.stamp().by.clone(),
+                event: s.event.name(),
+                what,
+                details,
+                hash: s.hash.clone(),
+                recorded_at: s.metadata["recorded_at"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&tz).fixed_offset()),
+            });
+        }
         let title = events
             .iter()
             .find_map(|s| match &s.event {
@@ -234,10 +332,6 @@ impl History {
                 _ => None,
             })
             .unwrap_or_default();
-        let mut task = Task::default();
-        for s in events {
-            cqrs_es::Aggregate::apply(&mut task, s.event.clone());
-        }
         let agencies = task
             .definition
             .map(|d| {
@@ -367,12 +461,20 @@ fn list(items: &[String]) -> String {
     }
 }
 
+fn address_outcome_vi(o: AddressOutcome) -> &'static str {
+    match o {
+        AddressOutcome::Accepted => "đã nhận",
+        AddressOutcome::Rejected => "từ chối vĩnh viễn",
+        AddressOutcome::Deferred => "tạm hoãn",
+    }
+}
+
 /// Reminders delivered for a milestone.
 pub fn reminders_sent(m: &crate::domain::task::Milestone) -> usize {
     m.reminders
         .iter()
         .flat_map(|r| r.deliveries.values())
-        .filter(|d| matches!(d, Delivery::Sent { .. }))
+        .filter(|d| d.status() == DeliveryStatus::Sent)
         .count()
 }
 
@@ -386,7 +488,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Đúng hạn, quá hạn, trong hạn, duyệt trễ hạn, as table cells.
+    /// Đúng hạn, quá hạn, chưa đến hạn, duyệt trễ hạn, as table cells.
     pub fn cells(&self) -> [String; 4] {
         [self.on_time, self.overdue, self.not_yet_due, self.approved_late].map(|n| n.to_string())
     }
@@ -529,4 +631,14 @@ impl PlanAsOf {
             "changes": self.changes,
         })
     }
+}
+
+/// A report's or submission's evidence files, by name ("tệp: a.pdf, b.jpg");
+/// empty without files.
+fn files(attachments: &[crate::domain::task::Attachment]) -> String {
+    if attachments.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = attachments.iter().map(|a| a.name.as_str()).collect();
+    format!("tệp: {}", names.join(", "))
 }

@@ -12,7 +12,9 @@ use crate::audit::verify::verify;
 use crate::domain::dates::{deadline_instant, format_vn, local_date};
 use crate::domain::ids::AgencyCode;
 use crate::domain::plan::{Plan, PlanHeader};
-use crate::domain::task::{Baseline, Comparator, KpiTarget, Milestone, TargetValue, Task};
+use crate::domain::task::{
+    format_number as number, with_unit, Baseline, Comparator, KpiTarget, Milestone, TargetValue, Task,
+};
 use crate::engine::Engine;
 use crate::projections::views::{obligation_timeliness, Timeliness};
 use crate::store::StoreError;
@@ -511,29 +513,6 @@ pub fn meets(target: &KpiTarget, value: f64) -> bool {
         Comparator::About => {
             value >= lo - ABOUT_TOLERANCE * lo.abs() - 1e-12 && value <= hi + ABOUT_TOLERANCE * hi.abs() + 1e-12
         }
-    }
-}
-
-/// A number as people write it: no trailing zeros, at most three decimals.
-fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        return format!("{}", v as i64);
-    }
-    let s = format!("{v:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
-}
-
-/// A value with its unit, spaced the way [`KpiTarget`]'s Display spaces it.
-fn with_unit(v: f64, unit: &str) -> String {
-    match unit {
-        "" => number(v),
-        "%" => format!("{}%", number(v)),
-        u => format!("{} {u}", number(v)),
     }
 }
 

@@ -1,24 +1,30 @@
 //! `audit verify`: recomputes every hash chain, replays every aggregate from
-//! its events, checks every checkpoint, and checks that the views agree with
-//! the events. Stops at the first discrepancy and names it.
+//! its events, checks every checkpoint and every root kept outside the store,
+//! and checks that the views and the tables the dispatcher and scheduler read
+//! (`task_view`, `plan_view`, `due_index`, `outbox`, `obligation_index`,
+//! the account tables)
+//! agree with the events. Stops at the first discrepancy and names it.
 
 // A Problem is returned at most once per run, where verification stops:
 // its size does not matter.
 #![allow(clippy::result_large_err)]
 
 use super::canonical::Frame;
-use super::checkpoint::{CheckpointEvent, RecordedHead, AGGREGATE_TYPE as CHECKPOINT};
+use super::checkpoint::{CheckpointEvent, RecordedHead, AGGREGATE_ID as CHECKPOINT_ID, AGGREGATE_TYPE as CHECKPOINT};
 use super::merkle::{root, Head};
 use crate::accounts::history::{self as accounts, Account, AccountEvent};
 use crate::domain::plan::{Plan, PlanEvent};
-use crate::domain::task::{Task, TaskEvent};
+use crate::domain::task::{Attachment, Task, TaskEvent};
+use crate::projections::{apply_plan_event, apply_task_event, OutboxRow, PlanView, TaskView};
 use crate::store::feed::{Cursor, FeedEvent};
 use crate::store::info::{self, InfoRow, StoreEvent};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
 
 /// The first thing found wrong: which event, what was expected, what was found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,7 +70,63 @@ pub struct Summary {
     /// Users of a store made before accounts had a history, not recorded
     /// yet (the next command that writes records them).
     pub accounts_unrecorded: u64,
+    /// Rows of `due_index` and of `outbox` that match the events.
+    pub due_rows: u64,
+    pub outbox_rows: u64,
+    /// Rows of `obligation_index` that match the events.
+    pub list_rows: u64,
+    /// Roots kept outside the store (`--root`, `--roots`) found to be the
+    /// root of a checkpoint of this store that still holds.
+    pub kept_roots: u64,
     pub last_root: Option<String>,
+    /// Evidence files attached by events, found in the store with the
+    /// hash the event records.
+    pub files: u64,
+}
+
+/// A root given to `audit verify` that cannot be one.
+#[derive(Debug, thiserror::Error)]
+pub enum KeptRootError {
+    #[error("gốc {0:?} không hợp lệ: cần đúng 64 chữ số thập lục phân (gốc Merkle của một điểm kiểm)")]
+    Malformed(String),
+    #[error("{file}:{line}: dòng {text:?} không phải một gốc (64 chữ số thập lục phân; dòng trống và chú thích # được bỏ qua)")]
+    BadLine { file: String, line: usize, text: String },
+    #[error("không đọc được tệp gốc {file}: {source}")]
+    Read { file: String, source: std::io::Error },
+}
+
+/// A root as `audit verify --root` takes it: 64 hex digits, any case;
+/// returned in lower case, as checkpoints record it.
+pub fn parse_root(text: &str) -> Result<String, KeptRootError> {
+    let root = text.trim();
+    if root.len() == 64 && root.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(root.to_ascii_lowercase())
+    } else {
+        Err(KeptRootError::Malformed(text.to_string()))
+    }
+}
+
+/// The roots of a file for `audit verify --roots`: one a line; blank lines
+/// and everything from a `#` to the end of its line are ignored.
+pub fn read_roots(path: &Path) -> Result<Vec<String>, KeptRootError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| KeptRootError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    let mut roots = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let content = line.split('#').next().unwrap_or("").trim();
+        if content.is_empty() {
+            continue;
+        }
+        roots.push(parse_root(content).map_err(|_| KeptRootError::BadLine {
+            file: file.clone(),
+            line: n + 1,
+            text: content.to_string(),
+        })?);
+    }
+    Ok(roots)
 }
 
 #[derive(Default)]
@@ -79,8 +141,9 @@ struct Chain {
 #[derive(Default)]
 pub struct Checker {
     chains: BTreeMap<(String, String), Chain>,
-    pub tasks: HashMap<String, Task>,
-    pub plans: HashMap<String, Plan>,
+    /// Every task and plan replayed into the view the projection would make of it.
+    pub tasks: HashMap<String, TaskView>,
+    pub plans: HashMap<String, PlanView>,
     pub accounts: HashMap<String, Account>,
     pub summary: Summary,
     /// `up_to` of the last checkpoint seen.
@@ -93,6 +156,12 @@ pub struct Checker {
     store_event: Option<bool>,
     /// The latest recorded time in feed order, and the event that has it.
     latest_recorded: Option<(DateTime<Utc>, String)>,
+    /// Roots kept outside the store, to be found among the checkpoints.
+    kept: BTreeSet<String>,
+    /// The root of each checkpoint, as recomputed from the events now.
+    checkpoint_roots: Vec<String>,
+    /// Every evidence file an event attaches: (task, sequence, file).
+    pub attached: Vec<(String, i64, Attachment)>,
 }
 
 /// The metadata keys the time checks read.
@@ -353,11 +422,28 @@ impl Checker {
         match e.aggregate_type.as_str() {
             Task::TYPE => {
                 let event: TaskEvent = serde_json::from_str(&e.payload).map_err(bad)?;
-                self.tasks.entry(e.aggregate_id.clone()).or_default().apply(event);
+                self.attached.extend(
+                    event
+                        .attachments()
+                        .iter()
+                        .map(|a| (e.aggregate_id.clone(), e.sequence, a.clone())),
+                );
+                let view = match self.tasks.get_mut(&e.aggregate_id) {
+                    Some(view) => view,
+                    None => self
+                        .tasks
+                        .entry(e.aggregate_id.clone())
+                        .or_insert_with(|| TaskView::empty(&e.aggregate_id)),
+                };
+                apply_task_event(view, e.sequence, event);
             }
             Plan::TYPE => {
                 let event: PlanEvent = serde_json::from_str(&e.payload).map_err(bad)?;
-                self.plans.entry(e.aggregate_id.clone()).or_default().apply(event);
+                let view = self
+                    .plans
+                    .entry(e.aggregate_id.clone())
+                    .or_insert_with(|| PlanView::empty(&e.aggregate_id));
+                apply_plan_event(view, e.sequence, event);
             }
             accounts::AGGREGATE_TYPE => {
                 let event: AccountEvent = serde_json::from_str(&e.payload).map_err(bad)?;
@@ -426,7 +512,47 @@ impl Checker {
             .collect()
     }
 
+    /// A checkpoint must still match the events it covers; one whose root
+    /// was kept outside the store says so when it no longer does.
     fn check_checkpoint(&mut self, e: &FeedEvent, event: &CheckpointEvent) -> Result<(), Problem> {
+        let CheckpointEvent::CheckpointRecorded { root: recorded, .. } = event;
+        match self.recompute_checkpoint(e, event) {
+            Ok(computed) => {
+                self.checkpoint_roots.push(computed);
+                Ok(())
+            }
+            Err(mut p) => {
+                if self.kept.contains(recorded) {
+                    p.what = format!("gốc đã lưu {recorded} không còn khớp với kho: {}", p.what);
+                }
+                Err(p)
+            }
+        }
+    }
+
+    /// After the pass: each kept root must be the root of a checkpoint of
+    /// this store (each checkpoint's root was recomputed from the events as
+    /// they are now, over the heads at its `up_to`, by `check_checkpoint`).
+    pub fn check_kept_roots(&mut self) -> Result<(), Problem> {
+        for kept in &self.kept {
+            if !self.checkpoint_roots.contains(kept) {
+                return Err(self.beyond(
+                    CHECKPOINT,
+                    CHECKPOINT_ID,
+                    format!(
+                        "gốc đã lưu {kept} không phải gốc của điểm kiểm nào trong kho (điểm kiểm bị xóa, hoặc chuỗi và điểm kiểm bị viết lại)"
+                    ),
+                    "một điểm kiểm có gốc này".into(),
+                    format!("{} điểm kiểm, không điểm nào có gốc này", self.checkpoint_roots.len()),
+                ));
+            }
+        }
+        self.summary.kept_roots = self.kept.len() as u64;
+        Ok(())
+    }
+
+    /// Recomputes a checkpoint from the events read so far; its root if it matches.
+    fn recompute_checkpoint(&mut self, e: &FeedEvent, event: &CheckpointEvent) -> Result<String, Problem> {
         let CheckpointEvent::CheckpointRecorded {
             root: recorded,
             events,
@@ -480,13 +606,23 @@ impl Checker {
         self.summary.checkpoints += 1;
         self.summary.last_root = Some(recorded.clone());
         self.last_up_to = Some(*up_to);
-        Ok(())
+        Ok(computed)
     }
 }
 
 /// Reads every event committed so far in feed order through a `Checker`.
 /// Returns the checker, or the first problem found.
 pub async fn check_store(store: &Store, progress: impl Fn(u64)) -> Result<Result<Checker, Problem>, StoreError> {
+    check_store_keeping(store, &[], progress).await
+}
+
+/// `check_store`, also checking that each of the `kept` roots (lower-case
+/// hex, see `parse_root`) is the root of a checkpoint that still holds.
+pub async fn check_store_keeping(
+    store: &Store,
+    kept: &[String],
+    progress: impl Fn(u64),
+) -> Result<Result<Checker, Problem>, StoreError> {
     store.settle(std::time::Duration::from_secs(10)).await?;
     // A reader task fetches the next page while this one checks the last:
     // the database and the hashing overlap instead of taking turns.
@@ -508,6 +644,7 @@ pub async fn check_store(store: &Store, progress: impl Fn(u64)) -> Result<Result
         }
     });
     let mut checker = Checker::with_store_info(store.info_row().await?);
+    checker.kept = kept.iter().cloned().collect();
     while let Some(page) = received.recv().await {
         for e in &page? {
             if let Err(p) = checker.check(e) {
@@ -523,7 +660,7 @@ pub async fn check_store(store: &Store, progress: impl Fn(u64)) -> Result<Result
         // The store may have been initialised while the pass ran.
         checker.store_row = store.info_row().await?;
     }
-    if let Err(p) = checker.check_store_kind() {
+    if let Err(p) = checker.check_store_kind().and_then(|()| checker.check_kept_roots()) {
         return Ok(Err(p));
     }
     Ok(Ok(checker))
@@ -532,15 +669,96 @@ pub async fn check_store(store: &Store, progress: impl Fn(u64)) -> Result<Result
 /// Verifies the whole store. `progress` is called with the number of events
 /// checked so far. Returns the summary, or the first problem found.
 pub async fn verify(store: &Store, progress: impl Fn(u64)) -> Result<Result<Summary, Problem>, StoreError> {
-    let mut checker = match check_store(store, progress).await? {
+    verify_keeping(store, &[], progress).await
+}
+
+/// `verify`, also checking roots kept outside the store (lower-case hex, see
+/// `parse_root` and `read_roots`): each must be the root of a checkpoint of
+/// this store, recomputed from the events as they are now.
+pub async fn verify_keeping(
+    store: &Store,
+    kept: &[String],
+    progress: impl Fn(u64),
+) -> Result<Result<Summary, Problem>, StoreError> {
+    let mut checker = match check_store_keeping(store, kept, progress).await? {
         Ok(c) => c,
         Err(p) => return Ok(Err(p)),
     };
     checker.summary.chains = checker.chains.len() as u64;
     checker.summary.tasks = checker.tasks.len() as u64;
+    match check_files(store, &checker.attached).await? {
+        Ok(n) => checker.summary.files = n,
+        Err(p) => return Ok(Err(p)),
+    }
 
     // The views must say what the events say.
     crate::projections::catch_up(store).await?;
+    match compare_task_views(store, &checker).await? {
+        Ok(n) => checker.summary.views = n,
+        Err(p) => return Ok(Err(p)),
+    }
+    if let Some(problem) = compare_plan_views(&checker, &plan_view_rows(store).await?) {
+        return Ok(Err(problem));
+    }
+    // So must what the scheduler and the dispatcher read.
+    match compare_table(store, &checker, Table::DueIndex).await? {
+        Ok(n) => checker.summary.due_rows = n,
+        Err(p) => return Ok(Err(p)),
+    }
+    match compare_table(store, &checker, Table::Outbox).await? {
+        Ok(n) => checker.summary.outbox_rows = n,
+        Err(p) => return Ok(Err(p)),
+    }
+    // And what the lists search.
+    match compare_table(store, &checker, Table::ObligationIndex).await? {
+        Ok(n) => checker.summary.list_rows = n,
+        Err(p) => return Ok(Err(p)),
+    }
+    match compare_accounts(store, &checker).await? {
+        Err(p) => return Ok(Err(p)),
+        Ok(unrecorded) => checker.summary.accounts_unrecorded = unrecorded,
+    }
+    checker.summary.accounts = checker.accounts.len() as u64;
+    Ok(Ok(checker.summary))
+}
+
+/// Every attached evidence file must be in the store, its bytes hashing
+/// to what the event records; returns how many distinct files there are.
+async fn check_files(
+    store: &Store,
+    attached: &[(String, i64, Attachment)],
+) -> Result<Result<u64, Problem>, StoreError> {
+    let mut checked = BTreeSet::new();
+    for (task, sequence, a) in attached {
+        if checked.contains(a.sha256.as_str()) {
+            continue;
+        }
+        let problem = |what: &str, found: String| Problem {
+            aggregate_type: Task::TYPE.to_string(),
+            aggregate_id: task.clone(),
+            sequence: *sequence,
+            what: format!("tệp minh chứng {:?} {what}", a.name),
+            expected: format!("mã băm {}", short(a.sha256.as_str())),
+            found,
+        };
+        let Some(file) = store.get_file(&a.sha256).await? else {
+            return Ok(Err(problem("không có trong kho", "không có tệp".into())));
+        };
+        let computed = crate::domain::files::sha256(&file.bytes);
+        if computed != a.sha256 {
+            return Ok(Err(problem(
+                "bị sửa (nội dung không khớp mã băm)",
+                format!("mã băm {}", short(computed.as_str())),
+            )));
+        }
+        checked.insert(a.sha256.as_str().to_string());
+    }
+    Ok(Ok(checked.len() as u64))
+}
+
+/// Every task view must be the task replayed from its events; returns how
+/// many there are.
+async fn compare_task_views(store: &Store, checker: &Checker) -> Result<Result<u64, Problem>, StoreError> {
     let views = store.task_views().await?;
     for view in &views {
         let replayed = checker.tasks.get(&view.id);
@@ -558,11 +776,20 @@ pub async fn verify(store: &Store, progress: impl Fn(u64)) -> Result<Result<Summ
                 format!("phiên bản {}", view.version),
             )));
         }
-        if replayed != Some(&view.task) {
+        let Some(replayed) = replayed else {
             return Ok(Err(mismatch(
-                "khung nhìn khác trạng thái dựng lại từ sự kiện",
-                "trạng thái dựng lại".into(),
-                "khung nhìn khác".into(),
+                "bảng task_view có dòng của một nhiệm vụ không có sự kiện nào",
+                "không có dòng".into(),
+                format!("phiên bản {}", view.version),
+            )));
+        };
+        if replayed.task != view.task {
+            let (at, expected, found) = first_difference(&json(&replayed.task), &json(&view.task))
+                .unwrap_or_else(|| (String::new(), "trạng thái dựng lại".into(), "khung nhìn khác".into()));
+            return Ok(Err(mismatch(
+                &format!("bảng task_view, cột payload tại task{at} khác trạng thái dựng lại từ sự kiện"),
+                expected,
+                found,
             )));
         }
     }
@@ -576,16 +803,410 @@ pub async fn verify(store: &Store, progress: impl Fn(u64)) -> Result<Result<Summ
             found: "không có".into(),
         }));
     }
-    if let Some(problem) = compare_plan_views(&checker, &store.plan_views().await?) {
-        return Ok(Err(problem));
+    Ok(Ok(views.len() as u64))
+}
+
+/// Serialised as the views are stored.
+fn json<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// A JSON value in a one-line message: text as it is, the rest as JSON,
+/// cut short if long.
+fn shown(v: &Value) -> String {
+    let text = match v {
+        Value::Null => return "không có".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(120).collect();
+    if chars.next().is_some() {
+        head + "…"
+    } else {
+        head
     }
-    checker.summary.views = views.len() as u64;
-    match compare_accounts(store, &checker).await? {
-        Err(p) => return Ok(Err(p)),
-        Ok(unrecorded) => checker.summary.accounts_unrecorded = unrecorded,
+}
+
+/// Where two JSON values first differ: the path (`.agencies[5].emails[0]`,
+/// empty for the whole value) and both values there.
+fn first_difference(expected: &Value, found: &Value) -> Option<(String, String, String)> {
+    match (expected, found) {
+        (Value::Object(e), Value::Object(f)) => {
+            for (key, ev) in e {
+                let here = format!(".{key}");
+                match f.get(key) {
+                    Some(fv) => {
+                        if let Some((at, x, y)) = first_difference(ev, fv) {
+                            return Some((here + &at, x, y));
+                        }
+                    }
+                    None => return Some((here, shown(ev), "không có".into())),
+                }
+            }
+            f.iter()
+                .find(|(key, _)| !e.contains_key(*key))
+                .map(|(key, fv)| (format!(".{key}"), "không có".into(), shown(fv)))
+        }
+        (Value::Array(e), Value::Array(f)) => {
+            for i in 0..e.len().max(f.len()) {
+                let here = format!("[{i}]");
+                match (e.get(i), f.get(i)) {
+                    (Some(ev), Some(fv)) => {
+                        if let Some((at, x, y)) = first_difference(ev, fv) {
+                            return Some((here + &at, x, y));
+                        }
+                    }
+                    (Some(ev), None) => return Some((here, shown(ev), "không có".into())),
+                    (None, Some(fv)) => return Some((here, "không có".into(), shown(fv))),
+                    (None, None) => {}
+                }
+            }
+            None
+        }
+        _ if expected == found => None,
+        _ => Some((String::new(), shown(expected), shown(found))),
     }
-    checker.summary.accounts = checker.accounts.len() as u64;
-    Ok(Ok(checker.summary))
+}
+
+/// The stored `plan_view` rows: plan id, version column, payload.
+async fn plan_view_rows(store: &Store) -> Result<Vec<(String, i64, String)>, StoreError> {
+    Ok(
+        crate::with_pool!(store, pool => sqlx::query_as("SELECT plan_id, version, payload FROM plan_view ORDER BY plan_id")
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::query("đọc kế hoạch"))?),
+    )
+}
+
+/// The first `plan_view` row that is not what the projection makes of the
+/// plan's events (header, directory and its addresses, directory notices and
+/// their delivery: everything the dispatcher reads), compared column by
+/// column and, in the payload, field by field as readers decode it; or a
+/// plan with events and no row.
+fn compare_plan_views(checker: &Checker, rows: &[(String, i64, String)]) -> Option<Problem> {
+    for (id, version, payload) in rows {
+        let mismatch = |what: String, expected, found| {
+            checker.beyond(Plan::TYPE, id, format!("bảng plan_view, {what}"), expected, found)
+        };
+        let Some(expected) = checker.plans.get(id) else {
+            return Some(mismatch(
+                "dòng của một kế hoạch không có sự kiện nào".into(),
+                "không có dòng".into(),
+                format!("phiên bản {version}"),
+            ));
+        };
+        if *version != expected.version {
+            return Some(mismatch(
+                "cột version khác số sự kiện của kế hoạch".into(),
+                expected.version.to_string(),
+                version.to_string(),
+            ));
+        }
+        // As readers see it: decoded, then written again (fields they would
+        // ignore are no difference; a field they would miss is one).
+        let found = match serde_json::from_str::<PlanView>(payload) {
+            Ok(view) => json(&view),
+            Err(err) => {
+                return Some(mismatch(
+                    "cột payload không đọc được".into(),
+                    "khung nhìn kế hoạch".into(),
+                    err.to_string(),
+                ))
+            }
+        };
+        if let Some((at, e, f)) = first_difference(&json(expected), &found) {
+            return Some(mismatch(
+                format!("cột payload tại {} khác sự kiện", at.trim_start_matches('.')),
+                e,
+                f,
+            ));
+        }
+    }
+    checker
+        .plans
+        .keys()
+        .find(|id| !rows.iter().any(|(r, _, _)| r == *id))
+        .map(|missing| Problem {
+            aggregate_type: Plan::TYPE.into(),
+            aggregate_id: missing.clone(),
+            sequence: 0,
+            what: "kế hoạch có sự kiện nhưng không có dòng trong bảng plan_view".into(),
+            expected: "một khung nhìn".into(),
+            found: "không có".into(),
+        })
+}
+
+/// A row of `due_index`, as stored and as `projections::due_rows` makes it.
+#[derive(Serialize, sqlx::FromRow)]
+struct DueRow {
+    aggregate_id: String,
+    milestone_id: String,
+    due: String,
+    status: String,
+    next_reminder: Option<String>,
+}
+
+/// A table derived from the events, compared row by row and column by
+/// column with what the projection's own code makes of the replayed views.
+#[derive(Clone, Copy)]
+enum Table {
+    DueIndex,
+    Outbox,
+    ObligationIndex,
+}
+
+/// A replayed aggregate whose rows a table holds.
+#[derive(Clone, Copy)]
+enum Replayed<'a> {
+    Task(&'a TaskView),
+    Plan(&'a PlanView),
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::DueIndex => "due_index",
+            Table::Outbox => "outbox",
+            Table::ObligationIndex => "obligation_index",
+        }
+    }
+
+    /// The primary key; `aggregate_id` first.
+    fn key(self) -> &'static [&'static str] {
+        match self {
+            Table::DueIndex => &["aggregate_id", "milestone_id"],
+            Table::Outbox => &["aggregate_id", "milestone_id", "reminder_key", "agency"],
+            Table::ObligationIndex => &["aggregate_id", "viewer", "milestone_id", "obligation"],
+        }
+    }
+
+    /// The rows the projection writes for one task or plan.
+    fn rows(self, checker: &Checker, replayed: Replayed<'_>) -> Vec<Value> {
+        match (self, replayed) {
+            (Table::DueIndex, Replayed::Plan(_)) => Vec::new(),
+            (Table::DueIndex, Replayed::Task(view)) => {
+                let plan_id = view.id.split_once('/').map_or("", |(p, _)| p);
+                let plan = checker.plans.get(plan_id).map(|p| &p.plan);
+                crate::projections::due_rows(view, plan)
+                    .into_iter()
+                    .map(|(milestone_id, due, status, next_reminder)| {
+                        json(&DueRow {
+                            aggregate_id: view.id.clone(),
+                            milestone_id,
+                            due,
+                            status: status.to_string(),
+                            next_reminder,
+                        })
+                    })
+                    .collect()
+            }
+            (Table::Outbox, Replayed::Task(view)) => view.outbox_rows().iter().map(json).collect(),
+            (Table::Outbox, Replayed::Plan(view)) => view.outbox_rows().iter().map(json).collect(),
+            (Table::ObligationIndex, Replayed::Plan(_)) => Vec::new(),
+            (Table::ObligationIndex, Replayed::Task(view)) => {
+                let plan_id = view.id.split_once('/').map_or("", |(p, _)| p);
+                let plan = checker.plans.get(plan_id).map(|p| &p.plan);
+                crate::projections::lists::list_rows(view, plan)
+                    .iter()
+                    .map(json)
+                    .collect()
+            }
+        }
+    }
+
+    /// The stored rows of some aggregates, as JSON objects of their columns.
+    async fn fetch(self, store: &Store, ids: &[&str]) -> Result<Vec<Value>, StoreError> {
+        match self {
+            Table::DueIndex => {
+                fetch_rows::<DueRow>(
+                    store,
+                    "SELECT aggregate_id, milestone_id, due, status, next_reminder FROM due_index WHERE aggregate_id",
+                    ids,
+                )
+                .await
+            }
+            // Every column: `OutboxRow` reads the ones it knows, by name.
+            Table::Outbox => fetch_rows::<OutboxRow>(store, "SELECT * FROM outbox WHERE aggregate_id", ids).await,
+            Table::ObligationIndex => {
+                let select = format!(
+                    "SELECT {} FROM obligation_index WHERE aggregate_id",
+                    crate::projections::lists::COLUMNS
+                );
+                fetch_rows::<crate::projections::lists::ListRow>(store, &select, ids).await
+            }
+        }
+    }
+}
+
+/// Aggregates whose rows are read in one statement…
+const IDS_PER_READ: usize = 1_000;
+/// …or fewer, once they make this many rows (a task may have thousands).
+const ROWS_PER_READ: usize = 20_000;
+
+/// The stored rows of the given aggregates, as JSON objects of their columns.
+async fn fetch_rows<R>(store: &Store, select: &str, ids: &[&str]) -> Result<Vec<Value>, StoreError>
+where
+    R: Serialize
+        + Send
+        + Unpin
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!("{select} IN ({list})");
+    let rows: Vec<R> = crate::with_pool!(store, pool => {
+        let mut q = sqlx::query_as::<_, R>(&sql);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(pool).await.map_err(StoreError::query("đọc bảng để đối chiếu"))?
+    });
+    Ok(rows.iter().map(json).collect())
+}
+
+/// The key of a row, as text, in the order of `table.key`.
+fn row_key(table: Table, row: &Value) -> Vec<String> {
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    table.key().iter().map(|k| text(&row[*k])).collect()
+}
+
+/// Compares the whole of `table` with the rows the projection makes of the
+/// replayed tasks and plans: a few hundred aggregates at a time, in id
+/// order, each side sorted by key and walked in step. Returns how many rows
+/// matched, or the first row missing, extra or different (table, row key,
+/// column, expected, found).
+async fn compare_table(store: &Store, checker: &Checker, table: Table) -> Result<Result<u64, Problem>, StoreError> {
+    let mut ids: Vec<(&str, Replayed<'_>)> = checker
+        .tasks
+        .iter()
+        .map(|(id, v)| (id.as_str(), Replayed::Task(v)))
+        .chain(checker.plans.iter().map(|(id, v)| (id.as_str(), Replayed::Plan(v))))
+        .collect();
+    ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut matched = 0u64;
+    let mut rest = &ids[..];
+    while !rest.is_empty() {
+        // The next aggregates, and the rows the projection makes of them.
+        let mut expected: Vec<Value> = Vec::new();
+        let mut taken = 0;
+        while taken < rest.len() && taken < IDS_PER_READ && (taken == 0 || expected.len() < ROWS_PER_READ) {
+            expected.extend(table.rows(checker, rest[taken].1));
+            taken += 1;
+        }
+        let (batch, after) = rest.split_at(taken);
+        rest = after;
+        let names: Vec<&str> = batch.iter().map(|(id, _)| *id).collect();
+        let found = table.fetch(store, &names).await?;
+        match first_row_difference(checker, table, expected, found) {
+            Ok(n) => matched += n,
+            Err(p) => return Ok(Err(p)),
+        }
+    }
+    // Rows of aggregates that have no events were in no batch.
+    let count_sql = format!("SELECT count(*) FROM {}", table.name());
+    let stored: i64 = crate::with_pool!(store, pool => sqlx::query_scalar(&count_sql)
+        .fetch_one(pool)
+        .await
+        .map_err(StoreError::query("đọc bảng để đối chiếu"))?);
+    if stored as u64 > matched {
+        let ids_sql = format!("SELECT DISTINCT aggregate_id FROM {}", table.name());
+        let stored_ids: Vec<String> = crate::with_pool!(store, pool => sqlx::query_scalar(&ids_sql)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("đọc bảng để đối chiếu"))?);
+        let known: BTreeSet<&str> = ids.iter().map(|(id, _)| *id).collect();
+        let stray = stored_ids
+            .iter()
+            .find(|id| !known.contains(id.as_str()))
+            .map_or("?", String::as_str);
+        return Ok(Err(checker.beyond(
+            aggregate_type_of(stray),
+            stray,
+            format!(
+                "bảng {} có dòng của {stray}, không có sự kiện nào tạo ra nó",
+                table.name()
+            ),
+            format!("{matched} dòng"),
+            format!("{stored} dòng"),
+        )));
+    }
+    Ok(Ok(matched))
+}
+
+/// Task ids hold a `/`, plan ids do not.
+fn aggregate_type_of(id: &str) -> &'static str {
+    if id.contains('/') {
+        Task::TYPE
+    } else {
+        Plan::TYPE
+    }
+}
+
+/// Walks the expected and the stored rows of some aggregates in key order;
+/// the number of rows that match, or the first difference.
+fn first_row_difference(
+    checker: &Checker,
+    table: Table,
+    mut expected: Vec<Value>,
+    mut found: Vec<Value>,
+) -> Result<u64, Problem> {
+    use std::cmp::Ordering;
+    expected.sort_by_cached_key(|r| row_key(table, r));
+    found.sort_by_cached_key(|r| row_key(table, r));
+    let problem = |key: &[String], what: String, e: String, f: String| {
+        let id = key.first().map_or("", String::as_str);
+        let row = key.get(1..).unwrap_or_default().join(", ");
+        checker.beyond(
+            aggregate_type_of(id),
+            id,
+            format!("bảng {}, dòng ({row}): {what}", table.name()),
+            e,
+            f,
+        )
+    };
+    let (mut e, mut f) = (expected.iter().peekable(), found.iter().peekable());
+    let mut matched = 0;
+    loop {
+        let (ek, fk) = (e.peek().map(|r| row_key(table, r)), f.peek().map(|r| row_key(table, r)));
+        let order = match (&ek, &fk) {
+            (None, None) => return Ok(matched),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(a), Some(b)) => a.cmp(b),
+        };
+        match order {
+            Ordering::Less => {
+                return Err(problem(
+                    &ek.unwrap_or_default(),
+                    "thiếu dòng mà sự kiện tạo ra (bị xóa?)".into(),
+                    "có dòng".into(),
+                    "không có".into(),
+                ))
+            }
+            Ordering::Greater => {
+                return Err(problem(
+                    &fk.unwrap_or_default(),
+                    "dòng không do sự kiện nào tạo ra (bị thêm?)".into(),
+                    "không có".into(),
+                    "có dòng".into(),
+                ))
+            }
+            Ordering::Equal => {
+                if let (Some(er), Some(fr)) = (e.next(), f.next()) {
+                    if let Some((column, x, y)) = first_difference(er, fr) {
+                        let column = column.trim_start_matches('.').to_string();
+                        let what = format!("cột {column} khác sự kiện");
+                        return Err(problem(&ek.unwrap_or_default(), what, x, y));
+                    }
+                }
+                matched += 1;
+            }
+        }
+    }
 }
 
 /// The `users` and `api_tokens` tables must say what the account events
@@ -641,40 +1262,4 @@ async fn compare_accounts(store: &Store, checker: &Checker) -> Result<Result<u64
         )));
     }
     Ok(Ok(0))
-}
-
-/// The first plan view that disagrees with its replayed events (header,
-/// directory, directory notices and their delivery), or a plan with events
-/// and no view.
-fn compare_plan_views(checker: &Checker, views: &[crate::projections::PlanView]) -> Option<Problem> {
-    for view in views {
-        let last = checker.last_sequence(Plan::TYPE, &view.id);
-        let mismatch = |what: &str, expected, found| checker.beyond(Plan::TYPE, &view.id, what, expected, found);
-        if view.version != last {
-            return Some(mismatch(
-                "khung nhìn kế hoạch khác phiên bản trong kho sự kiện",
-                format!("phiên bản {last}"),
-                format!("phiên bản {}", view.version),
-            ));
-        }
-        if checker.plans.get(&view.id) != Some(&view.plan) {
-            return Some(mismatch(
-                "khung nhìn kế hoạch khác trạng thái dựng lại từ sự kiện",
-                "trạng thái dựng lại".into(),
-                "khung nhìn khác".into(),
-            ));
-        }
-    }
-    checker
-        .plans
-        .keys()
-        .find(|id| !views.iter().any(|v| &v.id == *id))
-        .map(|missing| Problem {
-            aggregate_type: Plan::TYPE.into(),
-            aggregate_id: missing.clone(),
-            sequence: 0,
-            what: "kế hoạch có sự kiện nhưng không có khung nhìn".into(),
-            expected: "một khung nhìn".into(),
-            found: "không có".into(),
-        })
 }

@@ -41,6 +41,15 @@ struct Args {
     /// Reminders due in each scheduler pass.
     #[arg(long, default_value_t = 100)]
     due: usize,
+    /// Tasks in the large plan loaded beside the shipped one for the list figures.
+    #[arg(long, default_value_t = 100_000)]
+    list_tasks: usize,
+    /// Agencies in that plan.
+    #[arg(long, default_value_t = 2000)]
+    list_agencies: usize,
+    /// Only the list figures.
+    #[arg(long)]
+    lists_only: bool,
     /// Small sizes, for CI: checks that every figure runs, in seconds.
     #[arg(long)]
     quick: bool,
@@ -297,6 +306,7 @@ async fn commands(db_spec: &str, tasks: usize, agencies: usize, out: &mut Vec<Fi
                         note: format!("Báo cáo lần {round}"),
                         kpis: vec![],
                         evidence: vec![],
+                        attachments: vec![],
                     },
                 };
                 engine_ref.execute(key, command).await.expect("report");
@@ -458,8 +468,10 @@ async fn deliveries(engine: &Engine, at: DateTime<Utc>, out: &mut Vec<Figure>) {
         from: "kehoach <kehoach@bench.example>".into(),
         base_url: "http://127.0.0.1:8080".into(),
         mail_domain: "bench.example".into(),
-        max_attempts: 3,
+        max_attempts: Some(3),
+        retry_for: kehoach::notification::dispatch::DEFAULT_RETRY_FOR,
         crash_after_send: false,
+        stop: Default::default(),
     };
     let (sent, d) = timed(dispatcher.dispatch(engine, at)).await;
     let sent = sent.expect("dispatch");
@@ -527,6 +539,114 @@ fn memory(db: &Db, open: usize, out: &mut Vec<Figure>) {
     });
 }
 
+/// Median and 95th percentile of `runs` timings of `f`, in milliseconds.
+async fn latency<F, Fut>(runs: usize, mut f: F) -> (f64, f64)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
+    // One untimed run first: the figures are of a warm cache.
+    std::hint::black_box(f().await);
+    let mut times: Vec<f64> = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let n = f().await;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        std::hint::black_box(n);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
+    (at(0.5), at(0.95))
+}
+
+/// The three lists of a member of the shipped plan, timed through the very
+/// store functions the handlers call (the index query, then the page's
+/// views): inbox of MTTQ, queue of BTV, the plan's task list (page 1 of
+/// 50 tasks, views decoded). Returns (median, p95) of each.
+async fn list_latencies(store: &Store, runs: usize) -> Vec<(f64, f64)> {
+    use kehoach::projections::lists::{Asker, ListKind, ListQuery};
+    let today = chrono::NaiveDate::from_ymd_opt(2025, 6, 1).expect("date");
+    let member = Asker {
+        agency: AgencyCode::parse("MTTQ").expect("code"),
+        sees_everything: false,
+    };
+    let supervisor = Asker {
+        agency: AgencyCode::parse("BTV").expect("code"),
+        sees_everything: false,
+    };
+    let query = ListQuery {
+        page: 1,
+        per_page: 50,
+        ..Default::default()
+    };
+    let plan_query = ListQuery {
+        plan: Some("duc-pho-de-an-13".into()),
+        ..query.clone()
+    };
+    let inbox = latency(runs, || async {
+        store
+            .list_obligations(ListKind::Inbox, &query, &member, today)
+            .await
+            .expect("inbox")
+            .items
+            .len()
+    })
+    .await;
+    let queue = latency(runs, || async {
+        store
+            .list_obligations(ListKind::Queue, &query, &supervisor, today)
+            .await
+            .expect("queue")
+            .items
+            .len()
+    })
+    .await;
+    let tasks = latency(runs, || async {
+        let page = store.list_task_ids(&plan_query, &member, today).await.expect("tasks");
+        store.task_views_in_order(&page.items).await.expect("views").len()
+    })
+    .await;
+    vec![inbox, queue, tasks]
+}
+
+/// List latency with the shipped plan alone, then with a large plan loaded
+/// beside it: each figure's baseline is the same list without the large
+/// plan, so the ratio says how much the store's size costs a page.
+async fn lists(db_spec: &str, tasks: usize, agencies: usize, quick: bool, out: &mut Vec<Figure>) {
+    let db = Db::new(db_spec, "lists").await;
+    let (engine, _clock) = db.engine().await;
+    let shipped = kehoach::plan::parse_file(std::path::Path::new("workflows/duc-pho-de-an-13.toml"))
+        .unwrap_or_else(|d| panic!("shipped plan: {}", d[0]));
+    engine.load_plan(&shipped).await.expect("load the shipped plan");
+    engine.catch_up().await.expect("catch up");
+    let runs = if quick { 10 } else { 200 };
+    let alone = list_latencies(&engine.store, runs).await;
+    let (_, load) = timed(async {
+        engine
+            .load_plan(&plan("lon", tasks, agencies, 0))
+            .await
+            .expect("load the large plan");
+        engine.catch_up().await.expect("catch up");
+    })
+    .await;
+    eprintln!("  nạp và dựng chỉ mục {tasks} nhiệm vụ: {:.0} s", load.as_secs_f64());
+    let beside = list_latencies(&engine.store, runs).await;
+    let names = ["inbox (MTTQ, 50/page)", "queue (BTV)", "plan task list (page 1, views)"];
+    for ((name, a), b) in names.iter().zip(&alone).zip(&beside) {
+        for (what, alone, big) in [("median", a.0, b.0), ("p95", a.1, b.1)] {
+            out.push(Figure {
+                name: format!("{name} {what}, with {tasks} tasks beside (baseline: shipped plan alone)"),
+                unit: "ms",
+                kehoach: big,
+                baseline: Some(alone),
+                higher_is_better: false,
+            });
+        }
+    }
+    drop(engine);
+    db.drop_db().await;
+}
+
 fn print_table(db: &str, figures: &[Figure], elapsed: Duration) {
     println!(
         "\nkehoach-bench · {db} · {} · {:.0}s",
@@ -575,27 +695,36 @@ async fn main() {
         args.tasks = args.tasks.min(200);
         args.open = vec![2000];
         args.due = args.due.min(20);
+        args.list_tasks = args.list_tasks.min(2000);
+        args.list_agencies = args.list_agencies.min(50);
     }
     let started = Instant::now();
     let mut figures = Vec::new();
-    eprintln!(
-        "đo lệnh, nạp kế hoạch, dựng lại khung nhìn, kiểm tra ({} nhiệm vụ)…",
-        args.tasks
-    );
-    commands(&args.db, args.tasks, args.agencies, &mut figures).await;
-    let sizes = args.open.clone();
-    for (i, open) in sizes.iter().enumerate() {
-        eprintln!("đo lượt lập lịch với {open} mốc mở…");
-        scheduler(
-            &args.db,
-            *open,
-            args.due,
-            args.agencies,
-            i == sizes.len() - 1,
-            &mut figures,
-        )
-        .await;
+    if !args.lists_only {
+        eprintln!(
+            "đo lệnh, nạp kế hoạch, dựng lại khung nhìn, kiểm tra ({} nhiệm vụ)…",
+            args.tasks
+        );
+        commands(&args.db, args.tasks, args.agencies, &mut figures).await;
+        let sizes = args.open.clone();
+        for (i, open) in sizes.iter().enumerate() {
+            eprintln!("đo lượt lập lịch với {open} mốc mở…");
+            scheduler(
+                &args.db,
+                *open,
+                args.due,
+                args.agencies,
+                i == sizes.len() - 1,
+                &mut figures,
+            )
+            .await;
+        }
     }
+    eprintln!(
+        "đo danh sách: kế hoạch kèm theo, rồi thêm {} nhiệm vụ của {} cơ quan…",
+        args.list_tasks, args.list_agencies
+    );
+    lists(&args.db, args.list_tasks, args.list_agencies, args.quick, &mut figures).await;
     let shown = if args.db == "sqlite" {
         "SQLite".to_string()
     } else {

@@ -141,6 +141,12 @@ pub enum UserCommand {
         #[arg(long = "role", required = true, value_delimiter = ',')]
         roles: Vec<String>,
     },
+    /// Turn off a user's two-factor sign-in (a lost authenticator); the user
+    /// sets it up again at the next sign-in if the role requires it.
+    TotpReset {
+        #[arg(long)]
+        email: String,
+    },
     /// The account's history: time, actor and what, from its events.
     History {
         #[arg(long)]
@@ -191,8 +197,19 @@ pub enum ReportCommand {
 pub enum AuditCommand {
     /// Record a checkpoint now: the Merkle root over the heads of all chains.
     Checkpoint,
-    /// Recompute every chain, replay every task, check checkpoints and views.
-    Verify,
+    /// Recompute every chain, replay every task, check checkpoints, views,
+    /// the outbox and due-date index, and roots kept outside the store.
+    Verify {
+        /// A checkpoint root kept outside the store (from UBKT's e-mail, a
+        /// report, a printout): it must be the root of a checkpoint of this
+        /// store that still holds. Repeatable.
+        #[arg(long = "root", value_name = "HEX")]
+        kept: Vec<String>,
+        /// A file of kept roots, one a line (blank lines and `#` comments
+        /// ignored). Repeatable.
+        #[arg(long = "roots", value_name = "FILE")]
+        kept_files: Vec<PathBuf>,
+    },
     /// Write every event with its hashes, for offline checking.
     /// A task's timeline (local time, actor, what happened, details, hash);
     /// with --as-of, its state at that instant.
@@ -229,6 +246,18 @@ pub enum OutboxCommand {
         #[arg(long)]
         status: Option<String>,
     },
+    /// Put deliveries that failed for good back in the queue (recorded as
+    /// events): each digest is sent again as it was, under its Message-ID,
+    /// to the addresses that did not take it.
+    Retry {
+        /// Only this agency's (code from the plan's directory).
+        #[arg(long)]
+        agency: Option<String>,
+        /// Only failures whose last attempt was on or after this day
+        /// (YYYY-MM-DD or DD/MM/YYYY).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,10 +267,15 @@ pub enum PlanCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Load plan files: register new tasks, amend changed ones, withdraw removed ones.
+    /// Load plan files: register new tasks, amend changed ones, withdraw
+    /// removed ones. Each file is one transaction.
     Load {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Idempotency key for a load of one file: a retry with the same key
+        /// and the same file writes nothing and prints the first report.
+        #[arg(long = "request-id")]
+        request_id: Option<String>,
     },
 }
 
@@ -266,6 +300,10 @@ pub struct ServeArgs {
     /// (for example one uploaded on the web); by default that one is kept.
     #[arg(long)]
     pub prefer_files: bool,
+    /// On SIGTERM or Ctrl-C, seconds to let a delivery or pass in flight
+    /// finish and be recorded before exiting (then exit 1; nothing is lost).
+    #[arg(long, env = "KEHOACH_STOP_TIMEOUT", default_value_t = 30.0)]
+    pub stop_timeout: f64,
 }
 
 /// Which task, and as whom.
@@ -286,6 +324,10 @@ pub struct Acting {
     /// Plan id, when several plans are loaded.
     #[arg(long)]
     pub plan: Option<String>,
+    /// Idempotency key (1–128 of A–Z a–z 0–9 - _ . :): a retry with the same
+    /// key and the same request writes nothing and prints the first outcome.
+    #[arg(long = "request-id")]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,6 +367,9 @@ pub enum TaskCommand {
         /// Link to evidence (repeatable).
         #[arg(long = "evidence")]
         evidence: Vec<String>,
+        /// Evidence file to attach: PDF, Word, Excel or an image (repeatable, at most 10).
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<std::path::PathBuf>,
     },
     /// Submit a milestone for approval (implementers).
     Submit {
@@ -332,6 +377,9 @@ pub enum TaskCommand {
         who: Acting,
         #[arg(long, default_value = "")]
         note: String,
+        /// Evidence file to attach: PDF, Word, Excel or an image (repeatable, at most 10).
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<std::path::PathBuf>,
     },
     /// Approve a submitted milestone (lead or advisory).
     Approve {

@@ -25,27 +25,43 @@ pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        AuditCommand::Verify => {
+        AuditCommand::Verify {
+            kept: roots,
+            kept_files,
+        } => {
+            // Malformed roots are bad input, found before the store is read.
+            let mut kept = Vec::new();
+            for root in &roots {
+                kept.push(verify::parse_root(root).map_err(|e| CliError::Input(e.to_string()))?);
+            }
+            for file in &kept_files {
+                kept.extend(verify::read_roots(file).map_err(|e| CliError::Input(e.to_string()))?);
+            }
             let total = engine.store.event_count().await?.max(0) as u64;
             let bar = indicatif::ProgressBar::new(total);
             bar.set_style(
                 indicatif::ProgressStyle::with_template("kiểm tra [{bar:30}] {pos}/{len} sự kiện ({per_sec})")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            let outcome = verify::verify(&engine.store, |n| bar.set_position(n)).await?;
+            let outcome = verify::verify_keeping(&engine.store, &kept, |n| bar.set_position(n)).await?;
             bar.finish_and_clear();
             match outcome {
                 Ok(s) => {
                     match ctx.format {
                         Format::Json => print_json(&json!({ "ok": true, "summary": s })),
                         _ => println!(
-                            "Hợp lệ: {} sự kiện trong {} chuỗi ({} nhiệm vụ), {} điểm kiểm, {} khung nhìn khớp, {} tài khoản khớp bảng người dùng; {}.{}",
+                            "Hợp lệ: {} sự kiện trong {} chuỗi ({} nhiệm vụ), {} điểm kiểm, {} khung nhìn khớp, {} dòng hộp thư đi, {} dòng chỉ mục hạn và {} dòng chỉ mục danh sách khớp, {} tài khoản khớp bảng người dùng, {} tệp minh chứng khớp mã băm, {} gốc đã lưu khớp; {}.{}",
                             s.events,
                             s.chains,
                             s.tasks,
                             s.checkpoints,
                             s.views,
+                            s.outbox_rows,
+                            s.due_rows,
+                            s.list_rows,
                             s.accounts,
+                            s.files,
+                            s.kept_roots,
                             s.store,
                             s.last_root
                                 .as_ref()
@@ -76,15 +92,11 @@ pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
                     let file = std::fs::File::create(path)
                         .map_err(|e| CliError::Input(format!("không tạo được {}: {e}", path.display())))?;
                     let mut w = std::io::BufWriter::new(file);
-                    export::export(&engine.store, &mut w, now)
-                        .await
-                        .map_err(|e| CliError::Input(e.to_string()))?
+                    export::export(&engine.store, &mut w, now).await?
                 }
                 None => {
                     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-                    export::export(&engine.store, &mut w, now)
-                        .await
-                        .map_err(|e| CliError::Input(e.to_string()))?
+                    export::export(&engine.store, &mut w, now).await?
                 }
             };
             if let Some(path) = output {
@@ -103,9 +115,7 @@ pub async fn review(ctx: &Context, year: Option<i32>, output: Option<std::path::
     use crate::audit::report::{self, Scope};
     let engine = ctx.engine().await?;
     let scope = year.map_or(Scope::Period, Scope::Year);
-    let review = report::review(&engine, scope)
-        .await
-        .map_err(|e| CliError::Input(e.to_string()))?;
+    let review = report::review(&engine, scope).await?;
     let path = output.unwrap_or_else(|| {
         let name = year.map_or("review-period.html".to_string(), |y| format!("review-{y}.html"));
         std::path::Path::new("data/reports").join(name)

@@ -184,7 +184,7 @@ pub async fn plan(ctx: &Context, as_of: String, since: Option<String>) -> Result
                         "Đã duyệt",
                         "Đúng hạn",
                         "Quá hạn",
-                        "Trong hạn",
+                        "Chưa đến hạn",
                         "Duyệt trễ"
                     ],
                     &rows
@@ -199,7 +199,10 @@ pub async fn plan(ctx: &Context, as_of: String, since: Option<String>) -> Result
                 .collect();
             println!(
                 "{}",
-                table(&["Cơ quan", "Đúng hạn", "Quá hạn", "Trong hạn", "Duyệt trễ hạn"], &rows)
+                table(
+                    &["Cơ quan", "Đúng hạn", "Quá hạn", "Chưa đến hạn", "Duyệt trễ hạn"],
+                    &rows
+                )
             );
             if let Some(b) = before {
                 println!(

@@ -12,6 +12,7 @@ use crate::accounts::{Action, ActionFields, Email};
 use crate::clock::{OffsetClock, SharedClock, SystemClock};
 use crate::config::{self, ConfigError, FileConfig};
 use crate::domain::dates::parse_date;
+use crate::domain::files::Evidence;
 use crate::domain::ids::{AgencyCode, IdError, KpiKey, MilestoneId, TaskKey};
 use crate::domain::task::{Actor, Channel, KpiValue, MilestoneStatus};
 use crate::engine::{host_name, os_user, Engine, EngineError};
@@ -19,6 +20,7 @@ use crate::projections::json::obligation_states;
 use crate::projections::views::TaskFilter;
 use crate::projections::{self, PlanView};
 use crate::store::info::StoreMode;
+use crate::store::requests::RequestId;
 use crate::store::StoreError;
 use args::{
     Acting, AuditCommand, Cli, Command, Format, OutboxCommand, PlanCommand, ReportCommand, StoreCommand,
@@ -47,6 +49,12 @@ pub enum CliError {
     /// Refused because of who asked (a role the account does not have).
     #[error("{0}")]
     Refused(String),
+    /// `serve` stopped before the work in flight finished (exit 1).
+    #[error("{0}")]
+    Unfinished(String),
+    /// Writing the output failed (exit 1, like any other outage).
+    #[error("{0}")]
+    Output(String),
 }
 
 impl From<IdError> for CliError {
@@ -55,18 +63,54 @@ impl From<IdError> for CliError {
     }
 }
 
+/// A database failure while exporting is an outage (1), like everywhere else.
+impl From<crate::audit::export::ExportError> for CliError {
+    fn from(e: crate::audit::export::ExportError) -> Self {
+        match e {
+            crate::audit::export::ExportError::Store(s) => CliError::Store(s),
+            other => CliError::Output(other.to_string()),
+        }
+    }
+}
+
+/// A review needs a loaded plan (bad input, 2); a database failure is an outage (1).
+impl From<crate::audit::report::ReportError> for CliError {
+    fn from(e: crate::audit::report::ReportError) -> Self {
+        match e {
+            crate::audit::report::ReportError::Store(s) => CliError::Store(s),
+            no_plan @ crate::audit::report::ReportError::NoPlan => CliError::Input(no_plan.to_string()),
+            other => CliError::Output(other.to_string()),
+        }
+    }
+}
+
+fn request_id(flag: Option<&str>) -> Result<Option<RequestId>, CliError> {
+    flag.map(RequestId::parse)
+        .transpose()
+        .map_err(|e| CliError::Input(format!("--request-id: {e}")))
+}
+
+/// Said on standard error when a retried key was answered from its record.
+fn replay_note(id: Option<&RequestId>) {
+    if let Some(id) = id {
+        eprintln!("(yêu cầu {id} đã được thực hiện trước đây; không ghi gì thêm, đây là kết quả lần đầu)");
+    }
+}
+
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Input(_) | CliError::Config(ConfigError::Now(_) | ConfigError::Db(StoreError::BadUrl { .. })) => {
-                2
-            }
+            CliError::Input(_)
+            | CliError::Config(
+                ConfigError::Now(_) | ConfigError::Parse { .. } | ConfigError::Db(StoreError::BadUrl { .. }),
+            ) => 2,
             CliError::Invalid(_) => 2,
+            CliError::Engine(EngineError::Rejected { source, .. }) if source.is_bad_input() => 2,
             CliError::Engine(
                 EngineError::Rejected { .. } | EngineError::PlanRejected { .. } | EngineError::AccountRejected { .. },
             )
             | CliError::Refused(_) => 3,
-            CliError::Engine(EngineError::Conflict(_)) => 4,
+            CliError::Engine(EngineError::Conflict(_) | EngineError::RequestReused(_)) => 4,
             CliError::Engine(EngineError::StoreKind(_)) => 2,
             CliError::Tampered(_) => 5,
             _ => 1,
@@ -91,12 +135,12 @@ fn writes(command: &Command) -> bool {
         Command::Plan(PlanCommand::Check { .. })
         | Command::Task(TaskCmd::List { .. } | TaskCmd::Show { .. })
         | Command::Views(_)
-        | Command::Outbox(_)
+        | Command::Outbox(OutboxCommand::List { .. })
         | Command::Report(_)
         | Command::User(UserCommand::List | UserCommand::History { .. })
         | Command::Token(TokenCommand::List { .. })
         | Command::Audit(
-            AuditCommand::Verify
+            AuditCommand::Verify { .. }
             | AuditCommand::History { .. }
             | AuditCommand::Plan { .. }
             | AuditCommand::Export { .. },
@@ -106,13 +150,15 @@ fn writes(command: &Command) -> bool {
         | Command::Serve(_)
         | Command::Remind { .. }
         | Command::Simulate { .. }
+        | Command::Outbox(OutboxCommand::Retry { .. })
         | Command::Audit(AuditCommand::Checkpoint)
         | Command::User(
             UserCommand::Add { .. }
             | UserCommand::Link { .. }
             | UserCommand::Disable { .. }
             | UserCommand::Enable { .. }
-            | UserCommand::Role { .. },
+            | UserCommand::Role { .. }
+            | UserCommand::TotpReset { .. },
         )
         | Command::Token(TokenCommand::Create { .. } | TokenCommand::Revoke { .. })
         | Command::Store(_) => true,
@@ -198,7 +244,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     };
     match cli.command {
         Command::Plan(PlanCommand::Check { files }) => plan_check(&files, ctx.format),
-        Command::Plan(PlanCommand::Load { files }) => plan_load(&ctx, &files).await,
+        Command::Plan(PlanCommand::Load { files, request_id }) => plan_load(&ctx, &files, request_id.as_deref()).await,
         Command::Views(ViewsCommand::Rebuild) => {
             let engine = ctx.engine().await?;
             let done = projections::rebuild(&engine.store).await?;
@@ -213,6 +259,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Remind { once: _ } => remind::remind_once(&ctx).await,
         Command::Simulate { from, until } => remind::simulate(&ctx, from, until).await,
         Command::Outbox(OutboxCommand::List { status }) => remind::outbox_list(&ctx, status).await,
+        Command::Outbox(OutboxCommand::Retry { agency, since }) => remind::outbox_retry(&ctx, agency, since).await,
         Command::Audit(cmd) => audit::run(&ctx, cmd).await,
         Command::Report(ReportCommand::Review {
             year,
@@ -250,6 +297,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 &workflows,
                 std::time::Duration::from_secs_f64(args.poll.max(0.05)),
                 args.prefer_files,
+                std::time::Duration::from_secs_f64(args.stop_timeout.max(0.0)),
+                config::SecuritySettings::resolve(&ctx.file),
+                crate::notification::account_mail::AccountMailer::from_settings(&mail)
+                    .map_err(|e| tracing::error!(error = %e, "không dựng được cách gửi thư về tài khoản"))
+                    .ok(),
             )
             .await
         }
@@ -323,12 +375,21 @@ fn plan_check(files: &[std::path::PathBuf], format: Format) -> Result<(), CliErr
     Ok(())
 }
 
-async fn plan_load(ctx: &Context, files: &[std::path::PathBuf]) -> Result<(), CliError> {
+async fn plan_load(ctx: &Context, files: &[std::path::PathBuf], request: Option<&str>) -> Result<(), CliError> {
+    let request = request_id(request)?;
+    if request.is_some() && files.len() > 1 {
+        return Err(CliError::Input("--request-id chỉ dùng khi nạp một tệp".into()));
+    }
     let plans = parse_all(files, "; không nạp gì")?;
     let engine = ctx.engine().await?;
+    let operator = Actor::operator(&os_user(), &host_name());
     let mut reports = Vec::new();
     for plan in &plans {
-        let r = engine.load_plan(plan).await?;
+        let loaded = engine.load_plan_for(plan, operator.clone(), request.as_ref()).await?;
+        if loaded.replayed {
+            replay_note(request.as_ref());
+        }
+        let r = loaded.report;
         if ctx.format == Format::Table {
             println!(
                 "Kế hoạch {}: {} nhiệm vụ, {} mốc; {} sự kiện mới{}",
@@ -345,7 +406,10 @@ async fn plan_load(ctx: &Context, files: &[std::path::PathBuf]) -> Result<(), Cl
         }
         reports.push(json!({ "plan": r.plan, "tasks": r.tasks, "milestones": r.milestones, "withdrawn": r.withdrawn, "events_written": r.events_written }));
     }
-    engine.catch_up().await?;
+    // The loads have committed: views that lag are the next catch-up's to fix.
+    if let Err(e) = engine.catch_up().await {
+        eprintln!("cảnh báo: đã nạp nhưng chưa cập nhật được các khung nhìn: {e}");
+    }
     if ctx.format == Format::Json {
         output::print_json(&reports);
     }
@@ -438,31 +502,35 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
             note,
             kpis,
             evidence,
+            attach,
         } => {
             let kpis = kpis.iter().map(|k| parse_kpi(k)).collect::<Result<Vec<_>, _>>()?;
+            let files = read_attachments(ctx, &attach)?;
             let fields = ActionFields {
                 note,
                 kpis,
                 evidence,
                 ..Default::default()
             };
-            act(
+            act_with_files(
                 ctx,
                 &engine,
                 &plans,
                 &who,
                 Action::Report,
                 fields,
+                files,
                 "Đã ghi nhận báo cáo",
             )
             .await
         }
-        TaskCmd::Submit { who, note } => {
+        TaskCmd::Submit { who, note, attach } => {
+            let files = read_attachments(ctx, &attach)?;
             let fields = ActionFields {
                 note,
                 ..Default::default()
             };
-            act(ctx, &engine, &plans, &who, Action::Submit, fields, "Đã nộp").await
+            act_with_files(ctx, &engine, &plans, &who, Action::Submit, fields, files, "Đã nộp").await
         }
         TaskCmd::Approve { who, note } => {
             let fields = ActionFields {
@@ -515,10 +583,7 @@ fn parse_kpi(s: &str) -> Result<KpiValue, CliError> {
         .replace(',', ".")
         .parse()
         .map_err(|_| CliError::Input(format!("--kpi {s:?}: {v:?} không phải số")))?;
-    Ok(KpiValue {
-        key: KpiKey::parse(k.trim())?,
-        value,
-    })
+    Ok(KpiValue::new(KpiKey::parse(k.trim())?, value))
 }
 
 /// The account a person's CLI command acts as: it must exist and be
@@ -533,7 +598,7 @@ async fn cli_actor(engine: &Engine, email: &str, action: Action) -> Result<Actor
     if !user.role_allows(action) {
         return Err(CliError::Refused(format!(
             "tài khoản {email} ({}) không có vai trò được {}",
-            user.roles_text(),
+            user.roles_vi(),
             action.label_vi().to_lowercase()
         )));
     }
@@ -543,6 +608,24 @@ async fn cli_actor(engine: &Engine, email: &str, action: Action) -> Result<Actor
     }))
 }
 
+/// The files given with `--attach`, read and checked (size, type from the
+/// content); a file that cannot be read or is refused is bad input, found
+/// before anything is written.
+fn read_attachments(ctx: &Context, paths: &[std::path::PathBuf]) -> Result<Vec<Evidence>, CliError> {
+    let max = config::SecuritySettings::resolve(&ctx.file).max_file_bytes;
+    let mut read = Vec::with_capacity(paths.len());
+    for path in paths {
+        let bytes = std::fs::read(path)
+            .map_err(|e| CliError::Input(format!("--attach: không đọc được tệp {}: {e}", path.display())))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        read.push((name, bytes));
+    }
+    crate::domain::files::check_all(read, max).map_err(|e| CliError::Input(format!("--attach: {e}")))
+}
+
 async fn act(
     ctx: &Context,
     engine: &Engine,
@@ -550,6 +633,21 @@ async fn act(
     who: &Acting,
     action: Action,
     fields: ActionFields,
+    done: &str,
+) -> Result<(), CliError> {
+    act_with_files(ctx, engine, plans, who, action, fields, Vec::new(), done).await
+}
+
+/// `act` with evidence files, stored once the account may act, before the event.
+#[allow(clippy::too_many_arguments)]
+async fn act_with_files(
+    ctx: &Context,
+    engine: &Engine,
+    plans: &[PlanView],
+    who: &Acting,
+    action: Action,
+    mut fields: ActionFields,
+    files: Vec<Evidence>,
     done: &str,
 ) -> Result<(), CliError> {
     let (key, plan) = resolve_task(plans, &who.task, who.plan.as_deref())?;
@@ -573,11 +671,24 @@ async fn act(
         )));
     }
     let milestone = MilestoneId::parse(&who.milestone)?;
+    let request = request_id(who.request_id.as_deref())?;
     let actor = cli_actor(engine, &who.user, action).await?;
+    engine.store.put_files(&files, engine.clock.now()).await?;
+    fields.attachments = files.into_iter().map(|f| f.attachment).collect();
     let task_action = action
         .build(milestone.clone(), agency, fields)
         .ok_or_else(|| CliError::Input("--until: cần hạn mới".into()))?;
-    let after = engine.act(&key, actor, &milestone, task_action).await?;
+    let acted = engine
+        .act(&key, actor, &milestone, task_action, request.as_ref())
+        .await?;
+    // Committed: what could not follow is a warning, never a failure.
+    for w in &acted.warnings {
+        eprintln!("cảnh báo: đã ghi nhận nhưng {w}");
+    }
+    if acted.replayed {
+        replay_note(request.as_ref());
+    }
+    let after = acted.milestone;
     match ctx.format {
         Format::Json => output::print_json(&json!({
             "task": key.task, "milestone": milestone,

@@ -150,10 +150,10 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> Stri
                     .iter()
                     .rev()
                     .find_map(|m| m.kpis().get(&k.key).copied())
-                    .map_or(String::new(), |v| format!("{v}{}", k.unit));
+                    .map_or(String::new(), |v| k.value_text(v));
                 let baseline = k
                     .baseline
-                    .map_or(String::new(), |b| format!("{}{} ({})", b.value, k.unit, b.year));
+                    .map_or(String::new(), |b| format!("{} (năm {})", k.value_text(b.value), b.year));
                 vec![k.key.to_string(), fit(&k.label, 50), k.to_string(), baseline, latest]
             })
             .collect();

@@ -6,8 +6,10 @@ use super::{CliError, Context};
 use crate::clock::{ManualClock, SharedClock};
 use crate::config::{parse_now, MailSettings};
 use crate::domain::dates::{format_vn, local_date, parse_date};
+use crate::domain::ids::AgencyCode;
+use crate::domain::task::Actor;
 use crate::engine::Engine;
-use crate::notification::dispatch::{DispatchError, Dispatcher, Sent};
+use crate::notification::dispatch::{requeue, DispatchError, Dispatcher, Sent};
 use crate::notification::transport;
 use crate::scheduling::{self, fire_times, Queued};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
@@ -23,7 +25,7 @@ impl From<DispatchError> for CliError {
         match e {
             DispatchError::Engine(e) => CliError::Engine(e),
             DispatchError::Store(e) => CliError::Store(e),
-            email @ DispatchError::Email { .. } => CliError::Invalid(email.to_string()),
+            email @ (DispatchError::Email { .. } | DispatchError::Agency(_)) => CliError::Invalid(email.to_string()),
         }
     }
 }
@@ -38,7 +40,9 @@ pub fn dispatcher(mail: &MailSettings) -> Result<Dispatcher, CliError> {
         base_url: mail.base_url.clone(),
         mail_domain: mail.mail_domain(),
         max_attempts: mail.max_attempts,
+        retry_for: Duration::hours(i64::from(mail.retry_hours)),
         crash_after_send: std::env::var("KEHOACH_CRASH_AFTER_SEND").is_ok_and(|v| v == "1"),
+        stop: Default::default(),
     })
 }
 
@@ -196,6 +200,60 @@ async fn ticks_on(engine: &Engine, day: NaiveDate) -> Result<Vec<DateTime<Utc>>,
     ticks.sort();
     ticks.dedup();
     Ok(ticks)
+}
+
+pub async fn outbox_retry(ctx: &Context, agency: Option<String>, since: Option<String>) -> Result<(), CliError> {
+    let since = since
+        .map(|s| parse_date(&s).map_err(|e| CliError::Input(format!("--since: {e}"))))
+        .transpose()?;
+    let agency = agency
+        .map(|a| AgencyCode::parse(&a).map_err(|e| CliError::Input(format!("--agency: {e}"))))
+        .transpose()?;
+    let engine = ctx.engine().await?;
+    if let Some(a) = &agency {
+        let known = engine
+            .store
+            .plan_views()
+            .await?
+            .iter()
+            .any(|p| p.plan.agency(a).is_some());
+        if !known {
+            return Err(CliError::Input(format!(
+                "--agency: cơ quan {a} không có trong danh mục của kế hoạch nào"
+            )));
+        }
+    }
+    let by = Actor::operator(&crate::engine::os_user(), &crate::engine::host_name());
+    let done = requeue(&engine, by, agency.as_ref(), since).await?;
+    match ctx.format {
+        Format::Json => print_json(&json!({
+            "requeued": done.iter().map(|d| d.items).sum::<usize>(),
+            "digests": done,
+        })),
+        _ => {
+            let items: usize = done.iter().map(|d| d.items).sum();
+            println!(
+                "Đã xếp hàng gửi lại {items} mục trong {} thư; serve (hoặc remind) sẽ gửi ở lượt tới.",
+                done.len()
+            );
+            let rows: Vec<Vec<String>> = done
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.agency.clone(),
+                        d.message_id.clone().unwrap_or_else(|| "(thư mới)".into()),
+                        d.items.to_string(),
+                        super::output::fit(d.last_error.as_deref().unwrap_or_default(), 50),
+                    ]
+                })
+                .collect();
+            if !rows.is_empty() {
+                println!("{}", table(&["Cơ quan", "Message-ID", "Mục", "Lỗi lần cuối"], &rows));
+            }
+        }
+    }
+    engine.store.close().await;
+    Ok(())
 }
 
 pub async fn outbox_list(ctx: &Context, status: Option<String>) -> Result<(), CliError> {

@@ -62,7 +62,7 @@ fn print_link(ctx: &Context, user: &User, token: &str, created: bool) {
                     user.name.as_str(),
                     user.email,
                     user.agency,
-                    user.roles_text()
+                    user.roles_vi()
                 );
             }
             println!("Liên kết đăng nhập một lần (hết hạn sau 7 ngày):\n{url}");
@@ -122,7 +122,7 @@ async fn user_command(ctx: &Context, engine: &Engine, cmd: UserCommand) -> Resul
                                 u.email.to_string(),
                                 u.name.as_str().to_string(),
                                 u.agency.to_string(),
-                                u.roles_text(),
+                                u.roles_vi(),
                                 if u.has_password { "có" } else { "chưa đặt" }.to_string(),
                                 if *disabled { "bị khóa" } else { "hoạt động" }.to_string(),
                             ]
@@ -141,10 +141,23 @@ async fn user_command(ctx: &Context, engine: &Engine, cmd: UserCommand) -> Resul
         }
         UserCommand::Disable { email } => switch(ctx, engine, &email, true).await,
         UserCommand::Enable { email } => switch(ctx, engine, &email, false).await,
+        UserCommand::TotpReset { email } => {
+            let (user, was) = engine.disable_totp(&Email::parse(&email)?, operator()).await?;
+            match ctx.format {
+                Format::Json => print_json(&json!({ "email": user.email, "changed": was })),
+                _ if was => println!(
+                    "Đã tắt xác thực hai bước của {}; lần đăng nhập sau{} thiết lập lại.",
+                    user.email,
+                    if user.needs_totp() { " phải" } else { " có thể" }
+                ),
+                _ => println!("{} chưa bật xác thực hai bước; không đổi gì.", user.email),
+            }
+            Ok(())
+        }
         UserCommand::Role { email, roles } => {
             let roles = parse_roles(&roles.join(","))?;
             let change = engine.set_roles(&Email::parse(&email)?, roles, operator()).await?;
-            let names = |r: &[crate::accounts::Role]| r.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+            let names = |r: &[crate::accounts::Role]| crate::accounts::Role::list_vi(r);
             match ctx.format {
                 Format::Json => print_json(&json!({
                     "email": change.user.email, "roles": change.user.roles,
@@ -154,13 +167,13 @@ async fn user_command(ctx: &Context, engine: &Engine, cmd: UserCommand) -> Resul
                     println!(
                         "{} đã có đúng các vai trò {}; không đổi gì.",
                         change.user.email,
-                        change.user.roles_text()
+                        change.user.roles_vi()
                     )
                 }
                 _ => println!(
                     "Vai trò của {}: {} (cấp: {}; thu hồi: {})",
                     change.user.email,
-                    change.user.roles_text(),
+                    change.user.roles_vi(),
                     if change.granted.is_empty() {
                         "—".to_string()
                     } else {

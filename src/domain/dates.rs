@@ -40,6 +40,24 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, DateError> {
     NaiveDate::from_ymd_opt(y as i32, m, d).ok_or_else(|| DateError::Impossible(s.to_string()))
 }
 
+/// A date exactly as `YYYY-MM-DD` (RFC 3339 `full-date`), as the API
+/// declares it: nothing around it, two-digit month and day.
+pub fn parse_iso_date(s: &str) -> Result<NaiveDate, DateError> {
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return Err(DateError::Format(s.to_string()));
+    }
+    parse_date(s)
+}
+
 /// Formats a date the Vietnamese way, `dd/mm/yyyy`.
 pub fn format_vn(date: NaiveDate) -> String {
     date.format("%d/%m/%Y").to_string()

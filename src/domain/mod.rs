@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod dates;
 pub mod directory;
+pub mod files;
 pub mod ids;
 pub mod plan;
 pub mod reminders;

@@ -50,6 +50,10 @@ pub struct PlanHeader {
     /// Cron expression (plan zone) at which `serve` records an audit checkpoint.
     #[serde(default = "default_checkpoint_at")]
     pub checkpoint_at: String,
+    /// The latest date a deadline may be extended to, where the plan allows
+    /// extensions past its period's end (`period.extend_until`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extend_until: Option<NaiveDate>,
 }
 
 pub const DEFAULT_CHECKPOINT_AT: &str = "0 0 23 * * *";
@@ -61,6 +65,11 @@ fn default_checkpoint_at() -> String {
 impl PlanHeader {
     pub fn tz(&self) -> chrono_tz::Tz {
         self.time_zone.parse().unwrap_or(chrono_tz::Asia::Ho_Chi_Minh)
+    }
+
+    /// The latest date a deadline of this plan may be extended to.
+    pub fn latest_extension(&self) -> NaiveDate {
+        self.extend_until.map_or(self.end, |d| d.max(self.end))
     }
 
     pub fn yearly_report_day(&self) -> Option<DayMonth> {

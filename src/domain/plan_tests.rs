@@ -32,6 +32,7 @@ fn header() -> PlanHeader {
         reminders: ReminderPolicy::default(),
         calendar: WorkCalendar::default(),
         checkpoint_at: DEFAULT_CHECKPOINT_AT.into(),
+        extend_until: None,
     }
 }
 

@@ -125,6 +125,43 @@ impl ReminderKind {
     }
 }
 
+/// A stored reminder key as people read it: `before-7:UBND` is "thư nhắc
+/// trước hạn 7 ngày (phần của UBND)"; an unknown key is shown as it is.
+pub fn reminder_label(key: &str) -> String {
+    let (base, scope) = match key.split_once(':') {
+        Some((base, scope)) => (base, Some(scope)),
+        None => (key, None),
+    };
+    let days = |prefix: &str| base.strip_prefix(prefix).and_then(|n| n.parse::<u32>().ok());
+    let (name, round) = base.rsplit_once('-').unwrap_or((base, ""));
+    let what = if let Some(n) = days("before-") {
+        if n == 0 {
+            "thư nhắc đúng ngày đến hạn".to_string()
+        } else {
+            format!("thư nhắc trước hạn {n} ngày")
+        }
+    } else if let Some(n) = days("overdue-") {
+        format!("thư nhắc quá hạn {n} ngày")
+    } else {
+        let round = round.parse::<u32>().ok();
+        let label = match (base, name) {
+            ("escalation", _) => "thư báo cáo lên cơ quan lãnh đạo (quá hạn lâu)",
+            ("approved", _) => "thư báo đã duyệt",
+            (_, "submitted") if round.is_some() => "thư báo đã nộp",
+            (_, "returned") if round.is_some() => "thư báo bị trả lại",
+            _ => return key.to_string(),
+        };
+        match round {
+            Some(n) if name != base => format!("{label} (lần {n})"),
+            _ => label.to_string(),
+        }
+    };
+    match scope {
+        Some(agency) => format!("{what} (phần của {agency})"),
+        None => what,
+    }
+}
+
 /// A reminder point of a milestone: its idempotency key (unique within the
 /// milestone), what it is, and the local day it goes out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +292,29 @@ pub fn next_to_queue(points: &[Point], recorded: impl Fn(&str) -> bool) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reminder_keys_read_as_what_they_are() {
+        for (key, shown) in [
+            ("before-7", "thư nhắc trước hạn 7 ngày"),
+            ("before-0:UBND", "thư nhắc đúng ngày đến hạn (phần của UBND)"),
+            ("overdue-14", "thư nhắc quá hạn 14 ngày"),
+            ("escalation", "thư báo cáo lên cơ quan lãnh đạo (quá hạn lâu)"),
+            ("submitted-2:BDV", "thư báo đã nộp (lần 2) (phần của BDV)"),
+            ("returned-1", "thư báo bị trả lại (lần 1)"),
+            ("approved:MTTQ", "thư báo đã duyệt (phần của MTTQ)"),
+            ("la-thuong", "la-thuong"),
+        ] {
+            assert_eq!(reminder_label(key), shown, "{key}");
+        }
+    }
+
+    #[test]
+    fn recipient_roles_are_vietnamese() {
+        for role in [Role::Implementer, Role::Advisory, Role::Lead, Role::Inspector] {
+            assert!(role.label_vi().starts_with("cơ quan "), "{role:?}");
+        }
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

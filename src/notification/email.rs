@@ -13,6 +13,7 @@ use lettre::Message;
 use minijinja::{context, Value};
 use sha2::{Digest as _, Sha256};
 
+use super::contents::{Counts, FULL_ITEMS, MAX_EMAIL_BYTES, NAME_MAX_CHARS, NOTE_MAX_CHARS, TITLE_MAX_CHARS};
 use super::{Digest, DigestItem, ItemKind, Role};
 
 const TEXT_TEMPLATE: &str = include_str!("../../templates/email/digest.txt");
@@ -57,10 +58,11 @@ pub enum EmailError {
 
 /// The Subject: line for a digest, in Vietnamese, safe to put in a header:
 /// no control characters (so no CR/LF, so no header injection), whitespace
-/// collapsed, at most [`SUBJECT_MAX_CHARS`] characters.
+/// collapsed, at most [`SUBJECT_MAX_CHARS`] characters. Its counts are the
+/// body's ([`Counts`]): "12 mốc của 7 nhiệm vụ (5 quá hạn, 7 sắp đến hạn)".
 pub fn subject(d: &Digest) -> String {
     let window = d.window.format("%d/%m/%Y");
-    let agency = &d.agency_name;
+    let agency = cap_chars(&one_line(&d.agency_name), NAME_MAX_CHARS);
     let raw = match d.items.as_slice() {
         [] => format!("[kehoach] Thông báo ngày {window} — {agency}"),
         [single] if is_state_change(single.kind) => {
@@ -69,25 +71,28 @@ pub fn subject(d: &Digest) -> String {
                 ItemKind::Approved => "đã được duyệt",
                 _ => "bị trả lại",
             };
-            format!("[kehoach] Mốc {} {what} — {agency}", single.milestone_id)
+            format!(
+                "[kehoach] Mốc “{}” của nhiệm vụ {} {what} — {agency}",
+                cap_chars(&one_line(&single.milestone_title), 80),
+                one_line(&single.task_id)
+            )
         }
         items => {
-            let c = Counts::of(items);
-            if c.reminders > 0 {
-                format!("[kehoach] Nhắc việc ngày {window}: {} — {agency}", c.phrase())
-            } else if c.escalations > 0 && c.state_changes() == 0 {
-                format!(
-                    "[kehoach] Báo cáo nhiệm vụ quá hạn ngày {window}: {} nhiệm vụ — {agency}",
-                    c.escalations
-                )
-            } else if c.escalations > 0 {
-                format!(
-                    "[kehoach] Báo cáo nhiệm vụ quá hạn ngày {window}: {} — {agency}",
-                    c.phrase()
-                )
+            let reminders = items
+                .iter()
+                .any(|i| matches!(i.kind, ItemKind::Upcoming | ItemKind::Overdue));
+            let escalations = items.iter().any(|i| i.kind == ItemKind::Escalation);
+            let what = if reminders {
+                "Nhắc việc"
+            } else if escalations {
+                "Báo cáo nhiệm vụ quá hạn"
             } else {
-                format!("[kehoach] Cập nhật tiến độ ngày {window}: {} — {agency}", c.phrase())
-            }
+                "Cập nhật tiến độ"
+            };
+            format!(
+                "[kehoach] {what} ngày {window}: {} — {agency}",
+                Counts::of(items).phrase()
+            )
         }
     };
     let raw = if d.simulation {
@@ -166,8 +171,27 @@ pub(super) fn id_domain(domain: &str) -> String {
 /// MIME boundary is derived from the content), so a re-send after a crash is
 /// byte-for-byte the first attempt.
 pub fn render(d: &Digest) -> Result<Message, EmailError> {
+    // 20 items in full and counts stay far below the limit with the caps
+    // on titles and notes; should the plan's text still make it too large,
+    // fewer items are written in full until it fits.
+    let mut full = FULL_ITEMS.min(d.items.len());
+    loop {
+        let message = render_with(d, full)?;
+        let size = message.formatted().len();
+        if size <= MAX_EMAIL_BYTES || full == 0 {
+            if size > MAX_EMAIL_BYTES {
+                tracing::warn!(agency = %d.agency_code, size, "thư tổng hợp vẫn quá giới hạn dù không nêu chi tiết mục nào");
+            }
+            return Ok(message);
+        }
+        full /= 2;
+    }
+}
+
+/// The e-mail for a digest with its first `full` items written in full.
+fn render_with(d: &Digest, full: usize) -> Result<Message, EmailError> {
     let subject = subject(d);
-    let (text, html) = render_bodies(d, &subject)?;
+    let (text, html) = render_bodies(d, &subject, full)?;
     compose(Envelope {
         message_id: &d.message_id,
         from: &d.from,
@@ -258,47 +282,110 @@ pub(super) fn date_header(date: DateTime<FixedOffset>) -> HeaderValue {
     HeaderValue::dangerous_new_pre_encoded(HeaderName::new_from_ascii_str("Date"), parseable, wire)
 }
 
-fn render_bodies(d: &Digest, subject: &str) -> Result<(String, String), EmailError> {
-    let env =
-        crate::templates::environment(&[(TEXT_NAME, TEXT_TEMPLATE), (HTML_NAME, HTML_TEMPLATE)]).map_err(|source| {
-            EmailError::Template {
-                template: TEXT_NAME,
-                source,
-            }
-        })?;
-
-    let ctx = template_context(d, subject);
-    let render = |name: &'static str| -> Result<String, EmailError> {
-        env.get_template(name)
-            .and_then(|t| t.render(&ctx))
-            .map_err(|source| EmailError::Template { template: name, source })
-    };
-    Ok((render(TEXT_NAME)?, render(HTML_NAME)?))
+fn render_bodies(d: &Digest, subject: &str, full: usize) -> Result<(String, String), EmailError> {
+    bodies_of(
+        (TEXT_NAME, TEXT_TEMPLATE),
+        (HTML_NAME, HTML_TEMPLATE),
+        &template_context(d, subject, full),
+    )
 }
 
-fn template_context(d: &Digest, subject: &str) -> Value {
+/// A mail's two bodies: the plain-text and the HTML template, each
+/// `(name, source)`, rendered with one context.
+pub(super) fn bodies_of(
+    text: (&'static str, &'static str),
+    html: (&'static str, &'static str),
+    ctx: &Value,
+) -> Result<(String, String), EmailError> {
+    let env = crate::templates::environment(&[text, html]).map_err(|source| EmailError::Template {
+        template: text.0,
+        source,
+    })?;
+    let render = |name: &'static str| -> Result<String, EmailError> {
+        env.get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|source| EmailError::Template { template: name, source })
+    };
+    Ok((render(text.0)?, render(html.0)?))
+}
+
+fn template_context(d: &Digest, subject: &str, full: usize) -> Value {
     let window = d.window.format("%d/%m/%Y").to_string();
     let counts = Counts::of(&d.items);
     let summary = if d.items.is_empty() {
         "Không có mục nào cần thông báo.".to_owned()
     } else {
-        format!("Tổng cộng: {}.", counts.phrase())
+        format!("Tổng cộng: {}.", counts.total())
     };
-    let items: Vec<Value> = d.items.iter().map(item_context).collect();
+    let states: Vec<Value> = counts
+        .by_state
+        .iter()
+        .map(|(state, n)| {
+            context! {
+                label => state.label(),
+                count => format!("{n} mốc"),
+                link => state.link(&d.base_url, &d.plan_id),
+            }
+        })
+        .collect();
+    let shown = full.min(d.items.len());
+    let listing = if shown < d.items.len() {
+        format!(
+            "Dưới đây là {shown} mục khẩn nhất trong {} mục (quá hạn lâu nhất trước, rồi bị trả lại, chờ duyệt, \
+             sắp đến hạn); các mục còn lại xem theo các đường dẫn ở trên.",
+            d.items.len()
+        )
+    } else {
+        "Chi tiết từng mục, khẩn nhất trước:".to_owned()
+    };
+    let items: Vec<Value> = d.items.iter().take(shown).map(item_context).collect();
     context! {
         subject => subject,
-        agency_name => one_line(&d.agency_name),
+        agency_name => cap_chars(&one_line(&d.agency_name), NAME_MAX_CHARS),
         intro => format!(
             "Hệ thống kehoach xin thông báo đến quý cơ quan tình hình các nhiệm vụ có liên quan, tính đến ngày {window}:"
         ),
         summary => summary,
+        states => states,
+        listing => (!d.items.is_empty()).then_some(listing),
+        folding => folding(d.folded, d.closed),
         items => items,
         audit_root => d.audit_root.as_deref().map(one_line),
+        audit_root_use => d.audit_root.as_deref().map(|root| audit_root_use(&one_line(root))),
         simulation => d.simulation,
         footer => format!(
             "Thư này được gửi tự động từ kehoach theo {}. Vui lòng không trả lời thư này.",
-            plan_reference(&d.plan_title)
+            cap_chars(&plan_reference(&d.plan_title), NAME_MAX_CHARS)
         ),
+    }
+}
+
+/// Says what became of the notices that are not lines of their own.
+fn folding(folded: usize, closed: usize) -> Option<String> {
+    let mut parts = Vec::new();
+    if folded > 0 {
+        parts.push(format!(
+            "{folded} thông báo trước đó về cùng mốc đã được gộp: mỗi mốc chỉ nêu một lần, theo trạng thái hiện tại."
+        ));
+    }
+    if closed > 0 {
+        parts.push(format!(
+            "{closed} mục không còn phải thực hiện (đã được miễn hoặc hủy) nên không nêu."
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// What the Inspection Committee does with the root its digest carries:
+/// keep it outside the system, and check the store against it later. The
+/// same words in the plain-text and the HTML part.
+fn audit_root_use(root: &str) -> Value {
+    context! {
+        keep => "Xin lưu giữ thư này, hoặc chép gốc trên ra ngoài hệ thống (sổ, tệp riêng). \
+                 Để kiểm tra kho dữ liệu không bị sửa, xóa hay viết lại kể từ khi gốc này được ghi, chạy lệnh:",
+        command => format!("kehoach audit verify --root {root}"),
+        after => "Lệnh báo \"Hợp lệ\" nếu kho vẫn đúng với gốc này; nếu không, lệnh báo lỗi (mã thoát 5) nêu gốc không khớp. \
+                  Nhiều gốc đã lưu có thể ghi vào một tệp, mỗi dòng một gốc, rồi chạy kehoach audit verify --roots TỆP.",
     }
 }
 
@@ -306,19 +393,23 @@ fn item_context(it: &DigestItem) -> Value {
     let note_lines: Vec<String> = it
         .note
         .as_deref()
+        .map(|n| cap_chars(n, NOTE_MAX_CHARS))
         .map(|n| n.lines().map(one_line).filter(|l| !l.is_empty()).collect())
         .unwrap_or_default();
     let link = one_line(&it.link);
     let link_is_web = link.starts_with("https://") || link.starts_with("http://");
     context! {
         task_id => one_line(&it.task_id),
-        task_title => one_line(&it.task_title),
+        task_title => cap_chars(&one_line(&it.task_title), TITLE_MAX_CHARS),
         role => it.role.label_vi(),
         headline => headline(it),
         accent => accent(it),
-        milestone_id => one_line(&it.milestone_id),
-        milestone_title => one_line(&it.milestone_title),
-        obligation => it.obligation.as_deref().map(one_line),
+        milestone_title => cap_chars(&one_line(&it.milestone_title), TITLE_MAX_CHARS),
+        whose => it
+            .obligation
+            .as_deref()
+            .map(|o| format!(" (phần của {})", cap_chars(&one_line(o), NAME_MAX_CHARS)))
+            .unwrap_or_default(),
         due => it.due.format("%d/%m/%Y").to_string(),
         timing => timing(it.days_left),
         explanation => explanation(it),
@@ -459,66 +550,6 @@ fn is_state_change(kind: ItemKind) -> bool {
     matches!(kind, ItemKind::Submitted | ItemKind::Approved | ItemKind::Returned)
 }
 
-/// How many items of each kind a digest holds; worded once for both the
-/// subject and the body so they never disagree.
-#[derive(Default)]
-struct Counts {
-    reminders: usize,
-    overdue: usize,
-    escalations: usize,
-    submitted: usize,
-    approved: usize,
-    returned: usize,
-}
-
-impl Counts {
-    fn of(items: &[DigestItem]) -> Self {
-        let mut c = Counts::default();
-        for it in items {
-            match it.kind {
-                ItemKind::Upcoming => c.reminders += 1,
-                ItemKind::Overdue => {
-                    c.reminders += 1;
-                    c.overdue += 1;
-                }
-                ItemKind::Escalation => c.escalations += 1,
-                ItemKind::Submitted => c.submitted += 1,
-                ItemKind::Approved => c.approved += 1,
-                ItemKind::Returned => c.returned += 1,
-            }
-        }
-        c
-    }
-
-    fn state_changes(&self) -> usize {
-        self.submitted + self.approved + self.returned
-    }
-
-    fn phrase(&self) -> String {
-        let mut parts = Vec::new();
-        if self.reminders > 0 {
-            if self.overdue > 0 {
-                parts.push(format!("{} nhiệm vụ ({} quá hạn)", self.reminders, self.overdue));
-            } else {
-                parts.push(format!("{} nhiệm vụ", self.reminders));
-            }
-        }
-        if self.escalations > 0 {
-            parts.push(format!("{} nhiệm vụ quá hạn đã báo cáo cấp trên", self.escalations));
-        }
-        if self.submitted > 0 {
-            parts.push(format!("{} mốc chờ duyệt", self.submitted));
-        }
-        if self.approved > 0 {
-            parts.push(format!("{} mốc đã được duyệt", self.approved));
-        }
-        if self.returned > 0 {
-            parts.push(format!("{} mốc bị trả lại", self.returned));
-        }
-        parts.join(", ")
-    }
-}
-
 /// One line of text: every control character (CR, LF, TAB, NEL, …) and the
 /// Unicode line/paragraph separators become spaces, runs of whitespace
 /// collapse to one, ends trimmed.
@@ -607,7 +638,7 @@ mod tests {
             kind,
             milestone_id: format!("{task_id}/2024"),
             milestone_title: "Báo cáo kết quả năm 2024".to_owned(),
-            obligation: Some("UBND".to_owned()),
+            obligation: Some("Ủy ban nhân dân thị xã".to_owned()),
             due,
             days_left,
             note: None,
@@ -637,6 +668,10 @@ mod tests {
             message_id: message_id("BDV", window, &keys(), "ducpho.example"),
             date: date(),
             items: vec![overdue, upcoming],
+            plan_id: "duc-pho-de-an-13".to_owned(),
+            base_url: "https://kehoach.ducpho.example".to_owned(),
+            folded: 0,
+            closed: 0,
             audit_root: None,
             simulation: false,
         }
@@ -847,7 +882,7 @@ mod tests {
         assert_eq!(decoded, subject(&d));
         assert_eq!(
             decoded,
-            "[kehoach] Nhắc việc ngày 01/03/2024: 2 nhiệm vụ (1 quá hạn) — Ban Dân vận Thị ủy X-Injected: yes"
+            "[kehoach] Nhắc việc ngày 01/03/2024: 2 mốc của 2 nhiệm vụ (1 quá hạn, 1 sắp đến hạn) — Ban Dân vận Thị ủy X-Injected: yes"
         );
 
         let to = field(&fields, "To");
@@ -928,8 +963,15 @@ mod tests {
             text.contains("Nhiệm vụ III.1.2: Xây dựng mô hình “Dân vận khéo” ở cơ sở <script>alert(1)</script> Bcc:")
         );
         assert!(text.contains("Vai trò của quý cơ quan: cơ quan thực hiện"));
-        assert!(text.contains("Mốc III.1.2/2024: Báo cáo kết quả năm 2024"));
-        assert!(text.contains("Hạn: 27/02/2024 (quá hạn 3 ngày)"));
+        assert!(text.contains("Mốc: Báo cáo kết quả năm 2024 (phần của Ủy ban nhân dân thị xã)"));
+        assert!(
+            !text.contains("III.1.2/2024") && !html_of(&digest()).contains("III.1.2/2024"),
+            "no milestone id"
+        );
+        assert!(
+            text.contains("(phần của Ủy ban nhân dân thị xã)\n   Hạn: 27/02/2024 (quá hạn 3 ngày)\n"),
+            "{text}"
+        );
         assert!(text.contains("Hạn: 06/03/2024 (còn 5 ngày)"));
         assert!(
             text.contains("Ghi chú:\n     Đã nhắc lần 2.\n     Cần nộp gấp.\n"),
@@ -1006,12 +1048,12 @@ mod tests {
     #[test]
     fn a_simulation_store_marks_subject_and_bodies() {
         let mut d = digest();
-        let (text, html) = render_bodies(&d, &subject(&d)).unwrap();
+        let (text, html) = render_bodies(&d, &subject(&d), FULL_ITEMS).unwrap();
         assert!(!subject(&d).contains("MÔ PHỎNG") && !text.contains("MÔ PHỎNG") && !html.contains("MÔ PHỎNG"));
         d.simulation = true;
         let s = subject(&d);
         assert!(s.starts_with("[MÔ PHỎNG] [kehoach] "), "{s}");
-        let (text, html) = render_bodies(&d, &s).unwrap();
+        let (text, html) = render_bodies(&d, &s, FULL_ITEMS).unwrap();
         assert!(text.starts_with("*** MÔ PHỎNG") && html.contains("MÔ PHỎNG:"), "{text}");
     }
 
@@ -1021,21 +1063,23 @@ mod tests {
         d.agency_name = "Ban Dân vận Thị ủy".to_owned();
         assert_eq!(
             subject(&d),
-            "[kehoach] Nhắc việc ngày 01/03/2024: 2 nhiệm vụ (1 quá hạn) — Ban Dân vận Thị ủy"
+            "[kehoach] Nhắc việc ngày 01/03/2024: 2 mốc của 2 nhiệm vụ (1 quá hạn, 1 sắp đến hạn) — Ban Dân vận Thị ủy"
         );
 
         let mut approved = item(ItemKind::Approved, "II.1.2", ymd(2024, 3, 6), 5);
-        approved.milestone_id = "II.1.2".to_owned();
         d.items = vec![approved.clone()];
-        assert_eq!(subject(&d), "[kehoach] Mốc II.1.2 đã được duyệt — Ban Dân vận Thị ủy");
+        assert_eq!(
+            subject(&d),
+            "[kehoach] Mốc “Báo cáo kết quả năm 2024” của nhiệm vụ II.1.2 đã được duyệt — Ban Dân vận Thị ủy"
+        );
 
-        approved.milestone_id = "II.1.2\r\nBcc: x@y.example".to_owned();
+        approved.milestone_title = "Báo cáo\r\nBcc: x@y.example".to_owned();
         d.items = vec![approved];
         let s = subject(&d);
         assert!(!s.chars().any(char::is_control), "{s:?}");
         assert_eq!(
             s,
-            "[kehoach] Mốc II.1.2 Bcc: x@y.example đã được duyệt — Ban Dân vận Thị ủy"
+            "[kehoach] Mốc “Báo cáo Bcc: x@y.example” của nhiệm vụ II.1.2 đã được duyệt — Ban Dân vận Thị ủy"
         );
 
         d.items = vec![
@@ -1044,7 +1088,7 @@ mod tests {
         ];
         assert_eq!(
             subject(&d),
-            "[kehoach] Báo cáo nhiệm vụ quá hạn ngày 01/03/2024: 2 nhiệm vụ — Ban Dân vận Thị ủy"
+            "[kehoach] Báo cáo nhiệm vụ quá hạn ngày 01/03/2024: 2 mốc của 2 nhiệm vụ (2 quá hạn) — Ban Dân vận Thị ủy"
         );
 
         d.agency_name = "Rất dài ".repeat(60);
@@ -1078,8 +1122,8 @@ mod tests {
         assert!(text.contains("Báo cáo, nộp lại tại: https://kehoach.ducpho.example/tasks/III.1.2"));
         assert_eq!(
             subject(&d),
-            "[kehoach] Báo cáo nhiệm vụ quá hạn ngày 01/03/2024: 1 nhiệm vụ quá hạn đã báo cáo cấp trên, 1 mốc chờ duyệt, \
-             1 mốc bị trả lại — Ban Dân vận Thị ủy X-Injected: yes"
+            "[kehoach] Báo cáo nhiệm vụ quá hạn ngày 01/03/2024: 3 mốc của 3 nhiệm vụ (1 quá hạn, 1 bị trả lại, \
+             1 chờ duyệt) — Ban Dân vận Thị ủy X-Injected: yes"
         );
     }
 
@@ -1103,5 +1147,115 @@ mod tests {
         let mut d = digest();
         d.message_id = "abc@def>\r\nBcc: x@y".to_owned();
         assert!(matches!(render(&d), Err(EmailError::BadMessageId(_))));
+    }
+
+    fn html_of(d: &Digest) -> String {
+        part(&parts(&render(d).expect("renders").formatted()), "text/html").to_owned()
+    }
+
+    /// A digest for an agency with `n` items over `n / 3` tasks, in every state.
+    fn many(n: usize, title: &str, note: &str) -> Digest {
+        let kinds = [
+            ItemKind::Upcoming,
+            ItemKind::Overdue,
+            ItemKind::Escalation,
+            ItemKind::Submitted,
+            ItemKind::Returned,
+            ItemKind::Approved,
+        ];
+        let mut d = digest();
+        d.items = (0..n)
+            .map(|i| {
+                let days = i64::try_from(i % 40).unwrap() - 20;
+                let mut it = item(kinds[i % kinds.len()], &format!("T{}", i / 3), ymd(2024, 3, 1), days);
+                it.milestone_id = format!("m{i}");
+                it.task_title = title.to_owned();
+                it.milestone_title = title.to_owned();
+                it.note = Some(note.to_owned());
+                it
+            })
+            .collect();
+        crate::notification::contents::by_urgency(&mut d.items);
+        d
+    }
+
+    /// The numbered items a text part lists in full.
+    fn listed(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.split_once(". [").is_some_and(|(n, _)| n.parse::<usize>().is_ok()))
+            .collect()
+    }
+
+    #[test]
+    fn a_large_digest_lists_the_twenty_most_urgent_then_counts_with_links() {
+        let d = many(3000, "Nhiệm vụ có tên dài vừa phải", "Ghi chú ngắn.");
+        let formatted = render(&d).expect("renders").formatted();
+        assert!(formatted.len() <= MAX_EMAIL_BYTES, "{} bytes", formatted.len());
+        let parts = parts(&formatted);
+        let text = part(&parts, "text/plain");
+        let html = part(&parts, "text/html");
+        assert_eq!(listed(text).len(), FULL_ITEMS, "{text}");
+        assert!(listed(text)[0].starts_with("1. [QUÁ HẠN — BÁO CÁO"), "{text}");
+        assert_eq!(
+            html.matches("<td colspan=\"2\" style=\"padding:8px 10px;").count(),
+            FULL_ITEMS
+        );
+        let c = Counts::of(&d.items);
+        assert_eq!((c.milestones, c.tasks), (3000, 1000));
+        assert!(text.contains("Tổng cộng: 3000 mốc của 1000 nhiệm vụ."), "{text}");
+        assert!(
+            subject(&d).contains(": 3000 mốc của 1000 nhiệm vụ ("),
+            "{}",
+            subject(&d)
+        );
+        assert!(text.contains("Dưới đây là 20 mục khẩn nhất trong 3000 mục"), "{text}");
+        for (label, link) in [
+            (
+                "Quá hạn: 1000 mốc",
+                "https://kehoach.ducpho.example/inbox?overdue=1&plan=duc-pho-de-an-13",
+            ),
+            (
+                "Bị trả lại, cần nộp lại: 500 mốc",
+                "https://kehoach.ducpho.example/inbox?status=returned&plan=duc-pho-de-an-13",
+            ),
+            (
+                "Sắp đến hạn: 500 mốc",
+                "https://kehoach.ducpho.example/inbox?status=open&plan=duc-pho-de-an-13",
+            ),
+            (
+                "Đã nộp, chờ duyệt: 500 mốc",
+                "https://kehoach.ducpho.example/inbox?status=submitted&plan=duc-pho-de-an-13",
+            ),
+            (
+                "Đã được duyệt: 500 mốc",
+                "https://kehoach.ducpho.example/inbox?status=approved&plan=duc-pho-de-an-13",
+            ),
+        ] {
+            assert!(
+                text.contains(&format!("  - {label} — xem danh sách: {link}")),
+                "{label} in {text}"
+            );
+            let href = link.replace('&', "&amp;");
+            assert!(html.contains(&format!("<a href=\"{href}\"")), "{href} in html");
+        }
+    }
+
+    #[test]
+    fn no_digest_exceeds_the_limit_whatever_the_plan_says() {
+        // Titles and notes far too long, in characters that take four bytes
+        // and HTML escapes that take six: capped, then fewer items in full.
+        let title = "𝔸\"<".repeat(5000);
+        let note = format!("{}\n", "𝔹&\"".repeat(200)).repeat(100);
+        let mut d = many(500, &title, &note);
+        d.agency_name = "𝔸".repeat(100_000);
+        d.plan_title = "𝔸".repeat(100_000);
+        let formatted = render(&d).expect("renders").formatted();
+        assert!(formatted.len() <= MAX_EMAIL_BYTES, "{} bytes", formatted.len());
+        let text = part(&parts(&formatted), "text/plain").to_owned();
+        assert!(!listed(&text).is_empty(), "still lists the most urgent items");
+        assert!(text.contains("Tổng cộng: 500 mốc của 167 nhiệm vụ."));
+        // An ordinary digest keeps all twenty.
+        let ordinary = render(&many(500, "Tên", "Ghi chú")).expect("renders").formatted();
+        assert_eq!(listed(part(&parts(&ordinary), "text/plain")).len(), FULL_ITEMS);
     }
 }

@@ -4,9 +4,12 @@
 //! The unit of delivery is a digest: everything one agency should hear about
 //! in one send window, as one e-mail.
 
+pub mod account_mail;
+pub mod contents;
 pub mod dispatch;
 pub mod email;
 pub mod notice;
+pub mod signin;
 pub mod transport;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
@@ -24,7 +27,8 @@ pub struct DigestItem {
     pub milestone_id: String,
     pub milestone_title: String,
     /// Whose part of the milestone the item is about, where it has several
-    /// obligations (`UBND`), so that an advisory copy says whose it is.
+    /// obligations: the owing agency's name ("Ủy ban nhân dân thị xã"), so
+    /// that an advisory copy says whose it is.
     pub obligation: Option<String>,
     pub due: NaiveDate,
     /// Whole days from the send day to the due date; negative when overdue.
@@ -50,8 +54,18 @@ pub struct Digest {
     pub message_id: String,
     /// The Date: header, in the plan's zone (+07:00).
     pub date: DateTime<FixedOffset>,
-    /// Overdue first, then by due date.
+    /// One line per item in its current state, most urgent first (see
+    /// [`contents`]); the first [`contents::FULL_ITEMS`] are written in
+    /// full, all of them are counted.
     pub items: Vec<DigestItem>,
+    /// The plan's id, for the links to the filtered inbox.
+    pub plan_id: String,
+    /// Web address the links start with.
+    pub base_url: String,
+    /// Queued notices folded into a later one about the same item.
+    pub folded: usize,
+    /// Items no longer owed (waived or cancelled since queued), not listed.
+    pub closed: usize,
     /// For the Inspection Committee: the latest audit checkpoint root, so
     /// that roots leave the system by e-mail and a later rewrite of the
     /// store cannot match them.

@@ -5,8 +5,8 @@
 //! unsanitised and the HTML template escapes it.
 
 use super::email::{
-    cap_chars, compose, id_domain, one_line, plan_reference, sha256_hex, EmailError, Envelope, SIMULATION_PREFIX,
-    SUBJECT_MAX_CHARS,
+    bodies_of, cap_chars, compose, id_domain, one_line, plan_reference, sha256_hex, EmailError, Envelope,
+    SIMULATION_PREFIX, SUBJECT_MAX_CHARS,
 };
 use chrono::{DateTime, FixedOffset};
 use lettre::Message;
@@ -81,13 +81,6 @@ pub fn render(n: &NoticeMail) -> Result<Message, EmailError> {
 }
 
 fn bodies(n: &NoticeMail, subject: &str) -> Result<(String, String), EmailError> {
-    let env =
-        crate::templates::environment(&[(TEXT_NAME, TEXT_TEMPLATE), (HTML_NAME, HTML_TEMPLATE)]).map_err(|source| {
-            EmailError::Template {
-                template: TEXT_NAME,
-                source,
-            }
-        })?;
     let agency = one_line(&n.agency_name);
     let consequence = if n.removed.is_empty() {
         format!("Từ nay, thư của hệ thống kehoach gửi cho {agency} cũng được gửi đến các địa chỉ được thêm.")
@@ -113,12 +106,7 @@ fn bodies(n: &NoticeMail, subject: &str) -> Result<(String, String), EmailError>
         simulation => n.simulation,
         footer => "Thư này được gửi tự động từ kehoach. Vui lòng không trả lời thư này.",
     };
-    let render = |name: &'static str| -> Result<String, EmailError> {
-        env.get_template(name)
-            .and_then(|t| t.render(&ctx))
-            .map_err(|source| EmailError::Template { template: name, source })
-    };
-    Ok((render(TEXT_NAME)?, render(HTML_NAME)?))
+    bodies_of((TEXT_NAME, TEXT_TEMPLATE), (HTML_NAME, HTML_TEMPLATE), &ctx)
 }
 
 #[cfg(test)]

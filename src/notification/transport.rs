@@ -66,7 +66,13 @@ pub enum TransportError {
     #[error("máy chủ {server} từ chối thư (lỗi vĩnh viễn): {reason}")]
     Permanent { server: String, reason: String },
     #[error("chưa gửi được thư qua {server} (lỗi tạm thời, có thể thử lại sau): {reason}")]
-    Transient { server: String, reason: String },
+    Transient {
+        server: String,
+        reason: String,
+        /// The server answered (a 4xx other than 421) about this message or
+        /// recipient: it is reachable, other recipients may still go.
+        answered: bool,
+    },
     #[error("không ghi được thư vào {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -76,6 +82,15 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// A failure about this recipient or message, from a server that
+    /// answered: the next recipient is worth trying now.
+    pub fn is_about_recipient(&self) -> bool {
+        match self {
+            TransportError::Transient { answered, .. } => *answered,
+            other => other.is_permanent(),
+        }
+    }
+
     /// True when retrying the same message through the same transport cannot
     /// succeed: a 5xx reply, a malformed recipient, a bad configuration.
     pub fn is_permanent(&self) -> bool {
@@ -156,6 +171,11 @@ impl Transport {
         }
     }
 
+    /// Whether mail goes to an SMTP server (not an outbox directory).
+    pub fn is_smtp(&self) -> bool {
+        matches!(self, Transport::Smtp { .. })
+    }
+
     /// Delivers one message to `envelope_recipients` (the SMTP `RCPT TO`
     /// list; empty means "the addresses in the message's To/Cc/Bcc").
     ///
@@ -217,6 +237,7 @@ async fn send_smtp(
         Ok(result) => result.map_err(|e| classify_smtp(server, &e))?,
         Err(_) => {
             return Err(TransportError::Transient {
+                answered: false,
                 server: server.to_owned(),
                 reason: format!(
                     "hết thời gian chờ: máy chủ không trả lời xong trong {} giây",
@@ -269,6 +290,7 @@ fn classify_smtp(server: &str, e: &SmtpError) -> TransportError {
         TransportError::Transient {
             server: server.to_owned(),
             reason,
+            answered: e.status().is_some_and(|code| code.to_string() != "421"),
         }
     }
 }

@@ -49,6 +49,32 @@ pub fn source_of(file: &Path, text: &str) -> PlanSource {
     }
 }
 
+/// The largest plan file read or parsed (the shipped plan is about 70 KiB).
+pub const PLAN_MAX_BYTES: u64 = 1024 * 1024;
+
+/// A plan file over `PLAN_MAX_BYTES`, refused before it is parsed.
+fn too_large(file: &Path, bytes: u64) -> Option<Vec<Diagnostic>> {
+    (bytes > PLAN_MAX_BYTES).then(|| {
+        vec![Diagnostic {
+            file: file.to_path_buf(),
+            line: 0,
+            col: 0,
+            message: format!("tệp kế hoạch quá lớn: {bytes} byte, tối đa {PLAN_MAX_BYTES} byte (1 MiB)"),
+            hint: None,
+        }]
+    })
+}
+
+/// `parse_str` for text from outside (an upload): refused unparsed when
+/// over `PLAN_MAX_BYTES`. Plans generated in process (benchmarks) use
+/// `parse_str` directly.
+pub fn parse_bounded(file: &Path, source: &str) -> Result<PlanDefinition, Vec<Diagnostic>> {
+    match too_large(file, source.len() as u64) {
+        Some(refused) => Err(refused),
+        None => parse_str(file, source),
+    }
+}
+
 /// Parses and validates plan text; `file` names it in diagnostics and in the record.
 pub fn parse_str(file: &Path, source: &str) -> Result<PlanDefinition, Vec<Diagnostic>> {
     let mut reporter = Reporter::new(file, source);
@@ -70,8 +96,11 @@ pub fn parse_str(file: &Path, source: &str) -> Result<PlanDefinition, Vec<Diagno
 
 /// Reads, parses and validates a plan file.
 pub fn parse_file(file: &Path) -> Result<PlanDefinition, Vec<Diagnostic>> {
+    if let Some(refused) = std::fs::metadata(file).ok().and_then(|m| too_large(file, m.len())) {
+        return Err(refused);
+    }
     match std::fs::read_to_string(file) {
-        Ok(source) => parse_str(file, &source),
+        Ok(source) => parse_bounded(file, &source),
         Err(e) => Err(vec![Diagnostic {
             file: file.to_path_buf(),
             line: 0,

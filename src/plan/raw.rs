@@ -71,6 +71,7 @@ pub struct RawPlan {
 pub struct RawPeriod {
     pub start: S<String>,
     pub end: S<String>,
+    pub extend_until: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -183,3 +183,38 @@ fn a_task_can_override_the_reminder_policy() {
         (vec![30], 0, 7)
     );
 }
+
+#[test]
+fn extensions_may_go_past_the_period_only_where_the_plan_says() {
+    let plain = parse(SMALL).unwrap();
+    assert_eq!(plain.header.extend_until, None);
+    assert_eq!(plain.header.latest_extension().to_string(), "2026-12-31");
+    let longer = SMALL.replace(
+        r#"end = "2026-12-31" }"#,
+        r#"end = "2026-12-31", extend_until = "2027-06-30" }"#,
+    );
+    let plan = parse(&longer).unwrap();
+    assert_eq!(plan.header.latest_extension().to_string(), "2027-06-30");
+    let earlier = SMALL.replace(
+        r#"end = "2026-12-31" }"#,
+        r#"end = "2026-12-31", extend_until = "2026-01-01" }"#,
+    );
+    let diags = parse(&earlier).unwrap_err();
+    assert!(
+        diags[0].to_string().contains("extend_until trước ngày kết thúc"),
+        "{}",
+        diags[0]
+    );
+}
+
+#[test]
+fn oversized_plan_text_is_refused_unparsed() {
+    let big = format!("{SMALL}\n{}", "x".repeat(PLAN_MAX_BYTES as usize));
+    let diags = parse_bounded(Path::new("lon.toml"), &big).unwrap_err();
+    assert_eq!(diags.len(), 1);
+    assert!(
+        diags[0].to_string().starts_with("lon.toml:0:0: tệp kế hoạch quá lớn"),
+        "{}",
+        diags[0]
+    );
+}

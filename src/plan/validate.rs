@@ -150,6 +150,21 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
             ctx.end = None;
         }
     }
+    let extend_until = raw
+        .plan
+        .period
+        .extend_until
+        .as_ref()
+        .and_then(|d| ctx.date(d, "ngày gia hạn muộn nhất"));
+    if let (Some(u), Some(e), Some(raw_u)) = (extend_until, ctx.end, raw.plan.period.extend_until.as_ref()) {
+        if u < e {
+            ctx.r.error(
+                raw_u.span(),
+                "extend_until trước ngày kết thúc thời kỳ",
+                Some("bỏ đi, hoặc đặt một ngày sau ngày kết thúc".into()),
+            );
+        }
+    }
     let tz_name = raw
         .plan
         .time_zone
@@ -351,6 +366,7 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
             reminders: policy,
             calendar: calendar.unwrap_or_default(),
             checkpoint_at,
+            extend_until,
         },
         agencies,
         tasks,

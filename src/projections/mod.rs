@@ -4,6 +4,7 @@
 //! that neither loses nor double-applies an update.
 
 pub mod json;
+pub mod lists;
 pub mod views;
 
 use crate::domain::plan::{Plan, PlanEvent};
@@ -16,7 +17,8 @@ use sqlx::Row;
 use std::collections::BTreeMap;
 pub use views::{OutboxRow, PlanView, TaskView};
 
-/// The one projection that keeps `plan_view`, `task_view` and `due_index`.
+/// The one projection that keeps `plan_view`, `task_view`, `due_index`,
+/// `obligation_index` and `outbox`.
 pub const VIEWS: &str = "views";
 /// Events read from the feed at a time.
 const CHUNK: i64 = 5000;
@@ -55,8 +57,7 @@ impl Changes {
                 };
                 if e.sequence > view.version {
                     let event: PlanEvent = serde_json::from_str(&e.payload).map_err(|err| e.corrupt(err))?;
-                    view.plan.apply(event);
-                    view.version = e.sequence;
+                    apply_plan_event(&mut view, e.sequence, event);
                 }
                 self.plans.insert(e.aggregate_id.clone(), view);
             }
@@ -70,9 +71,7 @@ impl Changes {
                 };
                 if e.sequence > view.version {
                     let event: TaskEvent = serde_json::from_str(&e.payload).map_err(|err| e.corrupt(err))?;
-                    view.updated_at = Some(event.stamp().at);
-                    view.task.apply(event);
-                    view.version = e.sequence;
+                    apply_task_event(&mut view, e.sequence, event);
                 }
                 self.tasks.insert(e.aggregate_id.clone(), view);
             }
@@ -88,6 +87,20 @@ impl Changes {
     }
 }
 
+/// Applies one event of a plan to its view. `audit verify` replays through
+/// this too, so that it recomputes the very views the projection writes.
+pub(crate) fn apply_plan_event(view: &mut PlanView, sequence: i64, event: PlanEvent) {
+    view.plan.apply(event);
+    view.version = sequence;
+}
+
+/// Applies one event of a task to its view (see `apply_plan_event`).
+pub(crate) fn apply_task_event(view: &mut TaskView, sequence: i64, event: TaskEvent) {
+    view.updated_at = Some(event.stamp().at);
+    view.task.apply(event);
+    view.version = sequence;
+}
+
 #[derive(Default)]
 struct Loaded {
     plans: BTreeMap<String, PlanView>,
@@ -97,7 +110,8 @@ struct Loaded {
 /// The due-date index rows of a task: each open milestone with its due date,
 /// status, and the day its next reminder comes (none for a submitted
 /// milestone, which waits for its supervisors, not its implementers).
-fn due_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<(String, String, &'static str, Option<String>)> {
+/// `audit verify` compares the stored index with these rows.
+pub(crate) fn due_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<(String, String, &'static str, Option<String>)> {
     let header = plan.and_then(|p| p.header.as_ref());
     let policy = match (header, &view.task.definition) {
         (Some(h), Some(def)) => Some(h.reminders.with(def.reminders.as_ref())),
@@ -302,6 +316,17 @@ macro_rules! run_batch {
         let ids: Vec<&str> = reindex.iter().map(|v| v.id.as_str()).collect();
         delete_for!($tx, $db, "due_index", &ids);
         $insert_due(&mut $tx, &due).await?;
+        // The lists' index of the same tasks (titles, dates and the plan's
+        // time zone may have changed with them).
+        delete_for!($tx, $db, "obligation_index", &ids);
+        let listed: Vec<lists::ListRow> = reindex
+            .iter()
+            .flat_map(|view| {
+                let plan_id = view.id.split_once('/').map_or("", |(p, _)| p);
+                lists::list_rows(view, plans[plan_id].as_ref())
+            })
+            .collect();
+        lists::insert_list_rows!($tx, $db, listed);
         // Task ids hold a `/`, plan ids do not: a plan's rows (its directory
         // notices) never share an aggregate id with a task's.
         let ids: Vec<&str> = changes.tasks.keys().chain(changes.plans.keys()).map(String::as_str).collect();
@@ -454,6 +479,7 @@ pub async fn rebuild(store: &Store) -> Result<CatchUp, StoreError> {
         let mut tx = pool.begin().await.map_err(StoreError::query("mở giao dịch dựng lại"))?;
         for sql in [
             "DELETE FROM due_index",
+            "DELETE FROM obligation_index",
             "DELETE FROM outbox",
             "DELETE FROM task_view",
             "DELETE FROM plan_view",

@@ -4,7 +4,7 @@
 use crate::domain::dates::local_date;
 use crate::domain::ids::{AgencyCode, TaskKey};
 use crate::domain::plan::Plan;
-use crate::domain::task::{Delivery, Milestone, MilestoneStatus, Obligation, Task};
+use crate::domain::task::{Delivery, DeliveryStatus, Milestone, MilestoneStatus, Obligation, Task};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -84,19 +84,37 @@ pub const DIRECTORY_NOTICE: &str = "directory";
 type DeliveryColumns = (&'static str, i64, Option<String>, Option<String>, Option<String>);
 
 fn delivery_columns(delivery: Option<&Delivery>) -> DeliveryColumns {
-    match delivery {
-        None => ("queued", 0, None, None, None),
-        Some(Delivery::Sent { message_id, .. }) => ("sent", 0, None, Some(message_id.clone()), None),
-        Some(Delivery::Failed {
+    let Some(d) = delivery else {
+        return ("queued", 0, None, None, None);
+    };
+    let status = d.status();
+    let message_id = d.message_id().map(str::to_string);
+    match d {
+        Delivery::Sent { .. } => (status.as_str(), 0, None, message_id, None),
+        Delivery::Failed {
             attempts,
             error,
             next_attempt,
-        }) => (
-            if next_attempt.is_some() { "queued" } else { "failed" },
+        } => (
+            status.as_str(),
             i64::from(*attempts),
             next_attempt.map(instant_text),
-            None,
+            message_id,
             Some(error.clone()),
+        ),
+        Delivery::Digest {
+            attempts,
+            next_attempt,
+            last_error,
+            ..
+        } => (
+            status.as_str(),
+            i64::from(*attempts),
+            next_attempt
+                .filter(|_| status == DeliveryStatus::Queued)
+                .map(instant_text),
+            message_id,
+            last_error.clone(),
         ),
     }
 }
@@ -132,7 +150,7 @@ pub fn instant_text(at: DateTime<Utc>) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Timeliness {
-    /// Trong hạn: not done, deadline not passed.
+    /// Chưa đến hạn: not done, deadline not passed.
     NotYetDue,
     /// Quá hạn: not done, deadline passed.
     Overdue,
@@ -169,7 +187,7 @@ impl Timeliness {
     /// In Vietnamese, as the CLI shows it.
     pub fn label_vi(self) -> &'static str {
         match self {
-            Timeliness::NotYetDue => "trong hạn",
+            Timeliness::NotYetDue => "chưa đến hạn",
             Timeliness::Overdue => "quá hạn",
             Timeliness::OnTime => "đúng hạn",
             Timeliness::ApprovedLate => "duyệt trễ hạn",
@@ -463,6 +481,8 @@ impl Store {
             "SELECT aggregate_id || ' ' || milestone_id || ' ' || due || ' ' || status || ' ' || COALESCE(next_reminder, '-') FROM due_index ORDER BY aggregate_id, milestone_id",
             "SELECT aggregate_id || ' ' || milestone_id || ' ' || reminder_key || ' ' || agency || ' ' || status FROM outbox
              ORDER BY aggregate_id, milestone_id, reminder_key, agency",
+            "SELECT aggregate_id || ' ' || viewer || ' ' || milestone_id || ' ' || obligation || ' ' || status || ' ' || due || ' ' || search
+             FROM obligation_index ORDER BY aggregate_id, viewer, milestone_id, obligation",
         ] {
             let rows: Vec<String> = crate::with_pool!(self, pool => sqlx::query_scalar(sql).fetch_all(pool).await.map_err(StoreError::query("đọc khung nhìn"))?);
             out.extend(rows);

@@ -4,6 +4,8 @@
 //! skipped, so two processes or a re-run queue nothing twice). Sending is the
 //! dispatcher's job.
 
+pub mod passes;
+
 use crate::domain::dates::local_date;
 use crate::domain::ids::{AgencyCode, MilestoneId, TaskKey};
 use crate::domain::plan::Plan;

@@ -3,8 +3,10 @@
 //! feed (`feed`) is read with our own SQL, and migrations run on open.
 
 pub mod feed;
+pub mod files;
 pub mod info;
 pub mod repository;
+pub mod requests;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

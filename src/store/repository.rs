@@ -2,6 +2,7 @@
 //! object-safe, so the choice made at run time is an enum that delegates to
 //! sqlite-es or postgres-es.
 
+use super::requests::{Request, INSERT_REQUEST};
 use super::{info, Store};
 use crate::audit::canonical::{canonical_json, Frame};
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
@@ -10,6 +11,7 @@ use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Loading an aggregate and appending to it are ours (they carry the hash
@@ -22,7 +24,9 @@ pub struct EventRepository {
     /// command's append then chains to it without reading it again. A stored
     /// hash never changes, so an entry can be old but never wrong; an append
     /// after another process's is refused by the primary key as before.
-    heads: std::sync::Mutex<HashMap<(String, String), (i64, String)>>,
+    heads: Mutex<HashMap<(String, String), (i64, String)>>,
+    /// Set for the repositories of a `Batch`: appends are kept there instead of written.
+    staged: Option<Arc<Mutex<Vec<Append>>>>,
 }
 
 /// Entries kept at most in `heads` (commands that load and then fail leave theirs).
@@ -49,6 +53,7 @@ impl EventRepository {
             store: store.clone(),
             inner,
             heads: Default::default(),
+            staged: None,
         }
     }
 
@@ -174,44 +179,39 @@ fn sqlite_busy(err: &PersistenceError) -> bool {
     }
 }
 
-/// Inserts a command's events with their chained hashes in one transaction.
-/// The previous event's hash is `$known` (remembered from loading the
-/// aggregate) or read here. `$clock` is the pair of statements from
-/// `CLOCK_SQLITE`/`CLOCK_POSTGRES`.
+/// One aggregate's new events, as a command's commit hands them over.
+#[derive(Debug, Clone)]
+pub struct Append {
+    aggregate_type: &'static str,
+    events: Vec<SerializedEvent>,
+    /// The hash of the event before the first one, if remembered from loading.
+    known: Option<String>,
+}
+
+impl Append {
+    pub fn aggregate_type(&self) -> &'static str {
+        self.aggregate_type
+    }
+
+    pub fn events(&self) -> &[SerializedEvent] {
+        &self.events
+    }
+}
+
+/// Inserts the appends' events with their chained hashes in one
+/// transaction: one command's (`persist`) or a whole batch's (`Batch`). The
+/// previous event's hash of each aggregate is the one remembered from
+/// loading it or is read here. `$clock` is the pair of statements from
+/// `CLOCK_SQLITE`/`CLOCK_POSTGRES`; every event of the transaction gets the
+/// same `recorded_at`.
 macro_rules! insert_chained {
-    ($begin:expr, $insert:expr, $clock:expr, $aggregate_type:expr, $events:expr, $known:expr) => {{
-        let events: &[SerializedEvent] = $events;
-        let Some(first) = events.first() else { return Ok(()) };
+    ($begin:expr, $insert:expr, $clock:expr, $appends:expr, $request:expr) => {{
+        let appends: &[Append] = $appends;
+        let request: Option<&RequestRecord> = $request;
         let mut tx = $begin.await.map_err(persistence)?;
-        let known: Option<String> = $known;
-        let mut prev = if first.sequence <= 1 {
-            String::new()
-        } else if let Some(hash) = known {
-            hash
-        } else {
-            let found: Option<Option<String>> = sqlx::query_scalar(PREVIOUS_HASH)
-                .bind($aggregate_type)
-                .bind(&first.aggregate_id)
-                .bind((first.sequence - 1) as i64)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(persistence)?;
-            match found {
-                Some(Some(hash)) => hash,
-                _ => {
-                    return Err(PersistenceError::UnknownError(
-                        format!(
-                            "chuỗi băm của {} đứt trước sự kiện {}",
-                            first.aggregate_id, first.sequence
-                        )
-                        .into(),
-                    ))
-                }
-            }
-        };
         let (clock_sql, store_info_sql): &(String, String) = $clock;
-        if $aggregate_type == info::AGGREGATE_TYPE {
-            for e in events.iter().filter(|e| e.event_type == info::INITIALISED) {
+        for a in appends.iter().filter(|a| a.aggregate_type == info::AGGREGATE_TYPE) {
+            for e in a.events.iter().filter(|e| e.event_type == info::INITIALISED) {
                 let simulation = e.payload[info::INITIALISED]["simulation"].as_bool().unwrap_or(false);
                 sqlx::query(store_info_sql)
                     .bind(simulation)
@@ -225,35 +225,189 @@ macro_rules! insert_chained {
             .await
             .map_err(persistence)?;
         let simulation = simulation.unwrap_or(false);
-        for e in events {
-            let metadata = recorded_metadata(&e.metadata, &recorded_at, simulation);
-            let (payload, metadata) = (canonical_json(&e.payload), canonical_json(&metadata));
-            let hash = Frame {
-                prev_hash: &prev,
-                aggregate_type: $aggregate_type,
-                aggregate_id: &e.aggregate_id,
-                sequence: e.sequence as i64,
-                event_type: &e.event_type,
-                event_version: &e.event_version,
+        for a in appends {
+            let Some(first) = a.events.first() else { continue };
+            let mut prev = if first.sequence <= 1 {
+                String::new()
+            } else if let Some(hash) = a.known.clone() {
+                hash
+            } else {
+                let found: Option<Option<String>> = sqlx::query_scalar(PREVIOUS_HASH)
+                    .bind(a.aggregate_type)
+                    .bind(&first.aggregate_id)
+                    .bind((first.sequence - 1) as i64)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(persistence)?;
+                match found {
+                    Some(Some(hash)) => hash,
+                    _ => {
+                        return Err(PersistenceError::UnknownError(
+                            format!(
+                                "chuỗi băm của {} đứt trước sự kiện {}",
+                                first.aggregate_id, first.sequence
+                            )
+                            .into(),
+                        ))
+                    }
+                }
+            };
+            for e in &a.events {
+                let metadata = recorded_metadata(&e.metadata, &recorded_at, simulation);
+                let (payload, metadata) = (canonical_json(&e.payload), canonical_json(&metadata));
+                let hash = Frame {
+                    prev_hash: &prev,
+                    aggregate_type: a.aggregate_type,
+                    aggregate_id: &e.aggregate_id,
+                    sequence: e.sequence as i64,
+                    event_type: &e.event_type,
+                    event_version: &e.event_version,
+                }
+                .hash_canonical(&payload, &metadata);
+                sqlx::query($insert)
+                    .bind(a.aggregate_type)
+                    .bind(&e.aggregate_id)
+                    .bind(e.sequence as i64)
+                    .bind(&e.event_type)
+                    .bind(&e.event_version)
+                    .bind(&payload)
+                    .bind(&metadata)
+                    .bind(&prev)
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(persistence)?;
+                prev = hash;
             }
-            .hash_canonical(&payload, &metadata);
-            sqlx::query($insert)
-                .bind($aggregate_type)
-                .bind(&e.aggregate_id)
-                .bind(e.sequence as i64)
-                .bind(&e.event_type)
-                .bind(&e.event_version)
-                .bind(&payload)
-                .bind(&metadata)
-                .bind(&prev)
-                .bind(&hash)
+        }
+        if let Some(r) = request {
+            sqlx::query(INSERT_REQUEST)
+                .bind(&r.scope)
+                .bind(&r.request_id)
+                .bind(&r.fingerprint)
+                .bind(&r.outcome)
+                .bind(&recorded_at)
                 .execute(&mut *tx)
                 .await
                 .map_err(persistence)?;
-            prev = hash;
         }
         tx.commit().await.map_err(persistence)
     }};
+}
+
+/// The record of a request with an idempotency key, written in the
+/// transaction of the events it produced (`store::requests`).
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    scope: String,
+    request_id: String,
+    fingerprint: String,
+    outcome: String,
+}
+
+impl RequestRecord {
+    pub fn new(request: &Request, outcome: &Value) -> Self {
+        Self {
+            scope: request.scope.clone(),
+            request_id: request.id.to_string(),
+            fingerprint: request.fingerprint.clone(),
+            outcome: outcome.to_string(),
+        }
+    }
+}
+
+/// Writes appends, and the record of the request they answer, in one
+/// transaction (nothing when there is neither an event nor a request).
+async fn write(store: &Store, appends: &[Append], request: Option<&RequestRecord>) -> Result<(), PersistenceError> {
+    if request.is_none() && appends.iter().all(|a| a.events.is_empty()) {
+        return Ok(());
+    }
+    match store {
+        Store::Sqlite(pool) => {
+            // The insert is one transaction, so retrying a lock failure cannot write twice.
+            let mut attempt = 0;
+            loop {
+                let result: Result<(), PersistenceError> = async {
+                    // IMMEDIATE: take the write lock before reading the previous
+                    // hash, instead of failing to upgrade a read lock later.
+                    insert_chained!(
+                        pool.begin_with("BEGIN IMMEDIATE"),
+                        INSERT_EVENT_SQLITE,
+                        &CLOCK_SQLITE,
+                        appends,
+                        request
+                    )
+                }
+                .await;
+                match result {
+                    Err(e) if sqlite_busy(&e) && attempt < 5 => {
+                        attempt += 1;
+                        tracing::warn!(attempt, "SQLite đang bận, thử ghi lại");
+                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    }
+                    other => return other,
+                }
+            }
+        }
+        Store::Postgres(pool) => {
+            insert_chained!(pool.begin(), INSERT_EVENT_POSTGRES, &CLOCK_POSTGRES, appends, request)
+        }
+    }
+}
+
+/// Several commands' events written together: commands run on aggregates
+/// loaded through `repository()` append nothing; their events are kept and
+/// `commit` writes all of them in one transaction, all or nothing. A stale
+/// append (another process wrote one of the aggregates meanwhile) is refused
+/// by the primary key as for one command, and then nothing is written.
+#[derive(Clone)]
+pub struct Batch {
+    store: Store,
+    appends: Arc<Mutex<Vec<Append>>>,
+}
+
+impl Batch {
+    pub fn new(store: &Store) -> Self {
+        Self {
+            store: store.clone(),
+            appends: Default::default(),
+        }
+    }
+
+    /// A repository whose appends join this batch.
+    pub fn repository(&self) -> EventRepository {
+        let mut repo = EventRepository::new(&self.store);
+        repo.staged = Some(self.appends.clone());
+        repo
+    }
+
+    /// What the commands run so far would append, in order.
+    pub fn appends(&self) -> Vec<Append> {
+        self.appends.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The number of events the batch holds.
+    pub fn len(&self) -> usize {
+        let appends = self.appends.lock().unwrap_or_else(|e| e.into_inner());
+        appends.iter().map(|a| a.events.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes every event of the batch in one transaction; returns how many.
+    pub async fn commit(self) -> Result<usize, PersistenceError> {
+        self.commit_with(None).await
+    }
+
+    /// Writes every event of the batch and the record of the request they
+    /// answer in one transaction; returns how many events.
+    pub async fn commit_with(self, request: Option<&RequestRecord>) -> Result<usize, PersistenceError> {
+        let appends = std::mem::take(&mut *self.appends.lock().unwrap_or_else(|e| e.into_inner()));
+        write(&self.store, &appends, request).await?;
+        Ok(appends.iter().map(|a| a.events.len()).sum())
+    }
 }
 
 impl PersistedEventRepository for EventRepository {
@@ -321,44 +475,17 @@ impl PersistedEventRepository for EventRepository {
         let known = events
             .first()
             .and_then(|first| self.take_head(A::TYPE, &first.aggregate_id, first.sequence as i64 - 1));
-        match &self.store {
-            Store::Sqlite(pool) => {
-                // The insert is one transaction, so retrying a lock failure cannot write twice.
-                let mut attempt = 0;
-                loop {
-                    let result: Result<(), PersistenceError> = async {
-                        // IMMEDIATE: take the write lock before reading the previous
-                        // hash, instead of failing to upgrade a read lock later.
-                        insert_chained!(
-                            pool.begin_with("BEGIN IMMEDIATE"),
-                            INSERT_EVENT_SQLITE,
-                            &CLOCK_SQLITE,
-                            A::TYPE,
-                            events,
-                            known.clone()
-                        )
-                    }
-                    .await;
-                    match result {
-                        Err(e) if sqlite_busy(&e) && attempt < 5 => {
-                            attempt += 1;
-                            tracing::warn!(attempt, "SQLite đang bận, thử ghi lại");
-                            tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                        }
-                        other => return other,
-                    }
-                }
+        let append = Append {
+            aggregate_type: A::TYPE,
+            events: events.to_vec(),
+            known,
+        };
+        match &self.staged {
+            Some(batch) => {
+                batch.lock().unwrap_or_else(|e| e.into_inner()).push(append);
+                Ok(())
             }
-            Store::Postgres(pool) => {
-                insert_chained!(
-                    pool.begin(),
-                    INSERT_EVENT_POSTGRES,
-                    &CLOCK_POSTGRES,
-                    A::TYPE,
-                    events,
-                    known
-                )
-            }
+            None => write(&self.store, std::slice::from_ref(&append), None).await,
         }
     }
 

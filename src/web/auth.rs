@@ -2,6 +2,7 @@
 //! every form must carry) or an API token (`Authorization: Bearer kh_…`).
 
 use super::{AppState, WebError};
+use crate::accounts::security::SessionStage;
 use crate::accounts::User;
 use crate::domain::task::Channel;
 use axum::http::header::{AUTHORIZATION, COOKIE};
@@ -68,18 +69,82 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Call
             )),
         };
     }
+    Ok(match session(state, headers).await? {
+        Some((caller, SessionStage::SignedIn)) => Some(caller),
+        _ => None,
+    })
+}
+
+/// The session of the request's cookie, signed in or half-way (waiting
+/// for a second factor).
+pub async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<(Caller, SessionStage)>, WebError> {
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     Ok(state
         .store()
-        .session(&token, state.engine.clock.now())
+        .session(&token, state.engine.clock.now(), &state.security)
         .await?
-        .map(|(user, csrf, channel)| Caller {
-            user,
-            channel,
-            csrf: Some(csrf),
+        .map(|(user, csrf, channel, stage)| {
+            (
+                Caller {
+                    user,
+                    channel,
+                    csrf: Some(csrf),
+                },
+                stage,
+            )
         }))
+}
+
+/// Where a request comes from: the TCP peer, or, when the peer is a
+/// trusted proxy (`KEHOACH_TRUSTED_PROXIES`), the last address in
+/// `X-Forwarded-For` that is not one; and its user agent.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub addr: String,
+    pub user_agent: String,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let trusted = &state.security.trusted_proxies;
+        let forwarded = || {
+            parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+                .rev()
+                .find(|a| !trusted.contains(a))
+        };
+        let addr = match peer {
+            Some(p) if trusted.contains(&p) => forwarded().unwrap_or(p),
+            Some(p) => p,
+            None => std::net::IpAddr::from([0, 0, 0, 0]),
+        };
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        Ok(Self {
+            addr: addr.to_string(),
+            user_agent,
+        })
+    }
 }
 
 pub async fn require(state: &AppState, headers: &HeaderMap) -> Result<Caller, WebError> {

@@ -827,6 +827,7 @@ mod tests {
                     milestone: mid(m),
                     agency: None,
                     note: "Đã hoàn thành".into(),
+                    attachments: vec![],
                 },
             );
         }

@@ -107,6 +107,7 @@ impl From<EngineError> for WebError {
             EngineError::Rejected { source, .. } => source.into(),
             EngineError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
             EngineError::AccountRejected { .. } => Self::new(StatusCode::CONFLICT, "account_rejected", e.to_string()),
+            EngineError::RequestReused(_) => Self::new(StatusCode::CONFLICT, "idempotency_key_reused", e.to_string()),
             EngineError::PlanRejected { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "plan_rejected", e.to_string())
             }
@@ -157,16 +158,28 @@ pub async fn json_for_api_errors(uri: Uri, response: Response) -> Response {
     {
         return response;
     }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut json = below_handlers(status, true).into_response();
+    if let Some(allow) = allow {
+        json.headers_mut().insert(header::ALLOW, allow);
+    }
+    json
+}
+
+/// A refusal made below the handlers (no route, wrong method, body too
+/// large, timeout), in words; `api` for `/api/`, else for the pages.
+pub fn below_handlers(status: StatusCode, api: bool) -> WebError {
     let (code, message) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "nội dung yêu cầu quá lớn (tối đa 1 MiB)"),
         StatusCode::REQUEST_TIMEOUT => ("timeout", "yêu cầu xử lý quá lâu và đã bị dừng"),
-        StatusCode::NOT_FOUND => ("not_found", "không có địa chỉ này trong API (xem /api/openapi.json)"),
+        StatusCode::NOT_FOUND if api => ("not_found", "không có địa chỉ này trong API (xem /api/openapi.json)"),
+        StatusCode::NOT_FOUND => ("not_found", "Không có trang này; hãy kiểm tra địa chỉ hoặc về Hộp việc"),
         StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "phương thức không dùng được ở địa chỉ này"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "kiểu nội dung không được hỗ trợ"),
         s if s.is_server_error() => ("internal", "lỗi máy chủ; hãy thử lại sau"),
         _ => ("bad_request", "yêu cầu không hợp lệ"),
     };
-    WebError::new(status, code, message).into_response()
+    WebError::new(status, code, message)
 }
 
 fn is_json(response: &Response) -> bool {

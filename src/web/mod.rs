@@ -3,12 +3,20 @@
 //! machine clients, server-rendered Vietnamese pages for people, and each
 //! agency's calendar feed.
 
+pub mod account;
+pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod back;
 pub mod calendar;
 pub mod error;
+pub mod files;
+pub mod flash;
 pub mod forms;
+pub mod lists;
 pub mod pages;
+pub mod review;
+pub mod strict;
 pub mod timeline;
 
 use crate::engine::Engine;
@@ -42,6 +50,11 @@ pub struct AppState {
     /// Whether cookies carry `Secure`: always, except for a plain-HTTP
     /// base URL on a non-loopback host, where browsers would drop them.
     pub secure_cookies: bool,
+    /// Sign-in throttling, session limits, trusted proxies.
+    pub security: Arc<crate::config::SecuritySettings>,
+    /// Sends lock notices and "Quên mật khẩu" links; without it they are
+    /// only logged.
+    pub mailer: Option<Arc<crate::notification::account_mail::AccountMailer>>,
     pages: Arc<minijinja::Environment<'static>>,
 }
 
@@ -55,8 +68,24 @@ impl AppState {
         Self {
             engine,
             secure_cookies: !plain_remote,
+            security: Arc::new(crate::config::SecuritySettings::default()),
+            mailer: None,
             pages: Arc::new(pages::environment()),
             base_url,
+        }
+    }
+
+    pub fn with_security(self, security: crate::config::SecuritySettings) -> Self {
+        Self {
+            security: Arc::new(security),
+            ..self
+        }
+    }
+
+    pub fn with_mailer(self, mailer: crate::notification::account_mail::AccountMailer) -> Self {
+        Self {
+            mailer: Some(Arc::new(mailer)),
+            ..self
         }
     }
 
@@ -71,17 +100,43 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .nest("/api", api::router())
         .merge(pages::router())
+        .merge(account::router())
         .route("/calendar/{file}", get(pages::calendar_feed))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/signout", post(pages::sign_out))
+        .fallback(strict::no_route)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Actions that may carry evidence files: outside the 1 MiB limit,
+        // up to ten files at the file limit (their handlers keep 1 MiB for
+        // bodies that are not multipart).
+        .merge(uploads(&state))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), strict::utf8_forms))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
         .layer(axum::middleware::map_response(error::json_for_api_errors))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            strict::html_for_page_errors,
+        ))
+        .layer(axum::middleware::map_response(strict::security_headers))
+        .layer(axum::middleware::from_fn(back::remember))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The routes whose bodies may carry evidence files.
+fn uploads(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/tasks/{plan}/{task}/milestones/{milestone}/{action}",
+            post(pages::task_action),
+        )
+        .route("/api/tasks/{task}/milestones/{milestone}/{action}", post(api::act))
+        .layer(axum::extract::DefaultBodyLimit::max(files::upload_body_limit(
+            state.security.max_file_bytes,
+        )))
 }
 
 /// The process is up.

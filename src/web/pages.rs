@@ -4,24 +4,27 @@
 //! No JavaScript; every form carries a CSRF token.
 
 use super::auth::{self, Caller, FORM_COOKIE, SESSION_COOKIE};
+use super::files;
 use super::forms::{self, ActionInput};
+use super::lists;
+use super::review;
 use super::{AppState, WebError};
-use crate::accounts::history::HistoryEntry;
-use crate::accounts::store::{secret, SESSION_TTL};
+use crate::accounts::security::Scope;
+use crate::accounts::store::secret;
 use crate::accounts::{Action, Role, User};
 use crate::audit::asof::replay_until;
 use crate::audit::history::{parse_as_of, History, Standing};
 use crate::domain::dates::{format_vn, local_date};
 use crate::domain::task::Obligation;
-use crate::projections::views::{
-    obligation_timeliness, standing_for, timeliness, today_in, PlanView, TaskView, Timeliness,
-};
-use axum::extract::{Form, Path, Query, State};
+use crate::projections::lists::{Asker, ListKind};
+use crate::projections::views::{obligation_timeliness, timeliness, today_in, PlanView, TaskView, Timeliness};
+use axum::extract::{Form, FromRequest, Path, Query, Request, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use chrono::NaiveDate;
 use minijinja::Environment;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -33,10 +36,20 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("inbox.html", include_str!("../../templates/web/inbox.html")),
     ("task.html", include_str!("../../templates/web/task.html")),
     ("queue.html", include_str!("../../templates/web/queue.html")),
+    (
+        "list_controls.html",
+        include_str!("../../templates/web/list_controls.html"),
+    ),
+    ("list_pager.html", include_str!("../../templates/web/list_pager.html")),
     ("plan.html", include_str!("../../templates/web/plan.html")),
     ("admin.html", include_str!("../../templates/web/admin.html")),
     ("admin_user.html", include_str!("../../templates/web/admin_user.html")),
     ("error.html", include_str!("../../templates/web/error.html")),
+    ("confirm.html", include_str!("../../templates/web/confirm.html")),
+    ("filed.html", include_str!("../../templates/web/filed.html")),
+    ("forgot.html", include_str!("../../templates/web/forgot.html")),
+    ("code.html", include_str!("../../templates/web/code.html")),
+    ("account.html", include_str!("../../templates/web/account.html")),
 ];
 const STYLESHEET: &str = include_str!("../../templates/web/style.css");
 
@@ -52,18 +65,15 @@ pub fn router() -> Router<AppState> {
         .route("/inbox", get(inbox))
         .route("/queue", get(queue))
         .route("/tasks/{plan}/{task}", get(task_page))
-        .route(
-            "/tasks/{plan}/{task}/milestones/{milestone}/{action}",
-            post(task_action),
-        )
+        .route("/tasks/{plan}/{task}/files/{sha256}", get(task_file))
         .route("/plans/{plan}", get(plan_page))
         .route("/admin", get(admin))
         .route("/admin/plans", post(admin_load_plan))
-        .route("/admin/users/{id}", get(admin_user))
+        .merge(super::admin::router())
 }
 
 /// Why a page is not shown: a redirect, or an error page.
-enum Refusal {
+pub(super) enum Refusal {
     Redirect(String),
     Error(WebError, Option<Box<Caller>>),
 }
@@ -80,13 +90,13 @@ impl From<crate::store::StoreError> for Refusal {
     }
 }
 
-type PageResult = Result<Response, Refusal>;
+pub(super) type PageResult = Result<Response, Refusal>;
 
-fn redirect(to: &str) -> Response {
+pub(super) fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(LOCATION, to.to_string())]).into_response()
 }
 
-fn finish(state: &AppState, result: PageResult) -> Response {
+pub(super) fn finish(state: &AppState, result: PageResult) -> Response {
     match result {
         Ok(r) => r,
         Err(Refusal::Redirect(to)) => redirect(&to),
@@ -95,7 +105,8 @@ fn finish(state: &AppState, result: PageResult) -> Response {
                 state,
                 "error.html",
                 caller.as_deref(),
-                json!({ "title": "Không thực hiện được", "error": e.message, "code": e.code, "status": e.status.as_u16() }),
+                json!({ "title": "Không thực hiện được", "error": e.message, "code": e.code, "status": e.status.as_u16(),
+                        "back": super::back::current(), "inbox": super::back::INBOX }),
             );
             (e.status, body).into_response()
         }
@@ -103,10 +114,10 @@ fn finish(state: &AppState, result: PageResult) -> Response {
 }
 
 /// Renders a page; `caller` fills the navigation and the forms' CSRF token.
-fn render(state: &AppState, name: &str, caller: Option<&Caller>, mut ctx: Value) -> Response {
+pub(super) fn render(state: &AppState, name: &str, caller: Option<&Caller>, mut ctx: Value) -> Response {
     if let Some(c) = caller {
         ctx["me"] = json!({
-            "name": c.user.name.as_str(), "agency": c.user.agency, "roles": c.user.roles,
+            "name": c.user.name.as_str(), "agency": c.user.agency, "roles": c.user.roles, "roles_vi": c.user.roles_vi(),
             "supervisor": c.user.has(Role::Supervisor), "admin": c.user.has(Role::Admin),
             "sees_everything": c.user.sees_everything(),
         });
@@ -130,7 +141,7 @@ fn render(state: &AppState, name: &str, caller: Option<&Caller>, mut ctx: Value)
 }
 
 /// The signed-in caller of a page, or a redirect to the sign-in page.
-async fn signed_in(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Caller, Refusal> {
+pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Caller, Refusal> {
     match auth::caller(state, headers).await? {
         Some(c) => Ok(c),
         None => Err(Refusal::Redirect(format!(
@@ -140,7 +151,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<C
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
@@ -149,11 +160,21 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// A local path to go to after signing in (never another site).
-fn safe_next(next: Option<&String>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+/// A local path to go to after signing in (never another site): a single
+/// leading `/`, then no `/` or `\` right after it, no backslash, control
+/// character or whitespace anywhere (browsers drop tabs and line breaks, so
+/// `/\t/evil.example` would become `//evil.example`).
+pub(super) fn safe_next(next: Option<&String>) -> String {
+    next.filter(|n| is_same_site_path(n))
         .cloned()
         .unwrap_or_else(|| "/inbox".into())
+}
+
+pub(crate) fn is_same_site_path(n: &str) -> bool {
+    let mut chars = n.chars();
+    chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && !n.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace())
 }
 
 async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -164,7 +185,7 @@ async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 /// A form shown before signing in, protected by a double-submit cookie.
-fn anonymous_form(state: &AppState, name: &str, mut ctx: Value) -> Response {
+pub(super) fn anonymous_form(state: &AppState, name: &str, mut ctx: Value) -> Response {
     let token = secret();
     ctx["csrf"] = json!(token);
     let mut response = render(state, name, None, ctx);
@@ -174,7 +195,7 @@ fn anonymous_form(state: &AppState, name: &str, mut ctx: Value) -> Response {
     response
 }
 
-fn anonymous_csrf_ok(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+pub(super) fn anonymous_csrf_ok(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
     match (auth::cookie(headers, FORM_COOKIE), form.get("csrf")) {
         (Some(c), Some(f)) => auth::same_secret(&c, f),
         _ => false,
@@ -189,12 +210,12 @@ async fn sign_in_form(State(state): State<AppState>, Query(q): Query<HashMap<Str
     )
 }
 
-fn start_session(state: &AppState, token: &str, to: &str) -> Response {
+pub(super) fn start_session(state: &AppState, token: &str, to: &str) -> Response {
     let mut response = redirect(to);
     let headers = response.headers_mut();
     headers.append(
         SET_COOKIE,
-        auth::set_cookie(state, SESSION_COOKIE, token, SESSION_TTL.num_seconds()),
+        auth::set_cookie(state, SESSION_COOKIE, token, state.security.session_max.num_seconds()),
     );
     headers.append(SET_COOKIE, auth::set_cookie(state, FORM_COOKIE, "", 0));
     response
@@ -202,43 +223,75 @@ fn start_session(state: &AppState, token: &str, to: &str) -> Response {
 
 async fn sign_in(
     State(state): State<AppState>,
+    client: auth::Client,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let next = safe_next(form.get("next"));
+    let email = form.get("email").map(String::as_str).unwrap_or("");
+    let again = |error: &str, status: StatusCode| {
+        let mut r = anonymous_form(
+            &state,
+            "signin.html",
+            json!({ "title": "Đăng nhập", "next": next, "email": email, "error": error }),
+        );
+        *r.status_mut() = status;
+        r
+    };
     if !anonymous_csrf_ok(&headers, &form) {
         let e = WebError::csrf();
-        let mut ctx = json!({ "title": "Đăng nhập", "next": next, "error": e.message });
-        ctx["email"] = json!(form.get("email"));
-        let mut r = anonymous_form(&state, "signin.html", ctx);
-        *r.status_mut() = e.status;
-        return r;
+        return again(&e.message, e.status);
     }
-    let email = form.get("email").map(String::as_str).unwrap_or("");
     let password = form.get("password").map(String::as_str).unwrap_or("");
     let result = async {
+        let now = state.engine.clock.now();
+        let key = super::account::account_key(email);
+        if let Some(until) =
+            super::account::locked(&state, &[(Scope::Account, &key), (Scope::Address, &client.addr)], now).await?
+        {
+            return Ok(Err(until));
+        }
+        let attempts = match super::account::begin_attempts(
+            &state,
+            &[(Scope::Account, &key), (Scope::Address, &client.addr)],
+            now,
+        )
+        .await?
+        {
+            Ok(attempts) => attempts,
+            Err(until) => return Ok(Err(until)),
+        };
         match state.store().check_password(email, password).await? {
-            Some(user) => Ok(Some(
-                state.store().start_session(&user, state.engine.clock.now()).await?.0,
-            )),
-            None => Ok::<_, crate::store::StoreError>(None),
+            Some(user) => {
+                state.store().clear_failures(Scope::Account, &key).await?;
+                super::account::forget_attempts(&state, &attempts).await?;
+                // Signing in again replaces the session the browser had.
+                if let Some(old) = auth::cookie(&headers, SESSION_COOKIE) {
+                    state.store().end_session(&old).await?;
+                }
+                Ok(Ok(Some(
+                    super::account::open_session(&state, &user, &client, &next).await?,
+                )))
+            }
+            None => {
+                tracing::info!(email, client = %client.addr, "đăng nhập sai");
+                Ok(match super::account::count_failure(&state, &attempts, now).await? {
+                    Some(until) => Err(until),
+                    None => Ok(None),
+                })
+            }
         }
     }
     .await;
     match result {
-        Ok(Some(token)) => start_session(&state, &token, &next),
-        Ok(None) => {
-            tracing::info!(email, "đăng nhập sai");
-            let mut r = anonymous_form(
-                &state,
-                "signin.html",
-                json!({ "title": "Đăng nhập", "next": next, "email": email,
-                        "error": "e-mail hoặc mật khẩu không đúng" }),
-            );
-            *r.status_mut() = StatusCode::UNAUTHORIZED;
-            r
-        }
-        Err(e) => finish(&state, Err(Refusal::Error(e.into(), None))),
+        Ok(Ok(Some(response))) => response,
+        Ok(Ok(None)) => again("e-mail hoặc mật khẩu không đúng", StatusCode::UNAUTHORIZED),
+        Ok(Err(until)) => super::account::too_many(
+            again(&super::account::lock_message(until), StatusCode::TOO_MANY_REQUESTS),
+            until,
+            &state,
+        ),
+        Err(e) => finish(&state, Err(Refusal::Error(e, None))),
     }
 }
 
@@ -247,19 +300,33 @@ pub async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    signing_out(&state, &headers, &form, false).await
+}
+
+/// Ends this session, or with `everywhere` every session of the account
+/// (recorded as `SessionsEnded`), and goes to the sign-in page.
+pub(super) async fn signing_out(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    everywhere: bool,
+) -> Response {
     let result = async {
-        let caller = auth::require(&state, &headers).await?;
+        let caller = auth::require(state, headers).await?;
         caller.check_csrf(form.get("csrf").map(String::as_str))?;
-        if let Some(token) = auth::cookie(&headers, SESSION_COOKIE) {
+        if everywhere {
+            let by = caller.user.actor(caller.channel.clone());
+            state.engine.end_sessions(&caller.user, by).await?;
+        } else if let Some(token) = auth::cookie(headers, SESSION_COOKIE) {
             state.store().end_session(&token).await?;
         }
         let mut r = redirect("/signin");
         r.headers_mut()
-            .append(SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, "", 0));
+            .append(SET_COOKIE, auth::set_cookie(state, SESSION_COOKIE, "", 0));
         Ok::<_, WebError>(r)
     }
     .await;
-    finish(&state, result.map_err(Refusal::from))
+    finish(state, result.map_err(Refusal::from))
 }
 
 async fn password_form(State(state): State<AppState>, Path(token): Path<String>) -> Response {
@@ -282,6 +349,7 @@ async fn password_form(State(state): State<AppState>, Path(token): Path<String>)
 
 async fn set_password(
     State(state): State<AppState>,
+    client: auth::Client,
     headers: HeaderMap,
     Path(token): Path<String>,
     Form(form): Form<HashMap<String, String>>,
@@ -294,8 +362,8 @@ async fn set_password(
         if form.get("password2") != Some(&password) {
             return Err(crate::accounts::AccountError::PasswordMismatch.into());
         }
-        let (_, session, _) = state.engine.redeem_signin_link(&token, password).await?;
-        Ok(start_session(&state, &session, "/inbox"))
+        let (user, session, _) = state.engine.redeem_signin_link(&token, password).await?;
+        super::account::after_first_factor(&state, &user, &session, &client, "/inbox").await
     }
     .await;
     finish(&state, result.map_err(Refusal::from))
@@ -306,48 +374,93 @@ fn task_ids(view: &TaskView) -> (&str, &str) {
 }
 
 /// The plans in the navigation bar.
-fn plans_nav(plans: &[PlanView]) -> Value {
+pub(super) fn plans_nav(plans: &[PlanView]) -> Value {
     plans
         .iter()
-        .map(|p| json!({ "id": p.id, "title": p.plan.header.as_ref().map(|h| h.title.clone()) }))
+        .map(|p| {
+            let title = p.plan.header.as_ref().map(|h| h.title.clone());
+            let short = title.as_deref().map(|t| short_title(t, 48));
+            json!({ "id": p.id, "title": title, "short": short })
+        })
         .collect()
+}
+
+/// A long title cut at a word boundary to at most `max` characters, with
+/// "…" when cut: how navigation tells several plans apart.
+pub(crate) fn short_title(title: &str, max: usize) -> String {
+    if title.chars().count() <= max {
+        return title.to_string();
+    }
+    let mut out = String::new();
+    for word in title.split_whitespace() {
+        if out.chars().count() + word.chars().count() + 1 > max {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    format!("{}…", out.trim_end_matches([',', ';', ':']))
+}
+
+/// Who asks for a list, as the index reads it.
+pub(super) fn asker(user: &User) -> Asker {
+    Asker {
+        agency: user.agency.clone(),
+        sees_everything: user.sees_everything(),
+    }
+}
+
+/// Today and the zone of the plans loaded.
+async fn today(state: &AppState) -> Result<(Vec<PlanView>, chrono::NaiveDate, chrono_tz::Tz), WebError> {
+    let plans = state.store().plan_views().await?;
+    let (today, tz) = today_in(&plans, state.engine.clock.now());
+    Ok((plans, today, tz))
+}
+
+/// An inbox or a queue: one page of obligations from the index, or the
+/// whole filtered list as a download.
+async fn obligation_list(
+    state: &AppState,
+    caller: &Caller,
+    uri: &Uri,
+    kind: ListKind,
+) -> Result<Result<(Value, Vec<PlanView>, chrono::NaiveDate), Response>, Refusal> {
+    let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
+    let (query, format) = lists::page_query(&lists::pairs(uri)).map_err(refuse)?;
+    let (plans, today, tz) = today(state).await?;
+    let asker = asker(&caller.user);
+    if let Some(format) = format {
+        let name = if kind == ListKind::Queue {
+            "cho-duyet"
+        } else {
+            "hop-viec"
+        };
+        let file = lists::download(state, kind, &query, &asker, (today, tz), format, name)
+            .await
+            .map_err(refuse)?;
+        return Ok(Err(file));
+    }
+    let page = state.store().list_obligations(kind, &query, &asker, today).await?;
+    let path = if kind == ListKind::Queue { "/queue" } else { "/inbox" };
+    let mut ctx = lists::controls(path, &query, page.total, page.pages(), &plans_nav(&plans));
+    ctx["items"] = page.items.iter().map(|r| lists::row_json(r, today, tz)).collect();
+    ctx["overdue"] = json!(page
+        .items
+        .iter()
+        .filter(|r| r.timeliness(today) == Timeliness::Overdue)
+        .count());
+    Ok(Ok((ctx, plans, today)))
 }
 
 async fn inbox(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        let plans = state.store().plan_views().await?;
-        let (today, tz) = today_in(&plans, state.engine.clock.now());
-        let views = state.store().task_views().await?;
-        let mut items: Vec<(bool, chrono::NaiveDate, Value)> = views
-            .iter()
-            .filter(|v| !v.task.withdrawn && (v.involves(&caller.user.agency) || caller.user.sees_everything()))
-            .filter_map(|v| {
-                let def = v.task.definition.as_ref()?;
-                // The agency's own part where it owes one: UBND's inbox does not
-                // show III.1.2 as overdue because MTTQ has not done its part.
-                let agency = &caller.user.agency;
-                let (next, (due, status, t)) = v
-                    .open_milestones()
-                    .map(|m| (m, standing_for(m, agency, &def.implementers, today, tz)))
-                    .filter(|(_, (_, status, _))| status.is_pending())
-                    .min_by_key(|(_, (due, _, _))| *due)?;
-                let (plan, task) = task_ids(v);
-                Some((
-                    t == Timeliness::Overdue,
-                    due,
-                    json!({
-                        "plan": plan, "task": task, "title": def.title,
-                        "role": forms::role_on(&caller.user, v),
-                        "milestone": next.spec.id, "milestone_title": next.spec.title,
-                        "due": format_vn(due), "status": status.label_vi(),
-                        "timeliness": t.label_vi(), "class": t.css_class(),
-                    }),
-                ))
-            })
-            .collect();
-        items.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let overdue = items.iter().filter(|i| i.0).count();
+        let (list, plans, today) = match obligation_list(&state, &caller, &uri, ListKind::Inbox).await? {
+            Ok(found) => found,
+            Err(file) => return Ok(file),
+        };
         let feed = state
             .store()
             .calendar_token(&caller.user.agency, state.engine.clock.now())
@@ -355,8 +468,7 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
         let ctx = json!({
             "title": "Hộp việc",
             "today": format_vn(today),
-            "items": items.into_iter().map(|i| i.2).collect::<Vec<_>>(),
-            "overdue": overdue,
+            "list": list,
             "everything": caller.user.sees_everything(),
             "feed": format!("{}/calendar/{feed}.ics", state.base_url),
             "plans": plans_nav(&plans),
@@ -371,41 +483,42 @@ async fn queue(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
         if !caller.user.has(Role::Supervisor) {
-            return Err(Refusal::Error(WebError::forbidden_role("duyệt mốc"), Some(Box::new(caller))));
+            return Err(Refusal::Error(
+                WebError::forbidden_role("duyệt mốc"),
+                Some(Box::new(caller)),
+            ));
         }
-        let plans = state.store().plan_views().await?;
-        let (today, tz) = today_in(&plans, state.engine.clock.now());
-        let views = state.store().task_views().await?;
-        let items: Vec<Value> = forms::approval_queue(&caller.user, &views)
-            .iter()
-            .map(|(v, m, o)| {
-                let (plan, task) = task_ids(v);
-                let t = obligation_timeliness(o, today, tz);
-                json!({
-                    "plan": plan, "task": task, "title": v.task.definition.as_ref().map(|d| d.title.clone()),
-                    "milestone": m.spec.id, "milestone_title": m.spec.title, "due": format_vn(o.due),
-                    "agency": o.label(),
-                    "submitted_by": o.submitted.as_ref().map(|s| s.by.to_string()),
-                    "submitted_at": o.submitted.as_ref().map(|s| s.at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string()),
-                    "timeliness": t.label_vi(), "class": t.css_class(),
-                })
-            })
-            .collect();
-        let ctx = json!({ "title": "Chờ duyệt", "items": items, "plans": plans_nav(&plans) });
+        let (list, plans, _) = match obligation_list(&state, &caller, &uri, ListKind::Queue).await? {
+            Ok(found) => found,
+            Err(file) => return Ok(file),
+        };
+        let ctx = json!({ "title": "Chờ duyệt", "list": list, "plans": plans_nav(&plans) });
         Ok(render(&state, "queue.html", Some(&caller), ctx))
     }
     .await;
     finish(&state, result)
 }
 
-/// The forms to offer on a milestone: allowed by role and agency, and
-/// making sense in its status (the domain decides again on submit).
-fn offered(user: &User, view: &TaskView, o: &Obligation) -> Vec<&'static str> {
+/// The forms to offer on an obligation: exactly the actions that would
+/// succeed now. `may_on` (role, the agency's place on the task, the
+/// obligation's status), then what the domain and the engine refuse
+/// besides: a decision by an account that filed in the round it decides
+/// (four eyes), an extension when no later date is within the plan.
+fn offered(user: &User, view: &TaskView, o: &Obligation, latest_extension: Option<NaiveDate>) -> Vec<&'static str> {
     Action::ALL
         .iter()
-        .filter(|a| user.may_on(**a, view, o))
+        .filter(|a| user.may_on(**a, view, o) && !refused_besides(user, **a, o, latest_extension))
         .map(|a| a.as_str())
         .collect()
+}
+
+/// What `may_on` lets through but the domain or the engine refuses.
+fn refused_besides(user: &User, action: Action, o: &Obligation, latest_extension: Option<NaiveDate>) -> bool {
+    match action {
+        Action::Approve | Action::Return | Action::Waive => o.round.contains(&user.id),
+        Action::Extend => latest_extension.is_some_and(|latest| o.due >= latest),
+        Action::Report | Action::Submit | Action::Cancel => false,
+    }
 }
 
 async fn task_page(
@@ -417,9 +530,17 @@ async fn task_page(
 ) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        let ctx = task_context(&state, &caller, &plan, &task, &q)
+        let mut ctx = task_context(&state, &caller, &plan, &task, &q)
             .await
             .map_err(|e| Refusal::Error(e, Some(Box::new(caller.clone()))))?;
+        let mut notices = super::flash::take_placed(&state, &headers).await?;
+        // A notice about a milestone shows inside it, where the page lands.
+        for m in ctx["milestones"].as_array_mut().into_iter().flatten() {
+            let id = m["id"].as_str().unwrap_or_default().to_string();
+            m["notices"] = json!(notices.placed_at(&id));
+        }
+        notices.unplace();
+        ctx["notices"] = json!(notices);
         Ok(render(&state, "task.html", Some(&caller), ctx))
     }
     .await;
@@ -464,6 +585,20 @@ async fn task_context(
             .map(|c| json!({ "code": c, "name": plan_view.plan.agency(c).map(|a| a.name.clone()) }))
             .collect()
     };
+    let agency_name = |o: &Obligation| {
+        o.agency.as_ref().map(|c| {
+            plan_view
+                .plan
+                .agency(c)
+                .map_or_else(|| c.to_string(), |a| a.name.clone())
+        })
+    };
+    let latest_extension = plan_view.plan.header.as_ref().map(|h| h.latest_extension());
+    let task_path = format!(
+        "/tasks/{}/{}",
+        urlencode(key.plan.as_str()),
+        urlencode(key.task.as_str())
+    );
     let milestones: Vec<Value> = view
         .task
         .milestones
@@ -475,17 +610,20 @@ async fn task_context(
                 .iter()
                 .map(|o| {
                     let ot = obligation_timeliness(o, today, tz);
+                    let stamp = |s: &Option<crate::domain::task::Stamp>| {
+                        s.as_ref().map(|s| json!({ "who": review::actor_text(&s.by, &plan_view.plan), "when": review::when_text(s.at, tz) }))
+                    };
                     json!({
-                        "agency": o.agency, "label": o.label(),
+                        "agency": o.agency, "label": o.label(), "agency_name": agency_name(o),
                         "due": format_vn(o.due), "iso_due": o.due.to_string(),
+                        "min_until": o.due.succ_opt().map(|d| d.to_string()),
                         "planned_due": o.extended_until.is_some().then(|| format_vn(m.spec.due)),
                         "status": o.status.label_vi(), "timeliness": ot.label_vi(), "class": ot.css_class(),
-                        "submitted": o.submitted.as_ref().map(|s| s.by.to_string()),
-                        "approved": o.approved.as_ref().map(|s| s.by.to_string()),
-                        "fulfilled_by": o.fulfilled_by,
+                        "submitted": stamp(&o.submitted), "approved": stamp(&o.approved), "closed": stamp(&o.closed),
                         "reason": o.last_reason, "reports": o.reports,
-                        "kpis": o.kpis.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect::<Vec<_>>(),
-                        "actions": if as_of.is_some() { vec![] } else { offered(&caller.user, &view, o) },
+                        "kpis": o.kpis.iter().filter_map(|(k, v)| def.kpi(k).map(|t| json!({ "label": t.label, "value": review::value_text(*v, &t.unit) }))).collect::<Vec<_>>(),
+                        "filed": review::filed_json(def, &plan_view.plan, tz, &task_path, &o.filed),
+                        "actions": if as_of.is_some() { vec![] } else { offered(&caller.user, &view, o, latest_extension) },
                     })
                 })
                 .collect();
@@ -493,7 +631,7 @@ async fn task_context(
                 "id": m.spec.id, "title": m.spec.title, "due": format_vn(m.due()),
                 "joint": m.is_joint(),
                 "status": m.status.label_vi(), "timeliness": t.label_vi(), "class": t.css_class(),
-                "obligations": obligations,
+                "obligations": obligations, "notices": [],
             })
         })
         .collect();
@@ -507,18 +645,25 @@ async fn task_context(
                 .iter()
                 .rev()
                 .find_map(|m| m.kpis().get(&k.key).copied());
-            json!({ "key": k.key, "label": k.label, "target": k.to_string(), "unit": k.unit,
-                    "baseline": k.baseline.as_ref().map(|b| format!("{}{} ({})", b.value, k.unit, b.year)),
-                    "latest": latest.map(|v| format!("{v}{}", k.unit)) })
+            let placeholder = match crate::domain::task::inputs::KpiKind::of(k) {
+                crate::domain::task::inputs::KpiKind::Percent => "0–100, vd. 85 hoặc 85,5",
+                crate::domain::task::inputs::KpiKind::Count => "số nguyên, vd. 1.000",
+                crate::domain::task::inputs::KpiKind::Measure => "vd. 1.000,5 hoặc 12,5",
+            };
+            json!({ "key": k.key, "label": k.label, "target": review::target_text(k), "unit": k.unit, "placeholder": placeholder,
+                    "baseline": k.baseline.as_ref().map(|b| format!("{} ({})", review::value_text(b.value, &k.unit), b.year)),
+                    "latest": latest.map(|v| review::value_text(v, &k.unit)) })
         })
         .collect();
-    let done = q.get("done").and_then(|d| Action::parse(d)).map(|a| {
-        format!(
-            "Đã ghi nhận: {} mốc {}",
-            a.label_vi().to_lowercase(),
-            q.get("m").map_or("", String::as_str)
-        )
-    });
+    let returned = review::return_notices(
+        &caller.user.agency,
+        def,
+        &view.task.milestones,
+        &events,
+        as_of,
+        &plan_view.plan,
+        tz,
+    );
     Ok(json!({
         "title": format!("{} — {}", key.task, def.title),
         "plan": key.plan, "task": key.task, "def_title": def.title, "text": def.text,
@@ -526,6 +671,8 @@ async fn task_context(
         "lead": agencies(std::slice::from_ref(&def.lead)), "advisory": agencies(&def.advisory),
         "implementers": agencies(&def.implementers),
         "role": forms::role_on(&caller.user, &view),
+        "plan_title": plan_view.plan.header.as_ref().map(|h| h.title.clone()),
+        "returned": returned,
         "milestones": milestones, "kpis": kpis, "kpi_keys": def.kpis.iter().map(|k| k.key.to_string()).collect::<Vec<_>>(),
         "history": history.entries.iter().rev().map(|e| json!({
             "sequence": e.sequence, "at": e.at.format("%d/%m/%Y %H:%M").to_string(), "actor": e.actor.to_string(),
@@ -533,8 +680,13 @@ async fn task_context(
         })).collect::<Vec<_>>(),
         "as_of": as_of.map(|t| t.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string()),
         "as_of_value": q.get("as_of"),
-        "done": done,
-        "error": q.get("error"),
+        "limits": {
+            "note": crate::domain::task::inputs::NOTE_MAX_CHARS, "reason": crate::domain::task::inputs::REASON_MAX_CHARS,
+            "extend_until": plan_view.plan.header.as_ref().map(|h| h.latest_extension().to_string()),
+            "extend_until_vn": plan_view.plan.header.as_ref().map(|h| format_vn(h.latest_extension())),
+            "files": crate::domain::task::evidence::ATTACHMENTS_MAX_ITEMS,
+            "file_mb": state.security.max_file_bytes / (1024 * 1024),
+        },
         "plans": plans_nav(&plans),
     }))
 }
@@ -550,16 +702,13 @@ fn action_input(form: &[(String, String)]) -> Result<ActionInput, WebError> {
             "until" => input.until = Some(v.clone()),
             "agency" => input.agency = Some(v.clone()),
             "evidence" => input.evidence = v.lines().map(|l| l.trim().to_string()).collect(),
-            "csrf" => {}
+            "csrf" | "confirm" => {}
             k if k.starts_with("kpi.") => {
                 if v.trim().is_empty() {
                     continue;
                 }
-                let value: f64 = v
-                    .trim()
-                    .replace(',', ".")
-                    .parse()
-                    .map_err(|_| WebError::bad_request(format!("chỉ tiêu {}: {v:?} không phải số", &k[4..])))?;
+                let value = forms::parse_vn_number(v)
+                    .map_err(|e| WebError::bad_request(format!("chỉ tiêu {}: {e}", &k[4..])))?;
                 input.kpis.insert(k[4..].to_string(), value);
             }
             other => return Err(WebError::bad_request(format!("trường không có: {other:?}"))),
@@ -568,41 +717,91 @@ fn action_input(form: &[(String, String)]) -> Result<ActionInput, WebError> {
     Ok(input)
 }
 
-async fn task_action(
+/// The fields of a task form, urlencoded or (with evidence files)
+/// `multipart/form-data`.
+async fn task_form(state: &AppState, request: Request) -> Result<(Vec<(String, String)>, files::Uploads), WebError> {
+    if files::is_multipart(&request) {
+        return files::read_multipart(state, request).await;
+    }
+    let Form(form) = Form::<Vec<(String, String)>>::from_request(request, state)
+        .await
+        .map_err(|e| WebError::bad_request(format!("biểu mẫu không đọc được: {}", e.body_text())))?;
+    Ok((form, Vec::new()))
+}
+
+/// `POST` of a task's milestone form (routed with the uploads in `web::router`).
+pub(super) async fn task_action(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
     Path((plan, task, milestone, action)): Path<(String, String, String, String)>,
-    Form(form): Form<Vec<(String, String)>>,
+    request: Request,
 ) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
         let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
+        let (form, uploads) = task_form(&state, request).await.map_err(refuse)?;
         caller
             .check_csrf(form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()))
             .map_err(refuse)?;
         let action = Action::parse(&action).ok_or_else(|| refuse(WebError::not_found("không có thao tác này")))?;
-        let (key, _, _) = forms::visible_task(
-            &state,
-            &state.store().plan_views().await?,
-            &caller.user,
-            &task,
-            Some(&plan),
-        )
-        .await
-        .map_err(refuse)?;
-        let input = action_input(&form).map_err(refuse)?;
-        forms::perform(&state, &caller, &key, &milestone, action, input)
+        let plans = state.store().plan_views().await?;
+        let (key, plan_view, view) = forms::visible_task(&state, &plans, &caller.user, &task, Some(&plan))
             .await
             .map_err(refuse)?;
+        let mut input = action_input(&form).map_err(refuse)?;
+        let confirmed = form.iter().any(|(k, v)| k == "confirm" && v == "1");
+        if review::needs_confirmation(action) && !confirmed {
+            let ask = review::Confirmation {
+                caller: &caller,
+                key: &key,
+                plan: &plan_view,
+                view: &view,
+                milestone: &milestone,
+                action,
+                now: state.engine.clock.now(),
+            };
+            let mut ctx = ask.context(&input, &form, uri.path()).map_err(refuse)?;
+            ctx["plans"] = plans_nav(&plans);
+            return Ok(render(&state, "confirm.html", Some(&caller), ctx));
+        }
+        input.attachments = files::attach(&state, &caller, action, uploads).await.map_err(refuse)?;
+        let agency = input.agency.clone();
+        let acted = forms::perform(&state, &caller, &key, &milestone, action, input)
+            .await
+            .map_err(refuse)?;
+        let done = review::done_message(action, acted.as_ref(), agency.as_deref(), &plan_view.plan);
+        super::flash::push_at(&state, &headers, super::flash::Kind::Done, &milestone, &done).await?;
         Ok(redirect(&format!(
-            "/tasks/{}/{}?done={}&m={}#m-{}",
+            "/tasks/{}/{}#m-{}",
             urlencode(key.plan.as_str()),
             urlencode(key.task.as_str()),
-            action.as_str(),
-            urlencode(&milestone),
             urlencode(&milestone)
         )))
+    }
+    .await;
+    finish(&state, result)
+}
+
+/// `GET /tasks/{plan}/{task}/files/{sha256}`: an evidence file of a task
+/// the user may see, as a download; `?view=1` shows a PDF or an image in
+/// the browser.
+async fn task_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((plan, task, sha256)): Path<(String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let result = async {
+        let caller = signed_in(&state, &headers, &uri).await?;
+        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
+        let plans = state.store().plan_views().await?;
+        let (key, _, _) = forms::visible_task(&state, &plans, &caller.user, &task, Some(&plan))
+            .await
+            .map_err(refuse)?;
+        let inline = q.get("view").is_some_and(|v| v == "1");
+        files::task_file(&state, &key, &sha256, inline).await.map_err(refuse)
     }
     .await;
     finish(&state, result)
@@ -624,6 +823,8 @@ async fn plan_page(
             .find(|p| p.id == plan)
             .ok_or_else(|| refuse(WebError::not_found(format!("không có kế hoạch {plan:?}"))))?;
         let tz = view.tz();
+        let (mut query, format) = lists::page_query(&lists::pairs(&uri)).map_err(refuse)?;
+        query.plan = Some(plan.clone());
         let as_of = match q.get("as_of").filter(|a| !a.trim().is_empty()) {
             Some(_) if !caller.user.sees_everything() => {
                 return Err(refuse(WebError::forbidden_role("xem kế hoạch tại một thời điểm trong quá khứ")))
@@ -631,13 +832,19 @@ async fn plan_page(
             Some(a) => Some(parse_as_of(a, tz).map_err(|e| refuse(WebError::bad_request(format!("xem tại ngày: {e}"))))?),
             None => None,
         };
-        let today = local_date(as_of.unwrap_or_else(|| state.engine.clock.now()), tz);
-        let prefix = format!("{plan}/");
+        let now_today = local_date(state.engine.clock.now(), tz);
+        let asker = asker(&caller.user);
+        if let Some(format) = format {
+            let name = format!("nhiem-vu-{plan}");
+            return lists::download(&state, ListKind::Tasks, &query, &asker, (now_today, tz), format, &name)
+                .await
+                .map_err(refuse);
+        }
+        let today = as_of.map_or(now_today, |at| local_date(at, tz));
+        // The plan's own tasks, through the index: the chart and the counts
+        // per agency cover them all; the list below is one page of them.
         let mut tasks: Vec<TaskView> = Vec::new();
-        for v in state.store().task_views().await? {
-            if !v.id.starts_with(&prefix) || !caller.user.can_see(&v) {
-                continue;
-            }
+        for v in state.store().plan_task_views(&plan, &asker).await? {
             match as_of {
                 Some(at) => {
                     let task = replay_until(&state.store().task_events(&v.id).await?, at);
@@ -652,8 +859,17 @@ async fn plan_page(
         for v in &tasks {
             standing.add(task_ids(v).1, &v.task, today, tz);
         }
+        let page = state.store().list_task_ids(&query, &asker, now_today).await?;
+        let mut listed = Standing::default();
+        for id in &page.items {
+            if let Some(v) = tasks.iter().find(|v| &v.id == id) {
+                listed.add(task_ids(v).1, &v.task, today, tz);
+            }
+        }
         let svg = super::timeline::plan_timeline_svg(view, &tasks, today, tz);
         let header = view.plan.header.as_ref();
+        let mut list = lists::controls(&format!("/plans/{plan}"), &query, page.total, page.pages(), &plans_nav(&plans));
+        list["plan"] = json!(null);
         let ctx = json!({
             "title": header.map_or(plan.clone(), |h| h.title.clone()),
             "plan": plan, "today": format_vn(today),
@@ -663,7 +879,8 @@ async fn plan_page(
                 "code": code, "name": view.plan.agencies.iter().find(|a| a.code.as_str() == code).map(|a| a.name.clone()),
                 "on_time": c.on_time, "overdue": c.overdue, "not_yet_due": c.not_yet_due, "approved_late": c.approved_late,
             })).collect::<Vec<_>>(),
-            "tasks": standing.tasks,
+            "tasks": listed.tasks,
+            "list": list,
             "as_of": as_of.map(|t| format_vn(local_date(t, tz))),
             "as_of_value": q.get("as_of"),
             "plans": plans_nav(&plans),
@@ -689,7 +906,7 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
     finish(&state, result)
 }
 
-async fn admin_page(state: &AppState, caller: &Caller, mut ctx: Value) -> Result<Response, WebError> {
+pub(super) async fn admin_page(state: &AppState, caller: &Caller, mut ctx: Value) -> Result<Response, WebError> {
     ctx["title"] = json!("Quản trị");
     let users: Vec<Value> = state
         .store()
@@ -697,45 +914,19 @@ async fn admin_page(state: &AppState, caller: &Caller, mut ctx: Value) -> Result
         .await?
         .into_iter()
         .map(|(u, disabled)| {
-            let mut v = json!(u);
+            let mut v = super::admin::user_json(&u);
             v["disabled"] = json!(disabled);
             v
         })
         .collect();
     ctx["users"] = json!(users);
-    ctx["plans"] = plans_nav(&state.store().plan_views().await?);
-    Ok(render(state, "admin.html", Some(caller), ctx))
-}
-
-/// `GET /admin/users/{id}`: one account's history, read from its events.
-async fn admin_user(State(state): State<AppState>, headers: HeaderMap, uri: Uri, Path(id): Path<String>) -> Response {
-    let result = async {
-        let caller = signed_in(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
-        if !caller.user.has(Role::Admin) {
-            return Err(refuse(WebError::forbidden_role("quản trị")));
-        }
-        let (user, disabled) = state
-            .store()
-            .user_by_id(&id)
-            .await?
-            .ok_or_else(|| refuse(WebError::not_found("không có người dùng này")))?;
-        let events: Vec<HistoryEntry> = state
-            .store()
-            .account_events(&user.id)
-            .await?
-            .iter()
-            .map(|(seq, e)| HistoryEntry::new(*seq, e))
-            .collect();
-        let ctx = json!({
-            "title": format!("Tài khoản {}", user.email),
-            "user": user, "disabled": disabled, "events": events,
-            "plans": plans_nav(&state.store().plan_views().await?),
-        });
-        Ok(render(&state, "admin_user.html", Some(&caller), ctx))
+    let plans = state.store().plan_views().await?;
+    if ctx.get("new_user").is_none() {
+        ctx["new_user"] = super::admin::new_user_form(&plans, None);
+        ctx["form_error"] = Value::Null;
     }
-    .await;
-    finish(&state, result)
+    ctx["plans"] = plans_nav(&plans);
+    Ok(render(state, "admin.html", Some(caller), ctx))
 }
 
 async fn admin_load_plan(
@@ -781,7 +972,8 @@ pub async fn calendar_feed(State(state): State<AppState>, Path(file): Path<Strin
             .await?
             .ok_or_else(|| WebError::not_found("không có lịch này"))?;
         let plans = state.store().plan_views().await?;
-        let views = state.store().task_views().await?;
+        // Only the tasks that involve the agency, through the index.
+        let views = state.store().task_views_involving(&agency).await?;
         let entries: Vec<super::calendar::FeedEntry> = views
             .iter()
             .filter_map(|v| {
@@ -821,4 +1013,216 @@ pub async fn stylesheet() -> Response {
         STYLESHEET,
     )
         .into_response()
+}
+
+/// The error page for a refusal made outside the page handlers (no route,
+/// wrong method): see `super::strict`.
+pub(super) fn error_page(state: &AppState, e: WebError) -> Response {
+    finish(state, Err(Refusal::Error(e, None)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_same_site_path, offered};
+    use crate::accounts::{parse_roles, Action, ActionFields, Email, User};
+    use crate::domain::ids::{AgencyCode, PersonName};
+    use crate::domain::task::{Channel, Stamp, TaskAction, TaskCommand};
+    use crate::projections::views::TaskView;
+    use chrono::NaiveDate;
+
+    fn user(id: &str, agency: &str, roles: &str) -> User {
+        User {
+            id: id.into(),
+            email: Email::parse(&format!("{id}@ducpho.example")).unwrap(),
+            name: PersonName::parse("Người Thử").unwrap(),
+            agency: AgencyCode::parse(agency).unwrap(),
+            roles: parse_roles(roles).unwrap(),
+            has_password: true,
+        }
+    }
+
+    fn stamp(u: &User) -> Stamp {
+        Stamp {
+            by: u.actor(Channel::Cli {
+                os_user: "test".into(),
+                host: "test".into(),
+            }),
+            at: chrono::Utc::now(),
+        }
+    }
+
+    /// A task of the shipped plan as registered, and the plan's latest extension date.
+    fn shipped_task(id: &str) -> (TaskView, NaiveDate) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/duc-pho-de-an-13.toml");
+        let plan = crate::plan::parse_file(&path).unwrap();
+        let t = plan.tasks.iter().find(|t| t.id.as_str() == id).unwrap();
+        let mut view = TaskView::empty(&plan.key(t).to_string());
+        let system = Stamp {
+            by: crate::domain::task::Actor::system_on("plan-loader", "test", "test"),
+            at: chrono::Utc::now(),
+        };
+        act(
+            &mut view,
+            system,
+            TaskAction::SyncFromPlan {
+                plan: plan.header.id.clone(),
+                task: t.id.clone(),
+                definition: t.definition.clone(),
+                milestones: t.milestones.clone(),
+            },
+        );
+        (view, plan.header.latest_extension())
+    }
+
+    fn act(view: &mut TaskView, stamp: Stamp, action: TaskAction) {
+        let events = view.task.decide(TaskCommand { stamp, action }).unwrap();
+        for e in events {
+            cqrs_es::Aggregate::apply(&mut view.task, e);
+        }
+    }
+
+    /// `action` by `u` on the first milestone's obligation of `agency`, as its form posts it.
+    fn by(view: &mut TaskView, u: &User, action: Action, agency: &str) {
+        let m = view.task.milestones[0].spec.id.clone();
+        let fields = ActionFields {
+            note: "Ghi chú".into(),
+            reason: "Lý do".into(),
+            ..Default::default()
+        };
+        let named = AgencyCode::parse(agency).ok();
+        act(view, stamp(u), action.build(m, named, fields).unwrap());
+    }
+
+    /// Whether the action would be carried out: the role gate, the engine's
+    /// extension limit and the domain's decision, with the fields its form sends.
+    fn succeeds(view: &TaskView, u: &User, action: Action, m: usize, o: usize, latest: NaiveDate) -> bool {
+        let mil = &view.task.milestones[m];
+        let ob = &mil.obligations[o];
+        let until = ob.due.succ_opt().unwrap();
+        let fields = ActionFields {
+            note: "Ghi chú".into(),
+            reason: "Lý do".into(),
+            until: Some(until),
+            ..Default::default()
+        };
+        let command = TaskCommand {
+            stamp: stamp(u),
+            action: action.build(mil.spec.id.clone(), ob.agency.clone(), fields).unwrap(),
+        };
+        u.role_allows(action) && (action != Action::Extend || until <= latest) && view.task.decide(command).is_ok()
+    }
+
+    /// What is offered is exactly what would succeed, for every user, obligation and action.
+    fn offered_is_what_succeeds(view: &TaskView, latest: NaiveDate, users: &[User], step: &str) {
+        for u in users {
+            for (m, mil) in view.task.milestones.iter().enumerate() {
+                for (o, ob) in mil.obligations.iter().enumerate() {
+                    let shown = offered(u, view, ob, Some(latest));
+                    for a in Action::ALL {
+                        assert_eq!(
+                            shown.contains(&a.as_str()),
+                            succeeds(view, u, a, m, o, latest),
+                            "{step}: {} ({:?}) {} on {}/{}",
+                            u.id,
+                            u.roles,
+                            a.as_str(),
+                            mil.spec.id,
+                            ob.label()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn offered_is_exactly_what_would_succeed_on_separate_obligations() {
+        let (mut view, latest) = shipped_task("III.1.2");
+        let ubnd = user("acc-ubnd", "UBND", "member");
+        let moved = user("acc-ubnd", "BDV", "supervisor");
+        let btv = user("acc-btv", "BTV", "supervisor");
+        let bdv = user("acc-bdv", "BDV", "member,supervisor");
+        let mttq = user("acc-mttq", "MTTQ", "member");
+        let users = [
+            ubnd.clone(),
+            moved,
+            btv.clone(),
+            bdv.clone(),
+            mttq.clone(),
+            user("acc-ubnd-lead", "UBND", "supervisor"),
+            user("acc-audit", "UBKT", "auditor"),
+            user("acc-admin", "VPTX", "admin"),
+        ];
+        offered_is_what_succeeds(&view, latest, &users, "registered");
+        by(&mut view, &ubnd, Action::Report, "UBND");
+        offered_is_what_succeeds(&view, latest, &users, "reported");
+        by(&mut view, &ubnd, Action::Submit, "UBND");
+        by(&mut view, &mttq, Action::Submit, "MTTQ");
+        offered_is_what_succeeds(&view, latest, &users, "submitted");
+        by(&mut view, &btv, Action::Return, "UBND");
+        offered_is_what_succeeds(&view, latest, &users, "returned");
+        by(&mut view, &ubnd, Action::Submit, "UBND");
+        by(&mut view, &bdv, Action::Approve, "UBND");
+        by(&mut view, &btv, Action::Waive, "MTTQ");
+        by(&mut view, &btv, Action::Cancel, "CTXH");
+        offered_is_what_succeeds(&view, latest, &users, "decided");
+        // Past the plan's last extension date, no extension is offered.
+        let ttdhnd = view.task.milestones[0].obligations[0].clone();
+        assert!(offered(&btv, &view, &ttdhnd, Some(ttdhnd.due))
+            .iter()
+            .all(|a| *a != "extend"));
+        assert!(offered(&btv, &view, &ttdhnd, Some(latest)).contains(&"extend"));
+    }
+
+    #[test]
+    fn offered_is_exactly_what_would_succeed_on_a_joint_obligation() {
+        // II.1.1: BTG and BDV implement it jointly and also advise on it.
+        let (mut view, latest) = shipped_task("II.1.1");
+        let btg = user("acc-btg", "BTG", "member,supervisor");
+        let bdv = user("acc-bdv", "BDV", "supervisor");
+        let btv = user("acc-btv", "BTV", "supervisor");
+        let users = [
+            btg.clone(),
+            bdv,
+            btv.clone(),
+            user("acc-ubnd", "UBND", "member,supervisor"),
+        ];
+        offered_is_what_succeeds(&view, latest, &users, "registered");
+        by(&mut view, &btg, Action::Submit, "");
+        offered_is_what_succeeds(&view, latest, &users, "submitted");
+        by(&mut view, &btv, Action::Return, "");
+        offered_is_what_succeeds(&view, latest, &users, "returned");
+        by(&mut view, &btg, Action::Submit, "");
+        by(&mut view, &btv, Action::Approve, "");
+        offered_is_what_succeeds(&view, latest, &users, "approved");
+    }
+
+    #[test]
+    fn long_titles_are_cut_at_a_word() {
+        assert_eq!(super::short_title("Kế hoạch ngắn", 48), "Kế hoạch ngắn");
+        assert_eq!(
+            super::short_title("Kế hoạch thực hiện Đề án số 13-ĐA/TU ngày 10/10/2022 của Ban", 30),
+            "Kế hoạch thực hiện Đề án số…"
+        );
+    }
+
+    #[test]
+    fn only_same_site_paths_follow_sign_in() {
+        for ok in ["/inbox", "/tasks/ke-hoach-13/II.1.1", "/plans/x?y=1"] {
+            assert!(is_same_site_path(ok), "{ok}");
+        }
+        for bad in [
+            "/\t/evil.example",
+            "//evil",
+            "/\\evil",
+            "https://evil",
+            "/\r\n/evil",
+            "/a b",
+            "",
+            "inbox",
+            "/a\\b",
+        ] {
+            assert!(!is_same_site_path(bad), "{bad:?}");
+        }
+    }
 }

@@ -200,7 +200,7 @@ pub fn plan_timeline_svg(plan: &PlanView, tasks: &[TaskView], today: chrono::Nai
     let mut svg = String::with_capacity(4096 + total * 300 + rows.len() * 300);
     let _ = write!(
         svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" class="plan-timeline" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" style="max-width:100%;height:auto" role="img" aria-label="{}" font-family="{FONT}" font-size="12" fill="#222222">"##,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="plan-timeline" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="group" aria-label="{}" font-family="{FONT}" font-size="12" fill="#222222">"##,
         escape(&aria),
     );
 
@@ -435,6 +435,7 @@ mod tests {
                         milestone: milestone.clone(),
                         agency: None,
                         note: "Đã hoàn thành".into(),
+                        attachments: vec![],
                     },
                 },
             );
@@ -666,9 +667,11 @@ mod tests {
         );
         // The accessible frame.
         assert!(svg.contains(r#"viewBox="0 0 1200 "#));
-        assert!(svg.contains(
-            r#"style="max-width:100%;height:auto" role="img" aria-label="Tiến độ Kế hoạch thực hiện Đề án số 13-ĐA/TU "#
-        ));
+        assert!(
+            !svg.contains("style="),
+            "no inline style: the CSP allows only the stylesheet"
+        );
+        assert!(svg.contains(r#"role="group" aria-label="Tiến độ Kế hoạch thực hiện Đề án số 13-ĐA/TU "#));
         assert!(svg.contains(" - 2026: 45 nhiệm vụ, 179 mốc, từ 23/11/2022 đến 31/12/2026: 1 đúng hạn, "));
 
         for outside in [date("2022-01-01"), date("2027-01-01")] {
@@ -735,7 +738,7 @@ mod tests {
             last.spec.id
         );
         assert!(row.contains(&marker), "{row}");
-        assert!(row.contains("Hạn: 31/03/2027 (đã gia hạn, hạn gốc 31/12/2026)\nTrong hạn — đang thực hiện</title>"));
+        assert!(row.contains("Hạn: 31/03/2027 (đã gia hạn, hạn gốc 31/12/2026)\nChưa đến hạn — đang thực hiện</title>"));
         assert!(svg.contains("Hôm nay 15/01/2027"));
     }
 

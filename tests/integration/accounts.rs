@@ -179,10 +179,10 @@ async fn cli_commands_record_events(kind: &str) {
     let lines = history["events"].as_array().unwrap();
     assert_eq!(lines.len(), 10);
     assert_eq!(lines[5]["what"], "Khóa tài khoản");
-    assert!(lines[5]["actor_text"].as_str().unwrap().starts_with("vận hành: "));
+    assert!(lines[5]["actor_text"].as_str().unwrap().starts_with("Người vận hành "));
     let text = ok(&kehoach(&db, &["user", "history", "--email", email]));
     assert!(
-        text.contains("Cấp vai trò auditor") && text.contains("Thu hồi mã truy cập API"),
+        text.contains("Cấp vai trò kiểm tra") && text.contains("Thu hồi mã truy cập API"),
         "{text}"
     );
 

@@ -10,7 +10,7 @@ use kehoach::engine::Engine;
 use kehoach::store::Store;
 
 /// Submissions, a return, an approval, an extension, reminders, checkpoints.
-async fn scripted(kind: &str) -> (TestDb, Engine) {
+pub(crate) async fn scripted(kind: &str) -> (TestDb, Engine) {
     let db = TestDb::of(kind).await;
     let clock = clock("2023-01-05");
     let engine = db.engine(clock.clone()).await;
@@ -27,6 +27,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
             milestone: m(),
             agency: None,
             note: "Đăng ký".into(),
+            attachments: vec![],
         },
     )
     .await
@@ -53,6 +54,7 @@ async fn scripted(kind: &str) -> (TestDb, Engine) {
             milestone: m(),
             agency: None,
             note: "Đã bổ sung".into(),
+            attachments: vec![],
         },
     )
     .await
@@ -102,7 +104,7 @@ async fn problem(engine: &Engine) -> Problem {
 }
 
 /// Runs one statement against the store; `?`-free SQL written for both databases.
-async fn sql(store: &Store, sqlite: &str, postgres: &str) {
+pub(crate) async fn sql(store: &Store, sqlite: &str, postgres: &str) {
     match store {
         Store::Sqlite(p) => sqlx::query(sqlite).execute(p).await.map(|_| ()).unwrap(),
         Store::Postgres(p) => sqlx::query(postgres).execute(p).await.map(|_| ()).unwrap(),
@@ -256,12 +258,11 @@ async fn reordered_events_are_caught(kind: &str) {
 }
 on_both_stores!(reordered, reordered_events_are_caught);
 
-/// An insider rewrites II.1.2's whole chain, hashes and all, moving its
-/// deadline: every link checks, but the checkpoint remembers its old head.
-async fn a_consistently_rewritten_chain_is_caught_by_the_checkpoint(kind: &str) {
-    let (_db, engine) = scripted(kind).await;
+/// Rewrites II.1.2's whole chain as an insider could, hashes and all,
+/// moving its first milestone's deadline: every link still checks.
+pub(crate) async fn rewrite_ii_1_2(engine: &Engine) {
     let id = "duc-pho-de-an-13/II.1.2";
-    let events: Vec<kehoach::store::feed::FeedEvent> = all_events(&engine)
+    let events: Vec<kehoach::store::feed::FeedEvent> = all_events(engine)
         .await
         .into_iter()
         .filter(|e| e.aggregate_id == id)
@@ -291,6 +292,13 @@ async fn a_consistently_rewritten_chain_is_caught_by_the_checkpoint(kind: &str) 
         sql(&engine.store, &sqlite, &postgres).await;
         prev = hash;
     }
+}
+
+/// The rewritten chain checks link by link, but the checkpoint remembers its old head.
+async fn a_consistently_rewritten_chain_is_caught_by_the_checkpoint(kind: &str) {
+    let (_db, engine) = scripted(kind).await;
+    let id = "duc-pho-de-an-13/II.1.2";
+    rewrite_ii_1_2(&engine).await;
     let p = problem(&engine).await;
     assert_eq!(p.aggregate_id, id, "{p}");
     assert!(p.what.contains("viết lại"), "{p}");
@@ -444,8 +452,9 @@ on_both_stores!(history_as_of, history_as_of_shows_that_days_state);
 async fn the_python_verifier_agrees(kind: &str) {
     let (db, engine) = scripted(kind).await;
     // A small float, which JSON writers spell differently: the canonical form fixes one spelling.
+    // (A percentage: a count of models must be whole.)
     let kpi = kehoach::domain::task::KpiValue {
-        key: kehoach::domain::ids::KpiKey::parse("mo-hinh-dan-van-kheo").unwrap(),
+        key: kehoach::domain::ids::KpiKey::parse("dan-van-trong-chuong-trinh").unwrap(),
         value: 0.00005,
     };
     let report = TaskAction::ReportProgress {
@@ -454,6 +463,7 @@ async fn the_python_verifier_agrees(kind: &str) {
         note: "Số nhỏ".into(),
         kpis: vec![kpi],
         evidence: vec![],
+        attachments: vec![],
     };
     act(&engine, "II.2.1.1", "UBND", "Trần Thị B", report).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -553,6 +563,20 @@ fn inspectors_receive_the_latest_root_by_email() {
         ubkt.iter().all(|m| m["text"].as_str().unwrap().contains(&root)),
         "root {root} in UBKT's mail"
     );
+    // And how to use it, in both parts.
+    let command = format!("kehoach audit verify --root {root}");
+    for m in &ubkt {
+        for part in ["text", "html"] {
+            let body = m[part].as_str().unwrap();
+            assert!(
+                body.contains(&command) && body.contains("lưu giữ"),
+                "{part} part says how to use the root: {body}"
+            );
+        }
+    }
+    // The command as the e-mail gives it passes on this store.
+    let out = kehoach(&db, &["audit", "verify", "--root", &root]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let others = messages.iter().filter(|m| {
         !m["rcpt_to"]
             .as_array()
@@ -593,7 +617,7 @@ fn review_reports_read_as_reports() {
         "title"
     );
     assert!(
-        html.contains("register-2024") && html.contains("Nguyễn Kiên"),
+        html.contains("Đăng ký xây dựng, nhân rộng mô hình “Dân vận khéo” năm 2024") && html.contains("Nguyễn Kiên"),
         "the approval and who approved it"
     );
     assert!(
@@ -601,7 +625,11 @@ fn review_reports_read_as_reports() {
         "integrity statement"
     );
     assert!(html.contains("<svg"), "charts");
-    assert!(!html.contains("register-2025"), "a yearly report keeps to its year");
+    assert!(
+        !html.contains("Đăng ký xây dựng, nhân rộng mô hình “Dân vận khéo” năm 2025"),
+        "a yearly report keeps to its year"
+    );
+    assert!(!html.contains("register-2024"), "milestones by title, not id");
 
     let period = dir.path().join("period.html");
     let out = kehoach(

@@ -1,7 +1,10 @@
 //! End to end in a real browser (Debian's headless Chromium through
 //! ChromeDriver): an implementer signs in from a one-time link and submits a
-//! milestone; a supervisor of the lead agency approves it; the task's
-//! history shows both. The inbox screenshot is kept as a test artifact.
+//! milestone; a supervisor of the lead agency approves it and confirms on
+//! the confirmation page; the task's history shows both. The inbox
+//! screenshot is kept as a test artifact. Every page a person reaches on the
+//! way is checked with axe-core (WCAG 2.1 A and AA; see
+//! tests/support/webdriver_flow.py).
 
 use crate::helpers::*;
 use serde_json::{json, Value};
@@ -19,7 +22,7 @@ fn add_user(db: &std::path::Path, base: &str, agency: &str, name: &str, email: &
     v["signin_url"].as_str().expect("signin_url").to_string()
 }
 
-fn run_flow(dir: &std::path::Path, name: &str, steps: Vec<Value>) -> Value {
+pub(crate) fn run_flow(dir: &std::path::Path, name: &str, steps: Vec<Value>) -> Value {
     let file = dir.join(format!("{name}.json"));
     std::fs::write(&file, serde_json::to_vec(&json!({ "steps": steps })).unwrap()).unwrap();
     let out = std::process::Command::new(python())
@@ -35,34 +38,66 @@ fn run_flow(dir: &std::path::Path, name: &str, steps: Vec<Value>) -> Value {
     serde_json::from_slice(&out.stdout).expect("flow result")
 }
 
-/// The link to `path` in the first reminder e-mail to `agency` (quoted-printable soft breaks undone).
-fn reminder_link(outbox: &std::path::Path, agency: &str, path: &str) -> String {
+/// Waits for a file in `outbox` whose name starts with `prefix` and whose
+/// text (as `read` gives it) `pick` finds something in.
+fn from_outbox<T>(
+    outbox: &std::path::Path,
+    prefix: &str,
+    read: impl Fn(&std::path::Path) -> String,
+    pick: impl Fn(&str) -> Option<T>,
+) -> T {
     for _ in 0..100 {
         let files: Vec<_> = std::fs::read_dir(outbox)
             .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();
-        for f in files.iter().filter(|f| {
-            f.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("digest.{agency}.")))
-        }) {
-            let text = std::fs::read_to_string(f)
-                .unwrap()
-                .replace("=\r\n", "")
-                .replace("=\n", "");
-            if let Some(at) = text.find(path) {
-                let start = text[..at].rfind("http").expect("absolute link");
-                return text[start..at + path.len()].to_string();
+        for f in files
+            .iter()
+            .filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
+        {
+            if let Some(found) = pick(&read(f)) {
+                return found;
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    panic!("no reminder to {agency} links to {path}");
+    panic!("nothing found in {}/{prefix}*", outbox.display());
 }
 
-fn set_password(link: &str, password: &str) -> Vec<Value> {
+/// The link to `path` in the first reminder e-mail to `agency` (quoted-printable soft breaks undone).
+fn reminder_link(outbox: &std::path::Path, agency: &str, path: &str) -> String {
+    let read = |f: &std::path::Path| {
+        std::fs::read_to_string(f)
+            .unwrap()
+            .replace("=\r\n", "")
+            .replace("=\n", "")
+    };
+    from_outbox(outbox, &format!("digest.{agency}."), read, |text| {
+        let at = text.find(path)?;
+        let start = text[..at].rfind("http").expect("absolute link");
+        Some(text[start..at + path.len()].to_string())
+    })
+}
+
+/// `kehoach serve` on the shipped plan at a simulated time, loaded: the
+/// directory, the process, the database and the base URL.
+fn served() -> (tempfile::TempDir, std::process::Child, std::path::PathBuf, String) {
+    let (dir, port, mut child) = serve_in_new_dir(&[("KEHOACH_NOW", "2023-01-20T09:00:00+07:00")]);
+    let db = dir.path().join("data/kehoach.db");
+    assert_eq!(wait_until_loaded(&db, &mut child), 45);
+    (dir, child, db, format!("http://127.0.0.1:{port}"))
+}
+
+/// A step that fails on any WCAG 2.1 A/AA violation axe-core finds on the
+/// current page (`page` names it in the failure).
+pub(crate) fn axe(page: &str) -> Value {
+    json!({ "do": "axe", "name": page })
+}
+
+pub(crate) fn set_password(link: &str, password: &str) -> Vec<Value> {
     vec![
         json!({ "do": "goto", "url": link }),
         json!({ "do": "expect_text", "css": "h1", "contains": "Đặt mật khẩu" }),
+        axe("đặt mật khẩu"),
         json!({ "do": "fill", "css": "input[name=password]", "text": password }),
         json!({ "do": "fill", "css": "input[name=password2]", "text": password }),
         json!({ "do": "click", "css": "#set-password button[type=submit]" }),
@@ -72,10 +107,7 @@ fn set_password(link: &str, password: &str) -> Vec<Value> {
 
 #[test]
 fn implementer_submits_and_lead_supervisor_approves_in_a_browser() {
-    let (dir, port, mut child) = serve_in_new_dir(&[("KEHOACH_NOW", "2023-01-20T09:00:00+07:00")]);
-    let db = dir.path().join("data/kehoach.db");
-    assert_eq!(wait_until_loaded(&db, &mut child), 45);
-    let base = format!("http://127.0.0.1:{port}");
+    let (dir, mut child, db, base) = served();
     // The links `user add` prints start with KEHOACH_BASE_URL.
     let implementer = add_user(&db, &base, "BDV", "Nguyễn Văn An", "an@bdv.example", "member");
     let supervisor = add_user(&db, &base, "BTV", "Lê Thị Bình", "binh@btv.example", "supervisor");
@@ -97,6 +129,10 @@ fn implementer_submits_and_lead_supervisor_approves_in_a_browser() {
         vec![
             json!({ "do": "goto", "url": format!("{base}/") }),
             json!({ "do": "expect_text", "css": "h1", "contains": "Đăng nhập" }),
+            axe("đăng nhập"),
+            // A page that does not exist, before signing in.
+            json!({ "do": "goto", "url": format!("{base}/khong-co-trang-nay") }),
+            axe("lỗi 404 (chưa đăng nhập)"),
         ],
     );
 
@@ -106,7 +142,14 @@ fn implementer_submits_and_lead_supervisor_approves_in_a_browser() {
     let mut steps = set_password(&implementer, "mat-khau-cua-an");
     steps.extend([
         json!({ "do": "expect_text", "css": "#inbox", "contains": "II.1.1" }),
+        axe("hộp việc"),
         json!({ "do": "screenshot", "path": inbox_png }),
+        // The plan's overview, and an error page that leads back to it.
+        json!({ "do": "goto", "url": format!("{base}/plans/duc-pho-de-an-13") }),
+        axe("tổng quan kế hoạch"),
+        json!({ "do": "goto", "url": format!("{base}/tasks/duc-pho-de-an-13/IX.9") }),
+        axe("lỗi 404"),
+        json!({ "do": "expect_text", "css": "main", "contains": "Quay lại" }),
         json!({ "do": "click", "css": "form.signout button" }),
         json!({ "do": "expect_url", "contains": "/signin" }),
         json!({ "do": "goto", "url": link }),
@@ -115,9 +158,11 @@ fn implementer_submits_and_lead_supervisor_approves_in_a_browser() {
         json!({ "do": "fill", "css": "input[name=password]", "text": "mat-khau-cua-an" }),
         json!({ "do": "click", "css": "#signin button[type=submit]" }),
         json!({ "do": "expect_url", "contains": "/tasks/duc-pho-de-an-13/II.1.1" }),
+        axe("nhiệm vụ (cơ quan thực hiện)"),
         json!({ "do": "fill", "css": "form[data-action=submit] textarea[name=note]", "text": "Đã ban hành kế hoạch" }),
         json!({ "do": "click", "css": "form[data-action=submit] button[type=submit]" }),
-        json!({ "do": "expect_text", "css": ".done", "contains": "Đã ghi nhận" }),
+        json!({ "do": "expect_text", "css": "#m-complete .notice", "contains": "Đã ghi nhận: nộp mốc «" }),
+        axe("nhiệm vụ sau khi nộp"),
         json!({ "do": "expect_text", "css": "#m-complete .status", "contains": "đã nộp, chờ duyệt" }),
         json!({ "do": "expect_absent", "css": "form[data-action=approve]" }),
         json!({ "do": "click", "css": "form.signout button" }),
@@ -133,13 +178,32 @@ fn implementer_submits_and_lead_supervisor_approves_in_a_browser() {
     steps.extend([
         json!({ "do": "goto", "url": format!("{base}/queue") }),
         json!({ "do": "expect_text", "css": "#queue", "contains": "II.1.1" }),
+        axe("chờ duyệt"),
         json!({ "do": "click", "css": "#queue a.button" }),
+        axe("nhiệm vụ (lãnh đạo duyệt)"),
         json!({ "do": "fill", "css": "form[data-action=approve] textarea[name=note]", "text": "Đồng ý" }),
         json!({ "do": "click", "css": "form[data-action=approve] button[type=submit]" }),
+        // The approval asks first: a page of its own, confirmed with a button.
+        json!({ "do": "expect_text", "css": "#confirm h1", "contains": "Duyệt mốc «" }),
+        axe("xác nhận duyệt"),
+        json!({ "do": "click", "css": "#confirm form[data-confirm=approve] button[type=submit]" }),
+        json!({ "do": "expect_text", "css": "#m-complete .notice", "contains": "Đã ghi nhận: duyệt mốc «" }),
         json!({ "do": "expect_text", "css": "#m-complete .status", "contains": "đã duyệt" }),
-        json!({ "do": "expect_text", "css": "#history", "contains": "Nộp mốc complete" }),
-        json!({ "do": "expect_text", "css": "#history", "contains": "Duyệt mốc complete" }),
+        json!({ "do": "expect_text", "css": "#history", "contains": "Nộp mốc “Hoàn thành”" }),
+        json!({ "do": "expect_text", "css": "#history", "contains": "Duyệt mốc “Hoàn thành”" }),
         json!({ "do": "text", "css": "#history", "as": "history" }),
+        axe("nhiệm vụ đã duyệt"),
+        // The account page lists this session; signing out everywhere ends it.
+        json!({ "do": "click", "css": "a.who" }),
+        json!({ "do": "expect_text", "css": "#sessions", "contains": "phiên này" }),
+        axe("tài khoản"),
+        json!({ "do": "goto", "url": format!("{base}/account/totp") }),
+        axe("thiết lập xác thực hai bước"),
+        json!({ "do": "goto", "url": format!("{base}/account") }),
+        json!({ "do": "click", "css": "#signout-everywhere button" }),
+        json!({ "do": "expect_url", "contains": "/signin" }),
+        json!({ "do": "goto", "url": format!("{base}/queue") }),
+        json!({ "do": "expect_url", "contains": "/signin?next=" }),
     ]);
     let result = run_flow(work.path(), "supervisor", steps);
     let history = result["texts"]["history"].as_str().unwrap();
@@ -178,6 +242,212 @@ fn implementer_submits_and_lead_supervisor_approves_in_a_browser() {
     assert!(
         steps[1].0 == "MilestoneApproved" && steps[1].1.contains("BTV"),
         "{steps:?}"
+    );
+
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// The sign-in link in the "Quên mật khẩu" mail written to the outbox.
+fn reset_link(outbox: &std::path::Path) -> String {
+    let read = |f: &std::path::Path| {
+        let out = std::process::Command::new(python())
+            .arg("-c")
+            .arg("import email,sys;from email import policy;m=email.message_from_binary_file(open(sys.argv[1],'rb'),policy=policy.default);print(m['Subject']);print(m.get_body(('plain',)).get_content())")
+            .arg(f)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    from_outbox(outbox, "account.", read, |text| {
+        if !text.contains("Đặt lại mật khẩu") {
+            return None;
+        }
+        let start = text.find("http").expect("link");
+        Some(text[start..].split_whitespace().next().unwrap().to_string())
+    })
+}
+
+#[test]
+fn a_forgotten_password_is_reset_from_the_email_in_a_browser() {
+    let (dir, mut child, db, base) = served();
+    let first = add_user(&db, &base, "BDV", "Nguyễn Văn An", "an@bdv.example", "member");
+    let work = tempfile::tempdir().unwrap();
+    let mut steps = set_password(&first, "mat-khau-cua-an");
+    steps.extend([
+        json!({ "do": "click", "css": "form.signout button" }),
+        json!({ "do": "expect_url", "contains": "/signin" }),
+        json!({ "do": "click", "css": "a#forgot" }),
+        json!({ "do": "expect_text", "css": "h1", "contains": "Quên mật khẩu" }),
+        axe("quên mật khẩu"),
+        json!({ "do": "fill", "css": "input[name=email]", "text": "an@bdv.example" }),
+        json!({ "do": "click", "css": "#forgot button[type=submit]" }),
+        json!({ "do": "expect_text", "css": "#forgot-sent", "contains": "liên kết đặt lại mật khẩu" }),
+        axe("đã gửi thư đặt lại mật khẩu"),
+    ]);
+    run_flow(work.path(), "forgot", steps);
+    let link = reset_link(&dir.path().join("data/outbox"));
+    assert!(link.starts_with(&format!("{base}/signin/")), "{link}");
+    let mut steps = set_password(&link, "mat-khau-moi-cua-an");
+    steps.extend([
+        json!({ "do": "click", "css": "form.signout button" }),
+        json!({ "do": "fill", "css": "input[name=email]", "text": "an@bdv.example" }),
+        json!({ "do": "fill", "css": "input[name=password]", "text": "mat-khau-moi-cua-an" }),
+        json!({ "do": "click", "css": "#signin button[type=submit]" }),
+        json!({ "do": "expect_url", "contains": "/inbox" }),
+        json!({ "do": "goto", "url": link }),
+        json!({ "do": "expect_text", "css": "main", "contains": "liên kết đăng nhập không hợp lệ" }),
+        axe("liên kết đã dùng"),
+    ]);
+    run_flow(work.path(), "reset", steps);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The accessibility check is real: a page with an image without text and a
+/// nameless field fails the step, naming the rules, their impact and where.
+#[test]
+fn axe_reports_violations_with_rule_impact_and_place() {
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("bad.json");
+    let page = "data:text/html;charset=utf-8,<html lang=vi><head><title>x</title></head><body><main><img src=x><input id=q></main></body></html>";
+    let steps = json!({ "steps": [{ "do": "goto", "url": page }, axe("trang hỏng")] });
+    std::fs::write(&file, serde_json::to_vec(&steps).unwrap()).unwrap();
+    let out = std::process::Command::new(python())
+        .arg(repo_root().join("tests/support/webdriver_flow.py"))
+        .arg(&file)
+        .output()
+        .expect("run webdriver_flow.py");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    for needle in [
+        "'trang hỏng'",
+        "image-alt (critical)",
+        "label (critical)",
+        "at img",
+        "#q",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in\n{err}");
+    }
+}
+
+/// The "done when": a UBND member attaches a PDF and a photo to a
+/// report on the task form and submits; the BDV supervisor (advisory) sees
+/// both files, opens the PDF in the browser and approves. The file's SHA-256
+/// is in the event, and `audit verify` fails once one stored byte changes.
+#[test]
+fn member_attaches_files_and_supervisor_views_them_in_a_browser() {
+    use crate::evidence::{change_one_byte, sha256_hex, tiny_pdf, tiny_png};
+    let (_dir, mut child, db, base) = served();
+    let member = add_user(&db, &base, "UBND", "Trần Thị Hoa", "hoa@ubnd.example", "member");
+    let supervisor = add_user(&db, &base, "BDV", "Võ Văn Em", "em@bdv.example", "supervisor");
+    let work = tempfile::tempdir().unwrap();
+    let (pdf, png) = (tiny_pdf(), tiny_png());
+    let pdf_path = work.path().join("bao-cao-mo-hinh.pdf");
+    let png_path = work.path().join("anh-hien-truong.png");
+    std::fs::write(&pdf_path, &pdf).unwrap();
+    std::fs::write(&png_path, &png).unwrap();
+    let task = format!("{base}/tasks/duc-pho-de-an-13/III.1.2");
+    // The hooks this flow relies on: the obligation's <li id="m-MILESTONE-AGENCY">,
+    // forms[data-action], input.evidence-input, .evidence-files with
+    // a.file-download / a.file-view links.
+    let ob = "#m-register-2023-UBND";
+
+    let mut steps = set_password(&member, "mat-khau-cua-hoa");
+    steps.extend([
+        json!({ "do": "goto", "url": task }),
+        json!({ "do": "click", "css": format!("{ob} details:has(form[data-action=report]) > summary") }),
+        json!({ "do": "fill", "css": format!("{ob} form[data-action=report] textarea[name=note]"), "text": "Đã đăng ký mô hình, kèm báo cáo và ảnh" }),
+        json!({ "do": "fill", "css": format!("{ob} form[data-action=report] input[name='kpi.mo-hinh-dan-van-kheo']"), "text": "2" }),
+        json!({ "do": "attach", "css": format!("{ob} form[data-action=report] input.evidence-input"),
+                "paths": [pdf_path.to_str().unwrap(), png_path.to_str().unwrap()] }),
+        json!({ "do": "click", "css": format!("{ob} form[data-action=report] button[type=submit]") }),
+        json!({ "do": "expect_text", "css": ".done", "contains": "Đã ghi nhận" }),
+        axe("nhiệm vụ sau khi báo cáo có tệp"),
+        json!({ "do": "expect_text", "css": format!("{ob} .evidence-files"), "contains": "bao-cao-mo-hinh.pdf" }),
+        json!({ "do": "fill", "css": format!("{ob} form[data-action=submit] textarea[name=note]"), "text": "Nộp kết quả đăng ký" }),
+        json!({ "do": "click", "css": format!("{ob} form[data-action=submit] button[type=submit]") }),
+        json!({ "do": "expect_text", "css": format!("{ob} .status"), "contains": "đã nộp, chờ duyệt" }),
+        json!({ "do": "click", "css": "form.signout button" }),
+    ]);
+    run_flow(work.path(), "attach", steps);
+
+    let mut steps = set_password(&supervisor, "mat-khau-cua-em");
+    steps.extend([
+        json!({ "do": "goto", "url": task }),
+        json!({ "do": "expect_text", "css": format!("{ob} .evidence-files"), "contains": "bao-cao-mo-hinh.pdf" }),
+        json!({ "do": "expect_text", "css": format!("{ob} .evidence-files"), "contains": "anh-hien-truong.png" }),
+        // The review: the note, the KPI against its target, who filed.
+        json!({ "do": "expect_text", "css": format!("{ob} .review"), "contains": "Đã đăng ký mô hình, kèm báo cáo và ảnh" }),
+        json!({ "do": "expect_text", "css": format!("{ob} .kpi-review"), "contains": "2 mô hình" }),
+        json!({ "do": "expect_text", "css": format!("{ob} .kpi-review .verdict.met"), "contains": "đạt" }),
+        json!({ "do": "expect_text", "css": format!("{ob} .review"), "contains": "Trần Thị Hoa" }),
+        axe("nhiệm vụ có tệp minh chứng (lãnh đạo duyệt)"),
+        json!({ "do": "click", "css": format!("{ob} a.file-view[href*='{}']", sha256_hex(&pdf)) }),
+        json!({ "do": "expect_url", "contains": "?view=1" }),
+        json!({ "do": "content_type", "as": "pdf" }),
+        json!({ "do": "goto", "url": task }),
+        json!({ "do": "fill", "css": format!("{ob} form[data-action=approve] textarea[name=note]"), "text": "Đồng ý" }),
+        json!({ "do": "click", "css": format!("{ob} form[data-action=approve] button[type=submit]") }),
+        // Approval asks first, showing what was filed.
+        json!({ "do": "expect_text", "css": "#confirm h1", "contains": "Duyệt mốc «" }),
+        json!({ "do": "expect_text", "css": "#confirm", "contains": "bao-cao-mo-hinh.pdf" }),
+        axe("xác nhận duyệt có tệp"),
+        json!({ "do": "click", "css": "#confirm form[data-confirm=approve] button[type=submit]" }),
+        json!({ "do": "expect_text", "css": format!("{ob} .status"), "contains": "đã duyệt" }),
+    ]);
+    let result = run_flow(work.path(), "review", steps);
+    assert_eq!(
+        result["texts"]["pdf"], "application/pdf",
+        "the PDF is shown in the browser"
+    );
+
+    // The event carries the files' hashes.
+    let out = bin()
+        .args(["--db", db.to_str().unwrap(), "--format", "jsonl", "audit", "export"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reported: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event_type"] == "ProgressReported" && e["aggregate_id"].as_str().unwrap().ends_with("III.1.2"))
+        .flat_map(|e| {
+            e["payload"]["ProgressReported"]["attachments"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    let hashes: Vec<&str> = reported.iter().map(|a| a["sha256"].as_str().unwrap()).collect();
+    assert_eq!(hashes, [sha256_hex(&pdf), sha256_hex(&png)]);
+
+    let verify = || {
+        bin()
+            .args(["--db", db.to_str().unwrap(), "audit", "verify"])
+            .output()
+            .unwrap()
+    };
+    assert!(verify().status.success(), "{}", stderr(&verify()));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = kehoach::store::Store::open(&kehoach::store::DbUrl::Sqlite(db.clone()))
+                .await
+                .unwrap();
+            change_one_byte(&store, &sha256_hex(&pdf)).await;
+            store.close().await;
+        });
+    let tampered = verify();
+    assert_eq!(tampered.status.code(), Some(5), "{}", stdout(&tampered));
+    assert!(
+        stderr(&tampered).contains("bao-cao-mo-hinh.pdf"),
+        "{}",
+        stderr(&tampered)
     );
 
     let _ = std::process::Command::new("kill")

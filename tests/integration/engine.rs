@@ -54,6 +54,7 @@ async fn submit_approve_and_the_rules(kind: &str) {
             milestone: m(),
             agency: None,
             note: String::new(),
+            attachments: vec![],
         },
     )
     .await
@@ -68,6 +69,7 @@ async fn submit_approve_and_the_rules(kind: &str) {
             milestone: m(),
             agency: None,
             note: "Đăng ký 2 mô hình".into(),
+            attachments: vec![],
         },
     )
     .await
@@ -124,6 +126,7 @@ async fn submit_approve_and_the_rules(kind: &str) {
             milestone: m(),
             agency: None,
             note: "Đã bổ sung".into(),
+            attachments: vec![],
         },
     )
     .await
@@ -150,6 +153,7 @@ async fn submit_approve_and_the_rules(kind: &str) {
             milestone: m(),
             agency: None,
             note: String::new(),
+            attachments: vec![],
         },
     )
     .await
@@ -204,6 +208,7 @@ async fn concurrent_double_approval_has_exactly_one_winner(kind: &str) {
             milestone: mid("register-2024"),
             agency: None,
             note: String::new(),
+            attachments: vec![],
         },
     )
     .await
@@ -245,6 +250,7 @@ async fn concurrent_double_approval_has_exactly_one_winner(kind: &str) {
             milestone: mid("register-2025"),
             agency: None,
             note: String::new(),
+            attachments: vec![],
         },
     )
     .await
@@ -323,6 +329,7 @@ async fn a_crash_between_commit_and_projection_is_caught_up(kind: &str) {
                 milestone: mid("complete"),
                 agency: None,
                 note: String::new(),
+                attachments: vec![],
             },
         )
         .await

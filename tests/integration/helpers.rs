@@ -403,9 +403,11 @@ impl Drop for SmtpServer {
     }
 }
 
-/// The binary, with none of the caller's kehoach settings leaking in.
+/// The binary (`KEHOACH_TEST_BIN` if set, to test a build kept aside),
+/// with none of the caller's kehoach settings leaking in.
 pub fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kehoach"));
+    let path = std::env::var_os("KEHOACH_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_kehoach").into());
+    let mut c = Command::new(path);
     for var in [
         "KEHOACH_DB",
         "DATABASE_URL",
@@ -460,6 +462,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as sent (`body` is its lossy text).
+    pub bytes: Vec<u8>,
 }
 
 impl Resp {
@@ -539,6 +543,7 @@ fn parse_response(raw: &[u8]) -> Resp {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body,
     }
 }
 
@@ -608,4 +613,95 @@ pub fn wait_until_loaded(db: &Path, child: &mut std::process::Child) -> usize {
         }
     }
     loaded
+}
+
+/// The fault-injection SMTP server (`tests/support/smtp_faults.py`): it
+/// records every message it accepts as a JSON line and misbehaves as `env`
+/// says (`SMTP_REJECT`, `SMTP_REJECT_ALL`, `SMTP_DELAY`). Killed when dropped.
+impl SmtpServer {
+    pub fn start_faults(env: &[(&str, &str)]) -> Self {
+        Self::start_faults_on(free_port(), env)
+    }
+
+    /// The same on a given port: a server that comes up where nothing
+    /// listened before (an SMTP outage ending).
+    pub fn start_faults_on(port: u16, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("log directory");
+        let mut command = std::process::Command::new(python());
+        command
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "smtp_faults.Faults"])
+            .env("PYTHONPATH", repo_root().join("tests/support"))
+            .env("SMTP_LOG", dir.path().join("received.jsonl"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start aiosmtpd with {} (run scripts/test-services): {e}",
+                python()
+            )
+        });
+        let mut server = SmtpServer {
+            child,
+            port,
+            maildir: dir,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("aiosmtpd (smtp_faults) exited at start ({status}); run scripts/test-services");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = server.child.kill();
+        panic!("aiosmtpd (smtp_faults) did not listen on port {port}");
+    }
+
+    /// What the fault-injection server accepted, in order: one JSON object
+    /// per SMTP transaction (`message_id`, `rcpt_tos`, `subject`, `date`, `at`).
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        let log = self.maildir.path().join("received.jsonl");
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("a JSON line from smtp_faults.py"))
+            .collect()
+    }
+}
+
+/// The items a digest's plain-text part lists in full, in order: for each,
+/// its task ("III.1.2") and its milestone line ("Báo cáo … năm 2024 (phần
+/// của …)"), which together name one (task, milestone, obligation).
+pub fn digest_items(text: &str) -> Vec<(String, String)> {
+    let mut items = Vec::new();
+    let mut task = None;
+    for line in text.lines() {
+        let numbered = line
+            .split_once(". [")
+            .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if numbered {
+            task = line
+                .split_once("] Nhiệm vụ ")
+                .and_then(|(_, rest)| rest.split_once(':'))
+                .map(|(id, _)| id.to_string());
+        } else if let (Some(t), Some(m)) = (&task, line.trim().strip_prefix("Mốc: ")) {
+            items.push((t.clone(), m.to_string()));
+            task = None;
+        }
+    }
+    items
+}
+
+/// What a digest's plain-text part says it is about in all ("12 mốc của 7
+/// nhiệm vụ"), from its "Tổng cộng: …." line.
+pub fn digest_total(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("Tổng cộng: "))
+        .map(|t| t.trim_end_matches('.').to_string())
 }

@@ -361,6 +361,7 @@ async fn a_recorded_time_moved_back_is_caught(kind: &str) {
             milestone: mid("complete"),
             agency: None,
             note: String::new(),
+            attachments: vec![],
         },
     )
     .await

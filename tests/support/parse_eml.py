@@ -15,12 +15,14 @@ for sub in ("new", "cur"):
     if not os.path.isdir(folder):
         continue
     for name in sorted(os.listdir(folder)):
-        with open(os.path.join(folder, name), "rb") as f:
+        path = os.path.join(folder, name)
+        with open(path, "rb") as f:
             msg = email.message_from_binary_file(f, policy=policy.default)
         text = msg.get_body(("plain",))
         html = msg.get_body(("html",))
         out.append({
             "file": name,
+            "size": os.path.getsize(path),
             "subject": str(msg["Subject"]),
             "from": str(msg["From"]),
             "to": str(msg["To"]),

@@ -15,6 +15,13 @@ STEPS.json is {"steps": [STEP, ...]}; each STEP has "do" plus arguments:
   {"do": "expect_absent", "css": "..."}           no element matches
   {"do": "screenshot", "path": "/abs/path.png"}   PNG of the viewport
   {"do": "text", "css": "...", "as": "name"}      record the text as texts[name]
+  {"do": "axe", "name": "inbox"}                  axe-core finds no WCAG 2.1 A/AA violation
+                                                  on the page (tests/support/axe, npm ci)
+
+  {"do": "attach", "css": "input[type=file]", "paths": ["/abs/a.pdf", ...]}
+                                                  choose files in a file input
+  {"do": "content_type", "as": "name"}            record document.contentType
+                                                  (what the browser shows) as texts[name]
 Steps that look for elements or poll accept "timeout" (seconds, default 5).
 
 Success: prints {"ok": true, "steps": N, "texts": {...}, "url": FINAL_URL} on
@@ -22,7 +29,14 @@ stdout and exits 0. First failing step: one line on stderr naming the step
 index, the step and why; saves STEPS.json.failure.png and .failure.html next
 to STEPS.json (their paths follow on stderr); exits 1. Exit 2: bad usage or
 STEPS.json, or the browser could not be started (e.g. chromium/chromedriver
-missing).
+missing), or axe-core is not installed.
+
+The "axe" step injects axe-core's own axe.min.js into the page through
+WebDriver's execute/sync (scripts WebDriver runs are not subject to the
+page's Content-Security-Policy, which forbids every script of the page),
+then runs axe.run on the whole document through execute/async with the
+rules tagged wcag2a, wcag2aa, wcag21a and wcag21aa; any violation fails the
+step with its rule id, impact, help text and the selectors of the elements.
 """
 
 import base64, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
@@ -40,6 +54,16 @@ CHROME_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev
                "--no-proxy-server"]
 RETRYABLE = {"no such element", "stale element reference", "element not interactable",
              "element click intercepted", "javascript error", "no such execution context"}
+AXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "axe", "node_modules",
+                   "axe-core", "axe.min.js")
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+AXE_RUN = """
+const done = arguments[arguments.length - 1];
+axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}, resultTypes: ['violations']})
+  .then(r => done({violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+      targets: v.nodes.map(n => n.target.join(' ')), summary: (v.nodes[0] || {}).failureSummary || ''}))}))
+  .catch(e => done({error: String(e)}));
+"""
 # Never send the requests to ChromeDriver through an http_proxy from the environment.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -161,13 +185,38 @@ def run_step(b, step, texts):
         b.poll(f"an element matches {step['css']!r}", lambda: True if not b.cmd(
             "POST", "/elements", {"using": "css selector", "value": step["css"]}) else None,
             timeout)
+    elif do == "axe":
+        check_axe(b, step["name"])
     elif do == "screenshot":
         save_screenshot(b, step["path"])
     elif do == "text":
         texts[step["as"]] = b.poll(f"cannot read the text of {step['css']!r}", lambda: b.cmd(
             "GET", f"/element/{b.find(step['css'], timeout)}/text"), timeout)
+    elif do == "attach":  # ChromeDriver takes several files as paths on separate lines
+        def attach():
+            el = b.find(step["css"], timeout)
+            return b.cmd("POST", f"/element/{el}/value", {"text": "\n".join(step["paths"])}) or True
+        b.poll(f"cannot attach files to {step['css']!r}", attach, timeout)
+    elif do == "content_type":
+        texts[step["as"]] = b.js("return document.contentType;")
     else:
         raise StepFailed(f"unknown step {do!r}")
+
+
+def check_axe(b, name):
+    """Run axe-core on the current page; StepFailed listing every violation."""
+    with open(AXE) as f:
+        source = f.read()
+    b.cmd("POST", "/execute/sync", {"script": source + "\nreturn typeof axe;", "args": []})
+    result = b.cmd("POST", "/execute/async", {"script": AXE_RUN, "args": [AXE_TAGS]})
+    if result.get("error"):
+        raise StepFailed(f"axe-core could not check page {name!r}: {result['error']}")
+    found = result["violations"]
+    if found:
+        lines = [f"{v['id']} ({v['impact']}): {v['help']} — at {'; '.join(v['targets'][:8])}"
+                 f"{' …' if len(v['targets']) > 8 else ''} — {v['summary'][:300]}" for v in found]
+        raise StepFailed(f"axe-core: {len(found)} WCAG 2.1 A/AA violation(s) on page {name!r} "
+                         f"({b.cmd('GET', '/url')}):\n  " + "\n  ".join(lines))
 
 
 def save_screenshot(b, path):
@@ -228,6 +277,10 @@ def main(argv):
             print(f"webdriver_flow: {path} is missing; run scripts/test-services "
                   "(installs chromium and chromium-driver)", file=sys.stderr)
             return 2
+    if not os.access(AXE, os.R_OK):
+        print(f"webdriver_flow: {AXE} is missing; run scripts/test-services "
+              "(installs axe-core with npm ci in tests/support/axe)", file=sys.stderr)
+        return 2
     steps_path = argv[1]
     try:
         with open(steps_path) as f:

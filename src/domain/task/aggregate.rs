@@ -1,10 +1,12 @@
 //! The Task aggregate: one task of a plan and its milestones. Pure: no I/O
 //! and no clock; who and when come in the command's stamp.
 
-use super::commands::{DeliveryOutcome, TaskAction, TaskCommand};
+use super::commands::{TaskAction, TaskCommand};
 use super::definition::{Actor, MilestoneSpec, ObligationMode, ObligationRef, Stamp, TaskDefinition};
 use super::errors::TaskError;
-use super::events::{Change, DefinitionChanges, KpiValue, TaskEvent};
+use super::events::{AddressOutcome, AddressResult, Change, DefinitionChanges, KpiValue, TaskEvent};
+use super::evidence::Filed;
+use super::inputs;
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, TaskKey};
 use crate::domain::reminders::{with_advisory, Recipient, ReminderKind, Role};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -101,6 +103,10 @@ pub struct Obligation {
     /// Cancelled because the plan no longer lists the milestone.
     #[serde(default)]
     pub removed_by_plan: bool,
+    /// What was filed in the current round (reports, then the submission),
+    /// for the approver; cleared when the obligation is returned.
+    #[serde(default)]
+    pub filed: Vec<Filed>,
 }
 
 impl Obligation {
@@ -119,6 +125,7 @@ impl Obligation {
             round: Vec::new(),
             fulfilled_by: None,
             removed_by_plan: false,
+            filed: Vec::new(),
         }
     }
 
@@ -196,20 +203,139 @@ pub struct ReminderRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum Delivery {
-    Sent {
-        message_id: String,
-        at: DateTime<Utc>,
-    },
+    /// Release 0.1 and 0.2: sent as a whole.
+    Sent { message_id: String, at: DateTime<Utc> },
+    /// Release 0.1 and 0.2: an attempt failed (`next_attempt` None: for good).
     Failed {
         attempts: u32,
         error: String,
         next_attempt: Option<DateTime<Utc>>,
     },
+    /// In a digest fixed before sending, and where each of its addresses stands.
+    Digest {
+        message_id: String,
+        addresses: BTreeMap<String, AddressState>,
+        attempts: u32,
+        /// The first attempt: retries stop some days after it.
+        first_attempt: Option<DateTime<Utc>>,
+        /// The latest attempt.
+        last_attempt: Option<DateTime<Utc>>,
+        /// The next attempt, when addresses are deferred; None when the
+        /// digest is new or re-queued (send now) or nothing is left to try.
+        next_attempt: Option<DateTime<Utc>>,
+        last_error: Option<String>,
+        formed_at: DateTime<Utc>,
+    },
+}
+
+/// Where one address of a digest stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum AddressState {
+    Pending,
+    Accepted { reply: String },
+    Rejected { reply: String },
+    Deferred { reply: String },
+    GaveUp { reply: String },
+}
+
+/// Where a delivery stands, as the outbox shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Still to send (or to send again to some addresses).
+    Queued,
+    /// Delivered to at least one address, nothing left to try.
+    Sent,
+    /// Nothing delivered, nothing left to try.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl Delivery {
+    pub fn status(&self) -> DeliveryStatus {
+        match self {
+            Delivery::Sent { .. } => DeliveryStatus::Sent,
+            Delivery::Failed { next_attempt, .. } => {
+                if next_attempt.is_some() {
+                    DeliveryStatus::Queued
+                } else {
+                    DeliveryStatus::Failed
+                }
+            }
+            Delivery::Digest { addresses, .. } => {
+                let states = || addresses.values();
+                if states().any(|s| matches!(s, AddressState::Pending | AddressState::Deferred { .. })) {
+                    DeliveryStatus::Queued
+                } else if states().any(|s| matches!(s, AddressState::Accepted { .. })) {
+                    DeliveryStatus::Sent
+                } else {
+                    DeliveryStatus::Failed
+                }
+            }
+        }
+    }
+
+    /// The addresses the next attempt goes to: those pending or deferred.
+    pub fn to_try(&self) -> Vec<String> {
+        match self {
+            Delivery::Digest { addresses, .. } => addresses
+                .iter()
+                .filter(|(_, s)| matches!(s, AddressState::Pending | AddressState::Deferred { .. }))
+                .map(|(a, _)| a.clone())
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    /// Some address failed and nothing is left to try: `outbox retry` may
+    /// put it back in the queue.
+    pub fn failed_for_good(&self) -> bool {
+        match self {
+            Delivery::Sent { .. } => false,
+            Delivery::Failed { next_attempt, .. } => next_attempt.is_none(),
+            Delivery::Digest { addresses, .. } => {
+                self.status() != DeliveryStatus::Queued
+                    && addresses
+                        .values()
+                        .any(|s| matches!(s, AddressState::Rejected { .. } | AddressState::GaveUp { .. }))
+            }
+        }
+    }
+
+    /// The Message-ID it was (or is to be) sent under.
+    pub fn message_id(&self) -> Option<&str> {
+        match self {
+            Delivery::Sent { message_id, .. } | Delivery::Digest { message_id, .. } => Some(message_id),
+            Delivery::Failed { .. } => None,
+        }
+    }
 }
 
 impl ReminderRecord {
-    pub fn delivered_to(&self, agency: &AgencyCode) -> bool {
-        matches!(self.deliveries.get(agency), Some(Delivery::Sent { .. }))
+    /// Whether the dispatcher may put this item in a new digest to `agency`:
+    /// not yet in one, or (release 0.2) failed with a retry to come.
+    fn may_form(&self, agency: &AgencyCode) -> bool {
+        match self.deliveries.get(agency) {
+            None => true,
+            Some(d @ Delivery::Failed { .. }) => d.status() == DeliveryStatus::Queued,
+            Some(_) => false,
+        }
+    }
+
+    /// Whether this item is in digest `message_id` to `agency` with addresses left to try.
+    fn in_flight(&self, agency: &AgencyCode, message_id: &str) -> bool {
+        self.deliveries
+            .get(agency)
+            .is_some_and(|d| d.message_id() == Some(message_id) && d.status() == DeliveryStatus::Queued)
     }
 
     /// Whether this record stands for point `key` of obligation `ob`. A record
@@ -468,13 +594,14 @@ impl Task {
             if !stamp.by.is_system() {
                 return Err(TaskError::SystemOnly);
             }
-        } else if action.is_plan_load() {
+        } else if action.is_operation() {
             if matches!(stamp.by, Actor::Legacy { .. }) {
                 return Err(TaskError::SystemOnly);
             }
         } else if !matches!(stamp.by, Actor::Account(_)) {
             return Err(TaskError::PersonRequired);
         }
+        check_lengths(&action)?;
         match action {
             TaskAction::SyncFromPlan {
                 plan,
@@ -496,11 +623,12 @@ impl Task {
                 note,
                 kpis,
                 evidence,
+                attachments,
             } => {
                 let (def, _, o) = self.implementer_action(&stamp, &milestone, agency.as_ref())?;
                 require_owed(&milestone, o, "báo cáo thêm")?;
                 check_kpis(def, &kpis)?;
-                if note.trim().is_empty() && kpis.is_empty() && evidence.is_empty() {
+                if note.trim().is_empty() && kpis.is_empty() && evidence.is_empty() && attachments.is_empty() {
                     return Err(TaskError::EmptyReport);
                 }
                 Ok(vec![TaskEvent::ProgressReported {
@@ -509,6 +637,7 @@ impl Task {
                     note,
                     kpis,
                     evidence,
+                    attachments,
                     stamp,
                 }])
             }
@@ -516,6 +645,7 @@ impl Task {
                 milestone,
                 agency,
                 note,
+                attachments,
             } => {
                 let (_, m, o) = self.implementer_action(&stamp, &milestone, agency.as_ref())?;
                 require_owed(&milestone, o, "nộp lại")?;
@@ -529,6 +659,7 @@ impl Task {
                         milestone,
                         obligation: Some(ob),
                         note,
+                        attachments,
                         stamp,
                     },
                     notice,
@@ -641,53 +772,74 @@ impl Task {
                     stamp,
                 }])
             }
-            TaskAction::RecordDelivery {
-                milestone,
-                key,
+            TaskAction::FormDigest {
                 agency,
-                outcome,
+                items,
+                message_id,
+                addresses,
             } => {
-                let (_, m) = self.known_milestone(&milestone)?;
-                let record = m
-                    .reminders
-                    .iter()
-                    .find(|r| r.key == key)
-                    .ok_or_else(|| TaskError::UnknownReminder {
-                        milestone: milestone.clone(),
-                        key: key.clone(),
-                    })?;
-                if record.delivered_to(&agency) {
-                    return Ok(vec![]);
+                // Strict: a dispatcher working from a stale view learns that
+                // another digest has these items, and sends nothing.
+                for (milestone, key) in &items {
+                    let m = self.known_milestone(milestone)?.1;
+                    let record =
+                        m.reminders
+                            .iter()
+                            .find(|r| &r.key == key)
+                            .ok_or_else(|| TaskError::UnknownReminder {
+                                milestone: milestone.clone(),
+                                key: key.clone(),
+                            })?;
+                    if !record.may_form(&agency) {
+                        return Err(TaskError::AlreadyInDigest {
+                            milestone: milestone.clone(),
+                            key: key.clone(),
+                        });
+                    }
                 }
-                Ok(vec![match outcome {
-                    DeliveryOutcome::Sent {
-                        message_id,
-                        addresses,
-                        reply,
-                    } => TaskEvent::ReminderSent {
+                Ok(self
+                    .records(&items, |r| r.may_form(&agency))
+                    .map(|(milestone, key)| TaskEvent::ReminderBatched {
                         milestone,
                         key,
-                        agency,
-                        message_id,
-                        addresses,
-                        reply,
-                        stamp,
-                    },
-                    DeliveryOutcome::Failed {
-                        attempt,
-                        error,
-                        next_attempt,
-                    } => TaskEvent::ReminderFailed {
-                        milestone,
-                        key,
-                        agency,
-                        attempt,
-                        error,
-                        next_attempt,
-                        stamp,
-                    },
-                }])
+                        agency: agency.clone(),
+                        message_id: message_id.clone(),
+                        addresses: addresses.clone(),
+                        stamp: stamp.clone(),
+                    })
+                    .collect())
             }
+            TaskAction::RecordAttempt {
+                agency,
+                items,
+                message_id,
+                attempt,
+                results,
+                next_attempt,
+            } => Ok(self
+                .records(&items, |r| r.in_flight(&agency, &message_id))
+                .map(|(milestone, key)| TaskEvent::ReminderAttempted {
+                    milestone,
+                    key,
+                    agency: agency.clone(),
+                    message_id: message_id.clone(),
+                    attempt,
+                    results: results.clone(),
+                    next_attempt,
+                    stamp: stamp.clone(),
+                })
+                .collect()),
+            TaskAction::Requeue { agency, items } => Ok(self
+                .records(&items, |r| {
+                    r.deliveries.get(&agency).is_some_and(Delivery::failed_for_good)
+                })
+                .map(|(milestone, key)| TaskEvent::ReminderRequeued {
+                    milestone,
+                    key,
+                    agency: agency.clone(),
+                    stamp: stamp.clone(),
+                })
+                .collect()),
             TaskAction::Waive {
                 milestone,
                 agency,
@@ -1081,17 +1233,42 @@ fn require_reason(reason: &str) -> Result<(), TaskError> {
 
 fn check_kpis(def: &TaskDefinition, kpis: &[KpiValue]) -> Result<(), TaskError> {
     for kv in kpis {
-        if def.kpi(&kv.key).is_none() {
+        let Some(target) = def.kpi(&kv.key) else {
             return Err(TaskError::UnknownKpi {
                 key: kv.key.clone(),
                 known: def.kpis.iter().map(|k| k.key.as_str()).collect::<Vec<_>>().join(", "),
             });
-        }
-        if !kv.value.is_finite() {
-            return Err(TaskError::KpiNotFinite { key: kv.key.clone() });
-        }
+        };
+        inputs::check_kpi_value(target, kv.value)?;
     }
     Ok(())
+}
+
+/// Notes, reasons and evidence within their lengths (`inputs`).
+fn check_lengths(action: &TaskAction) -> Result<(), TaskError> {
+    use inputs::{check_length, NOTE_MAX_CHARS, REASON_MAX_CHARS};
+    match action {
+        TaskAction::ReportProgress {
+            note,
+            evidence,
+            attachments,
+            ..
+        } => {
+            check_length("ghi chú", note, NOTE_MAX_CHARS)?;
+            inputs::check_evidence(evidence)?;
+            inputs::check_attachments(attachments)
+        }
+        TaskAction::Submit { note, attachments, .. } => {
+            check_length("ghi chú", note, NOTE_MAX_CHARS)?;
+            inputs::check_attachments(attachments)
+        }
+        TaskAction::Approve { note, .. } => check_length("ghi chú", note, NOTE_MAX_CHARS),
+        TaskAction::Return { reason, .. }
+        | TaskAction::Extend { reason, .. }
+        | TaskAction::Waive { reason, .. }
+        | TaskAction::Cancel { reason, .. } => check_length("lý do", reason, REASON_MAX_CHARS),
+        _ => Ok(()),
+    }
 }
 
 impl Aggregate for Task {
@@ -1158,7 +1335,10 @@ impl Aggregate for Task {
             TaskEvent::ProgressReported {
                 milestone,
                 obligation,
+                note,
                 kpis,
+                evidence,
+                attachments,
                 ..
             } => {
                 if let Some(m) = self.milestone_mut(&milestone) {
@@ -1168,18 +1348,38 @@ impl Aggregate for Task {
                         for kv in &kpis {
                             o.kpis.insert(kv.key.clone(), kv.value);
                         }
+                        o.filed.push(Filed {
+                            submission: false,
+                            note: note.clone(),
+                            kpis: kpis.clone(),
+                            evidence: evidence.clone(),
+                            attachments: attachments.clone(),
+                            stamp: stamp.clone(),
+                        });
                     }
                 }
                 touched = Some(milestone);
             }
             TaskEvent::MilestoneSubmitted {
-                milestone, obligation, ..
+                milestone,
+                obligation,
+                note,
+                attachments,
+                ..
             } => {
                 if let Some(m) = self.milestone_mut(&milestone) {
                     for o in Self::targets(m, obligation.as_ref(), &stamp.by, Legacy::ByActor) {
                         o.status = MilestoneStatus::Submitted;
                         o.submitted = Some(stamp.clone());
                         o.record_round(&stamp.by);
+                        o.filed.push(Filed {
+                            submission: true,
+                            note: note.clone(),
+                            kpis: Vec::new(),
+                            evidence: Vec::new(),
+                            attachments: attachments.clone(),
+                            stamp: stamp.clone(),
+                        });
                         if o.agency.is_none() {
                             o.fulfilled_by = stamp.by.agency().cloned();
                         }
@@ -1209,6 +1409,7 @@ impl Aggregate for Task {
                         o.status = MilestoneStatus::Returned;
                         o.last_reason = Some(reason.clone());
                         o.round.clear();
+                        o.filed.clear();
                     }
                 }
                 touched = Some(milestone);
@@ -1324,6 +1525,115 @@ impl Aggregate for Task {
                     );
                 }
             }
+            TaskEvent::ReminderBatched {
+                milestone,
+                key,
+                agency,
+                message_id,
+                addresses,
+                ..
+            } => {
+                if let Some(r) = self.reminder_mut(&milestone, &key) {
+                    r.deliveries.insert(
+                        agency,
+                        Delivery::Digest {
+                            message_id,
+                            addresses: addresses.into_iter().map(|a| (a, AddressState::Pending)).collect(),
+                            attempts: 0,
+                            first_attempt: None,
+                            last_attempt: None,
+                            next_attempt: None,
+                            last_error: None,
+                            formed_at: stamp.at,
+                        },
+                    );
+                }
+            }
+            TaskEvent::ReminderAttempted {
+                milestone,
+                key,
+                agency,
+                attempt,
+                results,
+                next_attempt,
+                ..
+            } => {
+                if let Some(Delivery::Digest {
+                    addresses,
+                    attempts,
+                    first_attempt,
+                    last_attempt,
+                    next_attempt: next,
+                    last_error,
+                    ..
+                }) = self
+                    .reminder_mut(&milestone, &key)
+                    .and_then(|r| r.deliveries.get_mut(&agency))
+                {
+                    for result in &results {
+                        let state = match result.outcome {
+                            AddressOutcome::Accepted => AddressState::Accepted {
+                                reply: result.reply.clone(),
+                            },
+                            AddressOutcome::Rejected => AddressState::Rejected {
+                                reply: result.reply.clone(),
+                            },
+                            AddressOutcome::Deferred if next_attempt.is_some() => AddressState::Deferred {
+                                reply: result.reply.clone(),
+                            },
+                            AddressOutcome::Deferred => AddressState::GaveUp {
+                                reply: result.reply.clone(),
+                            },
+                        };
+                        addresses.insert(result.address.clone(), state);
+                    }
+                    if next_attempt.is_none() {
+                        for state in addresses.values_mut() {
+                            if matches!(state, AddressState::Pending) {
+                                *state = AddressState::GaveUp { reply: String::new() };
+                            }
+                        }
+                    }
+                    *attempts = attempt;
+                    first_attempt.get_or_insert(stamp.at);
+                    *last_attempt = Some(stamp.at);
+                    *next = next_attempt;
+                    let errors: Vec<String> = results
+                        .iter()
+                        .filter(|r| r.outcome != AddressOutcome::Accepted)
+                        .map(AddressResult::described)
+                        .collect();
+                    *last_error = (!errors.is_empty()).then(|| errors.join("; "));
+                }
+            }
+            TaskEvent::ReminderRequeued {
+                milestone, key, agency, ..
+            } => {
+                if let Some(r) = self.reminder_mut(&milestone, &key) {
+                    match r.deliveries.get_mut(&agency) {
+                        Some(Delivery::Digest {
+                            addresses,
+                            first_attempt,
+                            next_attempt,
+                            ..
+                        }) => {
+                            for state in addresses.values_mut() {
+                                if matches!(state, AddressState::Rejected { .. } | AddressState::GaveUp { .. }) {
+                                    *state = AddressState::Pending;
+                                }
+                            }
+                            // A new lifetime of retries from the next attempt.
+                            *first_attempt = None;
+                            *next_attempt = None;
+                        }
+                        // A release 0.1 failure: the item is queued afresh.
+                        Some(Delivery::Failed { .. }) => {
+                            r.deliveries.remove(&agency);
+                        }
+                        _ => {}
+                    }
+                }
+            }
         }
         let implementers = self.implementers().to_vec();
         for m in &mut self.milestones {
@@ -1336,6 +1646,24 @@ impl Aggregate for Task {
 }
 
 impl Task {
+    /// The items (milestone, key) of `items` whose record exists and passes
+    /// `wanted`: what a dispatcher or operator action applies to. Others are
+    /// quietly skipped (the state moved on: a re-run is harmless).
+    fn records<'a>(
+        &'a self,
+        items: &'a [(MilestoneId, String)],
+        wanted: impl Fn(&ReminderRecord) -> bool + 'a,
+    ) -> impl Iterator<Item = (MilestoneId, String)> + 'a {
+        items
+            .iter()
+            .filter(move |(milestone, key)| {
+                self.milestone(milestone)
+                    .and_then(|m| m.reminders.iter().find(|r| &r.key == key))
+                    .is_some_and(&wanted)
+            })
+            .cloned()
+    }
+
     fn reminder_mut(&mut self, milestone: &MilestoneId, key: &str) -> Option<&mut ReminderRecord> {
         self.milestone_mut(milestone)?
             .reminders

@@ -1,5 +1,6 @@
 use super::definition::{MilestoneSpec, ObligationRef, Stamp, TaskDefinition};
-use super::events::KpiValue;
+use super::events::{AddressResult, KpiValue};
+use super::evidence::Attachment;
 use crate::domain::ids::{AgencyCode, MilestoneId, PlanId, TaskId};
 use crate::domain::reminders::{Recipient, ReminderKind};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,6 +13,9 @@ pub struct TaskCommand {
     pub action: TaskAction,
 }
 
+// A command lives for one decision; boxing the plan's definition would only
+// move the allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskAction {
     /// Register the task, or amend it to match the plan file. Emits nothing
@@ -31,12 +35,16 @@ pub enum TaskAction {
         note: String,
         kpis: Vec<KpiValue>,
         evidence: Vec<String>,
+        /// Evidence files, already stored (see `store::files`).
+        attachments: Vec<Attachment>,
     },
     Submit {
         milestone: MilestoneId,
         /// The obligation's agency, where the caller could mean several.
         agency: Option<AgencyCode>,
         note: String,
+        /// Evidence files, already stored (see `store::files`).
+        attachments: Vec<Attachment>,
     },
     Approve {
         milestone: MilestoneId,
@@ -81,12 +89,27 @@ pub enum TaskAction {
         recipients: Vec<Recipient>,
         window: Option<NaiveDate>,
     },
-    /// The dispatcher tried to deliver a queued message to one agency (engine only).
-    RecordDelivery {
-        milestone: MilestoneId,
-        key: String,
+    /// The dispatcher fixed a digest to one agency: these items of this
+    /// task go in it, under this Message-ID, to these addresses (engine only).
+    FormDigest {
         agency: AgencyCode,
-        outcome: DeliveryOutcome,
+        items: Vec<(MilestoneId, String)>,
+        message_id: String,
+        addresses: Vec<String>,
+    },
+    /// The dispatcher tried to deliver a digest (engine only).
+    RecordAttempt {
+        agency: AgencyCode,
+        items: Vec<(MilestoneId, String)>,
+        message_id: String,
+        attempt: u32,
+        results: Vec<AddressResult>,
+        next_attempt: Option<DateTime<Utc>>,
+    },
+    /// Put deliveries that failed for good back in the queue (`outbox retry`).
+    Requeue {
+        agency: AgencyCode,
+        items: Vec<(MilestoneId, String)>,
     },
 }
 
@@ -115,20 +138,30 @@ impl TaskAction {
             | Self::Extend { milestone, .. }
             | Self::Waive { milestone, .. }
             | Self::Cancel { milestone, .. }
-            | Self::QueueReminder { milestone, .. }
-            | Self::RecordDelivery { milestone, .. } => Some(milestone),
-            Self::SyncFromPlan { .. } | Self::Withdraw { .. } => None,
+            | Self::QueueReminder { milestone, .. } => Some(milestone),
+            Self::SyncFromPlan { .. }
+            | Self::Withdraw { .. }
+            | Self::FormDigest { .. }
+            | Self::RecordAttempt { .. }
+            | Self::Requeue { .. } => None,
         }
     }
 
     /// Actions that only the engine may issue (scheduler, dispatcher).
     pub fn is_system(&self) -> bool {
-        matches!(self, Self::QueueReminder { .. } | Self::RecordDelivery { .. })
+        matches!(
+            self,
+            Self::QueueReminder { .. } | Self::FormDigest { .. } | Self::RecordAttempt { .. }
+        )
     }
 
-    /// Actions of loading a plan: the engine at start-up, an operator at the
-    /// terminal or an administrator's account.
-    pub fn is_plan_load(&self) -> bool {
-        matches!(self, Self::SyncFromPlan { .. } | Self::Withdraw { .. })
+    /// Operations: loading a plan (the engine at start-up, an operator at
+    /// the terminal or an administrator's account) and re-queuing failed
+    /// deliveries.
+    pub fn is_operation(&self) -> bool {
+        matches!(
+            self,
+            Self::SyncFromPlan { .. } | Self::Withdraw { .. } | Self::Requeue { .. }
+        )
     }
 }

@@ -136,6 +136,50 @@ impl fmt::Display for KpiTarget {
     }
 }
 
+impl KpiTarget {
+    /// A reported value with this KPI's unit, as people read it:
+    /// "2 mô hình", "85%", "1.5" (no unit).
+    pub fn value_text(&self, value: f64) -> String {
+        with_unit(value, &self.unit)
+    }
+
+    /// The KPI's label and a value: "Số mô hình dân vận khéo: 2 mô hình".
+    pub fn reading(&self, value: f64) -> String {
+        format!("{}: {}", self.label, self.value_text(value))
+    }
+}
+
+/// A number without noise: integers without ".0", at most three decimals,
+/// never "-0".
+pub fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{}", v as i64);
+    }
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// A value with its unit, spaced the way [`KpiTarget`]'s Display spaces it
+/// ("85%", "2 mô hình").
+pub fn with_unit(v: f64, unit: &str) -> String {
+    unit_after(format_number(v), unit)
+}
+
+/// A number already written, followed by its unit: "%" right after it, any
+/// other unit spaced.
+pub fn unit_after(number: String, unit: &str) -> String {
+    match unit.trim() {
+        "" => number,
+        "%" => format!("{number}%"),
+        u => format!("{number} {u}"),
+    }
+}
+
 /// The kind of schedule a milestone came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -270,6 +314,15 @@ impl Channel {
             Self::Web { .. } => "web",
             Self::Api { .. } => "api",
             Self::Cli { .. } => "cli",
+        }
+    }
+
+    /// Where the action came from, as people read it.
+    pub fn label_vi(&self) -> &'static str {
+        match self {
+            Self::Web { .. } => "web",
+            Self::Api { .. } => "API",
+            Self::Cli { .. } => "dòng lệnh",
         }
     }
 }
@@ -415,8 +468,8 @@ impl fmt::Display for Actor {
         match self {
             Self::Account(p) => write!(f, "{} ({})", p.name, p.agency),
             Self::Legacy { agency, person } => write!(f, "{person} ({agency})"),
-            Self::Operator { operator, host, .. } => write!(f, "vận hành: {operator}@{host}"),
-            Self::System { system, .. } => write!(f, "hệ thống: {}", system_label(system)),
+            Self::Operator { operator, host, .. } => write!(f, "Người vận hành {operator} (máy {host})"),
+            Self::System { system, .. } => write!(f, "Hệ thống ({})", system_label(system)),
         }
     }
 }

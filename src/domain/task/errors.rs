@@ -82,6 +82,24 @@ pub enum TaskError {
     KpiNotFinite { key: KpiKey },
     #[error("mốc {milestone} không có lời nhắc {key}")]
     UnknownReminder { milestone: MilestoneId, key: String },
+    #[error("lời nhắc {key} của mốc {milestone} đã ở trong một thư tổng hợp khác")]
+    AlreadyInDigest { milestone: MilestoneId, key: String },
+    #[error("{field} quá dài: {chars} ký tự, tối đa {max} ký tự")]
+    TooLong {
+        field: &'static str,
+        max: usize,
+        chars: usize,
+    },
+    #[error("quá nhiều minh chứng: {given}, tối đa {max}")]
+    TooManyEvidence { max: usize, given: usize },
+    #[error("giá trị chỉ tiêu {key} = {value} không hợp lệ: {rule}")]
+    KpiOutOfRange {
+        key: KpiKey,
+        value: f64,
+        rule: &'static str,
+    },
+    #[error("hạn mới {requested} vượt quá thời kỳ của kế hoạch (muộn nhất {latest})")]
+    ExtensionBeyondPlan { requested: NaiveDate, latest: NaiveDate },
     #[error("nhiệm vụ thuộc kế hoạch/mã khác ({0})")]
     WrongIdentity(String),
 }
@@ -112,8 +130,26 @@ impl TaskError {
             Self::UnknownKpi { .. } => "unknown_kpi",
             Self::KpiNotFinite { .. } => "kpi_not_finite",
             Self::UnknownReminder { .. } => "unknown_reminder",
+            Self::AlreadyInDigest { .. } => "already_in_digest",
+            Self::TooLong { .. } => "too_long",
+            Self::TooManyEvidence { .. } => "too_many_evidence",
+            Self::KpiOutOfRange { .. } => "kpi_out_of_range",
+            Self::ExtensionBeyondPlan { .. } => "extension_beyond_plan",
             Self::WrongIdentity(_) => "wrong_identity",
         }
+    }
+
+    /// Refusals of what the request carries, whatever the task's state: a
+    /// field over its bound (`inputs`). The CLI exits 2 for these.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Self::TooLong { .. }
+                | Self::TooManyEvidence { .. }
+                | Self::KpiOutOfRange { .. }
+                | Self::KpiNotFinite { .. }
+                | Self::ExtensionBeyondPlan { .. }
+        )
     }
 
     /// Refusals because of who asked (HTTP 403), as opposed to the state of the task.

@@ -1,4 +1,5 @@
 use super::definition::{KpiTarget, MilestoneSpec, ObligationMode, ObligationRef, SourceRef, Stamp, TaskDefinition};
+use super::evidence::Attachment;
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
 use crate::domain::reminders::{PolicyOverride, Recipient, ReminderKind};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -86,6 +87,14 @@ pub struct KpiValue {
     pub value: f64,
 }
 
+impl KpiValue {
+    /// A value as reported; `-0` is 0 (it would be shown as `-0`).
+    pub fn new(key: KpiKey, value: f64) -> Self {
+        let value = if value == 0.0 { 0.0 } else { value };
+        Self { key, value }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 // Events live briefly between decide and serialisation; boxing would only add noise.
 #[allow(clippy::large_enum_variant)]
@@ -128,6 +137,9 @@ pub enum TaskEvent {
         note: String,
         kpis: Vec<KpiValue>,
         evidence: Vec<String>,
+        /// Evidence files; absent before release 0.3 and when there are none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Attachment>,
         stamp: Stamp,
     },
     MilestoneSubmitted {
@@ -136,6 +148,9 @@ pub enum TaskEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         obligation: Option<ObligationRef>,
         note: String,
+        /// Evidence files; absent before release 0.3 and when there are none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Attachment>,
         stamp: Stamp,
     },
     MilestoneApproved {
@@ -217,6 +232,67 @@ pub enum TaskEvent {
         next_attempt: Option<DateTime<Utc>>,
         stamp: Stamp,
     },
+    /// The item was put in a digest, before any attempt to send it: the
+    /// digest (its Message-ID, its addresses, and the items that carry this
+    /// Message-ID) is fixed from here on, and every attempt sends it again
+    /// as it is. Written for every item of the digest in one transaction.
+    ReminderBatched {
+        milestone: MilestoneId,
+        key: String,
+        agency: AgencyCode,
+        message_id: String,
+        addresses: Vec<String>,
+        stamp: Stamp,
+    },
+    /// One attempt to deliver the digest, with the server's answer for each
+    /// address tried. Written for every item of the digest in one transaction.
+    ReminderAttempted {
+        milestone: MilestoneId,
+        key: String,
+        agency: AgencyCode,
+        message_id: String,
+        attempt: u32,
+        results: Vec<AddressResult>,
+        /// When the addresses deferred are tried again; None: no more attempts.
+        next_attempt: Option<DateTime<Utc>>,
+        stamp: Stamp,
+    },
+    /// An operator put a delivery that had failed for good back in the
+    /// queue (`outbox retry`): its failed addresses are tried again, with
+    /// the same Message-ID.
+    ReminderRequeued {
+        milestone: MilestoneId,
+        key: String,
+        agency: AgencyCode,
+        stamp: Stamp,
+    },
+}
+
+/// What the server said about one address in one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressResult {
+    pub address: String,
+    pub outcome: AddressOutcome,
+    /// The server's reply, or the error.
+    pub reply: String,
+}
+
+impl AddressResult {
+    /// `address: reply`, as errors and logs show a refusal.
+    pub fn described(&self) -> String {
+        format!("{}: {}", self.address, self.reply)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressOutcome {
+    /// Accepted (2xx): delivered.
+    Accepted,
+    /// Refused for good (5xx, or an address that is not one): final at once.
+    Rejected,
+    /// Not delivered this time (4xx, no connection, timeout): tried again.
+    Deferred,
 }
 
 impl TaskEvent {
@@ -237,7 +313,10 @@ impl TaskEvent {
             | Self::MilestoneCancelled { stamp, .. }
             | Self::ReminderQueued { stamp, .. }
             | Self::ReminderSent { stamp, .. }
-            | Self::ReminderFailed { stamp, .. } => stamp,
+            | Self::ReminderFailed { stamp, .. }
+            | Self::ReminderBatched { stamp, .. }
+            | Self::ReminderAttempted { stamp, .. }
+            | Self::ReminderRequeued { stamp, .. } => stamp,
         }
     }
 
@@ -259,6 +338,9 @@ impl TaskEvent {
             Self::ReminderQueued { .. } => "ReminderQueued",
             Self::ReminderSent { .. } => "ReminderSent",
             Self::ReminderFailed { .. } => "ReminderFailed",
+            Self::ReminderBatched { .. } => "ReminderBatched",
+            Self::ReminderAttempted { .. } => "ReminderAttempted",
+            Self::ReminderRequeued { .. } => "ReminderRequeued",
         }
     }
 }

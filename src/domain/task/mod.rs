@@ -5,17 +5,21 @@ pub mod commands;
 pub mod definition;
 pub mod errors;
 pub mod events;
+pub mod evidence;
+pub mod inputs;
 
 #[cfg(test)]
 mod tests;
 
 pub use aggregate::{
-    obligation_key, split_key, Delivery, Milestone, MilestoneStatus, Obligation, ReminderRecord, Task,
+    obligation_key, split_key, AddressState, Delivery, DeliveryStatus, Milestone, MilestoneStatus, Obligation,
+    ReminderRecord, Task,
 };
 pub use commands::{DeliveryOutcome, TaskAction, TaskCommand};
 pub use definition::{
-    system_label, Actor, Baseline, Channel, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, ObligationMode,
-    ObligationRef, Principal, SourceRef, Stamp, TargetValue, TaskDefinition,
+    format_number, system_label, unit_after, with_unit, Actor, Baseline, Channel, Comparator, KpiTarget, MilestoneKind,
+    MilestoneSpec, ObligationMode, ObligationRef, Principal, SourceRef, Stamp, TargetValue, TaskDefinition,
 };
 pub use errors::TaskError;
-pub use events::{KpiValue, TaskEvent};
+pub use events::{AddressOutcome, AddressResult, KpiValue, TaskEvent};
+pub use evidence::{Attachment, FileHash, Filed};

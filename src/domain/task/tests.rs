@@ -116,6 +116,7 @@ fn submitted_by(agency: &str, name: &str) -> TaskEvent {
         milestone: mid("register-2024"),
         obligation: ob(agency),
         note: "Đã đăng ký".into(),
+        attachments: vec![],
         stamp: person(agency, name),
     }
 }
@@ -197,6 +198,7 @@ async fn implementers_submit_and_nobody_else_does() {
                 milestone: mid("register-2024"),
                 agency: None,
                 note: String::new(),
+                attachments: vec![],
             },
         ))
         .await
@@ -230,6 +232,7 @@ async fn implementers_submit_and_nobody_else_does() {
                 milestone: mid("register-2024"),
                 agency: None,
                 note: String::new(),
+                attachments: vec![],
             },
         ))
         .await
@@ -297,6 +300,7 @@ async fn four_eyes_compares_accounts_never_names() {
         milestone: mid("register-2024"),
         obligation: ob("UBND"),
         note: String::new(),
+        attachments: vec![],
         stamp: account("UBND", "Nguyễn Văn An", "acc-1"),
     });
     Tf::with(())
@@ -332,6 +336,7 @@ async fn four_eyes_compares_accounts_never_names() {
         note: "Báo cáo".into(),
         kpis: vec![],
         evidence: vec![],
+        attachments: vec![],
         stamp: account("UBND", "Lê Văn Báo", "acc-4"),
     });
     reported.push(submitted_by("UBND", "Trần Thị B"));
@@ -442,6 +447,7 @@ async fn each_implementer_owes_its_own_obligation() {
                 note: "Đăng ký 1 mô hình".into(),
                 kpis: vec![],
                 evidence: vec![],
+                attachments: vec![],
             },
         )
     };
@@ -480,6 +486,7 @@ async fn a_joint_milestone_is_one_obligation_any_implementer_fulfils() {
             milestone: mid("register-2024"),
             agency: None,
             note: String::new(),
+            attachments: vec![],
         },
     );
     let events = task.decide(submit).unwrap();
@@ -504,6 +511,7 @@ async fn a_joint_milestone_is_one_obligation_any_implementer_fulfils() {
             milestone: mid("register-2024"),
             agency: None,
             note: String::new(),
+            attachments: vec![],
         },
     ));
     assert_eq!(refused.unwrap_err().code(), "already_submitted");
@@ -560,6 +568,7 @@ async fn an_approved_milestone_cannot_be_submitted_again_but_a_returned_one_can(
                 milestone: mid("register-2024"),
                 agency: None,
                 note: "Lần 2".into(),
+                attachments: vec![],
             },
         )
     };
@@ -661,6 +670,7 @@ async fn reports_are_checked_against_the_task_kpis() {
                     value: 2.0,
                 }],
                 evidence: vec![],
+                attachments: vec![],
             },
         )
     };
@@ -732,6 +742,7 @@ async fn a_withdrawn_task_refuses_work_and_is_reinstated_when_it_returns_to_the_
                 milestone: mid("register-2024"),
                 agency: None,
                 note: String::new(),
+                attachments: vec![],
             },
         ))
         .await
@@ -803,54 +814,172 @@ async fn no_deadline_reminders_once_the_work_is_submitted() {
         .then_expect_events(vec![]);
 }
 
-#[tokio::test]
-async fn deliveries_are_recorded_per_agency_and_once() {
+fn digest_action(action: TaskAction) -> TaskCommand {
+    TaskCommand {
+        stamp: system(),
+        action,
+    }
+}
+
+fn result(address: &str, outcome: AddressOutcome) -> AddressResult {
+    AddressResult {
+        address: address.into(),
+        outcome,
+        reply: "reply".into(),
+    }
+}
+
+/// The task after `events`, and how its one reminder stands with UBND.
+fn delivery_after(events: &[TaskEvent]) -> Delivery {
+    let mut task = Task::default();
+    for e in events {
+        cqrs_es::Aggregate::apply(&mut task, e.clone());
+    }
+    task.milestone(&mid("register-2024")).unwrap().reminders[0]
+        .deliveries
+        .get(&code("UBND"))
+        .cloned()
+        .unwrap()
+}
+
+#[test]
+fn a_digest_is_fixed_then_tried_per_address_until_nothing_is_left() {
     let mut given = registered();
     given.extend(
         registered_task()
             .decide(queue("before-0", ReminderKind::Upcoming, &[]))
             .unwrap(),
     );
-    let sent = |attempt: u32| TaskCommand {
-        stamp: system(),
-        action: TaskAction::RecordDelivery {
-            milestone: mid("register-2024"),
-            key: "before-0:UBND".into(),
+    let items = vec![(mid("register-2024"), "before-0:UBND".to_string())];
+    let task = |events: &[TaskEvent]| {
+        let mut t = Task::default();
+        for e in events {
+            cqrs_es::Aggregate::apply(&mut t, e.clone());
+        }
+        t
+    };
+    let form = digest_action(TaskAction::FormDigest {
+        agency: code("UBND"),
+        items: items.clone(),
+        message_id: "m@x".into(),
+        addresses: vec!["a@x.vn".into(), "b@x.vn".into()],
+    });
+    let formed = task(&given).decide(form.clone()).unwrap();
+    assert!(matches!(&formed[..], [TaskEvent::ReminderBatched { .. }]));
+    given.extend(formed);
+    // Formed once only: a second digest cannot take the item.
+    assert!(matches!(
+        task(&given).decide(form),
+        Err(TaskError::AlreadyInDigest { .. })
+    ));
+    assert_eq!(delivery_after(&given).status(), DeliveryStatus::Queued);
+    assert_eq!(delivery_after(&given).to_try(), ["a@x.vn", "b@x.vn"]);
+
+    // a@ takes it, b@ is deferred: only b@ is left, to try later.
+    let attempt = |n: u32, results: Vec<AddressResult>, next: bool| {
+        digest_action(TaskAction::RecordAttempt {
             agency: code("UBND"),
-            outcome: if attempt == 0 {
-                DeliveryOutcome::Sent {
-                    message_id: "m@x".into(),
-                    addresses: vec!["ubnd@ducpho.example".into()],
-                    reply: "250 OK".into(),
-                }
-            } else {
-                DeliveryOutcome::Failed {
-                    attempt,
-                    error: "421 try later".into(),
-                    next_attempt: None,
-                }
-            },
+            items: items.clone(),
+            message_id: "m@x".into(),
+            attempt: n,
+            results,
+            next_attempt: next.then(|| "2024-03-01T01:00:00Z".parse().unwrap()),
+        })
+    };
+    let first = task(&given)
+        .decide(attempt(
+            1,
+            vec![
+                result("a@x.vn", AddressOutcome::Accepted),
+                result("b@x.vn", AddressOutcome::Deferred),
+            ],
+            true,
+        ))
+        .unwrap();
+    given.extend(first);
+    assert_eq!(delivery_after(&given).status(), DeliveryStatus::Queued);
+    assert_eq!(delivery_after(&given).to_try(), ["b@x.vn"]);
+    // The last attempt: b@ is given up, the item counts as sent (a@ has it),
+    // and `outbox retry` may put b@ back.
+    let last = task(&given)
+        .decide(attempt(2, vec![result("b@x.vn", AddressOutcome::Deferred)], false))
+        .unwrap();
+    given.extend(last);
+    let d = delivery_after(&given);
+    assert_eq!(d.status(), DeliveryStatus::Sent);
+    assert!(d.failed_for_good());
+    assert_eq!(d.to_try(), Vec::<String>::new());
+    // An attempt recorded again after the end changes nothing.
+    assert_eq!(
+        task(&given)
+            .decide(attempt(3, vec![result("b@x.vn", AddressOutcome::Accepted)], false))
+            .unwrap(),
+        vec![]
+    );
+    // Re-queued by an operator: b@ only, same Message-ID.
+    let requeue = TaskCommand {
+        stamp: Stamp {
+            by: Actor::operator("root", "host"),
+            at: "2024-03-09T01:00:00Z".parse().unwrap(),
+        },
+        action: TaskAction::Requeue {
+            agency: code("UBND"),
+            items: items.clone(),
         },
     };
-    let failed = Tf::with(())
-        .given(given.clone())
-        .when_async(sent(1))
-        .await
-        .inspect_result()
-        .unwrap();
-    assert!(matches!(&failed[..], [TaskEvent::ReminderFailed { attempt: 1, .. }]));
-    let ok = Tf::with(())
-        .given(given.clone())
-        .when_async(sent(0))
-        .await
-        .inspect_result()
-        .unwrap();
-    given.extend(ok);
-    Tf::with(())
-        .given(given)
-        .when_async(sent(0))
-        .await
-        .then_expect_events(vec![]);
+    let again = task(&given).decide(requeue).unwrap();
+    assert!(matches!(&again[..], [TaskEvent::ReminderRequeued { .. }]));
+    given.extend(again);
+    let d = delivery_after(&given);
+    assert_eq!(
+        (d.status(), d.to_try(), d.message_id()),
+        (DeliveryStatus::Queued, vec!["b@x.vn".to_string()], Some("m@x"))
+    );
+}
+
+#[test]
+fn a_rejected_address_is_final_at_once_and_only_the_engine_records_attempts() {
+    let mut given = registered();
+    given.extend(
+        registered_task()
+            .decide(queue("before-0", ReminderKind::Upcoming, &[]))
+            .unwrap(),
+    );
+    let items = vec![(mid("register-2024"), "before-0:UBND".to_string())];
+    let mut task = Task::default();
+    for e in &given {
+        cqrs_es::Aggregate::apply(&mut task, e.clone());
+    }
+    for e in task
+        .decide(digest_action(TaskAction::FormDigest {
+            agency: code("UBND"),
+            items: items.clone(),
+            message_id: "m@x".into(),
+            addresses: vec!["a@x.vn".into()],
+        }))
+        .unwrap()
+    {
+        cqrs_es::Aggregate::apply(&mut task, e);
+    }
+    let rejected = TaskAction::RecordAttempt {
+        agency: code("UBND"),
+        items,
+        message_id: "m@x".into(),
+        attempt: 1,
+        results: vec![result("a@x.vn", AddressOutcome::Rejected)],
+        next_attempt: None,
+    };
+    let by_person = TaskCommand {
+        stamp: person("UBND", "Trần Thị B"),
+        action: rejected.clone(),
+    };
+    assert_eq!(task.decide(by_person), Err(TaskError::SystemOnly));
+    for e in task.decide(digest_action(rejected)).unwrap() {
+        cqrs_es::Aggregate::apply(&mut task, e);
+    }
+    let d = task.milestone(&mid("register-2024")).unwrap().reminders[0].deliveries[&code("UBND")].clone();
+    assert_eq!(d.status(), DeliveryStatus::Failed);
+    assert!(d.failed_for_good());
 }
 
 fn registered_task() -> Task {
@@ -859,4 +988,154 @@ fn registered_task() -> Task {
         cqrs_es::Aggregate::apply(&mut task, e);
     }
     task
+}
+
+fn attachment(name: &str, byte: u8) -> crate::domain::task::Attachment {
+    use sha2::Digest;
+    crate::domain::task::Attachment {
+        sha256: crate::domain::task::FileHash::parse(&hex::encode(sha2::Sha256::digest([byte]))).unwrap(),
+        name: name.into(),
+        size: 1,
+        media_type: "application/pdf".into(),
+    }
+}
+
+#[test]
+fn the_round_keeps_what_was_filed_until_it_is_returned() {
+    let mut task = registered_task();
+    let report = cmd(
+        person("UBND", "Trần Thị B"),
+        TaskAction::ReportProgress {
+            milestone: mid("register-2024"),
+            agency: None,
+            note: String::new(),
+            kpis: vec![],
+            evidence: vec![],
+            attachments: vec![attachment("bien-ban.pdf", 1)],
+        },
+    );
+    // A file alone is a report.
+    let events = task.decide(report).unwrap();
+    let TaskEvent::ProgressReported { attachments, .. } = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(attachments[0].name, "bien-ban.pdf");
+    for e in events {
+        cqrs_es::Aggregate::apply(&mut task, e);
+    }
+    let submit = cmd(
+        person("UBND", "Trần Thị B"),
+        TaskAction::Submit {
+            milestone: mid("register-2024"),
+            agency: None,
+            note: "Đã đăng ký".into(),
+            attachments: vec![attachment("anh.jpg", 2)],
+        },
+    );
+    for e in task.decide(submit).unwrap() {
+        cqrs_es::Aggregate::apply(&mut task, e);
+    }
+    let o = |task: &Task| task.milestone(&mid("register-2024")).unwrap().obligations[0].clone();
+    let filed = o(&task).filed;
+    assert_eq!(filed.len(), 2);
+    assert!(!filed[0].submission && filed[1].submission);
+    assert_eq!(filed[1].note, "Đã đăng ký");
+    assert_eq!(filed[1].attachments[0].name, "anh.jpg");
+    cqrs_es::Aggregate::apply(
+        &mut task,
+        TaskEvent::MilestoneReturned {
+            milestone: mid("register-2024"),
+            obligation: ob("UBND"),
+            reason: "Thiếu biên bản".into(),
+            stamp: person("BDV", "Võ E"),
+        },
+    );
+    assert!(o(&task).filed.is_empty(), "a returned round starts again");
+}
+
+#[test]
+fn events_without_files_serialize_as_before() {
+    let e = submitted_by("UBND", "Trần Thị B");
+    let json = serde_json::to_value(&e).unwrap();
+    assert!(!json.to_string().contains("attachments"), "{json}");
+    let back: TaskEvent = serde_json::from_value(json).unwrap();
+    assert_eq!(back, e);
+    let bad = serde_json::json!({"sha256": "xyz", "name": "a", "size": 1, "media_type": "a/b"});
+    assert!(serde_json::from_value::<crate::domain::task::Attachment>(bad).is_err());
+}
+
+#[test]
+fn kpi_values_read_with_label_and_unit() {
+    let def = definition();
+    let target = &def.kpis[0];
+    assert_eq!(target.value_text(2.0), "2 mô hình");
+    assert_eq!(target.reading(2.5), "Mô hình “Dân vận khéo”: 2.5 mô hình");
+    assert_eq!(with_unit(85.0, "%"), "85%");
+    assert_eq!(with_unit(-0.0, ""), "0");
+    assert_eq!(format_number(0.4000001), "0.4");
+}
+
+#[test]
+fn actors_read_as_vietnamese_names() {
+    assert_eq!(system().by.to_string(), "Hệ thống (nạp kế hoạch)");
+    assert_eq!(
+        Actor::operator("kiem", "may-chu").to_string(),
+        "Người vận hành kiem (máy may-chu)"
+    );
+    assert_eq!(person("UBND", "Nguyễn Văn A").by.to_string(), "Nguyễn Văn A (UBND)");
+    let cli = Channel::Cli {
+        os_user: "a".into(),
+        host: "b".into(),
+    };
+    assert_eq!(cli.label_vi(), "dòng lệnh");
+}
+
+#[test]
+fn the_history_names_milestones_by_title_and_kpis_by_label() {
+    use crate::audit::history::describe;
+    let mut task = Task::default();
+    let mut lines = Vec::new();
+    let reported = TaskEvent::ProgressReported {
+        milestone: mid("register-2024"),
+        obligation: ob("UBND"),
+        note: "Đã xây dựng".into(),
+        kpis: vec![KpiValue::new(KpiKey::parse("mo-hinh").unwrap(), 2.0)],
+        evidence: vec![],
+        attachments: vec![],
+        stamp: person("UBND", "Nguyễn Văn A"),
+    };
+    let queued = TaskEvent::ReminderQueued {
+        milestone: mid("register-2024"),
+        obligation: ob("UBND"),
+        key: "before-7:UBND".into(),
+        kind: ReminderKind::Upcoming,
+        covers: vec![],
+        recipients: vec![Recipient {
+            agency: code("UBND"),
+            role: Role::Implementer,
+        }],
+        window: None,
+        note: None,
+        stamp: system(),
+    };
+    for e in registered()
+        .into_iter()
+        .chain([reported, submitted_by("UBND", "Nguyễn Văn A"), queued])
+    {
+        cqrs_es::Aggregate::apply(&mut task, e.clone());
+        let (what, details) = describe(&e, &task);
+        lines.push(format!("{what} — {details}"));
+    }
+    let text = lines.join("\n");
+    for shown in [
+        "Mở mốc “Mốc register-2024” — hạn 31/03/2024",
+        "Báo cáo tiến độ mốc “Mốc register-2024” — Đã xây dựng; Mô hình “Dân vận khéo”: 2 mô hình",
+        "Nộp mốc “Mốc register-2024” — Đã đăng ký",
+        "Xếp hàng thư nhắc trước hạn 7 ngày (phần của UBND) (mốc “Mốc register-2024”) — UBND (cơ quan thực hiện)",
+    ] {
+        assert!(text.contains(shown), "{shown:?} not in\n{text}");
+    }
+    for raw in ["mo-hinh", "= 2", "before-7", "2.0"] {
+        assert!(!text.contains(raw), "{raw:?} in\n{text}");
+    }
 }
