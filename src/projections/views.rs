@@ -377,6 +377,15 @@ impl Store {
         row.map(|p| decode(&key.to_string(), &p)).transpose()
     }
 
+    /// Each plan's id and version, without its payload: what a cache of
+    /// plan views compares with (`PlanViewCache`).
+    pub async fn plan_versions(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        crate::with_pool!(self, pool => sqlx::query_as("SELECT plan_id, version FROM plan_view ORDER BY plan_id")
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("đọc kế hoạch")))
+    }
+
     pub async fn plan_views(&self) -> Result<Vec<PlanView>, StoreError> {
         let rows: Vec<(String, String)> = crate::with_pool!(self, pool => sqlx::query_as("SELECT plan_id, payload FROM plan_view ORDER BY plan_id")
             .fetch_all(pool)
@@ -564,5 +573,34 @@ impl TaskFilter {
             && (!self.overdue
                 || v.open_milestones()
                     .any(|m| timeliness(m, today, tz) == Timeliness::Overdue))
+    }
+}
+
+/// The plan views decoded once per version and shared. A web page needs
+/// the plans (time zone, titles, agencies' names), and a plan of 2,000
+/// agencies is megabytes of JSON: decoding it on every request made each
+/// page cost, in time and memory, what the store holds. A request now
+/// reads the (id, version) pairs and takes the shared copy while they are
+/// unchanged; a plan loaded or changed by any process changes its version,
+/// and the next request decodes the plans again.
+#[derive(Debug, Clone, Default)]
+pub struct PlanViewCache {
+    held: std::sync::Arc<std::sync::Mutex<Option<(Vec<(String, i64)>, std::sync::Arc<[PlanView]>)>>>,
+}
+
+impl PlanViewCache {
+    pub async fn get(&self, store: &Store) -> Result<std::sync::Arc<[PlanView]>, StoreError> {
+        let versions = store.plan_versions().await?;
+        if let Some((held, plans)) = self.held.lock().expect("plan cache").as_ref() {
+            if *held == versions {
+                return Ok(plans.clone());
+            }
+        }
+        let plans: std::sync::Arc<[PlanView]> = store.plan_views().await?.into();
+        // What was read is what is kept: its own versions, not the ones
+        // compared (a plan may have changed between the two reads).
+        let read: Vec<(String, i64)> = plans.iter().map(|p| (p.id.clone(), p.version)).collect();
+        *self.held.lock().expect("plan cache") = Some((read, plans.clone()));
+        Ok(plans)
     }
 }

@@ -187,7 +187,7 @@ async fn create_user(
     let result = async {
         let caller = admin_post(&state, &headers, &uri, &form).await?;
         let refuse = refusal(&caller);
-        let plans = state.store().plan_views().await?;
+        let plans = state.plan_views().await?;
         let created = match new_user(&form, &plans) {
             Ok(new) => state
                 .engine
@@ -312,7 +312,7 @@ async fn user_view(
         "roles": role_options(&checked),
         "is_self": user.id == caller.user.id,
         "notice": null, "error": null, "link": null, "mail_error": null,
-        "plans": plans_nav(&state.store().plan_views().await?),
+        "plans": plans_nav(&state.plan_views().await?),
     });
     if let (Some(ctx), Some(extra)) = (ctx.as_object_mut(), extra.as_object()) {
         ctx.extend(extra.clone());

@@ -82,7 +82,7 @@ async fn task_for(
     task: &str,
     q: &Params,
 ) -> Result<(TaskKey, PlanView, TaskView), WebError> {
-    let plans = state.store().plan_views().await?;
+    let plans = state.plan_views().await?;
     forms::visible_task(state, &plans, &caller.user, task, param(q, "plan")?).await
 }
 
@@ -97,7 +97,7 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Va
 
 async fn plans(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, WebError> {
     auth::require(&state, &headers).await?;
-    let plans = state.store().plan_views().await?;
+    let plans = state.plan_views().await?;
     Ok(Json(json!(plans
         .iter()
         .map(|p| {
@@ -174,7 +174,7 @@ async fn plan_as_of(
     if !caller.user.sees_everything() {
         return Err(WebError::forbidden_role("xem toàn bộ kế hoạch tại một thời điểm"));
     }
-    let plans = state.store().plan_views().await?;
+    let plans = state.plan_views().await?;
     let view = plans
         .iter()
         .find(|p| p.id == plan)
@@ -210,7 +210,7 @@ async fn list(State(state): State<AppState>, headers: HeaderMap, q: Params) -> R
     query.due_before = param(&q, "due_before")?
         .map(|d| parse_iso_date(d).map_err(|e| WebError::bad_request(format!("due_before (YYYY-MM-DD): {e}"))))
         .transpose()?;
-    let (today, tz) = today_in(&state.store().plan_views().await?, state.engine.clock.now());
+    let (today, tz) = today_in(&state.plan_views().await?, state.engine.clock.now());
     let asker = super::pages::asker(&caller.user);
     let page = state.store().list_task_ids(&query, &asker, today).await?;
     let views = state.store().task_views_in_order(&page.items).await?;
@@ -370,7 +370,7 @@ async fn queue(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
 /// through the index (at most `EXPORT_LIMIT` obligations).
 async fn queued_views(state: &AppState, caller: &Caller) -> Result<Vec<TaskView>, WebError> {
     use crate::projections::lists::{ListKind, EXPORT_LIMIT, MAX_PER_PAGE};
-    let (today, _) = today_in(&state.store().plan_views().await?, state.engine.clock.now());
+    let (today, _) = today_in(&state.plan_views().await?, state.engine.clock.now());
     let asker = super::pages::asker(&caller.user);
     let mut query = ListQuery {
         page: 1,

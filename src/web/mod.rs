@@ -56,6 +56,7 @@ pub struct AppState {
     /// only logged.
     pub mailer: Option<Arc<crate::notification::account_mail::AccountMailer>>,
     pages: Arc<minijinja::Environment<'static>>,
+    plans: crate::projections::views::PlanViewCache,
 }
 
 impl AppState {
@@ -71,6 +72,7 @@ impl AppState {
             security: Arc::new(crate::config::SecuritySettings::default()),
             mailer: None,
             pages: Arc::new(pages::environment()),
+            plans: Default::default(),
             base_url,
         }
     }
@@ -91,6 +93,12 @@ impl AppState {
 
     pub fn store(&self) -> &Store {
         &self.engine.store
+    }
+
+    /// The plans loaded, decoded once per version and shared between
+    /// requests (`PlanViewCache`).
+    pub async fn plan_views(&self) -> Result<Arc<[crate::projections::views::PlanView]>, StoreError> {
+        self.plans.get(self.store()).await
     }
 }
 

@@ -413,8 +413,8 @@ pub(super) fn asker(user: &User) -> Asker {
 }
 
 /// Today and the zone of the plans loaded.
-async fn today(state: &AppState) -> Result<(Vec<PlanView>, chrono::NaiveDate, chrono_tz::Tz), WebError> {
-    let plans = state.store().plan_views().await?;
+async fn today(state: &AppState) -> Result<(std::sync::Arc<[PlanView]>, chrono::NaiveDate, chrono_tz::Tz), WebError> {
+    let plans = state.plan_views().await?;
     let (today, tz) = today_in(&plans, state.engine.clock.now());
     Ok((plans, today, tz))
 }
@@ -426,7 +426,7 @@ async fn obligation_list(
     caller: &Caller,
     uri: &Uri,
     kind: ListKind,
-) -> Result<Result<(Value, Vec<PlanView>, chrono::NaiveDate), Response>, Refusal> {
+) -> Result<Result<(Value, std::sync::Arc<[PlanView]>, chrono::NaiveDate), Response>, Refusal> {
     let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
     let (query, format) = lists::page_query(&lists::pairs(uri)).map_err(refuse)?;
     let (plans, today, tz) = today(state).await?;
@@ -554,7 +554,7 @@ async fn task_context(
     task: &str,
     q: &HashMap<String, String>,
 ) -> Result<Value, WebError> {
-    let plans = state.store().plan_views().await?;
+    let plans = state.plan_views().await?;
     let (key, plan_view, current) = forms::visible_task(state, &plans, &caller.user, task, Some(plan)).await?;
     let tz = plan_view.tz();
     let as_of = q
@@ -745,7 +745,7 @@ pub(super) async fn task_action(
             .check_csrf(form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()))
             .map_err(refuse)?;
         let action = Action::parse(&action).ok_or_else(|| refuse(WebError::not_found("không có thao tác này")))?;
-        let plans = state.store().plan_views().await?;
+        let plans = state.plan_views().await?;
         let (key, plan_view, view) = forms::visible_task(&state, &plans, &caller.user, &task, Some(&plan))
             .await
             .map_err(refuse)?;
@@ -796,7 +796,7 @@ async fn task_file(
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
         let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
-        let plans = state.store().plan_views().await?;
+        let plans = state.plan_views().await?;
         let (key, _, _) = forms::visible_task(&state, &plans, &caller.user, &task, Some(&plan))
             .await
             .map_err(refuse)?;
@@ -817,7 +817,7 @@ async fn plan_page(
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
         let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
-        let plans = state.store().plan_views().await?;
+        let plans = state.plan_views().await?;
         let view: &PlanView = plans
             .iter()
             .find(|p| p.id == plan)
@@ -920,7 +920,7 @@ pub(super) async fn admin_page(state: &AppState, caller: &Caller, mut ctx: Value
         })
         .collect();
     ctx["users"] = json!(users);
-    let plans = state.store().plan_views().await?;
+    let plans = state.plan_views().await?;
     if ctx.get("new_user").is_none() {
         ctx["new_user"] = super::admin::new_user_form(&plans, None);
         ctx["form_error"] = Value::Null;
@@ -971,7 +971,7 @@ pub async fn calendar_feed(State(state): State<AppState>, Path(file): Path<Strin
             .calendar_agency(token)
             .await?
             .ok_or_else(|| WebError::not_found("không có lịch này"))?;
-        let plans = state.store().plan_views().await?;
+        let plans = state.plan_views().await?;
         // Only the tasks that involve the agency, through the index.
         let views = state.store().task_views_involving(&agency).await?;
         let entries: Vec<super::calendar::FeedEntry> = views

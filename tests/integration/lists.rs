@@ -340,3 +340,37 @@ async fn lists_read_only_what_they_show(kind: &str) {
     let _: Value = r.json();
 }
 on_both_stores!(lists_read_only_what_they_show, lists_read_only_what_they_show);
+
+/// Pages take the plans from a cache kept per plan version: a plan loaded
+/// while the server runs (by any process) shows on the next page, and
+/// pages between two loads share one decoded copy.
+async fn pages_follow_plans_loaded_while_serving(kind: &str) {
+    let app = App::shipped(kind, "2024-06-01").await;
+    let admin = app.user("UBKT", "Phạm Kiểm", "admin,supervisor").await;
+    let (cookie, _) = app.session(&admin).await;
+    let title = "Kế hoạch thứ hai nạp khi máy chủ đang chạy";
+    let before = app.page("/inbox", &cookie).await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    assert!(!before.body.contains(title));
+    let mut second = shipped_plan();
+    second.header.id = kehoach::domain::ids::PlanId::parse("ke-hoach-hai").unwrap();
+    second.header.title = title.to_string();
+    app.engine.load_plan(&second).await.expect("load the second plan");
+    app.engine.catch_up().await.expect("catch up");
+    for path in ["/inbox", "/queue", "/plans/ke-hoach-hai"] {
+        let after = app.page(path, &cookie).await;
+        assert_eq!(after.status, 200, "{path}: {}", after.body);
+        assert!(after.body.contains(title), "{path} names the plan loaded since");
+    }
+    let cache = kehoach::projections::views::PlanViewCache::default();
+    let (a, b) = (
+        cache.get(&app.engine.store).await.unwrap(),
+        cache.get(&app.engine.store).await.unwrap(),
+    );
+    assert_eq!(a.len(), 2);
+    assert!(std::sync::Arc::ptr_eq(&a, &b), "unchanged plans are decoded once");
+}
+on_both_stores!(
+    pages_follow_plans_loaded_while_serving,
+    pages_follow_plans_loaded_while_serving
+);
