@@ -20,6 +20,62 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator, counting: bytes live now and the highest since the last
+/// reset, so a list figure can say how much memory one request took.
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Counting {
+    fn grew(by: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = LIVE.fetch_add(by, Relaxed) + by;
+        PEAK.fetch_max(now, Relaxed);
+    }
+
+    /// Starts a measurement: the peak is what is live now.
+    fn reset() -> usize {
+        let live = LIVE.load(std::sync::atomic::Ordering::Relaxed);
+        PEAK.store(live, std::sync::atomic::Ordering::Relaxed);
+        live
+    }
+
+    /// Bytes above `start` at the highest point since `reset`.
+    fn peak_above(start: usize) -> usize {
+        PEAK.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(start)
+    }
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; the
+// counters are only bookkeeping.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if !p.is_null() {
+            Self::grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+            Self::grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "kehoach-bench",
@@ -539,112 +595,217 @@ fn memory(db: &Db, open: usize, out: &mut Vec<Figure>) {
     });
 }
 
-/// Median and 95th percentile of `runs` timings of `f`, in milliseconds.
-async fn latency<F, Fut>(runs: usize, mut f: F) -> (f64, f64)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = usize>,
-{
-    // One untimed run first: the figures are of a warm cache.
-    std::hint::black_box(f().await);
-    let mut times: Vec<f64> = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let t = Instant::now();
-        let n = f().await;
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
-        std::hint::black_box(n);
+/// One database of the list figures, with the web server on it: the
+/// shipped plan alone, or with a large plan beside it.
+struct ListSide {
+    db: Db,
+    engine: Arc<Engine>,
+    port: u16,
+    /// Session cookies of an MTTQ member and a BTV supervisor.
+    member: String,
+    supervisor: String,
+}
+
+impl ListSide {
+    async fn new(db_spec: &str, stage: &str, large: Option<(usize, usize)>) -> Self {
+        let db = Db::new(db_spec, stage).await;
+        let (engine, _clock) = db.engine().await;
+        let engine = Arc::new(engine);
+        let shipped = kehoach::plan::parse_file(std::path::Path::new("workflows/duc-pho-de-an-13.toml"))
+            .unwrap_or_else(|d| panic!("shipped plan: {}", d[0]));
+        engine.load_plan(&shipped).await.expect("load the shipped plan");
+        engine.catch_up().await.expect("catch up");
+        if let Some((tasks, agencies)) = large {
+            let (_, load) = timed(async {
+                engine
+                    .load_plan(&plan("lon", tasks, agencies, 0))
+                    .await
+                    .expect("load the large plan");
+                engine.catch_up().await.expect("catch up");
+            })
+            .await;
+            eprintln!("  nạp và dựng chỉ mục {tasks} nhiệm vụ: {:.0} s", load.as_secs_f64());
+        }
+        // The steady state of a store that has been running: SQLite's
+        // write-ahead log folded back into the file (a bulk load leaves it
+        // hundreds of MB long), PostgreSQL's statistics up to date.
+        let settle = match &engine.store {
+            Store::Sqlite(_) => "PRAGMA wal_checkpoint(TRUNCATE)",
+            Store::Postgres(_) => "ANALYZE",
+        };
+        kehoach::with_pool!(&engine.store, pool => sqlx::query(settle).execute(pool).await.map(|_| ()))
+            .expect("settle the database");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("port").port();
+        let state = kehoach::web::AppState::new(engine.clone(), &format!("http://127.0.0.1:{port}"));
+        let app = kehoach::web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let member = Self::session(&engine, "MTTQ", "member").await;
+        let supervisor = Self::session(&engine, "BTV", "supervisor").await;
+        Self {
+            db,
+            engine,
+            port,
+            member,
+            supervisor,
+        }
     }
+
+    async fn session(engine: &Engine, agency: &str, roles: &str) -> String {
+        let new = kehoach::accounts::store::NewUser {
+            email: kehoach::accounts::Email::parse(&format!("{}@bench.example", agency.to_lowercase())).expect("email"),
+            name: PersonName::parse("Người Đo").expect("name"),
+            agency: AgencyCode::parse(agency).expect("code"),
+            roles: kehoach::accounts::parse_roles(roles).expect("roles"),
+        };
+        let (user, _) = engine
+            .add_user(new, Actor::operator("bench", "bench"))
+            .await
+            .expect("add user");
+        let (token, _) = engine
+            .store
+            .start_session(&user, engine.clock.now())
+            .await
+            .expect("session");
+        format!("kh_session={token}")
+    }
+
+    /// A page as a browser gets it; its size in bytes.
+    async fn page(&self, path: &str, cookie: &str) -> usize {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect");
+        let head = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("read");
+        assert!(
+            raw.starts_with(b"HTTP/1.1 200"),
+            "{path}: {}",
+            String::from_utf8_lossy(&raw[..raw.len().min(300)])
+        );
+        raw.len()
+    }
+
+    /// One timing of list `which` (an index in `LISTS`): the store functions
+    /// the handlers call, or the whole page over HTTP.
+    async fn list(&self, which: usize) -> usize {
+        use kehoach::projections::lists::{Asker, ListKind, ListQuery};
+        let today = chrono::NaiveDate::from_ymd_opt(2025, 6, 1).expect("date");
+        let asker = |agency: &str| Asker {
+            agency: AgencyCode::parse(agency).expect("code"),
+            sees_everything: false,
+        };
+        let query = ListQuery {
+            page: 1,
+            per_page: 50,
+            ..Default::default()
+        };
+        let store = &self.engine.store;
+        match which {
+            0 | 1 => {
+                let (kind, agency) = if which == 0 {
+                    (ListKind::Inbox, "MTTQ")
+                } else {
+                    (ListKind::Queue, "BTV")
+                };
+                store
+                    .list_obligations(kind, &query, &asker(agency), today)
+                    .await
+                    .expect("list")
+                    .items
+                    .len()
+            }
+            2 => {
+                let plan_query = ListQuery {
+                    plan: Some("duc-pho-de-an-13".into()),
+                    ..query
+                };
+                let page = store
+                    .list_task_ids(&plan_query, &asker("MTTQ"), today)
+                    .await
+                    .expect("tasks");
+                store.task_views_in_order(&page.items).await.expect("views").len()
+            }
+            3 => self.page("/inbox", &self.member).await,
+            4 => self.page("/queue", &self.supervisor).await,
+            _ => self.page("/plans/duc-pho-de-an-13", &self.member).await,
+        }
+    }
+}
+
+/// The list figures, in the order `ListSide::list` takes them.
+const LISTS: [&str; 6] = [
+    "inbox (MTTQ, 50/page), store",
+    "queue (BTV), store",
+    "plan task list (page 1, views), store",
+    "inbox page GET /inbox (MTTQ), HTTP",
+    "queue page GET /queue (BTV), HTTP",
+    "plan page GET /plans/… (MTTQ), HTTP",
+];
+
+/// Median and 95th percentile of timings in milliseconds.
+fn median_p95(mut times: Vec<f64>) -> (f64, f64) {
     times.sort_by(|a, b| a.total_cmp(b));
     let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
     (at(0.5), at(0.95))
 }
 
-/// The three lists of a member of the shipped plan, timed through the very
-/// store functions the handlers call (the index query, then the page's
-/// views): inbox of MTTQ, queue of BTV, the plan's task list (page 1 of
-/// 50 tasks, views decoded). Returns (median, p95) of each.
-async fn list_latencies(store: &Store, runs: usize) -> Vec<(f64, f64)> {
-    use kehoach::projections::lists::{Asker, ListKind, ListQuery};
-    let today = chrono::NaiveDate::from_ymd_opt(2025, 6, 1).expect("date");
-    let member = Asker {
-        agency: AgencyCode::parse("MTTQ").expect("code"),
-        sees_everything: false,
-    };
-    let supervisor = Asker {
-        agency: AgencyCode::parse("BTV").expect("code"),
-        sees_everything: false,
-    };
-    let query = ListQuery {
-        page: 1,
-        per_page: 50,
-        ..Default::default()
-    };
-    let plan_query = ListQuery {
-        plan: Some("duc-pho-de-an-13".into()),
-        ..query.clone()
-    };
-    let inbox = latency(runs, || async {
-        store
-            .list_obligations(ListKind::Inbox, &query, &member, today)
-            .await
-            .expect("inbox")
-            .items
-            .len()
-    })
-    .await;
-    let queue = latency(runs, || async {
-        store
-            .list_obligations(ListKind::Queue, &query, &supervisor, today)
-            .await
-            .expect("queue")
-            .items
-            .len()
-    })
-    .await;
-    let tasks = latency(runs, || async {
-        let page = store.list_task_ids(&plan_query, &member, today).await.expect("tasks");
-        store.task_views_in_order(&page.items).await.expect("views").len()
-    })
-    .await;
-    vec![inbox, queue, tasks]
-}
-
-/// List latency with the shipped plan alone, then with a large plan loaded
-/// beside it: each figure's baseline is the same list without the large
-/// plan, so the ratio says how much the store's size costs a page.
+/// The lists of members of the shipped plan on two databases side by side:
+/// the shipped plan alone (the baseline), and with a large plan beside it.
+/// Timings alternate between the two, so whatever else the machine does
+/// weighs on both alike; each is timed through the store functions the
+/// handlers call and as the whole page over HTTP (in-process server,
+/// session cookie, template rendered).
 async fn lists(db_spec: &str, tasks: usize, agencies: usize, quick: bool, out: &mut Vec<Figure>) {
-    let db = Db::new(db_spec, "lists").await;
-    let (engine, _clock) = db.engine().await;
-    let shipped = kehoach::plan::parse_file(std::path::Path::new("workflows/duc-pho-de-an-13.toml"))
-        .unwrap_or_else(|d| panic!("shipped plan: {}", d[0]));
-    engine.load_plan(&shipped).await.expect("load the shipped plan");
-    engine.catch_up().await.expect("catch up");
+    let alone = ListSide::new(db_spec, "lists_alone", None).await;
+    let beside = ListSide::new(db_spec, "lists_beside", Some((tasks, agencies))).await;
     let runs = if quick { 10 } else { 200 };
-    let alone = list_latencies(&engine.store, runs).await;
-    let (_, load) = timed(async {
-        engine
-            .load_plan(&plan("lon", tasks, agencies, 0))
-            .await
-            .expect("load the large plan");
-        engine.catch_up().await.expect("catch up");
-    })
-    .await;
-    eprintln!("  nạp và dựng chỉ mục {tasks} nhiệm vụ: {:.0} s", load.as_secs_f64());
-    let beside = list_latencies(&engine.store, runs).await;
-    let names = ["inbox (MTTQ, 50/page)", "queue (BTV)", "plan task list (page 1, views)"];
-    for ((name, a), b) in names.iter().zip(&alone).zip(&beside) {
+    let mut times = vec![[Vec::with_capacity(runs), Vec::with_capacity(runs)]; LISTS.len()];
+    // The most memory one request of each list took above what was live
+    // before it (KiB): the whole request, server and client, one at a time.
+    let mut memory = vec![[0.0f64; 2]; LISTS.len()];
+    // One untimed round first: the figures are of a warm cache.
+    for round in 0..=runs {
+        for (which, (pair, most)) in times.iter_mut().zip(memory.iter_mut()).enumerate() {
+            for ((side, t), most) in [&alone, &beside].into_iter().zip(pair.iter_mut()).zip(most.iter_mut()) {
+                let live = Counting::reset();
+                let started = Instant::now();
+                std::hint::black_box(side.list(which).await);
+                let took = started.elapsed();
+                if round > 0 {
+                    t.push(took.as_secs_f64() * 1000.0);
+                    *most = most.max(Counting::peak_above(live) as f64 / 1024.0);
+                }
+            }
+        }
+    }
+    for ((name, [a, b]), [mem_alone, mem_beside]) in LISTS.iter().zip(times).zip(memory) {
+        let beside_name =
+            |what: &str| format!("{name} {what}, with {tasks} tasks beside (baseline: shipped plan alone)");
+        let (a, b) = (median_p95(a), median_p95(b));
         for (what, alone, big) in [("median", a.0, b.0), ("p95", a.1, b.1)] {
             out.push(Figure {
-                name: format!("{name} {what}, with {tasks} tasks beside (baseline: shipped plan alone)"),
+                name: beside_name(what),
                 unit: "ms",
                 kehoach: big,
                 baseline: Some(alone),
                 higher_is_better: false,
             });
         }
+        out.push(Figure {
+            name: beside_name("peak memory of one request"),
+            unit: "KiB",
+            kehoach: mem_beside,
+            baseline: Some(mem_alone),
+            higher_is_better: false,
+        });
     }
-    drop(engine);
-    db.drop_db().await;
+    for side in [alone, beside] {
+        side.engine.store.close().await;
+        side.db.drop_db().await;
+    }
 }
 
 fn print_table(db: &str, figures: &[Figure], elapsed: Duration) {

@@ -677,33 +677,18 @@ impl Store {
         today: NaiveDate,
     ) -> Result<Page<ListRow>, StoreError> {
         let w = conditions(kind, query, asker, today);
-        let total = count(
-            self,
-            &format!("SELECT COUNT(*) FROM obligation_index o{}", w.sql),
-            &w.binds,
+        self.page_of(
+            query,
+            &w,
+            format!("SELECT COUNT(*) FROM obligation_index o{}", w.sql),
+            format!(
+                "SELECT {} FROM obligation_index o{} ORDER BY {}",
+                prefixed(COLUMNS),
+                w.sql,
+                query.sort.obligation_order()
+            ),
         )
-        .await?;
-        let sql = format!(
-            "SELECT {} FROM obligation_index o{} ORDER BY {} LIMIT {} OFFSET {}",
-            prefixed(COLUMNS),
-            w.sql,
-            query.sort.obligation_order(),
-            query.per_page,
-            query.offset()
-        );
-        let items: Vec<ListRow> = crate::with_pool!(self, pool => {
-            let mut q = sqlx::query_as(&sql);
-            for b in &w.binds {
-                q = q.bind(b);
-            }
-            q.fetch_all(pool).await.map_err(StoreError::query("đọc danh sách"))?
-        });
-        Ok(Page {
-            items,
-            total,
-            page: query.page,
-            per_page: query.per_page,
-        })
+        .await
     }
 
     /// One page of the ids of the tasks a list holds, and how many there
@@ -715,21 +700,45 @@ impl Store {
         today: NaiveDate,
     ) -> Result<Page<String>, StoreError> {
         let w = conditions(ListKind::Tasks, query, asker, today);
-        let total = count(
-            self,
-            &format!("SELECT COUNT(DISTINCT o.aggregate_id) FROM obligation_index o{}", w.sql),
-            &w.binds,
-        )
-        .await?;
-        let sql = format!(
-            "SELECT o.aggregate_id FROM obligation_index o{} GROUP BY o.aggregate_id ORDER BY {} LIMIT {} OFFSET {}",
-            w.sql,
-            query.sort.task_order(),
-            query.per_page,
-            query.offset()
-        );
-        let items: Vec<String> = crate::with_pool!(self, pool => {
-            let mut q = sqlx::query_scalar(&sql);
+        let page: Page<(String,)> = self
+            .page_of(
+                query,
+                &w,
+                format!("SELECT COUNT(DISTINCT o.aggregate_id) FROM obligation_index o{}", w.sql),
+                format!(
+                    "SELECT o.aggregate_id FROM obligation_index o{} GROUP BY o.aggregate_id ORDER BY {}",
+                    w.sql,
+                    query.sort.task_order()
+                ),
+            )
+            .await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|(id,)| id).collect(),
+            total: page.total,
+            page: page.page,
+            per_page: page.per_page,
+        })
+    }
+
+    /// The query's page of the rows `sql` (ordered, without LIMIT) reads,
+    /// and the number `count_sql` counts, both with the binds of `w`.
+    async fn page_of<T>(
+        &self,
+        query: &ListQuery,
+        w: &Where,
+        count_sql: String,
+        sql: String,
+    ) -> Result<Page<T>, StoreError>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let total = count(self, &count_sql, &w.binds).await?;
+        let sql = format!("{sql} LIMIT {} OFFSET {}", query.per_page, query.offset());
+        let items: Vec<T> = crate::with_pool!(self, pool => {
+            let mut q = sqlx::query_as(&sql);
             for b in &w.binds {
                 q = q.bind(b);
             }

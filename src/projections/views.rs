@@ -585,22 +585,32 @@ impl TaskFilter {
 /// and the next request decodes the plans again.
 #[derive(Debug, Clone, Default)]
 pub struct PlanViewCache {
-    held: std::sync::Arc<std::sync::Mutex<Option<(Vec<(String, i64)>, std::sync::Arc<[PlanView]>)>>>,
+    held: std::sync::Arc<std::sync::Mutex<Option<HeldPlans>>>,
+}
+
+/// The plans decoded, and the (id, version) pairs they were decoded at.
+#[derive(Debug)]
+struct HeldPlans {
+    versions: Vec<(String, i64)>,
+    plans: std::sync::Arc<[PlanView]>,
 }
 
 impl PlanViewCache {
     pub async fn get(&self, store: &Store) -> Result<std::sync::Arc<[PlanView]>, StoreError> {
         let versions = store.plan_versions().await?;
-        if let Some((held, plans)) = self.held.lock().expect("plan cache").as_ref() {
-            if *held == versions {
-                return Ok(plans.clone());
+        if let Some(held) = self.held.lock().expect("plan cache").as_ref() {
+            if held.versions == versions {
+                return Ok(held.plans.clone());
             }
         }
         let plans: std::sync::Arc<[PlanView]> = store.plan_views().await?.into();
         // What was read is what is kept: its own versions, not the ones
         // compared (a plan may have changed between the two reads).
-        let read: Vec<(String, i64)> = plans.iter().map(|p| (p.id.clone(), p.version)).collect();
-        *self.held.lock().expect("plan cache") = Some((read, plans.clone()));
+        let versions = plans.iter().map(|p| (p.id.clone(), p.version)).collect();
+        *self.held.lock().expect("plan cache") = Some(HeldPlans {
+            versions,
+            plans: plans.clone(),
+        });
         Ok(plans)
     }
 }
