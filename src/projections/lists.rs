@@ -752,6 +752,61 @@ impl Store {
         })
     }
 
+    /// The counts per implementing agency of a plan's page (đúng hạn, quá
+    /// hạn, chưa đến hạn, duyệt trễ hạn), over every task of the plan the
+    /// asker may see, counted by the database from the rows each agency
+    /// owes: the same as `Standing::add` over those tasks' views (a test
+    /// compares them), without decoding any view.
+    pub async fn plan_agency_counts(
+        &self,
+        plan: &str,
+        asker: &Asker,
+        today: NaiveDate,
+    ) -> Result<std::collections::BTreeMap<String, crate::audit::history::Counts>, StoreError> {
+        let mut w = Where::new();
+        w.and("o.plan_id = ? AND o.owes = 1 AND o.viewer <> ?", &[plan, EVERYONE]);
+        w.and("o.withdrawn = 0 AND o.milestone_id <> ''", &[]);
+        if !asker.sees_everything {
+            w.and(
+                "EXISTS (SELECT 1 FROM obligation_index w WHERE w.aggregate_id = o.aggregate_id AND w.viewer = ?)",
+                &[asker.agency.as_str()],
+            );
+        }
+        let today = today.to_string();
+        w.binds.push(today);
+        let t = format!("${}", w.binds.len());
+        let pending = "o.status NOT IN ('approved', 'waived', 'cancelled')";
+        let sql = format!(
+            "SELECT o.viewer,
+                    SUM(CASE WHEN o.status = 'approved' AND (o.approved_on = '' OR o.approved_on <= o.due) THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN {pending} AND o.due < {t} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN {pending} AND o.due >= {t} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN o.status = 'approved' AND o.approved_on > o.due THEN 1 ELSE 0 END)
+               FROM obligation_index o{} GROUP BY o.viewer ORDER BY o.viewer",
+            w.sql
+        );
+        let rows: Vec<(String, i64, i64, i64, i64)> = crate::with_pool!(self, pool => {
+            let mut q = sqlx::query_as(&sql);
+            for b in &w.binds {
+                q = q.bind(b);
+            }
+            q.fetch_all(pool).await.map_err(StoreError::query("đếm theo cơ quan"))?
+        });
+        let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(rows
+            .into_iter()
+            .map(|(agency, on_time, overdue, not_yet_due, approved_late)| {
+                let counts = crate::audit::history::Counts {
+                    on_time: n(on_time),
+                    overdue: n(overdue),
+                    not_yet_due: n(not_yet_due),
+                    approved_late: n(approved_late),
+                };
+                (agency, counts)
+            })
+            .collect())
+    }
+
     /// The task views of the ids given, in that order (ids without a view
     /// are left out).
     pub async fn task_views_in_order(&self, ids: &[String]) -> Result<Vec<TaskView>, StoreError> {

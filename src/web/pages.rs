@@ -841,32 +841,39 @@ async fn plan_page(
                 .map_err(refuse);
         }
         let today = as_of.map_or(now_today, |at| local_date(at, tz));
-        // The plan's own tasks, through the index: the chart and the counts
-        // per agency cover them all; the list below is one page of them.
-        let mut tasks: Vec<TaskView> = Vec::new();
-        for v in state.store().plan_task_views(&plan, &asker).await? {
-            match as_of {
-                Some(at) => {
+        // One page of the plan's tasks, through the index: the list and the
+        // chart show them; the counts per agency cover every task the caller
+        // may see, counted by the database. As of a day in the past (for
+        // auditors), the tasks are replayed to that time and counted here.
+        let page = state.store().list_task_ids(&query, &asker, now_today).await?;
+        let (agencies, shown) = match as_of {
+            Some(at) => {
+                let mut standing = Standing::default();
+                let mut shown: Vec<TaskView> = Vec::new();
+                for v in state.store().plan_task_views(&plan, &asker).await? {
                     let task = replay_until(&state.store().task_events(&v.id).await?, at);
-                    if task.definition.is_some() {
-                        tasks.push(TaskView { task, ..v });
+                    if task.definition.is_none() {
+                        continue;
+                    }
+                    standing.add(task_ids(&v).1, &task, today, tz);
+                    if page.items.contains(&v.id) {
+                        shown.push(TaskView { task, ..v });
                     }
                 }
-                None => tasks.push(v),
+                (standing.agencies, shown)
             }
-        }
-        let mut standing = Standing::default();
-        for v in &tasks {
-            standing.add(task_ids(v).1, &v.task, today, tz);
-        }
-        let page = state.store().list_task_ids(&query, &asker, now_today).await?;
+            None => (
+                state.store().plan_agency_counts(&plan, &asker, today).await?,
+                state.store().task_views_in_order(&page.items).await?,
+            ),
+        };
         let mut listed = Standing::default();
         for id in &page.items {
-            if let Some(v) = tasks.iter().find(|v| &v.id == id) {
+            if let Some(v) = shown.iter().find(|v| &v.id == id) {
                 listed.add(task_ids(v).1, &v.task, today, tz);
             }
         }
-        let svg = super::timeline::plan_timeline_svg(view, &tasks, today, tz);
+        let svg = super::timeline::plan_timeline_svg(view, &shown, today, tz);
         let header = view.plan.header.as_ref();
         let mut list = lists::controls(&format!("/plans/{plan}"), &query, page.total, page.pages(), &plans_nav(&plans));
         list["plan"] = json!(null);
@@ -875,7 +882,7 @@ async fn plan_page(
             "plan": plan, "today": format_vn(today),
             "period": header.map(|h| format!("{} – {}", format_vn(h.start), format_vn(h.end))),
             "svg": svg,
-            "agencies": standing.agencies.iter().map(|(code, c)| json!({
+            "agencies": agencies.iter().map(|(code, c)| json!({
                 "code": code, "name": view.plan.agencies.iter().find(|a| a.code.as_str() == code).map(|a| a.name.clone()),
                 "on_time": c.on_time, "overdue": c.overdue, "not_yet_due": c.not_yet_due, "approved_late": c.approved_late,
             })).collect::<Vec<_>>(),

@@ -374,3 +374,73 @@ on_both_stores!(
     pages_follow_plans_loaded_while_serving,
     pages_follow_plans_loaded_while_serving
 );
+
+/// The plan page's counts per agency, counted by the database from the
+/// index, are those of the views (`Standing`), for those who see everything
+/// and for members, before, at and after deadlines, with approvals on time
+/// and late.
+async fn plan_counts_from_the_index(kind: &str) {
+    use kehoach::audit::history::Standing;
+    use kehoach::projections::lists::Asker;
+    let app = App::shipped(kind, "2023-01-10").await;
+    let db = app.db();
+    let ubnd = cli_user(db, "UBND", "Nguyễn Văn An", "member");
+    let bdv = cli_user(db, "BDV", "Trần Văn Bình", "supervisor");
+    // register-2023 (due 31/03/2023) approved late; register-2024 on time.
+    for (milestone, submit, approve) in [
+        ("register-2023", "2023-05-02", "2023-05-03"),
+        ("register-2024", "2024-03-20", "2024-03-21"),
+    ] {
+        for (user, action, now) in [(&ubnd, "submit", submit), (&bdv, "approve", approve)] {
+            let out = kehoach(
+                db,
+                &[
+                    "--now",
+                    now,
+                    "task",
+                    action,
+                    "III.1.2",
+                    "--milestone",
+                    milestone,
+                    "--user",
+                    user,
+                ],
+            );
+            assert!(out.status.success(), "{action} {milestone}: {}", stderr(&out));
+        }
+    }
+    app.engine.catch_up().await.unwrap();
+    let store = &app.engine.store;
+    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    let member = |a: &str| Asker {
+        agency: kehoach::domain::ids::AgencyCode::parse(a).unwrap(),
+        sees_everything: false,
+    };
+    for asker in [everyone_asker(), member("UBND"), member("MTTQ"), member("BTV")] {
+        let views = store.plan_task_views(PLAN, &asker).await.unwrap();
+        for day in ["2023-01-01", "2023-03-31", "2024-04-01", "2026-12-31"] {
+            let today: chrono::NaiveDate = day.parse().unwrap();
+            let mut standing = Standing::default();
+            for v in &views {
+                standing.add(&v.id, &v.task, today, tz);
+            }
+            let counted = store.plan_agency_counts(PLAN, &asker, today).await.unwrap();
+            assert_eq!(counted, standing.agencies, "{} on {day}", asker.agency);
+        }
+    }
+    let all = store
+        .plan_agency_counts(PLAN, &everyone_asker(), "2026-12-31".parse().unwrap())
+        .await
+        .unwrap();
+    let ubnd_counts = &all["UBND"];
+    assert_eq!((ubnd_counts.on_time, ubnd_counts.approved_late), (1, 1), "{all:?}");
+    assert!(ubnd_counts.overdue > 0);
+}
+on_both_stores!(plan_counts_from_the_index, plan_counts_from_the_index);
+
+fn everyone_asker() -> kehoach::projections::lists::Asker {
+    kehoach::projections::lists::Asker {
+        agency: kehoach::domain::ids::AgencyCode::parse("UBKT").unwrap(),
+        sees_everything: true,
+    }
+}
