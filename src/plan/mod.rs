@@ -2,6 +2,7 @@
 //! `file:line:col` diagnostics, and turning a plan into commands.
 
 pub mod diagnostics;
+pub mod import;
 pub mod load;
 pub mod raw;
 mod validate;
