@@ -277,6 +277,22 @@ pub enum PlanCommand {
         #[arg(long = "request-id")]
         request_id: Option<String>,
     },
+    /// Read a plan document (.docx or UTF-8 .txt) into a draft plan file to
+    /// review: tasks, agencies (no addresses yet), deadlines and targets.
+    /// Exit 2 when the document cannot be read; nothing is loaded.
+    Import {
+        file: PathBuf,
+        /// Where to write the draft plan file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A plan file, or the id of a loaded plan, whose agencies keep
+        /// their codes and addresses in the draft.
+        #[arg(long)]
+        directory: Option<String>,
+        /// Where to write the report of doubts as JSON.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -132,7 +132,7 @@ pub struct Context {
 /// Whether a command writes: these take simulated time only on a simulation store.
 fn writes(command: &Command) -> bool {
     match command {
-        Command::Plan(PlanCommand::Check { .. })
+        Command::Plan(PlanCommand::Check { .. } | PlanCommand::Import { .. })
         | Command::Task(TaskCmd::List { .. } | TaskCmd::Show { .. })
         | Command::Views(_)
         | Command::Outbox(OutboxCommand::List { .. })
@@ -245,6 +245,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Plan(PlanCommand::Check { files }) => plan_check(&files, ctx.format),
         Command::Plan(PlanCommand::Load { files, request_id }) => plan_load(&ctx, &files, request_id.as_deref()).await,
+        Command::Plan(PlanCommand::Import {
+            file,
+            out,
+            directory,
+            report,
+        }) => plan_import(&ctx, &file, out.as_deref(), directory.as_deref(), report.as_deref()).await,
         Command::Views(ViewsCommand::Rebuild) => {
             let engine = ctx.engine().await?;
             let done = projections::rebuild(&engine.store).await?;
@@ -372,6 +378,55 @@ fn plan_check(files: &[std::path::PathBuf], format: Format) -> Result<(), CliErr
     if format == Format::Json {
         output::print_json(&summaries);
     }
+    Ok(())
+}
+
+/// `plan import`: the document read into a draft plan file, the doubts
+/// into a report. Writes files only; the store is read for `--directory ID`.
+async fn plan_import(
+    ctx: &Context,
+    file: &std::path::Path,
+    out: Option<&std::path::Path>,
+    directory: Option<&str>,
+    report: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let directory = match directory {
+        None => Vec::new(),
+        Some(d) if std::path::Path::new(d).is_file() => parse_all(&[d.into()], "; không nhập")?.remove(0).agencies,
+        Some(id) => {
+            let engine = ctx.open_engine().await?;
+            let plans = engine.store.plan_views().await?;
+            engine.store.close().await;
+            match plans.iter().find(|p| p.id == id) {
+                Some(p) => p.plan.agencies.clone(),
+                None => {
+                    return Err(CliError::Input(format!(
+                        "--directory {id}: không có tệp kế hoạch hay kế hoạch đã nạp nào mang tên này"
+                    )))
+                }
+            }
+        }
+    };
+    let bytes =
+        std::fs::read(file).map_err(|e| CliError::Input(format!("{}: không đọc được tệp: {e}", file.display())))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let draft = crate::plan::import::import(&name, &bytes, &directory)
+        .map_err(|e| CliError::Input(format!("{}: {e}; không nhập gì", file.display())))?;
+    let write = |path: &std::path::Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| CliError::Output(format!("{}: không ghi được: {e}", path.display())))
+    };
+    if let Some(path) = report {
+        let json = serde_json::to_string_pretty(&draft.report()).unwrap_or_default();
+        write(path, &(json + "\n"))?;
+    }
+    match out {
+        Some(path) => write(path, &draft.to_toml())?,
+        None => print!("{}", draft.to_toml()),
+    }
+    eprint!("{}", draft.summary());
     Ok(())
 }
 

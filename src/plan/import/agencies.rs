@@ -5,12 +5,68 @@ use super::words::{ascii, capitalise, clean, distance, fold, strip_marks};
 use serde::Serialize;
 
 /// Words that start a new body in a list ("…, UBND thị xã", "…, các tổ chức …").
-const HEADS: [&str; 44] = [
-    "các ", "ủy ban", "uỷ ban", "ubnd", "ubmttq", "ban ", "thường trực", "mặt trận", "mttq", "hội ", "đảng ủy",
-    "đảng uỷ", "đảng bộ", "văn phòng", "phòng ", "sở ", "cơ quan", "công an", "ban chỉ huy", "bộ chỉ huy", "liên đoàn",
-    "đoàn ", "huyện đoàn", "thị đoàn", "tỉnh đoàn", "thành đoàn", "trung tâm", "trường", "chi cục", "kho bạc",
-    "bảo hiểm", "tòa án", "toà án", "viện kiểm sát", "đài ", "hạt ", "chi nhánh", "ngân hàng", "hđnd", "tổ chức chính trị",
-    "hội đồng", "tòa", "chi bộ các", "thanh tra",
+pub(super) const HEADS: &[&str] = &[
+    "các ",
+    "ủy ban",
+    "uỷ ban",
+    "ubnd",
+    "ubmttq",
+    "ban ",
+    "thường trực",
+    "mặt trận",
+    "mttq",
+    "hội ",
+    "đảng ủy",
+    "đảng uỷ",
+    "đảng bộ",
+    "văn phòng",
+    "phòng ",
+    "sở ",
+    "cơ quan",
+    "công an",
+    "ban chỉ huy",
+    "bộ chỉ huy",
+    "liên đoàn",
+    "đoàn ",
+    "huyện đoàn",
+    "thị đoàn",
+    "tỉnh đoàn",
+    "thành đoàn",
+    "trung tâm",
+    "trường",
+    "chi cục",
+    "kho bạc",
+    "bảo hiểm",
+    "tòa án",
+    "toà án",
+    "viện kiểm sát",
+    "đài ",
+    "hạt ",
+    "chi nhánh",
+    "ngân hàng",
+    "hđnd",
+    "tổ chức chính trị",
+    "hội đồng",
+    "tòa",
+    "chi bộ các",
+    "thanh tra",
+    "bưu điện",
+    "điện lực",
+    "viettel",
+    "vnpt",
+    "công ty",
+    "bệnh viện",
+    "trạm ",
+    "đội ",
+    "chi hội",
+    "hợp tác xã",
+    "ban quản lý",
+    "quỹ ",
+    "đồn ",
+    "huyện ủy",
+    "huyện uỷ",
+    "thị ủy",
+    "thị uỷ",
 ];
 
 /// Locality words that end a body's name: the Party's and the State's.
@@ -54,8 +110,11 @@ pub fn split_list(list: &str) -> Vec<Mention> {
                 if p.is_empty() {
                     continue;
                 }
+                // After a comma a body is written with its capital ("…, Bưu
+                // điện huyện") or as "các …"; "Các phòng, ban, ngành" is one.
+                let lower_kind = p.chars().next().is_some_and(char::is_lowercase) && !fold(p).starts_with("các ");
                 match pieces.last_mut() {
-                    Some(last) if i > 0 && !starts_new_body(p) => {
+                    Some(last) if i > 0 && (!starts_new_body(p) || lower_kind) => {
                         last.push_str(", ");
                         last.push_str(p);
                     }
@@ -67,13 +126,17 @@ pub fn split_list(list: &str) -> Vec<Mention> {
         let shared = pieces.last().and_then(|p| trailing_locality(p));
         let n = pieces.len();
         for (i, piece) in pieces.into_iter().enumerate() {
-            let spelled = piece.trim().trim_end_matches(['.', ',']).trim().to_string();
+            let spelled = without_remark(&piece);
+            let spelled = spelled.trim().trim_end_matches(['.', ',']).trim().to_string();
             let full = match (&shared, i + 1 < n && trailing_locality(&spelled).is_none()) {
                 (Some(loc), true) if is_body_without_locality(&spelled) => Some(format!("{spelled} {loc}")),
                 _ => None,
             };
             if !spelled.is_empty() {
-                out.push(Mention { spelled, completed: full });
+                out.push(Mention {
+                    spelled,
+                    completed: full,
+                });
             }
         }
     }
@@ -98,6 +161,31 @@ fn is_body_without_locality(s: &str) -> bool {
     !f.starts_with("các ") && !f.contains(" các ")
 }
 
+/// A body's name without a remark after it: "Phòng Văn hóa và Thông tin là
+/// cơ quan thường trực", "Ban Dân vận (cơ quan thường trực)".
+fn without_remark(piece: &str) -> String {
+    let mut s = piece.to_string();
+    if let Some(open) = s.find(" (") {
+        if s.trim_end().ends_with(')') {
+            s.truncate(open);
+        }
+    }
+    for remark in [" là cơ quan", " là đơn vị", " làm cơ quan", " (cơ quan"] {
+        if let Some(at) = s.find(remark) {
+            s.truncate(at);
+        }
+    }
+    s
+}
+
+/// "Văn phòng HĐND và UBND huyện" is one office, not two bodies.
+fn joint_office(before: &str, after: &str) -> bool {
+    let b = fold(before);
+    let a = fold(after);
+    (b.ends_with("văn phòng hđnd") || b.ends_with("văn phòng hội đồng nhân dân"))
+        && (a.starts_with("ubnd") || a.starts_with("ủy ban nhân dân"))
+}
+
 /// Splits on the separators when the text after one starts a new body.
 fn split_keeping(segment: &str, separators: &[&str]) -> Vec<String> {
     let mut out = vec![String::new()];
@@ -105,7 +193,8 @@ fn split_keeping(segment: &str, separators: &[&str]) -> Vec<String> {
     'outer: while !rest.is_empty() {
         for sep in separators {
             if let Some(after) = rest.strip_prefix(sep) {
-                if starts_new_body(after) && !out.last().is_some_and(|l| l.trim().is_empty()) {
+                let before = out.last().map(String::as_str).unwrap_or("");
+                if starts_new_body(after) && !before.trim().is_empty() && !joint_office(before, after) {
                     out.push(String::new());
                     rest = after;
                     continue 'outer;
@@ -123,7 +212,11 @@ fn split_keeping(segment: &str, separators: &[&str]) -> Vec<String> {
 fn trailing_locality(name: &str) -> Option<String> {
     let words: Vec<&str> = name.split_whitespace().collect();
     let n = words.len();
-    let proper = |from: usize| words[from.min(n)..].iter().all(|w| w.chars().next().is_some_and(char::is_uppercase));
+    let proper = |from: usize| {
+        words[from.min(n)..]
+            .iter()
+            .all(|w| w.chars().next().is_some_and(char::is_uppercase))
+    };
     let is_two = |i: usize| {
         i + 1 < n && {
             let two = strip_marks(&fold(&words[i..i + 2].join(" ")));
@@ -290,16 +383,20 @@ impl Registry {
     /// The index of the body a mention names, adding one when it is new.
     pub fn resolve(&mut self, mention: &Mention, line: u32) -> usize {
         let spelled = mention.spelled.trim().to_string();
-        let names: Vec<&str> = std::iter::once(spelled.as_str()).chain(mention.completed.as_deref()).collect();
+        let names: Vec<&str> = std::iter::once(spelled.as_str())
+            .chain(mention.completed.as_deref())
+            .collect();
         let cores: Vec<Core> = names.iter().map(|n| core(n)).collect();
         let found = self
             .bodies
             .iter()
             .position(|b| b.spellings.iter().any(|s| fold(s) == fold(&spelled)))
             .or_else(|| {
-                self.bodies
-                    .iter()
-                    .position(|b| b.cores.iter().any(|bc| cores.iter().any(|c| bc.words == c.words && bc.same_body(c))))
+                self.bodies.iter().position(|b| {
+                    b.cores
+                        .iter()
+                        .any(|bc| cores.iter().any(|c| bc.words == c.words && bc.same_body(c)))
+                })
             })
             .or_else(|| {
                 self.bodies
@@ -338,7 +435,12 @@ impl Registry {
 
     /// Names, aliases and codes for the bodies found; known bodies keep theirs.
     pub fn finish(&mut self) {
-        let mut taken: Vec<String> = self.bodies.iter().filter(|b| b.known.is_some()).map(|b| b.code.clone()).collect();
+        let mut taken: Vec<String> = self
+            .bodies
+            .iter()
+            .filter(|b| b.known.is_some())
+            .map(|b| b.code.clone())
+            .collect();
         for body in &mut self.bodies {
             if body.known.is_some() {
                 let mut aliases = body.aliases.clone();
@@ -380,9 +482,12 @@ fn best_name(spellings: &[String]) -> String {
         let has_locality = trailing_locality(s).is_some();
         (!abbreviated, has_locality, s.chars().count())
     };
+    // Equal scores: the spelling written first ("thị xã" before a later "thi xã").
     spellings
         .iter()
-        .max_by_key(|s| score(s))
+        .enumerate()
+        .max_by_key(|(i, s)| (score(s), std::cmp::Reverse(*i)))
+        .map(|(_, s)| s)
         .map(|s| capitalise(s.trim()))
         .unwrap_or_default()
 }
@@ -409,7 +514,13 @@ fn propose_code(name: &str, taken: &[String]) -> String {
     }
     // The same initials for another body: add the locality's ("VPTU"), then a number.
     let local: String = trailing_locality(name)
-        .map(|l| ascii(&l).split_whitespace().filter_map(|w| w.chars().next()).map(|c| c.to_ascii_uppercase()).collect())
+        .map(|l| {
+            ascii(&l)
+                .split_whitespace()
+                .filter_map(|w| w.chars().next())
+                .map(|c| c.to_ascii_uppercase())
+                .collect()
+        })
         .unwrap_or_default();
     let with_local = format!("{letters}{local}");
     if !local.is_empty() && with_local.len() <= 10 && !taken.contains(&with_local) {
@@ -442,30 +553,76 @@ mod tests {
                 "các đơn vị lực lượng vũ trang trên địa bàn thị xã"
             ]
         );
-        assert_eq!(names("Ủy ban nhân dân thị xã, các đảng ủy, chi bộ trực thuộc Thị ủy."), vec!["Ủy ban nhân dân thị xã", "các đảng ủy, chi bộ trực thuộc Thị ủy"]);
-        assert_eq!(names("Thường trực HĐND, UBND thị xã; các cơ quan chuyên trách tham mưu, giúp việc Thị ủy"), vec!["Thường trực HĐND thị xã", "UBND thị xã", "các cơ quan chuyên trách tham mưu, giúp việc Thị ủy"]);
-        assert_eq!(names("Ủy ban nhân dân thị xã; Đảng ủy các xã, phường và các cơ quan, đơn vị liên quan."), vec!["Ủy ban nhân dân thị xã", "Đảng ủy các xã, phường", "các cơ quan, đơn vị liên quan"]);
-        assert_eq!(names("Mặt trận Tổ quốc, các tổ chức chính trị - xã hội thị xã"), vec!["Mặt trận Tổ quốc thị xã", "các tổ chức chính trị - xã hội thị xã"]);
-        assert_eq!(names("Phòng Văn hóa và Thông tin huyện; Phòng Văn hóa, Thông tin"), vec!["Phòng Văn hóa và Thông tin huyện", "Phòng Văn hóa, Thông tin"]);
-        assert_eq!(names("Ban Tuyên giáo Thị ủy; Ban Dân vận Thị ủy."), vec!["Ban Tuyên giáo Thị ủy", "Ban Dân vận Thị ủy"]);
+        assert_eq!(
+            names("Ủy ban nhân dân thị xã, các đảng ủy, chi bộ trực thuộc Thị ủy."),
+            vec!["Ủy ban nhân dân thị xã", "các đảng ủy, chi bộ trực thuộc Thị ủy"]
+        );
+        assert_eq!(
+            names("Thường trực HĐND, UBND thị xã; các cơ quan chuyên trách tham mưu, giúp việc Thị ủy"),
+            vec![
+                "Thường trực HĐND thị xã",
+                "UBND thị xã",
+                "các cơ quan chuyên trách tham mưu, giúp việc Thị ủy"
+            ]
+        );
+        assert_eq!(
+            names("Ủy ban nhân dân thị xã; Đảng ủy các xã, phường và các cơ quan, đơn vị liên quan."),
+            vec![
+                "Ủy ban nhân dân thị xã",
+                "Đảng ủy các xã, phường",
+                "các cơ quan, đơn vị liên quan"
+            ]
+        );
+        assert_eq!(
+            names("Mặt trận Tổ quốc, các tổ chức chính trị - xã hội thị xã"),
+            vec!["Mặt trận Tổ quốc thị xã", "các tổ chức chính trị - xã hội thị xã"]
+        );
+        assert_eq!(
+            names("Phòng Văn hóa và Thông tin huyện; Phòng Văn hóa, Thông tin"),
+            vec!["Phòng Văn hóa và Thông tin huyện", "Phòng Văn hóa, Thông tin"]
+        );
+        assert_eq!(
+            names("Ban Tuyên giáo Thị ủy; Ban Dân vận Thị ủy."),
+            vec!["Ban Tuyên giáo Thị ủy", "Ban Dân vận Thị ủy"]
+        );
     }
 
     #[test]
     fn spellings_of_one_body_are_one_entry() {
         let mut r = Registry::default();
         let groups = [
-            vec!["Ủy ban nhân dân thị xã", "UBND thị xã", "Ủy ban nhân dân thi xã", "Ủy ban nhân dân"],
-            vec!["Ủy ban Mặt trận Tổ quốc Việt Nam thị xã", "Mặt trận Tổ quốc", "Mặt trận Tổ quốc Việt Nam thị xã", "Ủy ban MTTQ Việt Nam thị xã"],
+            vec![
+                "Ủy ban nhân dân thị xã",
+                "UBND thị xã",
+                "Ủy ban nhân dân thi xã",
+                "Ủy ban nhân dân",
+            ],
+            vec![
+                "Ủy ban Mặt trận Tổ quốc Việt Nam thị xã",
+                "Mặt trận Tổ quốc",
+                "Mặt trận Tổ quốc Việt Nam thị xã",
+                "Ủy ban MTTQ Việt Nam thị xã",
+            ],
             vec!["Ban Dân vận Thị ủy", "Ban Dân vận"],
             vec!["Huyện ủy", "Huyện uỷ", "Huyên ủy"],
-            vec!["Các cơ quan chuyên trách tham mưu, giúp việc Thị ủy", "các cơ quan tham mưu, giúp việc Thị ủy"],
-            vec!["Phòng Văn hóa - Thông tin huyện", "Phòng Văn hóa, Thông tin", "Phòng Văn hoá và Thông tin huyện"],
+            vec![
+                "Các cơ quan chuyên trách tham mưu, giúp việc Thị ủy",
+                "các cơ quan tham mưu, giúp việc Thị ủy",
+            ],
+            vec![
+                "Phòng Văn hóa - Thông tin huyện",
+                "Phòng Văn hóa, Thông tin",
+                "Phòng Văn hoá và Thông tin huyện",
+            ],
             vec!["Văn phòng thị xã"],
             vec!["Văn phòng Thị ủy"],
             vec!["Thường trực HĐND thị xã", "Thường trực HĐND"],
             vec!["Ban Thường vụ Thị ủy"],
             vec!["Ủy ban Kiểm tra Thị ủy"],
-            vec!["các tổ chức chính trị - xã hội thị xã", "tổ chức chính trị - xã hội thị xã"],
+            vec![
+                "các tổ chức chính trị - xã hội thị xã",
+                "tổ chức chính trị - xã hội thị xã",
+            ],
             vec!["Các cơ quan, đơn vị liên quan", "các cơ quan, đơn vị có liên quan"],
             vec!["Đảng ủy các xã, phường"],
             vec!["các đảng ủy, chi bộ trực thuộc Thị ủy"],
@@ -474,7 +631,15 @@ mod tests {
         for group in &groups {
             let ids: Vec<usize> = group
                 .iter()
-                .map(|s| r.resolve(&Mention { spelled: s.to_string(), completed: None }, 1))
+                .map(|s| {
+                    r.resolve(
+                        &Mention {
+                            spelled: s.to_string(),
+                            completed: None,
+                        },
+                        1,
+                    )
+                })
                 .collect();
             assert!(ids.iter().all(|i| *i == ids[0]), "{group:?} gave {ids:?}");
             assert!(!seen.contains(&ids[0]), "{group:?} merged with an earlier body");

@@ -10,16 +10,32 @@ use std::sync::LazyLock;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Schedule {
     /// Due on one date (`once`).
-    Once { day: u32, month: u32, year: i32 },
-    MonthEnd { month: u32, year: i32 },
-    QuarterEnd { quarter: u32, year: i32 },
+    Once {
+        day: u32,
+        month: u32,
+        year: i32,
+    },
+    MonthEnd {
+        month: u32,
+        year: i32,
+    },
+    QuarterEnd {
+        quarter: u32,
+        year: i32,
+    },
     /// Every reporting year, on a day (`yearly` with `due`), or on the plan's
     /// yearly report day (`yearly` without `due`).
-    Yearly { day: Option<(u32, u32)>, key: String, title: String },
+    Yearly {
+        day: Option<(u32, u32)>,
+        key: String,
+        title: String,
+    },
     /// Progress reported once a year on the plan's report day.
     Ongoing,
     /// The review at the end of the period.
-    PeriodReview { title: String },
+    PeriodReview {
+        title: String,
+    },
 }
 
 impl Schedule {
@@ -54,9 +70,8 @@ static RE_DAY_MONTH_YEARLY_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
 });
 static RE_MONTH_YEAR: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"tháng\s*(\d{1,2})\s*(?:năm|/|-)\s*(\d{4})").expect("valid"));
-static RE_QUARTER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"quý\s*(iv|iii|ii|i|[1-4])\s*(?:năm|/|-)?\s*(\d{4})").expect("valid")
-});
+static RE_QUARTER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"quý\s*(iv|iii|ii|i|[1-4])\s*(?:năm|/|-)?\s*(\d{4})").expect("valid"));
 static RE_HALF_YEAR: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"6 tháng (đầu|cuối) năm\s*(\d{4})").expect("valid"));
 static RE_YEAR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:^|\s)năm\s*(\d{4})").expect("valid"));
@@ -92,14 +107,26 @@ pub fn read(wording: &str) -> Option<Vec<Schedule>> {
     });
     take(&RE_DAY_MONTH_YEAR, &mut rest, &mut |c| {
         let (d, m, y) = (c[1].parse().ok()?, c[2].parse().ok()?, c[3].parse().ok()?);
-        valid_day(d, m, y).then_some(Schedule::Once { day: d, month: m, year: y })
+        valid_day(d, m, y).then_some(Schedule::Once {
+            day: d,
+            month: m,
+            year: y,
+        })
     });
     take(&RE_HALF_YEAR, &mut rest, &mut |c| {
         let y = c[2].parse().ok()?;
         Some(if &c[1] == "đầu" {
-            Schedule::Once { day: 30, month: 6, year: y }
+            Schedule::Once {
+                day: 30,
+                month: 6,
+                year: y,
+            }
         } else {
-            Schedule::Once { day: 31, month: 12, year: y }
+            Schedule::Once {
+                day: 31,
+                month: 12,
+                year: y,
+            }
         })
     });
     take(&RE_QUARTER, &mut rest, &mut |c| {
@@ -109,17 +136,35 @@ pub fn read(wording: &str) -> Option<Vec<Schedule>> {
             "iii" | "3" => 3,
             _ => 4,
         };
-        Some(Schedule::QuarterEnd { quarter: q, year: c[2].parse().ok()? })
+        Some(Schedule::QuarterEnd {
+            quarter: q,
+            year: c[2].parse().ok()?,
+        })
     });
     take(&RE_MONTH_YEAR, &mut rest, &mut |c| {
         let m: u32 = c[1].parse().ok()?;
-        (1..=12).contains(&m).then_some(Schedule::MonthEnd { month: m, year: c[2].parse().ok()? })
+        (1..=12).contains(&m).then_some(Schedule::MonthEnd {
+            month: m,
+            year: c[2].parse().ok()?,
+        })
     });
     let recurring = [
-        ("định kỳ 6 tháng", vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)]),
-        ("6 tháng một lần", vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)]),
-        ("6 tháng 1 lần", vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)]),
-        ("sáu tháng", vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)]),
+        (
+            "định kỳ 6 tháng",
+            vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)],
+        ),
+        (
+            "6 tháng một lần",
+            vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)],
+        ),
+        (
+            "6 tháng 1 lần",
+            vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)],
+        ),
+        (
+            "sáu tháng",
+            vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)],
+        ),
         ("hằng quý", quarterly()),
         ("hàng quý", quarterly()),
         ("mỗi quý", quarterly()),
@@ -136,7 +181,17 @@ pub fn read(wording: &str) -> Option<Vec<Schedule>> {
         }
     }
     if !recurring_found {
-        let ongoing = ["phấn đấu đến", "thường xuyên", "hằng năm", "hàng năm", "mỗi năm", "liên tục", "giai đoạn", "cả nhiệm kỳ", "trong nhiệm kỳ"];
+        let ongoing = [
+            "phấn đấu đến",
+            "thường xuyên",
+            "hằng năm",
+            "hàng năm",
+            "mỗi năm",
+            "liên tục",
+            "giai đoạn",
+            "cả nhiệm kỳ",
+            "trong nhiệm kỳ",
+        ];
         let ongoing_hit = ongoing.iter().any(|p| rest.contains(p)) || RE_PERIOD.is_match(&rest);
         if ongoing_hit && !out.iter().any(|s| matches!(s, Schedule::Ongoing)) {
             // "Quý I/2023 và hằng năm": the single date and a yearly report.
@@ -150,12 +205,23 @@ pub fn read(wording: &str) -> Option<Vec<Schedule>> {
         // "Năm 2026", "Trong năm 2026": the end of that year.
         for c in RE_YEAR.captures_iter(&rest) {
             if let Ok(y) = c[1].parse() {
-                out.push(Schedule::Once { day: 31, month: 12, year: y });
+                out.push(Schedule::Once {
+                    day: 31,
+                    month: 12,
+                    year: y,
+                });
             }
         }
         if out.is_empty() {
-            if let Some(c) = Regex::new(r"^(?:đến|trước|trong)?\s*(\d{4})$").ok()?.captures(rest.trim()) {
-                out.push(Schedule::Once { day: 31, month: 12, year: c[1].parse().ok()? });
+            if let Some(c) = Regex::new(r"^(?:đến|trước|trong)?\s*(\d{4})$")
+                .ok()?
+                .captures(rest.trim())
+            {
+                out.push(Schedule::Once {
+                    day: 31,
+                    month: 12,
+                    year: c[1].parse().ok()?,
+                });
             }
         }
     }
@@ -214,8 +280,14 @@ mod tests {
 
     #[test]
     fn wordings_of_the_shipped_plan() {
-        assert_eq!(read("Trong tháng 01 năm 2023."), Some(vec![Schedule::MonthEnd { month: 1, year: 2023 }]));
-        assert_eq!(read("Trong quý I/2023. "), Some(vec![Schedule::QuarterEnd { quarter: 1, year: 2023 }]));
+        assert_eq!(
+            read("Trong tháng 01 năm 2023."),
+            Some(vec![Schedule::MonthEnd { month: 1, year: 2023 }])
+        );
+        assert_eq!(
+            read("Trong quý I/2023. "),
+            Some(vec![Schedule::QuarterEnd { quarter: 1, year: 2023 }])
+        );
         assert_eq!(read("Thường xuyên."), Some(vec![Schedule::Ongoing]));
         assert_eq!(read(" Thường xuyên "), Some(vec![Schedule::Ongoing]));
         assert_eq!(
@@ -227,17 +299,32 @@ mod tests {
 
     #[test]
     fn wordings_beyond_the_shipped_plan() {
-        assert_eq!(read("Quý III/2025"), Some(vec![Schedule::QuarterEnd { quarter: 3, year: 2025 }]));
+        assert_eq!(
+            read("Quý III/2025"),
+            Some(vec![Schedule::QuarterEnd { quarter: 3, year: 2025 }])
+        );
         assert_eq!(read("6 tháng đầu năm 2026"), Some(vec![once(30, 6, 2026)]));
         assert_eq!(read("Năm 2026"), Some(vec![once(31, 12, 2026)]));
         assert_eq!(read("Trước ngày 15/4 hằng năm"), Some(vec![Schedule::yearly_on(15, 4)]));
         assert_eq!(read("Giai đoạn 2025 - 2030"), Some(vec![Schedule::Ongoing]));
-        assert_eq!(read("Trong tháng 6 năm 2025"), Some(vec![Schedule::MonthEnd { month: 6, year: 2025 }]));
-        assert_eq!(read("Tháng 6/2025"), Some(vec![Schedule::MonthEnd { month: 6, year: 2025 }]));
+        assert_eq!(
+            read("Trong tháng 6 năm 2025"),
+            Some(vec![Schedule::MonthEnd { month: 6, year: 2025 }])
+        );
+        assert_eq!(
+            read("Tháng 6/2025"),
+            Some(vec![Schedule::MonthEnd { month: 6, year: 2025 }])
+        );
         assert_eq!(read("trước ngày 30/6/2025"), Some(vec![once(30, 6, 2025)]));
-        assert_eq!(read("định kỳ 6 tháng"), Some(vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)]));
+        assert_eq!(
+            read("định kỳ 6 tháng"),
+            Some(vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)])
+        );
         assert_eq!(read("Hằng quý").map(|v| v.len()), Some(4));
-        assert_eq!(read("Trong quý IV/2025"), Some(vec![Schedule::QuarterEnd { quarter: 4, year: 2025 }]));
+        assert_eq!(
+            read("Trong quý IV/2025"),
+            Some(vec![Schedule::QuarterEnd { quarter: 4, year: 2025 }])
+        );
         assert_eq!(read("Hằng năm"), Some(vec![Schedule::Ongoing]));
         assert_eq!(read("không rõ"), None);
     }

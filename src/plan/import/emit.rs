@@ -63,15 +63,24 @@ fn schedule_tables(t: &DraftTask) -> Vec<String> {
         .map(|s| match s {
             Schedule::Once { day, month, year } => {
                 let key = unique("complete");
-                format!("{{ kind = \"once\", due = \"{year:04}-{month:02}-{day:02}\", key = {} }}", q(&key))
+                format!(
+                    "{{ kind = \"once\", due = \"{year:04}-{month:02}-{day:02}\", key = {} }}",
+                    q(&key)
+                )
             }
             Schedule::MonthEnd { month, year } => {
                 let key = unique("complete");
-                format!("{{ kind = \"month_end\", month = \"{month:02}/{year}\", key = {} }}", q(&key))
+                format!(
+                    "{{ kind = \"month_end\", month = \"{month:02}/{year}\", key = {} }}",
+                    q(&key)
+                )
             }
             Schedule::QuarterEnd { quarter, year } => {
                 let key = unique("complete");
-                format!("{{ kind = \"quarter_end\", quarter = {quarter}, year = {year}, key = {} }}", q(&key))
+                format!(
+                    "{{ kind = \"quarter_end\", quarter = {quarter}, year = {year}, key = {} }}",
+                    q(&key)
+                )
             }
             Schedule::Yearly { day, key, title } => {
                 let key = unique(key);
@@ -90,7 +99,11 @@ fn schedule_tables(t: &DraftTask) -> Vec<String> {
             }
             Schedule::PeriodReview { title } => {
                 let key = unique("five-year-review");
-                format!("{{ kind = \"period_review\", key = {}, title = {} }}", q(&key), q(title))
+                format!(
+                    "{{ kind = \"period_review\", key = {}, title = {} }}",
+                    q(&key),
+                    q(title)
+                )
             }
         })
         .collect()
@@ -99,7 +112,11 @@ fn schedule_tables(t: &DraftTask) -> Vec<String> {
 pub fn toml(d: &Draft) -> String {
     let code = |i: usize| d.agencies[i].code.clone();
     let mut out = String::new();
-    let _ = writeln!(out, "# Bản nháp kế hoạch do `kehoach plan import` đọc từ {}.", d.document);
+    let _ = writeln!(
+        out,
+        "# Bản nháp kế hoạch do `kehoach plan import` đọc từ {}.",
+        d.document
+    );
     let _ = writeln!(
         out,
         "# {} nhiệm vụ, {} cơ quan, {} điểm cần xem lại (xem báo cáo --report). Điền địa chỉ e-mail",
@@ -107,19 +124,33 @@ pub fn toml(d: &Draft) -> String {
         d.agencies.len(),
         d.doubts.len()
     );
-    let _ = writeln!(out, "# của từng cơ quan, kiểm tra các điểm nghi vấn, rồi `kehoach plan check` và `plan load`.");
+    let _ = writeln!(
+        out,
+        "# của từng cơ quan, kiểm tra các điểm nghi vấn, rồi `kehoach plan check` và `plan load`."
+    );
     let _ = writeln!(out, "# Định dạng: docs/plan-format.md.\n");
     let _ = writeln!(out, "[plan]");
     let _ = writeln!(out, "id = {}", q(&d.plan_id));
     let _ = writeln!(out, "title = {}", q(&d.title));
     let _ = writeln!(out, "issuer = {}", q(&code(d.issuer)));
     let _ = writeln!(out, "document = {}", q(&d.document));
-    let _ = writeln!(out, "period = {{ start = \"{}\", end = \"{}\" }}", d.period.0, d.period.1);
+    let _ = writeln!(
+        out,
+        "period = {{ start = \"{}\", end = \"{}\" }}",
+        d.period.0, d.period.1
+    );
     let _ = writeln!(out, "time_zone = \"Asia/Ho_Chi_Minh\"\n");
-    let _ = writeln!(out, "# Không có trong văn bản: ngày báo cáo hằng năm, các năm báo cáo, ngày tổng kết.");
+    let _ = writeln!(
+        out,
+        "# Không có trong văn bản: ngày báo cáo hằng năm, các năm báo cáo, ngày tổng kết."
+    );
     let _ = writeln!(out, "[defaults]");
     let _ = writeln!(out, "yearly_report = \"15/12\"");
-    let _ = writeln!(out, "reporting_years = {{ first = {}, last = {} }}", d.reporting_years.0, d.reporting_years.1);
+    let _ = writeln!(
+        out,
+        "reporting_years = {{ first = {}, last = {} }}",
+        d.reporting_years.0, d.reporting_years.1
+    );
     let _ = writeln!(out, "five_year_review = \"{}\"\n", d.period.1);
     for a in &d.agencies {
         let _ = writeln!(out, "[[agencies]]");
@@ -134,7 +165,12 @@ pub fn toml(d: &Draft) -> String {
                 if !known.members.is_empty() {
                     let _ = writeln!(out, "members = [");
                     for m in &known.members {
-                        let _ = writeln!(out, "  {{ name = {}, emails = {} }},", q(&m.name), list(m.emails.iter().cloned()));
+                        let _ = writeln!(
+                            out,
+                            "  {{ name = {}, emails = {} }},",
+                            q(&m.name),
+                            list(m.emails.iter().cloned())
+                        );
                     }
                     let _ = writeln!(out, "]");
                 }
@@ -206,7 +242,9 @@ fn schedule_json(s: &Schedule) -> serde_json::Value {
         Schedule::Once { day, month, year } => json!({"kind": "once", "due": format!("{year:04}-{month:02}-{day:02}")}),
         Schedule::MonthEnd { month, year } => json!({"kind": "month_end", "month": format!("{month:02}/{year}")}),
         Schedule::QuarterEnd { quarter, year } => json!({"kind": "quarter_end", "quarter": quarter, "year": year}),
-        Schedule::Yearly { day, key, title } => json!({"kind": "yearly", "due": day.map(|(d, m)| format!("{d:02}/{m:02}")), "key": key, "title": title}),
+        Schedule::Yearly { day, key, title } => {
+            json!({"kind": "yearly", "due": day.map(|(d, m)| format!("{d:02}/{m:02}")), "key": key, "title": title})
+        }
         Schedule::Ongoing => json!({"kind": "ongoing"}),
         Schedule::PeriodReview { title } => json!({"kind": "period_review", "title": title}),
     }
@@ -267,7 +305,11 @@ pub fn report(d: &Draft) -> serde_json::Value {
 
 pub fn summary(d: &Draft) -> String {
     let mut out = String::new();
-    let layout = if d.layout == "table" { "bảng nhiệm vụ" } else { "văn bản có mục đánh số" };
+    let layout = if d.layout == "table" {
+        "bảng nhiệm vụ"
+    } else {
+        "văn bản có mục đánh số"
+    };
     let _ = writeln!(
         out,
         "{}: {} nhiệm vụ, {} cơ quan ({layout}); cơ quan ban hành: {}.",
@@ -277,14 +319,21 @@ pub fn summary(d: &Draft) -> String {
         d.agencies[d.issuer].name
     );
     if d.doubts.is_empty() {
-        let _ = writeln!(out, "Không có điểm nghi vấn. Điền địa chỉ e-mail của các cơ quan rồi kiểm tra bằng `kehoach plan check`.");
+        let _ = writeln!(
+            out,
+            "Không có điểm nghi vấn. Điền địa chỉ e-mail của các cơ quan rồi kiểm tra bằng `kehoach plan check`."
+        );
         return out;
     }
     let _ = writeln!(out, "{} điểm cần xem lại:", d.doubts.len());
     for doubt in &d.doubts {
         let task = doubt.task.as_deref().map(|t| format!(" [{t}]")).unwrap_or_default();
         let quote: String = doubt.quote.chars().take(100).collect();
-        let quote = if quote.is_empty() { String::new() } else { format!(" — “{quote}”") };
+        let quote = if quote.is_empty() {
+            String::new()
+        } else {
+            format!(" — “{quote}”")
+        };
         let _ = writeln!(out, "  dòng {}{task}: {}{quote}", doubt.line, doubt.message);
     }
     out

@@ -26,10 +26,46 @@ pub struct Kpi {
 const NUM: &str = r"\d{1,3}(?:\.\d{3})+|\d+(?:[.,]\d+)?";
 /// Units counted in whole numbers, and others a target is written in.
 const UNITS: [&str; 40] = [
-    "mô hình", "chính sách", "ngày công", "lượt người", "lượt", "người", "hộ", "cuộc", "văn bản", "hội nghị",
-    "công trình", "lớp", "tin bài", "tin", "bài", "km", "ha", "tỷ đồng", "triệu đồng", "xã", "thôn", "sản phẩm",
-    "câu lạc bộ", "tổ", "đợt", "buổi", "cơ sở", "doanh nghiệp", "hợp tác xã", "điểm", "tuyến", "chương trình",
-    "đề án", "kế hoạch", "phường", "trường", "học sinh", "lao động", "việc làm", "m2",
+    "mô hình",
+    "chính sách",
+    "ngày công",
+    "lượt người",
+    "lượt",
+    "người",
+    "hộ",
+    "cuộc",
+    "văn bản",
+    "hội nghị",
+    "công trình",
+    "lớp",
+    "tin bài",
+    "tin",
+    "bài",
+    "km",
+    "ha",
+    "tỷ đồng",
+    "triệu đồng",
+    "xã",
+    "thôn",
+    "sản phẩm",
+    "câu lạc bộ",
+    "tổ",
+    "đợt",
+    "buổi",
+    "cơ sở",
+    "doanh nghiệp",
+    "hợp tác xã",
+    "điểm",
+    "tuyến",
+    "chương trình",
+    "đề án",
+    "kế hoạch",
+    "phường",
+    "trường",
+    "học sinh",
+    "lao động",
+    "việc làm",
+    "m2",
 ];
 
 static RE_QUANTITY: LazyLock<Regex> = LazyLock::new(|| {
@@ -74,8 +110,28 @@ const BEFORE: [(&str, &str); 22] = [
 /// Words right before a number that make it something else (a document
 /// number, a date, an ordinal).
 const NOT_A_TARGET: [&str; 22] = [
-    "số", "đề án", "nghị quyết", "quyết định", "chỉ thị", "kế hoạch", "kết luận", "thông tư", "nghị định", "ngày",
-    "tháng", "quý", "năm", "khóa", "khoá", "lần thứ", "mức độ", "điều", "khoản", "giai đoạn", "luật", "hướng dẫn",
+    "số",
+    "đề án",
+    "nghị quyết",
+    "quyết định",
+    "chỉ thị",
+    "kế hoạch",
+    "kết luận",
+    "thông tư",
+    "nghị định",
+    "ngày",
+    "tháng",
+    "quý",
+    "năm",
+    "khóa",
+    "khoá",
+    "lần thứ",
+    "mức độ",
+    "điều",
+    "khoản",
+    "giai đoạn",
+    "luật",
+    "hướng dẫn",
 ];
 
 /// The KPI targets of an item. `footnotes` may hold the baseline.
@@ -140,7 +196,10 @@ fn clauses(text: &str) -> Vec<String> {
         }
     }
     out.push(current);
-    out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    out.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Baselines "năm 2021 đạt khoảng 2,5m2": (byte range, value, year, unit).
@@ -150,7 +209,13 @@ fn baselines_in(text: &str) -> Vec<(std::ops::Range<usize>, f64, i32, Option<Str
         .filter_map(|c| {
             let value = number(&c["v"])?;
             let year = c["y"].parse().ok()?;
-            let unit = c.name("u").map(|u| if u.as_str() == "%" { "%".to_string() } else { "m2".to_string() });
+            let unit = c.name("u").map(|u| {
+                if u.as_str() == "%" {
+                    "%".to_string()
+                } else {
+                    "m2".to_string()
+                }
+            });
             Some((c.get(0)?.range(), value, year, unit))
         })
         .collect()
@@ -162,7 +227,9 @@ fn read_clause(clause: &str, out: &mut Vec<Kpi>) {
     // A baseline in the text is in parentheses: "(năm 2020 đạt 45%)"; a
     // year outside them is the target's own ("đến năm 2025 đạt 80%").
     for (open, _) in clause.match_indices('(') {
-        let Some(close) = clause[open..].find(')').map(|i| open + i) else { continue };
+        let Some(close) = clause[open..].find(')').map(|i| open + i) else {
+            continue;
+        };
         for (range, value, year, unit) in baselines_in(&clause[open..close]) {
             let range = open + range.start..open + range.end;
             baselines.push((value, year, unit));
@@ -182,12 +249,14 @@ fn read_clause(clause: &str, out: &mut Vec<Kpi>) {
         let before_text = &text[..whole.start()];
         let after_text = &text[whole.end()..];
         if before_text.ends_with(|ch: char| ch.is_alphanumeric() || ch == '/' || ch == '(' || ch == '.' || ch == ',')
-            || after_text.starts_with(|ch: char| ch == '/' && !after_text.starts_with("/năm"))
+            || (after_text.starts_with('/') && after_text[1..].starts_with(|ch: char| ch.is_ascii_digit()))
             || after_text.starts_with(')')
         {
             continue;
         }
-        let before = fold(before_text);
+        // Only the words of this phrase: "Hằng năm, 100% …" is not "năm 100".
+        let phrase_start = before_text.rfind([',', ':', ';']).map(|i| i + 1).unwrap_or(0);
+        let before = fold(&before_text[phrase_start..]);
         let before_words: Vec<&str> = before.split(' ').collect();
         let tail = |n: usize| before_words[before_words.len().saturating_sub(n)..].join(" ");
         if NOT_A_TARGET.iter().any(|w| {
@@ -207,7 +276,10 @@ fn read_clause(clause: &str, out: &mut Vec<Kpi>) {
                     "m2".to_string()
                 }
             }
-            None => match UNITS.iter().find(|u| after == **u || after.starts_with(&format!("{u} "))) {
+            None => match UNITS
+                .iter()
+                .find(|u| after == **u || after.starts_with(&format!("{u} ")))
+            {
                 Some(u) => u.to_string(),
                 None => continue,
             },
@@ -223,12 +295,21 @@ fn read_clause(clause: &str, out: &mut Vec<Kpi>) {
         if unit != "%" && comparator_before.is_none() && (1900.0..2100.0).contains(&va) && b.is_none() {
             continue;
         }
+        // A count with no comparator is a target only after "đạt" or with
+        // "trở lên": "mô hình bảo vệ 4 lớp" names a thing, it sets no target.
+        let reached =
+            tail(1) == "đạt" || tail(2) == "phấn đấu" || after.starts_with("trở lên") || after.contains(" trở lên");
+        if unit != "%" && comparator_before.is_none() && b.is_none() && !reached {
+            continue;
+        }
         let (comparator, value, min, max) = match b {
             Some(vb) if vb >= va => ("between", None, Some(va), Some(vb)),
             Some(_) => continue,
             None => {
                 let after_lower = after.as_str();
-                let comparator = if after_lower.starts_with("trở lên") || after_lower.contains(" trở lên") && after_lower.find("trở lên").is_some_and(|i| i < 30) {
+                let comparator = if after_lower.starts_with("trở lên")
+                    || after_lower.contains(" trở lên") && after_lower.find("trở lên").is_some_and(|i| i < 30)
+                {
                     "at_least"
                 } else if after_lower.starts_with("trở xuống") {
                     "at_most"
@@ -270,7 +351,13 @@ fn read_clause(clause: &str, out: &mut Vec<Kpi>) {
 /// A short label: the clause without its lead-in words, at most 120 characters.
 fn label_of(clause: &str) -> String {
     let mut s = clause.trim().trim_end_matches(['.', ';', ',']).to_string();
-    for lead in ["Hằng năm, ", "Hàng năm, ", "Phấn đấu ", "Trong đó, ", "Trong nhiệm kỳ, "] {
+    for lead in [
+        "Hằng năm, ",
+        "Hàng năm, ",
+        "Phấn đấu ",
+        "Trong đó, ",
+        "Trong nhiệm kỳ, ",
+    ] {
         if let Some(rest) = s.strip_prefix(lead) {
             s = super::words::capitalise(rest);
         }
@@ -287,7 +374,10 @@ fn label_of(clause: &str) -> String {
 mod tests {
     use super::*;
 
-    fn shapes(text: &str, footnotes: &[&str]) -> Vec<(&'static str, Option<f64>, Option<f64>, Option<f64>, Option<(f64, i32)>)> {
+    fn shapes(
+        text: &str,
+        footnotes: &[&str],
+    ) -> Vec<(&'static str, Option<f64>, Option<f64>, Option<f64>, Option<(f64, i32)>)> {
         let footnotes: Vec<String> = footnotes.iter().map(|s| s.to_string()).collect();
         read(text, &footnotes)
             .into_iter()
@@ -301,34 +391,74 @@ mod tests {
             shapes("Hằng năm, 100% cơ quan, đơn vị, địa phương đưa nội dung công tác dân vận vào chương trình. Xây dựng, nhân rộng ít nhất 01 mô hình “Dân vận khéo” phù hợp với chức năng, nhiệm vụ.", &[]),
             vec![("at_least", Some(100.0), None, None, None), ("at_least", Some(1.0), None, None, None)]
         );
-        assert_eq!(shapes("Ban Thanh tra nhân dân hoạt động có hiệu quả đạt từ 85% trở lên.", &[]), vec![("at_least", Some(85.0), None, None, None)]);
-        assert_eq!(shapes("Tỷ lệ hộ nghèo toàn thị xã giảm bình quân hằng năm từ 0,4 – 0,6%. ", &[]), vec![("between", None, Some(0.4), Some(0.6), None)]);
+        assert_eq!(
+            shapes("Ban Thanh tra nhân dân hoạt động có hiệu quả đạt từ 85% trở lên.", &[]),
+            vec![("at_least", Some(85.0), None, None, None)]
+        );
+        assert_eq!(
+            shapes(
+                "Tỷ lệ hộ nghèo toàn thị xã giảm bình quân hằng năm từ 0,4 – 0,6%. ",
+                &[]
+            ),
+            vec![("between", None, Some(0.4), Some(0.6), None)]
+        );
         assert_eq!(
             shapes("Tỷ lệ lao động qua đào tạo trên 65%. Phấn đấu có ít nhất 30% học sinh tốt nghiệp THCS; Có ít nhất 40% học sinh tốt nghiệp THPT.", &[]),
             vec![("more_than", Some(65.0), None, None, None), ("at_least", Some(30.0), None, None, None), ("at_least", Some(40.0), None, None, None)]
         );
-        assert_eq!(shapes("Phấn đấu Khu dân cư đạt tiêu chuẩn “Khu dân cư 6 không”, đạt tỷ lệ trên 84%. ", &[]), vec![("more_than", Some(84.0), None, None, None)]);
-        assert_eq!(shapes("Phấn đấu tỷ lệ người dân đồng thuận đạt khoảng 92%.", &[]), vec![("about", Some(92.0), None, None, None)]);
+        assert_eq!(
+            shapes(
+                "Phấn đấu Khu dân cư đạt tiêu chuẩn “Khu dân cư 6 không”, đạt tỷ lệ trên 84%. ",
+                &[]
+            ),
+            vec![("more_than", Some(84.0), None, None, None)]
+        );
+        assert_eq!(
+            shapes("Phấn đấu tỷ lệ người dân đồng thuận đạt khoảng 92%.", &[]),
+            vec![("about", Some(92.0), None, None, None)]
+        );
         assert_eq!(
             shapes("Phấn đấu 100% thủ tục hành chính có đủ điều kiện, được cung cấp trực tuyến mức độ 3 và 4. Trong đó, ít nhất 90% thủ tục hành chính được tích hợp. Mức độ hài lòng đạt tối thiểu 95%. ", &[]),
             vec![("at_least", Some(100.0), None, None, None), ("at_least", Some(90.0), None, None, None), ("at_least", Some(95.0), None, None, None)]
         );
         assert_eq!(shapes("Phấn đấu vận động Nhân dân đóng góp ít nhất 10.000 ngày công để xây dựng nông thôn mới nâng cao hằng năm.", &[]), vec![("at_least", Some(10000.0), None, None, None)]);
-        assert_eq!(shapes("Từ 70% đến 75% vỉa hè trước nhà ở không có tình trạng lấn chiếm.", &[]), vec![("between", None, Some(70.0), Some(75.0), None)]);
         assert_eq!(
-            shapes("Phấn đấu diện tích cây xanh bình quân trên mỗi người dân đô thị đạt từ 3-4m2.", &["Diện tích cây xanh bình quân trên mỗi người dân đô thị năm 2021 đạt khoảng 2,5m2."]),
+            shapes("Từ 70% đến 75% vỉa hè trước nhà ở không có tình trạng lấn chiếm.", &[]),
+            vec![("between", None, Some(70.0), Some(75.0), None)]
+        );
+        assert_eq!(
+            shapes(
+                "Phấn đấu diện tích cây xanh bình quân trên mỗi người dân đô thị đạt từ 3-4m2.",
+                &["Diện tích cây xanh bình quân trên mỗi người dân đô thị năm 2021 đạt khoảng 2,5m2."]
+            ),
             vec![("between", None, Some(3.0), Some(4.0), Some((2.5, 2021)))]
         );
-        assert_eq!(shapes("Mặt trận chủ trì giám sát ít nhất 01 chính sách; phản biện được ít nhất 02 chính sách liên quan.", &[]).len(), 2);
+        assert_eq!(
+            shapes(
+                "Mặt trận chủ trì giám sát ít nhất 01 chính sách; phản biện được ít nhất 02 chính sách liên quan.",
+                &[]
+            )
+            .len(),
+            2
+        );
         assert!(shapes("Đề án 13; Nghị quyết số 25-NQ/TW ngày 03/6/2013; tổng kết 05 năm thực hiện; Trước 31/3 hàng năm; giai đoạn 2022 - 2026", &[]).is_empty());
         assert!(shapes("(1) Công tác huy động nguồn lực; (2) Phát huy vai trò", &[]).is_empty());
     }
 
     #[test]
     fn other_shapes() {
-        assert_eq!(shapes("Tỷ lệ hộ nghèo dưới 2%.", &[]), vec![("less_than", Some(2.0), None, None, None)]);
-        assert_eq!(shapes("Tỷ lệ tái nghèo không quá 5%.", &[]), vec![("at_most", Some(5.0), None, None, None)]);
-        assert_eq!(shapes("Thu hút trên 1.500 lượt người tham gia.", &[]), vec![("more_than", Some(1500.0), None, None, None)]);
+        assert_eq!(
+            shapes("Tỷ lệ hộ nghèo dưới 2%.", &[]),
+            vec![("less_than", Some(2.0), None, None, None)]
+        );
+        assert_eq!(
+            shapes("Tỷ lệ tái nghèo không quá 5%.", &[]),
+            vec![("at_most", Some(5.0), None, None, None)]
+        );
+        assert_eq!(
+            shapes("Thu hút trên 1.500 lượt người tham gia.", &[]),
+            vec![("more_than", Some(1500.0), None, None, None)]
+        );
         assert_eq!(
             shapes("Tỷ lệ che phủ rừng đạt trên 52% (năm 2020 đạt 45%).", &[]),
             vec![("more_than", Some(52.0), None, None, Some((45.0, 2020)))]
@@ -337,6 +467,9 @@ mod tests {
             shapes("Cây xanh đạt 3 – 4 m2/người (năm 2024 đạt khoảng 2,5 m2).", &[]),
             vec![("between", None, Some(3.0), Some(4.0), Some((2.5, 2024)))]
         );
-        assert_eq!(shapes("Giảm bình quân hằng năm từ 1 – 1,5%.", &[]), vec![("between", None, Some(1.0), Some(1.5), None)]);
+        assert_eq!(
+            shapes("Giảm bình quân hằng năm từ 1 – 1,5%.", &[]),
+            vec![("between", None, Some(1.0), Some(1.5), None)]
+        );
     }
 }

@@ -86,13 +86,12 @@ pub const MAX_TASKS: usize = 5_000;
 /// Reads a document into a draft. `file_name` decides the format (.docx or
 /// .txt; anything else is sniffed). `directory`: bodies already known keep
 /// their codes and addresses.
-pub fn import(
-    file_name: &str,
-    bytes: &[u8],
-    directory: &[crate::domain::plan::Agency],
-) -> Result<Draft, ImportError> {
+pub fn import(file_name: &str, bytes: &[u8], directory: &[crate::domain::plan::Agency]) -> Result<Draft, ImportError> {
     if bytes.len() > error::DOCUMENT_MAX_BYTES {
-        return Err(ImportError::TooLarge { bytes: bytes.len(), max: error::DOCUMENT_MAX_BYTES });
+        return Err(ImportError::TooLarge {
+            bytes: bytes.len(),
+            max: error::DOCUMENT_MAX_BYTES,
+        });
     }
     let lower = file_name.to_lowercase();
     let doc = if lower.ends_with(".docm") {
@@ -106,7 +105,9 @@ pub fn import(
     } else if std::str::from_utf8(bytes).is_ok() && !bytes.contains(&0) {
         text::read(bytes)?
     } else {
-        return Err(ImportError::NotADocument("không nhận ra định dạng (cần .docx hoặc .txt UTF-8)".into()));
+        return Err(ImportError::NotADocument(
+            "không nhận ra định dạng (cần .docx hoặc .txt UTF-8)".into(),
+        ));
     };
     build(file_name, &doc, directory)
 }
@@ -140,19 +141,28 @@ pub fn build(file_name: &str, doc: &Document, directory: &[crate::domain::plan::
         return Err(ImportError::NoTasks);
     }
     if tasks.len() > MAX_TASKS {
-        return Err(ImportError::TooManyTasks { tasks: tasks.len(), max: MAX_TASKS });
+        return Err(ImportError::TooManyTasks {
+            tasks: tasks.len(),
+            max: MAX_TASKS,
+        });
     }
 
     // The issuer: the body that leads most tasks; for a plan without lead
     // lines, the body in the document's header.
-    let lead_counts = tasks.iter().filter_map(|t| t.lead).fold(std::collections::BTreeMap::new(), |mut m, l| {
-        *m.entry(l).or_insert(0usize) += 1;
-        m
-    });
+    let lead_counts = tasks
+        .iter()
+        .filter_map(|t| t.lead)
+        .fold(std::collections::BTreeMap::new(), |mut m, l| {
+            *m.entry(l).or_insert(0usize) += 1;
+            m
+        });
     let issuer = match lead_counts.iter().max_by_key(|(l, c)| (**c, std::cmp::Reverse(**l))) {
         Some((l, _)) => *l,
         None => {
-            let name = header.issuer.clone().unwrap_or_else(|| "Cơ quan ban hành kế hoạch".into());
+            let name = header
+                .issuer
+                .clone()
+                .unwrap_or_else(|| "Cơ quan ban hành kế hoạch".into());
             doubts.push(Doubt {
                 kind: "issuer_guessed",
                 task: None,
@@ -161,7 +171,13 @@ pub fn build(file_name: &str, doc: &Document, directory: &[crate::domain::plan::
                 message: format!("không có dòng \"Cơ quan lãnh đạo\": cơ quan ban hành \"{name}\" (đầu văn bản) làm cơ quan lãnh đạo mọi nhiệm vụ"),
                 quote: name.clone(),
             });
-            registry.resolve(&Mention { spelled: name, completed: None }, header.issuer_line)
+            registry.resolve(
+                &Mention {
+                    spelled: name,
+                    completed: None,
+                },
+                header.issuer_line,
+            )
         }
     };
     // "TỔ CHỨC THỰC HIỆN": the Standing Committee leads; the body that
@@ -189,7 +205,10 @@ pub fn build(file_name: &str, doc: &Document, directory: &[crate::domain::plan::
                 task: None,
                 field: Some("agencies"),
                 line: b.first_line,
-                message: format!("cơ quan \"{}\" chỉ được nêu một lần: kiểm tra có phải cách viết khác của một cơ quan đã có", b.name),
+                message: format!(
+                    "cơ quan \"{}\" chỉ được nêu một lần: kiểm tra có phải cách viết khác của một cơ quan đã có",
+                    b.name
+                ),
                 quote: b.name.clone(),
             });
         }
@@ -305,7 +324,8 @@ fn header_of(doc: &Document, n: &Narrative) -> Header {
     }
     let plan_at = lines.iter().position(|(l, _)| {
         let f = words::fold(l);
-        f == "kế hoạch" || (f.starts_with("kế hoạch") && l.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase))
+        f == "kế hoạch"
+            || (f.starts_with("kế hoạch") && l.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase))
     });
     let mut title = String::new();
     if let Some(i) = plan_at {
@@ -331,12 +351,15 @@ fn header_of(doc: &Document, n: &Narrative) -> Header {
     // ("ỦY BAN NHÂN DÂN" / "HUYỆN BA TƠ").
     let mut issuer = None;
     let mut issuer_line = 1;
-    let stop = lines.iter().position(|(l, _)| l.trim() == "*" || words::fold(l).starts_with("số")).unwrap_or(0);
+    let stop = lines
+        .iter()
+        .position(|(l, _)| l.trim() == "*" || words::fold(l).starts_with("số"))
+        .unwrap_or(0);
     let caps: Vec<&(String, u32)> = lines[..stop]
         .iter()
         .filter(|(l, _)| {
             let f = words::fold(l);
-            !l.trim().is_empty()
+            l.chars().filter(|c| c.is_alphabetic()).count() >= 2
                 && l.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase)
                 && !f.starts_with("đảng cộng sản")
                 && !f.starts_with("cộng hòa")
@@ -346,19 +369,42 @@ fn header_of(doc: &Document, n: &Narrative) -> Header {
     if let Some(last) = caps.last() {
         let f = words::fold(&last.0);
         let state_split = caps.len() >= 2
-            && ["huyện", "thị xã", "xã", "tỉnh", "thành phố", "phường", "quận", "thị trấn"].iter().any(|w| f.starts_with(w));
-        let name = if state_split { format!("{} {}", caps[caps.len() - 2].0, last.0) } else { last.0.clone() };
+            && [
+                "huyện",
+                "thị xã",
+                "xã",
+                "tỉnh",
+                "thành phố",
+                "phường",
+                "quận",
+                "thị trấn",
+            ]
+            .iter()
+            .any(|w| f.starts_with(w));
+        let name = if state_split {
+            format!("{} {}", caps[caps.len() - 2].0, last.0)
+        } else {
+            last.0.clone()
+        };
         issuer = Some(title_case(&name));
         issuer_line = last.1;
     }
     let re_years = Regex::new(r"(\d{4})\s*[-–—]\s*(\d{4})").expect("valid");
-    let years = re_years.captures(&title).and_then(|c| Some((c[1].parse().ok()?, c[2].parse().ok()?)));
+    let years = re_years
+        .captures(&title)
+        .and_then(|c| Some((c[1].parse().ok()?, c[2].parse().ok()?)));
     let re_date = Regex::new(r"ngày\s+(\d{1,2})\s+tháng\s+(\d{1,2})\s+năm\s+(\d{4})").expect("valid");
     let date = lines[..plan_at.unwrap_or(lines.len().min(12))]
         .iter()
         .find_map(|(l, _)| re_date.captures(l))
         .and_then(|c| chrono::NaiveDate::from_ymd_opt(c[3].parse().ok()?, c[2].parse().ok()?, c[1].parse().ok()?));
-    Header { title: words::clean(&title), issuer, issuer_line, years, date }
+    Header {
+        title: words::clean(&title),
+        issuer,
+        issuer_line,
+        years,
+        date,
+    }
 }
 
 fn lower_first(s: &str) -> String {
@@ -377,7 +423,11 @@ fn title_case(s: &str) -> String {
     let words: Vec<&str> = lower.split_whitespace().collect();
     let place_from = words
         .iter()
-        .position(|w| ["huyện", "thị", "xã", "tỉnh", "phố", "phường", "quận", "trấn", "ủy", "uỷ"].contains(w))
+        .enumerate()
+        .position(|(i, w)| {
+            ["huyện", "thị", "xã", "tỉnh", "phố", "phường", "quận", "trấn"].contains(w)
+                || (i > 0 && ["ủy", "uỷ"].contains(w))
+        })
         .map(|i| {
             // "thị xã Đức Phổ", "thành phố …": the name follows the locality word(s).
             let mut j = i + 1;
@@ -389,7 +439,13 @@ fn title_case(s: &str) -> String {
     words
         .iter()
         .enumerate()
-        .map(|(i, w)| if i == 0 || place_from.is_some_and(|p| i >= p) { words::capitalise(w) } else { w.to_string() })
+        .map(|(i, w)| {
+            if i == 0 || place_from.is_some_and(|p| i >= p) {
+                words::capitalise(w)
+            } else {
+                w.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -467,7 +523,14 @@ fn narrative_tasks(n: &Narrative, registry: &mut Registry, doubts: &mut Vec<Doub
                 task.implementers.push(i);
             }
             if bodies.is_empty() {
-                doubts.push(doubt("no_implementer", &id, "implementers", node.line, "mục không nêu cơ quan ở đầu: điền cơ quan thực hiện", node.heading()));
+                doubts.push(doubt(
+                    "no_implementer",
+                    &id,
+                    "implementers",
+                    node.line,
+                    "mục không nêu cơ quan ở đầu: điền cơ quan thực hiện",
+                    node.heading(),
+                ));
             }
             task.schedules = organisation_schedules(&body_text);
         } else {
@@ -480,8 +543,15 @@ fn narrative_tasks(n: &Narrative, registry: &mut Registry, doubts: &mut Vec<Doub
             (None, false) => {
                 // No block after the item: the nearest block before it in
                 // its part, or the next one.
-                let before = n.nodes[..index].iter().rev().filter(|x| x.part == node.part).find_map(|x| x.block);
-                let after = n.nodes[index + 1..].iter().filter(|x| x.part == node.part).find_map(|x| x.block);
+                let before = n.nodes[..index]
+                    .iter()
+                    .rev()
+                    .filter(|x| x.part == node.part)
+                    .find_map(|x| x.block);
+                let after = n.nodes[index + 1..]
+                    .iter()
+                    .filter(|x| x.part == node.part)
+                    .find_map(|x| x.block);
                 let (chosen, rule) = match (before, after) {
                     (Some(b), _) => (Some(b), "dùng khối cơ quan của mục liền trước"),
                     (None, Some(a)) => (Some(a), "dùng khối cơ quan của mục liền sau"),
@@ -502,7 +572,19 @@ fn narrative_tasks(n: &Narrative, registry: &mut Registry, doubts: &mut Vec<Doub
             let block = &n.blocks[b];
             let leads = block.with_role(Role::Lead);
             if leads.len() > 1 {
-                doubts.push(doubt("several_leads", &id, "lead", leads[0].1, "nhiều cơ quan lãnh đạo: lấy cơ quan đầu tiên, các cơ quan khác làm tham mưu", &block.lines.iter().find(|l| l.roles.contains(&Role::Lead)).map(|l| l.raw.clone()).unwrap_or_default()));
+                doubts.push(doubt(
+                    "several_leads",
+                    &id,
+                    "lead",
+                    leads[0].1,
+                    "nhiều cơ quan lãnh đạo: lấy cơ quan đầu tiên, các cơ quan khác làm tham mưu",
+                    &block
+                        .lines
+                        .iter()
+                        .find(|l| l.roles.contains(&Role::Lead))
+                        .map(|l| l.raw.clone())
+                        .unwrap_or_default(),
+                ));
             }
             for (k, (m, line)) in leads.iter().enumerate() {
                 let i = registry.resolve(m, *line);
@@ -523,14 +605,28 @@ fn narrative_tasks(n: &Narrative, registry: &mut Registry, doubts: &mut Vec<Doub
             }
             if task.implementers.is_empty() && !organisation {
                 let line = block.first_line;
-                doubts.push(doubt("no_implementer", &id, "implementers", line, "khối cơ quan không có dòng \"Cơ quan thực hiện\": điền cơ quan thực hiện", ""));
+                doubts.push(doubt(
+                    "no_implementer",
+                    &id,
+                    "implementers",
+                    line,
+                    "khối cơ quan không có dòng \"Cơ quan thực hiện\": điền cơ quan thực hiện",
+                    "",
+                ));
             }
             if let Some((wording, line)) = &block.deadline {
                 task.deadline = Some(wording.trim().trim_end_matches(['.', ';']).trim().to_string());
                 match deadline::read(wording) {
                     Some(s) => task.schedules = s,
                     None => {
-                        doubts.push(doubt("deadline_unread", &id, "deadline", *line, "không hiểu thời hạn: đặt báo cáo hằng năm (ongoing); sửa lịch cho đúng", wording));
+                        doubts.push(doubt(
+                            "deadline_unread",
+                            &id,
+                            "deadline",
+                            *line,
+                            "không hiểu thời hạn: đặt báo cáo hằng năm (ongoing); sửa lịch cho đúng",
+                            wording,
+                        ));
                         task.schedules = vec![Schedule::Ongoing];
                     }
                 }
@@ -538,7 +634,14 @@ fn narrative_tasks(n: &Narrative, registry: &mut Registry, doubts: &mut Vec<Doub
         }
         if task.schedules.is_empty() {
             if !organisation {
-                doubts.push(doubt("deadline_unread", &id, "deadline", node.line, "mục không có dòng \"Thời gian\": đặt báo cáo hằng năm (ongoing)", node.heading()));
+                doubts.push(doubt(
+                    "deadline_unread",
+                    &id,
+                    "deadline",
+                    node.line,
+                    "mục không có dòng \"Thời gian\": đặt báo cáo hằng năm (ongoing)",
+                    node.heading(),
+                ));
             }
             task.schedules = vec![Schedule::Ongoing];
         }
@@ -576,7 +679,14 @@ fn ancestor_block(n: &Narrative, node: usize) -> Option<usize> {
     None
 }
 
-pub(crate) fn doubt(kind: &'static str, task: &str, field: &'static str, line: u32, message: &str, quote: &str) -> Doubt {
+pub(crate) fn doubt(
+    kind: &'static str,
+    task: &str,
+    field: &'static str,
+    line: u32,
+    message: &str,
+    quote: &str,
+) -> Doubt {
     Doubt {
         kind,
         task: Some(task.to_string()),
@@ -592,15 +702,29 @@ pub(crate) fn doubt(kind: &'static str, task: &str, field: &'static str, line: u
 /// otherwise a yearly progress report.
 fn organisation_schedules(text: &str) -> Vec<Schedule> {
     let f = words::fold(text);
-    let yearly = ["hằng năm", "hàng năm", "mỗi năm", "định kỳ năm"].iter().any(|p| f.contains(p))
-        && ["báo cáo", "đánh giá", "tổng hợp", "sơ kết"].iter().any(|p| f.contains(p));
+    let yearly = ["hằng năm", "hàng năm", "mỗi năm", "định kỳ năm"]
+        .iter()
+        .any(|p| f.contains(p))
+        && ["báo cáo", "đánh giá", "tổng hợp", "sơ kết"]
+            .iter()
+            .any(|p| f.contains(p));
     let mut out = vec![if yearly {
-        Schedule::Yearly { day: None, key: "yearly".into(), title: if f.contains("đánh giá") { "Đánh giá kết quả thực hiện hằng năm".into() } else { "Báo cáo kết quả thực hiện hằng năm".into() } }
+        Schedule::Yearly {
+            day: None,
+            key: "yearly".into(),
+            title: if f.contains("đánh giá") {
+                "Đánh giá kết quả thực hiện hằng năm".into()
+            } else {
+                "Báo cáo kết quả thực hiện hằng năm".into()
+            },
+        }
     } else {
         Schedule::Ongoing
     }];
     if f.contains("tổng kết") || f.contains("sơ kết") {
-        out.push(Schedule::PeriodReview { title: "Tổng kết thực hiện kế hoạch".into() });
+        out.push(Schedule::PeriodReview {
+            title: "Tổng kết thực hiện kế hoạch".into(),
+        });
     }
     out
 }
@@ -613,7 +737,14 @@ fn tracker_of(n: &Narrative, registry: &mut Registry, tasks: &[ReadTask]) -> Opt
     for t in tasks.iter().filter(|t| t.organisation) {
         let f = words::fold(&t.text);
         let mut s = 0;
-        for (phrase, weight) in [("theo dõi", 3), ("đôn đốc", 2), ("giúp ban thường vụ", 2), ("giúp thường trực", 2), ("tổng hợp", 1), ("chủ trì", 1)] {
+        for (phrase, weight) in [
+            ("theo dõi", 3),
+            ("đôn đốc", 2),
+            ("giúp ban thường vụ", 2),
+            ("giúp thường trực", 2),
+            ("tổng hợp", 1),
+            ("chủ trì", 1),
+        ] {
             if f.contains(phrase) {
                 s += weight;
             }
@@ -627,7 +758,13 @@ fn tracker_of(n: &Narrative, registry: &mut Registry, tasks: &[ReadTask]) -> Opt
     for node in &n.nodes {
         for p in &node.paragraphs {
             for c in re.captures_iter(p) {
-                let i = registry.resolve(&Mention { spelled: c[1].trim().to_string(), completed: None }, node.line);
+                let i = registry.resolve(
+                    &Mention {
+                        spelled: c[1].trim().to_string(),
+                        completed: None,
+                    },
+                    node.line,
+                );
                 *scores.entry(i).or_insert(0) += 2;
             }
         }
@@ -643,12 +780,21 @@ fn tracker_of(n: &Narrative, registry: &mut Registry, tasks: &[ReadTask]) -> Opt
             *counts.entry(*a).or_insert(0) += 1;
         }
     }
-    counts.iter().max_by_key(|(i, c)| (**c, std::cmp::Reverse(**i))).map(|(i, _)| *i)
+    counts
+        .iter()
+        .max_by_key(|(i, c)| (**c, std::cmp::Reverse(**i)))
+        .map(|(i, _)| *i)
 }
 
 /// The first sentence, without its trailing period.
 pub(crate) fn title_of(text: &str) -> String {
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().trim_start_matches(['-', '+', '•']).trim();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches(['-', '+', '•'])
+        .trim();
     let chars: Vec<char> = first.chars().collect();
     let mut end = chars.len();
     for i in 0..chars.len() {
@@ -689,23 +835,72 @@ fn obligation_of(t: &ReadTask) -> (&'static str, String) {
     if let Some(hint) = &t.joint_hint {
         return ("joint", format!("joint: {hint}"));
     }
-    for phrase in ["100% cơ quan", "100% các cơ quan", "mỗi cơ quan", "các cơ quan, đơn vị", "từng cơ quan", "mỗi địa phương", "phù hợp với chức năng"] {
+    for phrase in [
+        "100% cơ quan",
+        "100% các cơ quan",
+        "mỗi cơ quan",
+        "các cơ quan, đơn vị",
+        "từng cơ quan",
+        "mỗi địa phương",
+        "phù hợp với chức năng",
+    ] {
         if f.contains(&words::fold(phrase)) {
-            return ("each", format!("each: mỗi cơ quan tự thực hiện phần của mình {}", quote(&phrase.to_lowercase())));
+            return (
+                "each",
+                format!(
+                    "each: mỗi cơ quan tự thực hiện phần của mình {}",
+                    quote(&phrase.to_lowercase())
+                ),
+            );
         }
     }
-    for phrase in ["tỷ lệ", "toàn thị xã", "toàn huyện", "toàn tỉnh", "toàn xã", "bình quân", "trên địa bàn"] {
+    for phrase in [
+        "tỷ lệ",
+        "toàn thị xã",
+        "toàn huyện",
+        "toàn tỉnh",
+        "toàn xã",
+        "bình quân",
+        "trên địa bàn",
+    ] {
         if f.contains(phrase) && !t.kpis.is_empty() {
-            return ("joint", format!("joint: một chỉ tiêu chung của cả địa bàn, các cơ quan cùng báo cáo {}", quote(phrase)));
+            return (
+                "joint",
+                format!(
+                    "joint: một chỉ tiêu chung của cả địa bàn, các cơ quan cùng báo cáo {}",
+                    quote(phrase)
+                ),
+            );
         }
     }
-    if ["ban hành quy chế", "xây dựng quy chế", "ký kết quy chế", "kế hoạch của ban thường vụ", "đề án của"].iter().any(|p| f.contains(p)) {
+    if [
+        "ban hành quy chế",
+        "xây dựng quy chế",
+        "ký kết quy chế",
+        "kế hoạch của ban thường vụ",
+        "đề án của",
+    ]
+    .iter()
+    .any(|p| f.contains(p))
+    {
         return ("joint", "joint: một văn bản chung các cơ quan cùng soạn".into());
     }
     if t.kpis.iter().any(|k| k.unit == "%") && t.kpis.iter().all(|k| !k.quote.to_lowercase().contains("cơ quan")) {
-        return ("joint", format!("joint: chỉ tiêu chung \"{}\" báo cáo một số liệu", t.kpis[0].label.chars().take(80).collect::<String>()));
+        return (
+            "joint",
+            format!(
+                "joint: chỉ tiêu chung \"{}\" báo cáo một số liệu",
+                t.kpis[0].label.chars().take(80).collect::<String>()
+            ),
+        );
     }
-    ("each", format!("each: mỗi cơ quan thực hiện trong lĩnh vực của mình (“{}”)", t.title.chars().take(80).collect::<String>()))
+    (
+        "each",
+        format!(
+            "each: mỗi cơ quan thực hiện trong lĩnh vực của mình (“{}”)",
+            t.title.chars().take(80).collect::<String>()
+        ),
+    )
 }
 
 /// Numbers that look like targets but were not read as one.
@@ -714,15 +909,29 @@ fn note_unread_numbers(t: &ReadTask, text: &str, doubts: &mut Vec<Doubt>) {
     let read = t.kpis.len();
     let found = re.find_iter(text).count();
     if found > read + t.kpis.iter().filter(|k| k.comparator == "between").count() {
-        doubts.push(doubt("number_unread", &t.id, "kpis", t.line, &format!("có {found} số phần trăm nhưng chỉ đọc được {read} chỉ tiêu: kiểm tra chỉ tiêu"), text));
+        doubts.push(doubt(
+            "number_unread",
+            &t.id,
+            "kpis",
+            t.line,
+            &format!("có {found} số phần trăm nhưng chỉ đọc được {read} chỉ tiêu: kiểm tra chỉ tiêu"),
+            text,
+        ));
     }
 }
 
 fn period_of(header: &Header, tasks: &[DraftTask]) -> ((chrono::NaiveDate, chrono::NaiveDate), (i32, i32)) {
     use chrono::{Datelike, NaiveDate};
-    let named: Vec<i32> = tasks.iter().flat_map(|t| t.schedules.iter().filter_map(Schedule::year)).collect();
+    let named: Vec<i32> = tasks
+        .iter()
+        .flat_map(|t| t.schedules.iter().filter_map(Schedule::year))
+        .collect();
     let (mut first, mut last) = header.years.unwrap_or_else(|| {
-        let lo = header.date.map(|d| d.year()).or(named.iter().min().copied()).unwrap_or(2025);
+        let lo = header
+            .date
+            .map(|d| d.year())
+            .or(named.iter().min().copied())
+            .unwrap_or(2025);
         let hi = named.iter().max().copied().unwrap_or(lo).max(lo);
         (lo, hi)
     });
@@ -747,7 +956,11 @@ fn period_of(header: &Header, tasks: &[DraftTask]) -> ((chrono::NaiveDate, chron
         }
     }
     let end = NaiveDate::from_ymd_opt(last, 12, 31).expect("valid");
-    let first_year = if start.ordinal() == 1 { start.year() } else { start.year() + 1 };
+    let first_year = if start.ordinal() == 1 {
+        start.year()
+    } else {
+        start.year() + 1
+    };
     ((start, end), (first_year.min(last), last))
 }
 

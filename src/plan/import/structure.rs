@@ -127,7 +127,8 @@ fn role_of(label: &str) -> Vec<Role> {
     if f.contains("tham mưu") {
         roles.push(Role::Advisory);
     }
-    if f.contains("thực hiện") || f.contains("chủ trì") || f.contains("triển khai") || f == "cơ quan" || f == "đơn vị" {
+    if f.contains("thực hiện") || f.contains("chủ trì") || f.contains("triển khai") || f == "cơ quan" || f == "đơn vị"
+    {
         roles.push(Role::Implementer);
     }
     if f.contains("phối hợp") && !roles.contains(&Role::Implementer) {
@@ -157,7 +158,11 @@ pub fn part_heading(p: &Paragraph) -> Option<(String, String)> {
 
 fn is_end_of_body(text: &str) -> bool {
     let f = fold(text);
-    f.starts_with("nơi nhận") || f.starts_with("t/m ban") || f.starts_with("tm ban") || f.starts_with("t/m ") || f.starts_with("tm. ")
+    f.starts_with("nơi nhận")
+        || f.starts_with("t/m ban")
+        || f.starts_with("tm ban")
+        || f.starts_with("t/m ")
+        || f.starts_with("tm. ")
 }
 
 pub fn read(doc: &Document) -> Narrative {
@@ -169,20 +174,25 @@ pub fn read(doc: &Document) -> Narrative {
     let mut open_block: Option<usize> = None;
     let mut ended = false;
 
-    let close_block = |n: &mut Narrative, pending: &mut Vec<usize>, open_block: &mut Option<usize>, current: Option<usize>| {
-        if let Some(b) = open_block.take() {
-            if !n.blocks[b].has_agencies() && n.blocks[b].deadline.is_some() {
-                // A lone "Thời gian" line: it belongs to the block of the same
-                // items if one follows; kept open below by the caller.
-            }
-            let targets: Vec<usize> = if pending.is_empty() { current.into_iter().collect() } else { std::mem::take(pending) };
-            for t in targets {
-                if n.nodes[t].block.is_none() {
-                    n.nodes[t].block = Some(b);
+    let close_block =
+        |n: &mut Narrative, pending: &mut Vec<usize>, open_block: &mut Option<usize>, current: Option<usize>| {
+            if let Some(b) = open_block.take() {
+                if !n.blocks[b].has_agencies() && n.blocks[b].deadline.is_some() {
+                    // A lone "Thời gian" line: it belongs to the block of the same
+                    // items if one follows; kept open below by the caller.
+                }
+                let targets: Vec<usize> = if pending.is_empty() {
+                    current.into_iter().collect()
+                } else {
+                    std::mem::take(pending)
+                };
+                for t in targets {
+                    if n.nodes[t].block.is_none() {
+                        n.nodes[t].block = Some(b);
+                    }
                 }
             }
-        }
-    };
+        };
 
     for block in &doc.blocks {
         let p = match block {
@@ -204,11 +214,18 @@ pub fn read(doc: &Document) -> Narrative {
             close_block(&mut n, &mut pending, &mut open_block, current);
             pending.clear();
             let value = roman(&numeral).unwrap_or(0);
-            let effective = if value == last_numeral + 1 || last_numeral == 0 { value } else { last_numeral + 1 };
+            let effective = if value == last_numeral + 1 || last_numeral == 0 {
+                value
+            } else {
+                last_numeral + 1
+            };
             if effective != value {
                 n.notes.push((
                     p.origin.line,
-                    format!("phần đánh số {numeral} lặp lại hoặc sai thứ tự; đọc là phần {}", to_roman(effective)),
+                    format!(
+                        "phần đánh số {numeral} lặp lại hoặc sai thứ tự; đọc là phần {}",
+                        to_roman(effective)
+                    ),
                     display.clone(),
                 ));
             }
@@ -232,14 +249,25 @@ pub fn read(doc: &Document) -> Narrative {
         let role_line = RE_ROLE_LINE.captures(&display).and_then(|c| {
             let label = c.get(1)?.as_str().trim().to_string();
             let roles = role_of(&label);
-            (!roles.is_empty()).then(|| (label, roles, c.get(2).map(|m| m.as_str().to_string()).unwrap_or_default()))
+            (!roles.is_empty()).then(|| {
+                (
+                    label,
+                    roles,
+                    c.get(2).map(|m| m.as_str().to_string()).unwrap_or_default(),
+                )
+            })
         });
-        let time_line = RE_TIME_LINE.captures(&display).map(|c| c.get(2).map(|m| m.as_str().trim().to_string()).unwrap_or_default());
+        let time_line = RE_TIME_LINE
+            .captures(&display)
+            .map(|c| c.get(2).map(|m| m.as_str().trim().to_string()).unwrap_or_default());
         if (role_line.is_some() || time_line.is_some()) && current.is_some() {
             let b = match open_block {
                 Some(b) => b,
                 None => {
-                    n.blocks.push(AgencyBlock { first_line: p.origin.line, ..Default::default() });
+                    n.blocks.push(AgencyBlock {
+                        first_line: p.origin.line,
+                        ..Default::default()
+                    });
                     open_block = Some(n.blocks.len() - 1);
                     n.blocks.len() - 1
                 }
@@ -263,15 +291,18 @@ pub fn read(doc: &Document) -> Narrative {
             let path: Option<Vec<u32>> = c.get(1)?.as_str().split('.').map(|x| x.parse().ok()).collect();
             let rest = c.get(2)?.as_str();
             // "10.000 ngày công", "2022 - 2026": numbers, not items.
-            (!rest.starts_with(['%', '-', '–', ',']) && rest.chars().next().is_some_and(|ch| ch.is_alphabetic() || ch == '"' || ch == '“'))
-                .then(|| (path, rest.to_string()))
-                .and_then(|(path, rest)| Some((path?, rest)))
+            (!rest.starts_with(['%', '-', '–', ','])
+                && rest
+                    .chars()
+                    .next()
+                    .is_some_and(|ch| ch.is_alphabetic() || ch == '"' || ch == '“'))
+            .then(|| (path, rest.to_string()))
+            .and_then(|(path, rest)| Some((path?, rest)))
         });
         if let Some((path, rest)) = numbered {
-            let parent = n
-                .nodes
-                .iter()
-                .rposition(|x| x.part == part_index && x.target.is_none() && path.len() > 1 && x.path == path[..path.len() - 1]);
+            let parent = n.nodes.iter().rposition(|x| {
+                x.part == part_index && x.target.is_none() && path.len() > 1 && x.path == path[..path.len() - 1]
+            });
             if let Some(parent) = parent {
                 n.nodes[parent].children += 1;
             }
@@ -336,14 +367,19 @@ fn classify_parts(n: &mut Narrative) {
             .filter(|x| x.block.is_some_and(|b| n.blocks[b].has_agencies()))
             .count();
         let title = fold(&part.title);
-        let organisation_title = title.contains("tổ chức thực hiện")
-            || title.contains("trách nhiệm")
-            || title.contains("phân công");
-        let top: Vec<&&Node> = nodes.iter().filter(|x| x.path.len() == 1 && x.target.is_none()).collect();
+        let organisation_title =
+            title.contains("tổ chức thực hiện") || title.contains("trách nhiệm") || title.contains("phân công");
+        let top: Vec<&&Node> = nodes
+            .iter()
+            .filter(|x| x.path.len() == 1 && x.target.is_none())
+            .collect();
         let named = top.iter().filter(|x| !heading_bodies(x.heading()).0.is_empty()).count();
         part.kind = if with_blocks > 0 {
             PartKind::Tasks
-        } else if !top.is_empty() && (organisation_title && named * 2 >= top.len() || named * 10 >= top.len() * 8 && top.len() >= 2 && !title.contains("mục đích")) {
+        } else if !top.is_empty()
+            && (organisation_title && named * 2 >= top.len()
+                || named * 10 >= top.len() * 8 && top.len() >= 2 && !title.contains("mục đích"))
+        {
             PartKind::Organisation
         } else {
             PartKind::NoTasks
@@ -359,15 +395,34 @@ pub fn heading_bodies(heading: &str) -> (Vec<Mention>, String) {
     let (name, rest) = match heading.split_once(':') {
         Some((a, b)) if a.split_whitespace().count() <= 16 => (a.trim().to_string(), b.trim().to_string()),
         _ => {
-            let words = heading.split_whitespace().count();
-            if words <= 14 && !heading.trim_end_matches('.').contains(['.', ';']) {
+            let words = heading
+                .split_whitespace()
+                .filter(|w| w.chars().any(char::is_alphanumeric))
+                .count();
+            if words <= 16 && !heading.trim_end_matches('.').contains(['.', ';']) {
                 (heading.trim_end_matches('.').to_string(), String::new())
             } else {
                 // "Các cơ quan, đơn vị căn cứ …": the body ends where the verb begins.
                 let f = heading;
-                let verbs = [" căn cứ", " xây dựng", " chủ động", " có trách nhiệm", " chịu trách nhiệm", " tham mưu", " phối hợp", " chỉ đạo", " triển khai", " theo dõi", " tổ chức thực hiện", " thực hiện"];
+                let verbs = [
+                    " căn cứ",
+                    " xây dựng",
+                    " chủ động",
+                    " có trách nhiệm",
+                    " chịu trách nhiệm",
+                    " tham mưu",
+                    " phối hợp",
+                    " chỉ đạo",
+                    " triển khai",
+                    " theo dõi",
+                    " tổ chức thực hiện",
+                    " thực hiện",
+                ];
                 match verbs.iter().filter_map(|v| f.find(v)).min() {
-                    Some(i) if f[..i].split_whitespace().count() <= 12 => (f[..i].trim().trim_end_matches(',').to_string(), f[i..].trim().to_string()),
+                    Some(i) if f[..i].split_whitespace().count() <= 12 => (
+                        f[..i].trim().trim_end_matches(',').to_string(),
+                        f[i..].trim().to_string(),
+                    ),
                     _ => return (Vec::new(), heading.to_string()),
                 }
             }
@@ -381,14 +436,17 @@ pub fn heading_bodies(heading: &str) -> (Vec<Mention>, String) {
 
 fn looks_like_body(name: &str) -> bool {
     let f = fold(name);
-    let heads = [
-        "ban ", "ủy ban", "ubnd", "ub ", "thường trực", "mặt trận", "mttq", "hội ", "đảng ủy", "đảng bộ", "văn phòng", "phòng ",
-        "sở ", "cơ quan", "công an", "ban chỉ huy", "bộ chỉ huy", "liên đoàn", "đoàn ", "huyện đoàn", "thị đoàn", "tỉnh đoàn",
-        "thành đoàn", "trung tâm", "các ", "chi bộ", "hđnd", "tòa", "viện", "đề nghị", "thanh tra", "huyện ủy", "thị ủy", "đảng ủy",
-    ];
+    // Besides the words that start a body in a list: "Viện …", "Đề nghị …" (a request to a body).
+    let extra = ["viện", "đề nghị", "chi bộ"];
     let first = name.split_whitespace().next().unwrap_or("");
-    let acronym = first.chars().filter(|c| c.is_alphabetic()).count() >= 2 && first.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase);
-    acronym || heads.iter().any(|h| format!("{f} ").starts_with(h))
+    let acronym = first.chars().filter(|c| c.is_alphabetic()).count() >= 2
+        && first.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase);
+    let padded = format!("{f} ");
+    acronym
+        || super::agencies::HEADS
+            .iter()
+            .chain(extra.iter())
+            .any(|h| padded.starts_with(&format!("{} ", fold(h))))
 }
 
 /// The id of a node: part numeral, numbering path, target.
@@ -428,7 +486,10 @@ mod tests {
     fn roles_from_labels() {
         assert_eq!(role_of("Cơ quan lãnh đạo"), vec![Role::Lead]);
         assert_eq!(role_of("Cơ quan chỉ đạo"), vec![Role::Lead]);
-        assert_eq!(role_of("Cơ quan tham mưu, thực hiện"), vec![Role::Advisory, Role::Implementer]);
+        assert_eq!(
+            role_of("Cơ quan tham mưu, thực hiện"),
+            vec![Role::Advisory, Role::Implementer]
+        );
         assert_eq!(role_of("Cơ quan, thực hiện"), vec![Role::Implementer]);
         assert_eq!(role_of("Cơ quan chủ trì"), vec![Role::Implementer]);
         assert_eq!(role_of("Cơ quan phối hợp"), vec![Role::Coordinator]);
@@ -436,10 +497,25 @@ mod tests {
 
     #[test]
     fn bodies_in_headings() {
-        let names = |h: &str| heading_bodies(h).0.iter().map(|m| m.name().to_string()).collect::<Vec<_>>();
-        assert_eq!(names("Thường trực HĐND thị xã: Tổ chức giám sát việc thực hiện."), vec!["Thường trực HĐND thị xã"]);
+        let names = |h: &str| {
+            heading_bodies(h)
+                .0
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names("Thường trực HĐND thị xã: Tổ chức giám sát việc thực hiện."),
+            vec!["Thường trực HĐND thị xã"]
+        );
         assert_eq!(names("Ủy ban nhân dân thị xã"), vec!["Ủy ban nhân dân thị xã"]);
-        assert_eq!(names("Mặt trận Tổ quốc và các tổ chức chính trị - xã hội thị xã").len(), 2);
-        assert!(names("Quán triệt, triển khai thực hiện Đề án 13 nhằm nâng cao nhận thức, trách nhiệm của cả hệ thống chính trị.").is_empty());
+        assert_eq!(
+            names("Mặt trận Tổ quốc và các tổ chức chính trị - xã hội thị xã").len(),
+            2
+        );
+        assert!(names(
+            "Quán triệt, triển khai thực hiện Đề án 13 nhằm nâng cao nhận thức, trách nhiệm của cả hệ thống chính trị."
+        )
+        .is_empty());
     }
 }

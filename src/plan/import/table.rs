@@ -24,7 +24,13 @@ struct Columns {
 fn columns(row: &[String]) -> Option<Columns> {
     let find = |pred: &dyn Fn(&str) -> bool| row.iter().position(|c| pred(&fold(c)));
     let content = find(&|c| c.contains("nội dung") || c.contains("nhiệm vụ") || c.contains("công việc"))?;
-    let owner = find(&|c| c.contains("chủ trì") || (c.contains("thực hiện") && !c.contains("thời gian")) || c.contains("đơn vị thực hiện") || c.contains("cơ quan thực hiện") || c.contains("trách nhiệm"))?;
+    let owner = find(&|c| {
+        c.contains("chủ trì")
+            || (c.contains("thực hiện") && !c.contains("thời gian"))
+            || c.contains("đơn vị thực hiện")
+            || c.contains("cơ quan thực hiện")
+            || c.contains("trách nhiệm")
+    })?;
     if owner == content {
         return None;
     }
@@ -59,11 +65,25 @@ pub fn read(_n: &Narrative, doc: &Document, registry: &mut Registry, doubts: &mu
 }
 
 fn cell(row: &[String], i: Option<usize>) -> String {
-    i.and_then(|i| row.get(i)).map(|s| s.trim().to_string()).unwrap_or_default()
+    i.and_then(|i| row.get(i))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
-fn read_table(t: &Table, part: Option<&str>, registry: &mut Registry, doubts: &mut Vec<Doubt>, out: &mut Vec<ReadTask>) {
-    let Some((header_at, cols)) = t.rows.iter().take(4).enumerate().find_map(|(i, r)| columns(r).map(|c| (i, c))) else {
+fn read_table(
+    t: &Table,
+    part: Option<&str>,
+    registry: &mut Registry,
+    doubts: &mut Vec<Doubt>,
+    out: &mut Vec<ReadTask>,
+) {
+    let Some((header_at, cols)) = t
+        .rows
+        .iter()
+        .take(4)
+        .enumerate()
+        .find_map(|(i, r)| columns(r).map(|c| (i, c)))
+    else {
         return;
     };
     let width = t.rows[header_at].len();
@@ -80,7 +100,11 @@ fn read_table(t: &Table, part: Option<&str>, registry: &mut Registry, doubts: &m
         }) {
             continue;
         }
-        let group_numeral = number_clean.split(['.', ' ']).next().filter(|x| roman(x).is_some()).map(str::to_string);
+        let group_numeral = number_clean
+            .split(['.', ' '])
+            .next()
+            .filter(|x| roman(x).is_some())
+            .map(str::to_string);
         if let Some(g) = group_numeral {
             group = Some(g);
             sequence = 0;
@@ -103,14 +127,30 @@ fn read_table(t: &Table, part: Option<&str>, registry: &mut Registry, doubts: &m
             Some(p) => p,
             None => {
                 sequence += 1;
-                doubts.push(doubt("task_number_missing", "", "id", line, &format!("dòng bảng không có số thứ tự: đánh số {sequence}"), &content));
+                doubts.push(doubt(
+                    "task_number_missing",
+                    "",
+                    "id",
+                    line,
+                    &format!("dòng bảng không có số thứ tự: đánh số {sequence}"),
+                    &content,
+                ));
                 vec![sequence]
             }
         };
         sequence = path[0];
-        let prefix = group.clone().or_else(|| part.map(str::to_string)).unwrap_or_else(|| "I".to_string());
-        let id = std::iter::once(prefix.clone()).chain(path.iter().map(u32::to_string)).collect::<Vec<_>>().join(".");
-        let section = format!("bảng, mục {prefix}, dòng {}", path.iter().map(u32::to_string).collect::<Vec<_>>().join("."));
+        let prefix = group
+            .clone()
+            .or_else(|| part.map(str::to_string))
+            .unwrap_or_else(|| "I".to_string());
+        let id = std::iter::once(prefix.clone())
+            .chain(path.iter().map(u32::to_string))
+            .collect::<Vec<_>>()
+            .join(".");
+        let section = format!(
+            "bảng, mục {prefix}, dòng {}",
+            path.iter().map(u32::to_string).collect::<Vec<_>>().join(".")
+        );
         let mut task = ReadTask {
             id: id.clone(),
             title: super::title_of(&content),
@@ -142,16 +182,37 @@ fn read_table(t: &Table, part: Option<&str>, registry: &mut Registry, doubts: &m
             }
         }
         if task.implementers.is_empty() {
-            doubts.push(doubt("no_implementer", &id, "implementers", line, "ô \"chủ trì\" trống: điền cơ quan chủ trì", &content));
+            doubts.push(doubt(
+                "no_implementer",
+                &id,
+                "implementers",
+                line,
+                "ô \"chủ trì\" trống: điền cơ quan chủ trì",
+                &content,
+            ));
         }
         let time = cell(row, cols.time);
         if time.is_empty() {
-            doubts.push(doubt("deadline_unread", &id, "deadline", line, "ô thời gian trống: đặt báo cáo hằng năm (ongoing)", &content));
+            doubts.push(doubt(
+                "deadline_unread",
+                &id,
+                "deadline",
+                line,
+                "ô thời gian trống: đặt báo cáo hằng năm (ongoing)",
+                &content,
+            ));
             task.schedules = vec![Schedule::Ongoing];
         } else {
             task.deadline = Some(time.replace('\n', " "));
             task.schedules = deadline::read(&time).unwrap_or_else(|| {
-                doubts.push(doubt("deadline_unread", &id, "deadline", line, "không hiểu thời hạn: đặt báo cáo hằng năm (ongoing); sửa lịch cho đúng", &time));
+                doubts.push(doubt(
+                    "deadline_unread",
+                    &id,
+                    "deadline",
+                    line,
+                    "không hiểu thời hạn: đặt báo cáo hằng năm (ongoing); sửa lịch cho đúng",
+                    &time,
+                ));
                 vec![Schedule::Ongoing]
             });
         }

@@ -11,7 +11,9 @@ use super::words::clean;
 const FOOTNOTE_MARK: char = '\u{FFFD}';
 
 pub fn read(bytes: &[u8]) -> Result<Document, ImportError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| ImportError::NotUtf8 { offset: e.valid_up_to() })?;
+    let text = std::str::from_utf8(bytes).map_err(|e| ImportError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let lines: Vec<(u32, String)> = text
         .split('\n')
@@ -59,7 +61,11 @@ pub fn read(bytes: &[u8]) -> Result<Document, ImportError> {
             if last.text.ends_with('(') {
                 last.text.pop();
             }
-            let glue = if rest.starts_with(['.', ',', ';', ':']) || rest.is_empty() { "" } else { " " };
+            let glue = if rest.starts_with(['.', ',', ';', ':']) || rest.is_empty() {
+                ""
+            } else {
+                " "
+            };
             last.text = format!("{}{glue}{rest}", last.text.trim_end()).trim().to_string();
             if marker {
                 if let Some(f) = next_footnote.next() {
@@ -71,7 +77,9 @@ pub fn read(bytes: &[u8]) -> Result<Document, ImportError> {
         }
         previous_blank = false;
     }
-    Ok(Document { blocks: paragraphs.into_iter().map(Block::Paragraph).collect() })
+    Ok(Document {
+        blocks: paragraphs.into_iter().map(Block::Paragraph).collect(),
+    })
 }
 
 /// A line wrapped inside a sentence: the next starts lower case and the
@@ -106,8 +114,14 @@ mod tests {
         assert_eq!(
             texts(&doc),
             vec![
-                ("(3) Phấn đấu từ 75% đến 80% phường đạt chuẩn văn minh đô thị.".to_string(), vec!["Theo Quyết định số 04.".to_string()]),
-                ("(4) cây xanh đạt từ 3-4m2.".to_string(), vec!["Năm 2021 đạt khoảng 2,5m2.".to_string()]),
+                (
+                    "(3) Phấn đấu từ 75% đến 80% phường đạt chuẩn văn minh đô thị.".to_string(),
+                    vec!["Theo Quyết định số 04.".to_string()]
+                ),
+                (
+                    "(4) cây xanh đạt từ 3-4m2.".to_string(),
+                    vec!["Năm 2021 đạt khoảng 2,5m2.".to_string()]
+                ),
             ]
         );
     }

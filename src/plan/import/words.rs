@@ -30,14 +30,26 @@ fn tone(s: &str) -> String {
         ("uỹ", "ũy"),
         ("uỵ", "ụy"),
     ];
-    let mut out = s.to_string();
-    for (old, new) in PAIRS {
-        if out.contains(old) {
-            out = out.replace(old, new);
+    // Only at the end of a word: "hoà"/"hòa", but "đoạn" is one spelling.
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if i + 1 < chars.len() && !chars.get(i + 2).is_some_and(|c| c.is_alphabetic()) {
+            let pair: String = chars[i..i + 2].iter().collect();
+            if let Some((_, new)) = PAIRS.iter().find(|(old, _)| *old == pair) {
+                // "quý" is written that way in both placements.
+                if !(pair == "uý" && i > 0 && chars[i - 1] == 'q') {
+                    out.push_str(new);
+                    i += 2;
+                    continue;
+                }
+            }
         }
+        out.push(chars[i]);
+        i += 1;
     }
-    // "quý" is written that way in both placements; keep it one spelling.
-    out.replace("qúy", "quý")
+    out
 }
 
 /// Lowercase, NFC, new tone placement, punctuation as spaces, one space
@@ -52,7 +64,13 @@ pub fn fold_keeping(s: &str, keep: &str) -> String {
     let toned = tone(&lower);
     let spaced: String = toned
         .chars()
-        .map(|c| if c.is_alphanumeric() || keep.contains(c) { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || keep.contains(c) {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect();
     spaced.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -149,8 +167,17 @@ pub fn roman(s: &str) -> Option<u32> {
 }
 
 pub fn to_roman(n: u32) -> String {
-    const NUMERALS: [(u32, &str); 9] =
-        [(50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"), (0, ""), (0, "")];
+    const NUMERALS: [(u32, &str); 9] = [
+        (50, "L"),
+        (40, "XL"),
+        (10, "X"),
+        (9, "IX"),
+        (5, "V"),
+        (4, "IV"),
+        (1, "I"),
+        (0, ""),
+        (0, ""),
+    ];
     let mut n = n;
     let mut out = String::new();
     for (value, numeral) in NUMERALS {

@@ -53,7 +53,11 @@ struct Walker<'a, 's> {
 
 impl<'a, 's> Walker<'a, 's> {
     fn new(text: &'a str, part: &'a str, styles: &'s Styles) -> Self {
-        Self { xml: Xml::new(text, part), styles, fields: Vec::new() }
+        Self {
+            xml: Xml::new(text, part),
+            styles,
+            fields: Vec::new(),
+        }
     }
 
     /// Whether text here is displayed (not a field code).
@@ -133,11 +137,19 @@ impl<'a, 's> Walker<'a, 's> {
                     self.xml.skip_if(started)?;
                 }
                 b"footnoteReference" if shown => {
-                    p.notes.extend(xml::attr(e, b"id").and_then(|v| v.trim().parse().ok()).map(NoteRef::Foot));
+                    p.notes.extend(
+                        xml::attr(e, b"id")
+                            .and_then(|v| v.trim().parse().ok())
+                            .map(NoteRef::Foot),
+                    );
                     self.xml.skip_if(started)?;
                 }
                 b"endnoteReference" if shown => {
-                    p.notes.extend(xml::attr(e, b"id").and_then(|v| v.trim().parse().ok()).map(NoteRef::End));
+                    p.notes.extend(
+                        xml::attr(e, b"id")
+                            .and_then(|v| v.trim().parse().ok())
+                            .map(NoteRef::End),
+                    );
                     self.xml.skip_if(started)?;
                 }
                 // Deleted text, field codes, symbols, drawings, hidden text…
@@ -149,7 +161,12 @@ impl<'a, 's> Walker<'a, 's> {
             let bold = props
                 .bold
                 .or_else(|| props.style.as_deref().and_then(|s| self.styles.bold(s)))
-                .or_else(|| p.style.as_deref().or(self.styles.default_paragraph()).and_then(|s| self.styles.bold(s)))
+                .or_else(|| {
+                    p.style
+                        .as_deref()
+                        .or(self.styles.default_paragraph())
+                        .and_then(|s| self.styles.bold(s))
+                })
                 .unwrap_or(self.styles.default_bold());
             if bold {
                 p.bold_runs += 1;
@@ -309,7 +326,10 @@ impl BodyReader<'_, '_> {
             Some(Label::Bullet) => (None, true),
             // A list-bullet style draws a bullet even when its numbering
             // is missing, unless the paragraph turned numbering off.
-            None => (None, num_id != Some(0) && style.is_some_and(|s| styles.is_bullet_style(s))),
+            None => (
+                None,
+                num_id != Some(0) && style.is_some_and(|s| styles.is_bullet_style(s)),
+            ),
         };
         let footnotes = raw
             .notes
@@ -365,7 +385,10 @@ impl BodyReader<'_, '_> {
                     column = column.saturating_add(self.grid_before()?);
                 }
                 b"tc" => {
-                    let mut props = CellProperties { span: 1, ..CellProperties::default() };
+                    let mut props = CellProperties {
+                        span: 1,
+                        ..CellProperties::default()
+                    };
                     let mut sink = Sink::Cell(Vec::new());
                     if started {
                         self.container(&mut sink, Some(&mut props))?;
@@ -380,7 +403,10 @@ impl BodyReader<'_, '_> {
                         above.resize(column + span, String::new());
                     }
                     let cell = if props.continued {
-                        Cell { text: above[column].clone(), repeated: true }
+                        Cell {
+                            text: above[column].clone(),
+                            repeated: true,
+                        }
                     } else {
                         let text = lines.join("\n");
                         above[column].clone_from(&text);
@@ -455,13 +481,22 @@ impl Sink {
         match self {
             Sink::Body(blocks) => {
                 if !rows.is_empty() {
-                    let rows = rows.into_iter().map(|row| row.into_iter().map(|c| c.text).collect()).collect();
-                    blocks.push(Block::Table(Table { rows, origin: Origin { line } }));
+                    let rows = rows
+                        .into_iter()
+                        .map(|row| row.into_iter().map(|c| c.text).collect())
+                        .collect();
+                    blocks.push(Block::Table(Table {
+                        rows,
+                        origin: Origin { line },
+                    }));
                 }
             }
             // A table in a cell: its text joins the cell's, each cell once.
             Sink::Cell(lines) => lines.extend(
-                rows.into_iter().flatten().filter(|c| !c.repeated && !c.text.is_empty()).map(|c| c.text),
+                rows.into_iter()
+                    .flatten()
+                    .filter(|c| !c.repeated && !c.text.is_empty())
+                    .map(|c| c.text),
             ),
         }
     }
@@ -476,8 +511,13 @@ pub(super) fn read_body(
     footnotes: &Notes,
     endnotes: &Notes,
 ) -> Result<Document, ImportError> {
-    let mut reader =
-        BodyReader { walker: Walker::new(text, part, styles), numbering, footnotes, endnotes, line: 0 };
+    let mut reader = BodyReader {
+        walker: Walker::new(text, part, styles),
+        numbering,
+        footnotes,
+        endnotes,
+        line: 0,
+    };
     reader.document()
 }
 
@@ -492,7 +532,9 @@ pub(super) fn read_notes(text: &str, part: &str, styles: &Styles) -> Result<Note
         match walker.xml.next()? {
             Event::Start(e) if matches!(xml::local(&e), b"footnote" | b"endnote") => {
                 note_depth = walker.xml.depth();
-                current = xml::attr(&e, b"id").and_then(|v| v.trim().parse().ok()).map(|id| (id, String::new()));
+                current = xml::attr(&e, b"id")
+                    .and_then(|v| v.trim().parse().ok())
+                    .map(|id| (id, String::new()));
             }
             Event::Start(e) if xml::local(&e) == b"p" => {
                 let paragraph = walker.paragraph()?;

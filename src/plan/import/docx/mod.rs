@@ -75,13 +75,20 @@ pub fn read(bytes: &[u8]) -> Result<Document, ImportError> {
 /// `read` with other limits (tests use small ones).
 pub fn read_with_limits(bytes: &[u8], limits: &Limits) -> Result<Document, ImportError> {
     if bytes.len() > limits.document_bytes {
-        return Err(ImportError::TooLarge { bytes: bytes.len(), max: limits.document_bytes });
+        return Err(ImportError::TooLarge {
+            bytes: bytes.len(),
+            max: limits.document_bytes,
+        });
     }
     if bytes.starts_with(&OLE2_MAGIC) {
         // Word saves a password-protected .docx as an OLE2 file holding the
         // encrypted package; any other OLE2 file is a Word 97–2003 .doc.
         let encrypted = contains_utf16(bytes, "EncryptedPackage") || contains_utf16(bytes, "EncryptionInfo");
-        return Err(if encrypted { ImportError::Encrypted } else { ImportError::OldWordFormat });
+        return Err(if encrypted {
+            ImportError::Encrypted
+        } else {
+            ImportError::OldWordFormat
+        });
     }
     if !bytes.starts_with(ZIP_MAGIC) {
         return Err(ImportError::NotADocument(not_zip_reason(bytes).to_owned()));
@@ -163,14 +170,21 @@ impl<'b> Package<'b> {
         if archive.len() > limits.entries {
             return Err(ImportError::ZipBomb);
         }
-        Ok(Self { archive, limits: *limits, unpacked: 0 })
+        Ok(Self {
+            archive,
+            limits: *limits,
+            unpacked: 0,
+        })
     }
 
     /// The entry of a part; names in a package are case-insensitive.
     fn find(&self, name: &str) -> Option<usize> {
         self.archive.index_for_name(name).or_else(|| {
-            (0..self.archive.len())
-                .find(|&i| self.archive.name_for_index(i).is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            (0..self.archive.len()).find(|&i| {
+                self.archive
+                    .name_for_index(i)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
         })
     }
 
@@ -178,7 +192,10 @@ impl<'b> Package<'b> {
     /// are not trusted: reading stops one byte past what the limits allow.
     fn read(&mut self, name: &str) -> Result<Option<Vec<u8>>, ImportError> {
         let Some(index) = self.find(name) else { return Ok(None) };
-        let allowed = self.limits.part_bytes.min(self.limits.unpacked_bytes.saturating_sub(self.unpacked));
+        let allowed = self
+            .limits
+            .part_bytes
+            .min(self.limits.unpacked_bytes.saturating_sub(self.unpacked));
         let file = self.archive.by_index(index).map_err(|e| zip_error(e, name))?;
         let mut bytes = Vec::new();
         file.take(allowed.saturating_add(1))
@@ -216,9 +233,9 @@ impl<'b> Package<'b> {
 fn zip_error(error: ZipError, what: &str) -> ImportError {
     match error {
         ZipError::UnsupportedArchive(ZipError::PASSWORD_REQUIRED) | ZipError::InvalidPassword => ImportError::Encrypted,
-        ZipError::UnsupportedArchive(_) => {
-            ImportError::Corrupt(format!("{what}: kiểu nén không được hỗ trợ; lưu lại bằng Word rồi nhập"))
-        }
+        ZipError::UnsupportedArchive(_) => ImportError::Corrupt(format!(
+            "{what}: kiểu nén không được hỗ trợ; lưu lại bằng Word rồi nhập"
+        )),
         _ => ImportError::Corrupt(format!("{what}: tệp nén bị hỏng hoặc không trọn vẹn")),
     }
 }

@@ -38,7 +38,9 @@ impl Format {
             "decimalZero" => Self::DecimalZero(2),
             // Word 2010+ writes zero padding as `custom` with `w:format="001, 002, 003, ..."`.
             "custom" => match custom.and_then(|f| f.split(',').next()).map(str::trim) {
-                Some(first) if first.len() > 1 && first.bytes().all(|b| b.is_ascii_digit()) && first.starts_with('0') => {
+                Some(first)
+                    if first.len() > 1 && first.bytes().all(|b| b.is_ascii_digit()) && first.starts_with('0') =>
+                {
                     Self::DecimalZero(first.len())
                 }
                 _ => Self::Decimal,
@@ -198,7 +200,14 @@ impl Numbering {
                 Event::Empty(e) => (e, false),
                 Event::End(_) => {
                     let tag = stack.pop();
-                    numbering.close(tag, &stack, &mut abstract_num, &mut num, &mut level, &mut override_level);
+                    numbering.close(
+                        tag,
+                        &stack,
+                        &mut abstract_num,
+                        &mut num,
+                        &mut level,
+                        &mut override_level,
+                    );
                     continue;
                 }
                 Event::Eof => break,
@@ -213,7 +222,9 @@ impl Numbering {
                     Tag::Abstract
                 }
                 (b"num", _) => {
-                    num = xml::attr(e, b"numId").and_then(|v| v.trim().parse().ok()).map(|id| (id, Num::default()));
+                    num = xml::attr(e, b"numId")
+                        .and_then(|v| v.trim().parse().ok())
+                        .map(|id| (id, Num::default()));
                     Tag::Num
                 }
                 (b"lvl", Some(Tag::Abstract | Tag::Override)) => {
@@ -224,8 +235,9 @@ impl Numbering {
                     Tag::Level
                 }
                 (b"lvlOverride", Some(Tag::Num)) => {
-                    override_level =
-                        xml::attr(e, b"ilvl").and_then(|v| v.trim().parse::<usize>().ok()).filter(|&l| l < LEVELS);
+                    override_level = xml::attr(e, b"ilvl")
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .filter(|&l| l < LEVELS);
                     if let (Some(l), Some((_, num))) = (override_level, num.as_mut()) {
                         num.overrides[l].get_or_insert_with(Override::default);
                     }
@@ -301,7 +313,14 @@ impl Numbering {
                 stack.push(tag);
             } else {
                 // An empty element is opened and closed at once.
-                numbering.close(Some(tag), &stack, &mut abstract_num, &mut num, &mut level, &mut override_level);
+                numbering.close(
+                    Some(tag),
+                    &stack,
+                    &mut abstract_num,
+                    &mut num,
+                    &mut level,
+                    &mut override_level,
+                );
             }
         }
         Ok(numbering)
@@ -356,7 +375,9 @@ impl Numbering {
     fn abstract_of(&self, num_id: u32, styles: &Styles) -> Option<u32> {
         let mut id = self.nums.get(&num_id)?.abstract_id?;
         for _ in 0..LEVELS {
-            let Some(link) = self.abstracts.get(&id).and_then(|a| a.style_link.as_deref()) else { break };
+            let Some(link) = self.abstracts.get(&id).and_then(|a| a.style_link.as_deref()) else {
+                break;
+            };
             let linked = styles
                 .numbering(link)
                 .0
@@ -452,7 +473,10 @@ impl Numbering {
         let mut label = String::with_capacity(template.len() + 4);
         let mut chars = template.chars().peekable();
         while let Some(c) = chars.next() {
-            let Some(k) = (c == '%').then(|| chars.peek().and_then(|d| d.to_digit(10))).flatten().filter(|&d| d >= 1)
+            let Some(k) = (c == '%')
+                .then(|| chars.peek().and_then(|d| d.to_digit(10)))
+                .flatten()
+                .filter(|&d| d >= 1)
             else {
                 label.push(c);
                 continue;
@@ -493,7 +517,10 @@ mod tests {
         assert_eq!(written(Format::UpperLetter, 28), "BB");
         assert_eq!(written(Format::DecimalZero(2), 3), "03");
         assert_eq!(written(Format::DecimalZero(2), 12), "12");
-        assert_eq!(Format::parse("custom", Some("001, 002, 003, ...")), Format::DecimalZero(3));
+        assert_eq!(
+            Format::parse("custom", Some("001, 002, 003, ...")),
+            Format::DecimalZero(3)
+        );
         assert_eq!(Format::parse("chineseCounting", None), Format::Decimal);
     }
 }

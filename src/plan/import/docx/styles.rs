@@ -75,7 +75,10 @@ impl Styles {
                     if is_paragraph && xml::attr(e, b"default").is_some_and(|v| matches!(&*v, "1" | "true" | "on")) {
                         styles.default_paragraph = Some(id.clone());
                     }
-                    let style = Style { bullet_name: is_bullet_name(&id), ..Style::default() };
+                    let style = Style {
+                        bullet_name: is_bullet_name(&id),
+                        ..Style::default()
+                    };
                     if started {
                         current = Some((id, style));
                     } else {
@@ -170,6 +173,10 @@ impl Styles {
 
 /// "List Bullet", "List Bullet 2", "ListBullet3", any case.
 fn is_bullet_name(name: &str) -> bool {
-    let compact: String = name.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
+    let compact: String = name
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
     compact.starts_with("listbullet")
 }

@@ -41,8 +41,10 @@ struct Parts<'a> {
 
 impl Parts<'_> {
     fn build(&self) -> Vec<u8> {
-        let document =
-            format!(r#"<?xml version="1.0" encoding="UTF-8"?><w:document {NS}><w:body>{}</w:body></w:document>"#, self.body);
+        let document = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><w:document {NS}><w:body>{}</w:body></w:document>"#,
+            self.body
+        );
         let wrap = |root: &str, inner: &str| format!(r#"<w:{root} {NS}>{inner}</w:{root}>"#);
         let mut parts: Vec<(&str, Vec<u8>)> = vec![
             ("[Content_Types].xml", CONTENT_TYPES.as_bytes().to_vec()),
@@ -70,7 +72,11 @@ impl Parts<'_> {
 }
 
 fn body(body: &str) -> Document {
-    Parts { body, ..Parts::default() }.read()
+    Parts {
+        body,
+        ..Parts::default()
+    }
+    .read()
 }
 
 fn p(text: &str) -> String {
@@ -108,7 +114,9 @@ fn tables(doc: &Document) -> Vec<&Table> {
 }
 
 fn level(ilvl: u32, format: &str, text: &str) -> String {
-    format!(r#"<w:lvl w:ilvl="{ilvl}"><w:start w:val="1"/><w:numFmt w:val="{format}"/><w:lvlText w:val="{text}"/></w:lvl>"#)
+    format!(
+        r#"<w:lvl w:ilvl="{ilvl}"><w:start w:val="1"/><w:numFmt w:val="{format}"/><w:lvlText w:val="{text}"/></w:lvl>"#
+    )
 }
 
 #[test]
@@ -146,7 +154,11 @@ fn whitespace_nbsp_collapses() {
 
 #[test]
 fn empty_paragraphs_are_dropped_but_counted() {
-    let doc = body(&format!(r#"<w:p/><w:p><w:pPr><w:jc w:val="center"/></w:pPr></w:p>{}<w:p><w:r><w:t> </w:t></w:r></w:p>{}"#, p("Một"), p("Hai")));
+    let doc = body(&format!(
+        r#"<w:p/><w:p><w:pPr><w:jc w:val="center"/></w:pPr></w:p>{}<w:p><w:r><w:t> </w:t></w:r></w:p>{}"#,
+        p("Một"),
+        p("Hai")
+    ));
     let lines: Vec<u32> = paragraphs(&doc).iter().map(|p| p.origin.line).collect();
     assert_eq!(texts(&doc), ["Một", "Hai"]);
     assert_eq!(lines, [3, 5]);
@@ -197,8 +209,17 @@ fn multi_level_numbering_is_rebuilt() {
         (1, 0, "III-"),
         (4, 0, "(3)"),
     ];
-    let body_xml: String = steps.iter().enumerate().map(|(i, (num, lvl, _))| numbered(*num, *lvl, &format!("Mục {i}"))).collect();
-    let doc = Parts { body: &body_xml, numbering: Some(MULTI_LEVEL), ..Parts::default() }.read();
+    let body_xml: String = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (num, lvl, _))| numbered(*num, *lvl, &format!("Mục {i}")))
+        .collect();
+    let doc = Parts {
+        body: &body_xml,
+        numbering: Some(MULTI_LEVEL),
+        ..Parts::default()
+    }
+    .read();
     let got: Vec<Option<String>> = paragraphs(&doc).iter().map(|p| p.number.clone()).collect();
     let want: Vec<Option<String>> = steps.iter().map(|(_, _, n)| Some(n.to_string())).collect();
     assert_eq!(got, want);
@@ -242,7 +263,12 @@ fn numbering_details() {
         numbered(99, 0, "k"),
     ]
     .concat();
-    let doc = Parts { body: &body_xml, numbering: Some(&numbering), ..Parts::default() }.read();
+    let doc = Parts {
+        body: &body_xml,
+        numbering: Some(&numbering),
+        ..Parts::default()
+    }
+    .read();
     assert_eq!(
         texts(&doc),
         ["I. a", "1. b", "II. c", "2. d", "2.1 e", "03. f", "04. g", "h", "09. i", "j", "k"]
@@ -265,7 +291,9 @@ fn numbering_via_paragraph_style_based_on() {
         <w:pPr><w:numPr><w:ilvl w:val="1"/></w:numPr><w:pPrChange w:id="1"><w:pPr><w:numPr><w:numId w:val="0"/></w:numPr></w:pPr></w:pPrChange></w:pPr>
         <w:rPr><w:b w:val="0"/></w:rPr></w:style>
     "#;
-    let styled = |style: &str, text: &str| format!(r#"<w:p><w:pPr><w:pStyle w:val="{style}"/></w:pPr><w:r><w:t>{text}</w:t></w:r></w:p>"#);
+    let styled = |style: &str, text: &str| {
+        format!(r#"<w:p><w:pPr><w:pStyle w:val="{style}"/></w:pPr><w:r><w:t>{text}</w:t></w:r></w:p>"#)
+    };
     let body_xml = [
         styled("Task", "Quán triệt"),
         styled("SubTask", "Tổ chức hội nghị"),
@@ -275,10 +303,23 @@ fn numbering_via_paragraph_style_based_on() {
         p("Thường"),
     ]
     .concat();
-    let doc = Parts { body: &body_xml, numbering: Some(&numbering), styles: Some(styles), ..Parts::default() }.read();
+    let doc = Parts {
+        body: &body_xml,
+        numbering: Some(&numbering),
+        styles: Some(styles),
+        ..Parts::default()
+    }
+    .read();
     assert_eq!(
         texts(&doc),
-        ["1. Quán triệt", "a) Tổ chức hội nghị", "b) Ban hành kế hoạch", "2. Kiểm tra", "Không số", "Thường"]
+        [
+            "1. Quán triệt",
+            "a) Tổ chức hội nghị",
+            "b) Ban hành kế hoạch",
+            "2. Kiểm tra",
+            "Không số",
+            "Thường"
+        ]
     );
     let bold: Vec<bool> = paragraphs(&doc).iter().map(|p| p.bold).collect();
     assert_eq!(bold, [true, false, false, true, true, false]);
@@ -299,12 +340,21 @@ fn bullets() {
         r#"<w:p><w:pPr><w:pStyle w:val="ListBullet"/></w:pPr><w:r><w:t>Sở Y tế</w:t></w:r></w:p>"#.to_owned(),
     ]
     .concat();
-    let doc = Parts { body: &body_xml, numbering: Some(&numbering), styles: Some(styles), ..Parts::default() }.read();
+    let doc = Parts {
+        body: &body_xml,
+        numbering: Some(&numbering),
+        styles: Some(styles),
+        ..Parts::default()
+    }
+    .read();
     for paragraph in paragraphs(&doc) {
         assert!(paragraph.bullet, "{paragraph:?}");
         assert_eq!(paragraph.number, None);
     }
-    assert_eq!(texts(&doc), ["- Sở Tài chính", "- Sở Nội vụ", "- Sở Tư pháp", "- Sở Y tế"]);
+    assert_eq!(
+        texts(&doc),
+        ["- Sở Tài chính", "- Sở Nội vụ", "- Sở Tư pháp", "- Sở Y tế"]
+    );
 }
 
 #[test]
@@ -316,16 +366,30 @@ fn footnotes_and_endnotes_attach_to_the_citing_paragraph() {
         <w:r><w:t xml:space="preserve"> Theo Quyết định số 12/QĐ-UBND</w:t></w:r></w:p><w:p><w:r><w:t>ngày 02/01/2025.</w:t></w:r></w:p></w:footnote>
       <w:footnote w:id="2"><w:p><w:r><w:footnoteRef/></w:r><w:r><w:t>Chú thích hai.</w:t></w:r></w:p></w:footnote>
     "#;
-    let endnotes = r#"<w:endnote w:id="1"><w:p><w:r><w:endnoteRef/></w:r><w:r><w:t>Ghi chú cuối.</w:t></w:r></w:p></w:endnote>"#;
+    let endnotes =
+        r#"<w:endnote w:id="1"><w:p><w:r><w:endnoteRef/></w:r><w:r><w:t>Ghi chú cuối.</w:t></w:r></w:p></w:endnote>"#;
     let body_xml = concat!(
         r#"<w:p><w:r><w:t>Triển khai kế hoạch</w:t></w:r><w:r><w:rPr><w:rStyle w:val="FootnoteReference"/></w:rPr><w:footnoteReference w:id="1"/></w:r>"#,
         r#"<w:r><w:t xml:space="preserve"> năm 2025</w:t></w:r><w:r><w:footnoteReference w:id="2"/></w:r><w:r><w:endnoteReference w:id="1"/></w:r></w:p>"#,
         r#"<w:p><w:r><w:t>Không chú thích</w:t></w:r></w:p>"#
     );
-    let doc = Parts { body: body_xml, footnotes: Some(footnotes), endnotes: Some(endnotes), ..Parts::default() }.read();
+    let doc = Parts {
+        body: body_xml,
+        footnotes: Some(footnotes),
+        endnotes: Some(endnotes),
+        ..Parts::default()
+    }
+    .read();
     let ps = paragraphs(&doc);
     assert_eq!(ps[0].text, "Triển khai kế hoạch năm 2025");
-    assert_eq!(ps[0].footnotes, ["Theo Quyết định số 12/QĐ-UBND ngày 02/01/2025.", "Chú thích hai.", "Ghi chú cuối."]);
+    assert_eq!(
+        ps[0].footnotes,
+        [
+            "Theo Quyết định số 12/QĐ-UBND ngày 02/01/2025.",
+            "Chú thích hai.",
+            "Ghi chú cuối."
+        ]
+    );
     assert!(ps[1].footnotes.is_empty());
 }
 
@@ -359,14 +423,23 @@ fn tables_with_grid_span_and_vertical_merge() {
         cell("<w:vMerge/>", "<w:p/>"),
     );
     let body_xml = format!("<w:p/>{}{table}{}", p("Trước bảng"), numbered(1, 0, "Sau bảng"));
-    let doc = Parts { body: &body_xml, numbering: Some(&numbering), ..Parts::default() }.read();
+    let doc = Parts {
+        body: &body_xml,
+        numbering: Some(&numbering),
+        ..Parts::default()
+    }
+    .read();
     let t = tables(&doc);
     assert_eq!(t.len(), 1);
     assert_eq!(
         t[0].rows,
         vec![
             vec!["Nội dung".to_owned(), "Cơ quan".to_owned()],
-            vec!["1. Nhiệm vụ A".to_owned(), "Dòng 1\nDòng 2".to_owned(), "Phối hợp A\nPhối hợp B".to_owned()],
+            vec![
+                "1. Nhiệm vụ A".to_owned(),
+                "Dòng 1\nDòng 2".to_owned(),
+                "Phối hợp A\nPhối hợp B".to_owned()
+            ],
             vec!["1. Nhiệm vụ A".to_owned(), "Dòng 3".to_owned(), "Sở C".to_owned()],
             vec!["Lệch".to_owned(), "Sở C".to_owned()],
         ]
@@ -404,7 +477,12 @@ fn tracked_changes_fields_and_alternate_content() {
     ));
     assert_eq!(
         texts(&doc),
-        ["Cơ quan chủ trì", "Trang 5, 01/02/2025 xem tại đây", "Hộp X", "Trong điều khiển"]
+        [
+            "Cơ quan chủ trì",
+            "Trang 5, 01/02/2025 xem tại đây",
+            "Hộp X",
+            "Trong điều khiển"
+        ]
     );
 }
 
@@ -421,7 +499,8 @@ fn field_spanning_paragraphs_hides_only_its_code() {
 
 #[test]
 fn bold_when_every_run_with_text_is_bold() {
-    let styles = r#"<w:style w:type="character" w:styleId="Strong"><w:name w:val="Strong"/><w:rPr><w:b/></w:rPr></w:style>"#;
+    let styles =
+        r#"<w:style w:type="character" w:styleId="Strong"><w:name w:val="Strong"/><w:rPr><w:b/></w:rPr></w:style>"#;
     let doc = Parts {
         body: concat!(
             r#"<w:p><w:r><w:rPr><w:b/></w:rPr><w:t>I. MỤC ĐÍCH</w:t></w:r><w:r><w:t xml:space="preserve"> </w:t></w:r><w:r><w:rPr><w:rStyle w:val="Strong"/></w:rPr><w:t>YÊU CẦU</w:t></w:r></w:p>"#,
@@ -439,10 +518,16 @@ fn bold_when_every_run_with_text_is_bold() {
 
 #[test]
 fn utf16_parts_are_read() {
-    let document = format!(r#"<?xml version="1.0" encoding="UTF-16"?><w:document {NS}><w:body>{}</w:body></w:document>"#, p("Kế hoạch"));
+    let document = format!(
+        r#"<?xml version="1.0" encoding="UTF-16"?><w:document {NS}><w:body>{}</w:body></w:document>"#,
+        p("Kế hoạch")
+    );
     let mut utf16 = vec![0xFF, 0xFE];
     utf16.extend(document.encode_utf16().flat_map(u16::to_le_bytes));
-    let bytes = zip_of(&[("[Content_Types].xml", CONTENT_TYPES.as_bytes()), ("word/document.xml", &utf16)]);
+    let bytes = zip_of(&[
+        ("[Content_Types].xml", CONTENT_TYPES.as_bytes()),
+        ("word/document.xml", &utf16),
+    ]);
     assert_eq!(texts(&read(&bytes).unwrap()), ["Kế hoạch"]);
 }
 
@@ -456,7 +541,10 @@ fn parts_found_through_relationships() {
         r#"<w:numbering {NS}><w:abstractNum w:abstractNumId="1">{}</w:abstractNum><w:num w:numId="1"><w:abstractNumId w:val="1"/></w:num></w:numbering>"#,
         level(0, "lowerLetter", "%1)")
     );
-    let document = format!(r#"<w:document {NS}><w:body>{}</w:body></w:document>"#, numbered(1, 0, "Một"));
+    let document = format!(
+        r#"<w:document {NS}><w:body>{}</w:body></w:document>"#,
+        numbered(1, 0, "Một")
+    );
     let bytes = zip_of(&[
         ("[Content_Types].xml", CONTENT_TYPES.as_bytes()),
         ("word/document.xml", document.as_bytes()),
@@ -485,16 +573,32 @@ fn refuses_what_is_not_a_docx() {
 
     let plain_zip = zip_of(&[("readme.txt", b"hello".as_slice())]);
     assert!(matches!(read(&plain_zip), Err(ImportError::NotADocument(r)) if r.contains("word/document.xml")));
-    let xlsx = zip_of(&[("[Content_Types].xml", b"<Types/>".as_slice()), ("xl/workbook.xml", b"<workbook/>".as_slice())]);
+    let xlsx = zip_of(&[
+        ("[Content_Types].xml", b"<Types/>".as_slice()),
+        ("xl/workbook.xml", b"<workbook/>".as_slice()),
+    ]);
     assert!(matches!(read(&xlsx), Err(ImportError::NotADocument(r)) if r.contains("Excel")));
 
-    let mut truncated = Parts { body: &p("x"), ..Parts::default() }.build();
+    let mut truncated = Parts {
+        body: &p("x"),
+        ..Parts::default()
+    }
+    .build();
     truncated.truncate(truncated.len() / 2);
     assert!(matches!(read(&truncated), Err(ImportError::Corrupt(_))));
 
-    let limits = Limits { document_bytes: 10, ..Limits::default() };
+    let limits = Limits {
+        document_bytes: 10,
+        ..Limits::default()
+    };
     let big = b"PK\x03\x04 more than ten";
-    assert_eq!(read_with_limits(big, &limits), Err(ImportError::TooLarge { bytes: big.len(), max: 10 }));
+    assert_eq!(
+        read_with_limits(big, &limits),
+        Err(ImportError::TooLarge {
+            bytes: big.len(),
+            max: 10
+        })
+    );
 }
 
 #[test]
@@ -504,7 +608,10 @@ fn refuses_macro_enabled_documents() {
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
         "application/vnd.ms-word.document.macroEnabled.main+xml",
     );
-    let docm = zip_of(&[("[Content_Types].xml", docm_types.as_bytes()), ("word/document.xml", document.as_bytes())]);
+    let docm = zip_of(&[
+        ("[Content_Types].xml", docm_types.as_bytes()),
+        ("word/document.xml", document.as_bytes()),
+    ]);
     assert_eq!(read(&docm), Err(ImportError::MacroEnabled));
 
     let with_vba = zip_of(&[
@@ -523,13 +630,32 @@ fn refuses_malformed_xml() {
         "<w:p><w:r><w:t>x</w:t></w:r>",
         "<w:p><w:r w:val=\"1></w:r></w:p>",
     ] {
-        let result = read(&Parts { body: broken, ..Parts::default() }.build());
+        let result = read(
+            &Parts {
+                body: broken,
+                ..Parts::default()
+            }
+            .build(),
+        );
         assert!(matches!(result, Err(ImportError::Corrupt(_))), "{broken}: {result:?}");
     }
-    let bad_styles = read(&Parts { body: &p("x"), styles: Some("<w:style>"), ..Parts::default() }.build());
+    let bad_styles = read(
+        &Parts {
+            body: &p("x"),
+            styles: Some("<w:style>"),
+            ..Parts::default()
+        }
+        .build(),
+    );
     assert!(matches!(bad_styles, Err(ImportError::Corrupt(r)) if r.contains("styles.xml")));
     let deep = "<w:sdt>".repeat(1000);
-    let result = read(&Parts { body: &deep, ..Parts::default() }.build());
+    let result = read(
+        &Parts {
+            body: &deep,
+            ..Parts::default()
+        }
+        .build(),
+    );
     assert!(matches!(result, Err(ImportError::Corrupt(_))), "{result:?}");
 }
 
@@ -541,7 +667,9 @@ fn spaces_docx(size: usize) -> Vec<u8> {
     writer.start_file("[Content_Types].xml", options).unwrap();
     writer.write_all(CONTENT_TYPES.as_bytes()).unwrap();
     writer.start_file("word/document.xml", options).unwrap();
-    writer.write_all(format!("<w:document {NS}><w:body>").as_bytes()).unwrap();
+    writer
+        .write_all(format!("<w:document {NS}><w:body>").as_bytes())
+        .unwrap();
     let chunk = vec![b' '; 1 << 20];
     let mut written = 0;
     while written < size {
@@ -557,9 +685,15 @@ fn spaces_docx(size: usize) -> Vec<u8> {
 fn refuses_zip_bombs_with_small_limits() {
     let bomb = spaces_docx(2 << 20);
     assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
-    let total = Limits { unpacked_bytes: 1 << 20, ..Limits::default() };
+    let total = Limits {
+        unpacked_bytes: 1 << 20,
+        ..Limits::default()
+    };
     assert_eq!(read_with_limits(&bomb, &total), Err(ImportError::ZipBomb));
-    let part = Limits { part_bytes: 1 << 20, ..Limits::default() };
+    let part = Limits {
+        part_bytes: 1 << 20,
+        ..Limits::default()
+    };
     assert_eq!(read_with_limits(&bomb, &part), Err(ImportError::ZipBomb));
     // Within the limits the same file reads (as an empty document).
     assert_eq!(read_with_limits(&bomb, &Limits::default()), Ok(Document::default()));
@@ -567,18 +701,28 @@ fn refuses_zip_bombs_with_small_limits() {
     // The running total counts every part: two parts, each under the part
     // limit, together over the total.
     let numbering = format!("<w:numbering {NS}>{}</w:numbering>", " ".repeat(600 * 1024));
-    let document = format!("<w:document {NS}><w:body>{}</w:body></w:document>", " ".repeat(600 * 1024));
+    let document = format!(
+        "<w:document {NS}><w:body>{}</w:body></w:document>",
+        " ".repeat(600 * 1024)
+    );
     let two = zip_of(&[
         ("[Content_Types].xml", CONTENT_TYPES.as_bytes()),
         ("word/numbering.xml", numbering.as_bytes()),
         ("word/document.xml", document.as_bytes()),
     ]);
-    let limits = Limits { unpacked_bytes: 1 << 20, part_bytes: 1 << 20, ..Limits::default() };
+    let limits = Limits {
+        unpacked_bytes: 1 << 20,
+        part_bytes: 1 << 20,
+        ..Limits::default()
+    };
     assert_eq!(read_with_limits(&two, &limits), Err(ImportError::ZipBomb));
 
     let many: Vec<(String, &[u8])> = (0..30).map(|i| (format!("media/{i}.bin"), b"x".as_slice())).collect();
     let refs: Vec<(&str, &[u8])> = many.iter().map(|(n, d)| (n.as_str(), *d)).collect();
-    let limits = Limits { entries: 20, ..Limits::default() };
+    let limits = Limits {
+        entries: 20,
+        ..Limits::default()
+    };
     assert_eq!(read_with_limits(&zip_of(&refs), &limits), Err(ImportError::ZipBomb));
 }
 
@@ -603,7 +747,11 @@ fn a_large_plan_reads_quickly() {
         if task % 30 == 0 {
             body_xml.push_str(&numbered(1, 0, "PHẦN NHIỆM VỤ"));
         }
-        body_xml.push_str(&numbered(1, 1, &format!("Nhiệm vụ số {task}: tổ chức triển khai thực hiện kế hoạch")));
+        body_xml.push_str(&numbered(
+            1,
+            1,
+            &format!("Nhiệm vụ số {task}: tổ chức triển khai thực hiện kế hoạch"),
+        ));
         for line in 0..8 {
             body_xml.push_str(&format!(
                 r#"<w:p><w:pPr><w:ind w:left="720"/></w:pPr><w:r><w:rPr><w:rFonts w:ascii="Times New Roman"/><w:sz w:val="28"/></w:rPr><w:t xml:space="preserve">- Cơ quan th</w:t></w:r><w:r><w:t>ực hiện {line}: Sở Kế hoạch và Đầu tư</w:t></w:r></w:p>"#
@@ -611,14 +759,22 @@ fn a_large_plan_reads_quickly() {
         }
         body_xml.push_str(&numbered(1, 2, "Thời hạn: Quý IV năm 2025"));
     }
-    let bytes = Parts { body: &body_xml, numbering: Some(&numbering), ..Parts::default() }.build();
+    let bytes = Parts {
+        body: &body_xml,
+        numbering: Some(&numbering),
+        ..Parts::default()
+    }
+    .build();
     let started = std::time::Instant::now();
     let doc = read(&bytes).unwrap();
     let elapsed = started.elapsed();
     assert_eq!(doc.blocks.len(), 3010);
     let ps = paragraphs(&doc);
     assert_eq!(ps[2709].display(), "X. PHẦN NHIỆM VỤ");
-    assert_eq!(ps[3000].display(), "30. Nhiệm vụ số 299: tổ chức triển khai thực hiện kế hoạch");
+    assert_eq!(
+        ps[3000].display(),
+        "30. Nhiệm vụ số 299: tổ chức triển khai thực hiện kế hoạch"
+    );
     assert_eq!(ps[3009].display(), "30.1. Thời hạn: Quý IV năm 2025");
     assert_eq!(ps[3009].origin.line, 3010);
     // Generous: this runs unoptimised; a release build is far faster.

@@ -17,7 +17,9 @@ pub(super) fn part_text(bytes: Vec<u8>, part: &str) -> Result<String, ImportErro
     let not_text = || ImportError::Corrupt(format!("phần {part} không phải văn bản UTF-8/UTF-16"));
     let utf16 = |bytes: &[u8], from: fn([u8; 2]) -> u16| -> Result<String, ImportError> {
         let units = bytes.chunks_exact(2).map(|c| from([c[0], c[1]]));
-        char::decode_utf16(units).collect::<Result<String, _>>().map_err(|_| not_text())
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map_err(|_| not_text())
     };
     match bytes.as_slice() {
         [0xEF, 0xBB, 0xBF, rest @ ..] => std::str::from_utf8(rest).map(str::to_owned).map_err(|_| not_text()),
@@ -42,7 +44,13 @@ pub(super) struct Xml<'a> {
 
 impl<'a> Xml<'a> {
     pub(super) fn new(text: &'a str, part: &'a str) -> Self {
-        Self { reader: Reader::from_str(text), part, depth: 0, alternates: Vec::new(), seen_root: false }
+        Self {
+            reader: Reader::from_str(text),
+            part,
+            depth: 0,
+            alternates: Vec::new(),
+            seen_root: false,
+        }
     }
 
     pub(super) fn depth(&self) -> usize {
@@ -50,7 +58,11 @@ impl<'a> Xml<'a> {
     }
 
     pub(super) fn corrupt(&self, what: &str) -> ImportError {
-        ImportError::Corrupt(format!("phần {} {what} (byte {})", self.part, self.reader.buffer_position()))
+        ImportError::Corrupt(format!(
+            "phần {} {what} (byte {})",
+            self.part,
+            self.reader.buffer_position()
+        ))
     }
 
     /// The next event as written, with the depth kept.
