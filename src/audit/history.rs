@@ -109,6 +109,9 @@ pub fn describe(e: &TaskEvent, task: &Task) -> (String, String) {
             if changes.advisory.is_some() {
                 parts.push("cơ quan tham mưu".into());
             }
+            if changes.coordinators.is_some() {
+                parts.push("cơ quan phối hợp".into());
+            }
             if changes.kpis.is_some() {
                 parts.push("chỉ tiêu".into());
             }
@@ -338,6 +341,7 @@ impl History {
                 let mut all = vec![d.lead];
                 all.extend(d.advisory);
                 all.extend(d.implementers);
+                all.extend(d.coordinators);
                 all.sort();
                 all.dedup();
                 all

@@ -352,7 +352,7 @@ pub enum TaskCommand {
     List {
         #[arg(long)]
         plan: Option<String>,
-        /// Only tasks this agency leads, advises or implements.
+        /// Only tasks this agency leads, advises, implements or coordinates.
         #[arg(long)]
         agency: Option<String>,
         /// Only tasks with a milestone in this status (open, submitted, returned, approved, waived, cancelled).

@@ -128,6 +128,9 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> Stri
         format!("Cơ quan tham mưu:  {}", codes(&def.advisory).join(", ")),
         format!("Cơ quan thực hiện: {}", codes(&def.implementers).join(", ")),
     ];
+    if !def.coordinators.is_empty() {
+        out.push(format!("Cơ quan phối hợp:  {}", codes(&def.coordinators).join(", ")));
+    }
     if let Some(d) = &def.deadline {
         out.push(format!("Thời gian:         {d}"));
     }

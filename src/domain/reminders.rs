@@ -67,6 +67,8 @@ pub enum Role {
     Lead,
     /// Ủy ban Kiểm tra: copied on escalations.
     Inspector,
+    /// Cơ quan phối hợp: copied on reminders to coordinate; owes nothing.
+    Coordinator,
 }
 
 impl Role {
@@ -76,6 +78,7 @@ impl Role {
             Role::Advisory => "cơ quan tham mưu",
             Role::Lead => "cơ quan lãnh đạo, chỉ đạo",
             Role::Inspector => "cơ quan kiểm tra, giám sát",
+            Role::Coordinator => "cơ quan phối hợp",
         }
     }
 }
@@ -93,6 +96,19 @@ pub fn with_advisory(mut first: Vec<Recipient>, advisory: &[AgencyCode]) -> Vec<
             first.push(Recipient {
                 agency: a.clone(),
                 role: Role::Advisory,
+            });
+        }
+    }
+    first
+}
+
+/// `first`, then each coordinating agency not already among them (copied).
+pub fn with_coordinators(mut first: Vec<Recipient>, coordinators: &[AgencyCode]) -> Vec<Recipient> {
+    for a in coordinators {
+        if !first.iter().any(|r| &r.agency == a) {
+            first.push(Recipient {
+                agency: a.clone(),
+                role: Role::Coordinator,
             });
         }
     }

@@ -146,6 +146,7 @@ fn role_rank(kind: ItemKind, role: Role) -> u8 {
         (_, Role::Advisory) => 2,
         (_, Role::Lead) => 3,
         (_, Role::Inspector) => 4,
+        (_, Role::Coordinator) => 5,
     }
 }
 

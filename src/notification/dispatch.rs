@@ -244,6 +244,7 @@ fn role_of(s: &str) -> Role {
         "advisory" => Role::Advisory,
         "lead" => Role::Lead,
         "inspector" => Role::Inspector,
+        "coordinator" => Role::Coordinator,
         _ => Role::Implementer,
     }
 }

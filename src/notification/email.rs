@@ -456,6 +456,7 @@ fn explanation(it: &DigestItem) -> String {
         Role::Lead => "Thư gửi để quý cơ quan theo dõi, chỉ đạo.",
         Role::Inspector => "Thư gửi để quý cơ quan theo dõi, kiểm tra, giám sát.",
         Role::Advisory | Role::Implementer => "Thư gửi để quý cơ quan theo dõi.",
+        Role::Coordinator => "Thư gửi để quý cơ quan theo dõi, phối hợp với cơ quan thực hiện.",
     };
     match it.kind {
         ItemKind::Upcoming => match it.role {
@@ -488,6 +489,7 @@ fn explanation(it: &DigestItem) -> String {
                 Role::Advisory => "Đề nghị quý cơ quan đôn đốc cơ quan thực hiện và tham mưu biện pháp khắc phục.",
                 Role::Lead => "Đề nghị quý cơ quan chỉ đạo cơ quan thực hiện khẩn trương hoàn thành.",
                 Role::Inspector => "Thư gửi để quý cơ quan kiểm tra, giám sát theo chức năng.",
+                Role::Coordinator => watch,
             };
             format!("{what} {todo}")
         }
@@ -498,7 +500,7 @@ fn explanation(it: &DigestItem) -> String {
                     "Đề nghị quý cơ quan xem xét, duyệt hoặc trả lại (nêu rõ lý do) tại đường dẫn bên dưới."
                 }
                 Role::Implementer => "Quý cơ quan sẽ nhận được thông báo khi mốc được duyệt hoặc bị trả lại.",
-                Role::Inspector => watch,
+                Role::Inspector | Role::Coordinator => watch,
             };
             format!("{what} {todo}")
         }

@@ -120,6 +120,9 @@ pub struct RawTask {
     #[serde(default)]
     pub advisory: Vec<S<String>>,
     pub implementers: S<Vec<S<String>>>,
+    /// Cơ quan phối hợp: see the task, owe nothing.
+    #[serde(default)]
+    pub coordinators: Vec<S<String>>,
     pub deadline: Option<String>,
     pub source: RawSource,
     pub schedule: Option<S<RawSchedule>>,

@@ -390,6 +390,20 @@ fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> 
     let lead = ctx.agency(&t.lead, "lead");
     let advisory = ctx.agencies(&t.advisory, "advisory");
     let implementers = ctx.agencies(t.implementers.get_ref(), "implementers");
+    let coordinators = ctx.agencies(&t.coordinators, "coordinators");
+    for c in &t.coordinators {
+        if t.implementers.get_ref().iter().any(|i| i.get_ref() == c.get_ref()) {
+            ctx.r.error(
+                c.span(),
+                format!(
+                    "nhiệm vụ {}: cơ quan {} vừa thực hiện vừa phối hợp; bỏ khỏi một trong hai danh sách",
+                    t.id.get_ref(),
+                    c.get_ref()
+                ),
+                None,
+            );
+        }
+    }
     if t.implementers.get_ref().is_empty() {
         ctx.r.error(
             t.implementers.span(),
@@ -475,6 +489,7 @@ fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> 
             lead: lead?,
             advisory,
             implementers,
+            coordinators,
             deadline: t.deadline.clone(),
             source: SourceRef {
                 document: document.map(str::to_string),

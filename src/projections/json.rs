@@ -84,6 +84,7 @@ pub fn task_json(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz, detail: b
         "lead": def.lead,
         "advisory": codes(&def.advisory),
         "implementers": codes(&def.implementers),
+        "coordinators": codes(&def.coordinators),
         "withdrawn": view.task.withdrawn,
         "milestones": view.task.milestones.iter().map(|m| milestone_json(m, today, tz, detail)).collect::<Vec<_>>(),
     });

@@ -25,6 +25,8 @@ pub const EVERYONE: &str = "*";
 pub const LEAD: i64 = 1;
 pub const ADVISORY: i64 = 2;
 pub const IMPLEMENTER: i64 = 4;
+/// Cơ quan phối hợp: sees the task, owes nothing.
+pub const COORDINATOR: i64 = 8;
 
 /// One row of `obligation_index`. Flags are 0 or 1; texts absent are ''.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -123,7 +125,11 @@ pub fn list_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<ListRow> {
         .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz());
     let (plan_id, task_id) = view.id.split_once('/').unwrap_or(("", &view.id));
     let mut viewers: Vec<(String, i64)> = vec![(EVERYONE.to_string(), 0)];
-    for a in std::iter::once(&def.lead).chain(&def.advisory).chain(&def.implementers) {
+    for a in std::iter::once(&def.lead)
+        .chain(&def.advisory)
+        .chain(&def.implementers)
+        .chain(&def.coordinators)
+    {
         if !viewers.iter().any(|(v, _)| v == a.as_str()) {
             let roles = role_bits(def, a);
             viewers.push((a.to_string(), roles));
@@ -212,12 +218,20 @@ pub fn role_bits(def: &crate::domain::task::TaskDefinition, a: &AgencyCode) -> i
     if def.implementers.contains(a) {
         bits |= IMPLEMENTER;
     }
+    if def.coordinators.contains(a) {
+        bits |= COORDINATOR;
+    }
     bits
 }
 
 /// The viewer's roles, as people read them ("Lãnh đạo, Thực hiện").
 pub fn roles_label(roles: i64) -> String {
-    let labels: Vec<&str> = [(LEAD, "Lãnh đạo"), (ADVISORY, "Tham mưu"), (IMPLEMENTER, "Thực hiện")]
+    let labels: Vec<&str> = [
+        (LEAD, "Lãnh đạo"),
+        (ADVISORY, "Tham mưu"),
+        (IMPLEMENTER, "Thực hiện"),
+        (COORDINATOR, "Phối hợp"),
+    ]
         .iter()
         .filter(|(bit, _)| roles & bit != 0)
         .map(|(_, label)| *label)

@@ -298,7 +298,12 @@ impl TaskView {
         self.task
             .definition
             .as_ref()
-            .is_some_and(|d| &d.lead == agency || d.advisory.contains(agency) || d.implementers.contains(agency))
+            .is_some_and(|d| {
+                &d.lead == agency
+                    || d.advisory.contains(agency)
+                    || d.implementers.contains(agency)
+                    || d.coordinators.contains(agency)
+            })
     }
 
     pub fn key(&self) -> Option<TaskKey> {

@@ -10,7 +10,7 @@ use crate::domain::dates::local_date;
 use crate::domain::ids::{AgencyCode, MilestoneId, TaskKey};
 use crate::domain::plan::Plan;
 use crate::domain::reminders::{
-    escalation_point, next_to_queue, reminder_points, with_advisory, Recipient, ReminderKind, Role,
+    escalation_point, next_to_queue, reminder_points, with_advisory, with_coordinators, Recipient, ReminderKind, Role,
 };
 use crate::domain::task::{obligation_key, MilestoneStatus, Obligation, TaskAction, TaskDefinition};
 use crate::engine::{Engine, EngineError};
@@ -45,7 +45,7 @@ fn recipients_for_reminder(def: &TaskDefinition, o: &Obligation) -> Vec<Recipien
             role: Role::Implementer,
         })
         .collect();
-    with_advisory(implementers, &def.advisory)
+    with_coordinators(with_advisory(implementers, &def.advisory), &def.coordinators)
 }
 
 fn recipients_for_escalation(def: &TaskDefinition, plan: &Plan) -> Vec<Recipient> {

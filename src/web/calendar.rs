@@ -218,6 +218,9 @@ fn roles(def: &TaskDefinition, agency: &AgencyCode) -> Vec<&'static str> {
     if def.implementers.contains(agency) {
         out.push("Thực hiện");
     }
+    if def.coordinators.contains(agency) {
+        out.push("Phối hợp");
+    }
     out
 }
 
@@ -421,6 +424,7 @@ mod tests {
             lead: code("BTV"),
             advisory: vec![code("BDV")],
             implementers: implementers.iter().map(|a| code(a)).collect(),
+            coordinators: vec![],
             deadline: None,
             source: SourceRef {
                 document: None,

@@ -670,6 +670,7 @@ async fn task_context(
         "deadline": def.deadline, "source": def.source.section, "withdrawn": view.task.withdrawn,
         "lead": agencies(std::slice::from_ref(&def.lead)), "advisory": agencies(&def.advisory),
         "implementers": agencies(&def.implementers),
+        "coordinators": agencies(&def.coordinators),
         "role": forms::role_on(&caller.user, &view),
         "plan_title": plan_view.plan.header.as_ref().map(|h| h.title.clone()),
         "returned": returned,

@@ -13,6 +13,7 @@ mod engine;
 mod evidence;
 mod faults;
 mod helpers;
+mod import;
 mod idempotency;
 mod legacy;
 mod lists;

@@ -15,6 +15,10 @@ pub struct TaskDefinition {
     pub lead: AgencyCode,
     pub advisory: Vec<AgencyCode>,
     pub implementers: Vec<AgencyCode>,
+    /// Cơ quan phối hợp: they see the task and hear of its deadlines to
+    /// coordinate, and owe nothing. Absent from definitions before 0.9.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coordinators: Vec<AgencyCode>,
     /// The deadline wording of the document, verbatim.
     pub deadline: Option<String>,
     pub source: SourceRef,
@@ -27,6 +31,10 @@ pub struct TaskDefinition {
 impl TaskDefinition {
     pub fn is_implementer(&self, agency: &AgencyCode) -> bool {
         self.implementers.contains(agency)
+    }
+
+    pub fn is_coordinator(&self, agency: &AgencyCode) -> bool {
+        self.coordinators.contains(agency)
     }
 
     /// The lead and advisory agencies approve, return and extend.

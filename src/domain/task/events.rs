@@ -27,6 +27,8 @@ pub struct DefinitionChanges {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implementers: Option<Change<Vec<AgencyCode>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinators: Option<Change<Vec<AgencyCode>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Change<Option<String>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Change<SourceRef>>,
@@ -51,6 +53,7 @@ impl DefinitionChanges {
             lead: change(&old.lead, &new.lead),
             advisory: change(&old.advisory, &new.advisory),
             implementers: change(&old.implementers, &new.implementers),
+            coordinators: change(&old.coordinators, &new.coordinators),
             deadline: change(&old.deadline, &new.deadline),
             source: change(&old.source, &new.source),
             kpis: change(&old.kpis, &new.kpis),
@@ -72,6 +75,7 @@ impl DefinitionChanges {
             lead,
             advisory,
             implementers,
+            coordinators,
             deadline,
             source,
             kpis,

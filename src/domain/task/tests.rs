@@ -59,6 +59,7 @@ fn definition() -> TaskDefinition {
         lead: code("BTV"),
         advisory: vec![code("BDV")],
         implementers: vec![code("UBND"), code("MTTQ")],
+        coordinators: vec![],
         deadline: Some("Trước 31/3 hàng năm".into()),
         source: SourceRef {
             document: None,
