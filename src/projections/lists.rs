@@ -232,10 +232,10 @@ pub fn roles_label(roles: i64) -> String {
         (IMPLEMENTER, "Thực hiện"),
         (COORDINATOR, "Phối hợp"),
     ]
-        .iter()
-        .filter(|(bit, _)| roles & bit != 0)
-        .map(|(_, label)| *label)
-        .collect();
+    .iter()
+    .filter(|(bit, _)| roles & bit != 0)
+    .map(|(_, label)| *label)
+    .collect();
     if labels.is_empty() {
         "Theo dõi".into()
     } else {

@@ -295,15 +295,12 @@ impl TaskView {
     }
 
     pub fn involves(&self, agency: &AgencyCode) -> bool {
-        self.task
-            .definition
-            .as_ref()
-            .is_some_and(|d| {
-                &d.lead == agency
-                    || d.advisory.contains(agency)
-                    || d.implementers.contains(agency)
-                    || d.coordinators.contains(agency)
-            })
+        self.task.definition.as_ref().is_some_and(|d| {
+            &d.lead == agency
+                || d.advisory.contains(agency)
+                || d.implementers.contains(agency)
+                || d.coordinators.contains(agency)
+        })
     }
 
     pub fn key(&self) -> Option<TaskKey> {

@@ -8,7 +8,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn import(db: &TestDb, document: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["plan", "import", document.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "plan",
+        "import",
+        document.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     kehoach(db, &args)
 }
@@ -18,7 +24,12 @@ fn import(db: &TestDb, document: &Path, out: &Path, extra: &[&str]) -> std::proc
 fn score(key: &Path, candidate: &Path, min: u32) -> (bool, String) {
     let out = std::process::Command::new(python())
         .arg(repo_root().join("scripts/score-import"))
-        .args([key.to_str().unwrap(), candidate.to_str().unwrap(), "--min", &min.to_string()])
+        .args([
+            key.to_str().unwrap(),
+            candidate.to_str().unwrap(),
+            "--min",
+            &min.to_string(),
+        ])
         .output()
         .expect("run scripts/score-import");
     let text = stdout(&out);
@@ -39,7 +50,10 @@ fn fixtures() -> Vec<(String, PathBuf, PathBuf)> {
     for entry in std::fs::read_dir(&root).unwrap() {
         let dir = entry.unwrap().path();
         let key = dir.join("key.toml");
-        let document = ["plan.docx", "plan.txt"].iter().map(|n| dir.join(n)).find(|p| p.is_file());
+        let document = ["plan.docx", "plan.txt"]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file());
         if let (true, Some(document)) = (key.is_file(), document) {
             out.push((dir.file_name().unwrap().to_string_lossy().into_owned(), key, document));
         }
@@ -195,7 +209,11 @@ fn a_plan_of_2000_tasks_imports_and_loads() {
     std::fs::write(&huge, format!("{text}\n# {}\n", "x".repeat(8 * 1024 * 1024))).unwrap();
     let refused = kehoach(&db, &["plan", "load", huge.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(2));
-    assert!(stderr(&refused).contains("tệp kế hoạch quá lớn"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("tệp kế hoạch quá lớn"),
+        "{}",
+        stderr(&refused)
+    );
 }
 
 async fn a_table_plan_loads_with_its_coordinators(kind: &str) {
@@ -227,9 +245,19 @@ async fn a_table_plan_loads_with_its_coordinators(kind: &str) {
     let tasks = tasks.as_array().unwrap();
     assert!(!tasks.is_empty(), "a coordinator sees its tasks");
     for t in tasks {
-        let coordinators: Vec<&str> = t["coordinators"].as_array().unwrap().iter().filter_map(|c| c.as_str()).collect();
+        let coordinators: Vec<&str> = t["coordinators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c.as_str())
+            .collect();
         assert!(coordinators.contains(&code.as_str()), "{t}");
-        let implementers: Vec<&str> = t["implementers"].as_array().unwrap().iter().filter_map(|c| c.as_str()).collect();
+        let implementers: Vec<&str> = t["implementers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c.as_str())
+            .collect();
         assert!(!implementers.contains(&code.as_str()), "{t}");
     }
     let verify = kehoach(&db, &["audit", "verify"]);
@@ -280,16 +308,28 @@ fn documents_that_cannot_be_read_get_one_line_and_write_nothing() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("anh.docx", b"\x89PNG\r\n\x1a\n0000".to_vec(), "không phải văn bản Word"),
         ("cu.doc", ole2_with("WordDocument"), "Word 97"),
-        ("macro.docm", zip_of("word/document.xml", 10, &[("[Content_Types].xml", content_types)]), "macro"),
+        (
+            "macro.docm",
+            zip_of("word/document.xml", 10, &[("[Content_Types].xml", content_types)]),
+            "macro",
+        ),
         (
             "macro-doi-ten.docx",
             zip_of("word/vbaProject.bin", 10, &[("[Content_Types].xml", content_types)]),
             "macro",
         ),
         ("mat-khau.docx", ole2_with("EncryptedPackage"), "mật khẩu"),
-        ("bom.docx", zip_of("word/document.xml", 300 * 1024 * 1024, &[]), "zip bomb"),
+        (
+            "bom.docx",
+            zip_of("word/document.xml", 300 * 1024 * 1024, &[]),
+            "zip bomb",
+        ),
         ("lon.txt", vec![b'a'; 50 * 1024 * 1024], "quá lớn"),
-        ("trong.txt", "KẾ HOẠCH\nKhông có gì để làm.\n".as_bytes().to_vec(), "không tìm thấy nhiệm vụ"),
+        (
+            "trong.txt",
+            "KẾ HOẠCH\nKhông có gì để làm.\n".as_bytes().to_vec(),
+            "không tìm thấy nhiệm vụ",
+        ),
         ("latin1.txt", b"K\xca HO\xa0CH\n".to_vec(), "UTF-8"),
     ];
     for (name, bytes, expected) in cases {

@@ -341,6 +341,9 @@ pub struct Body {
     /// Known from `--directory`: code, addresses and members kept.
     #[serde(skip)]
     pub known: Option<crate::domain::plan::Agency>,
+    /// Addresses given on review (a body not in the directory has none
+    /// until a person fills them in).
+    pub emails: Vec<String>,
     /// How many times the document names it.
     pub mentions: usize,
     /// Where it is first named (line), for the report.
@@ -370,6 +373,7 @@ impl Registry {
                     name: a.name.clone(),
                     aliases: a.aliases.clone(),
                     known: Some(a.clone()),
+                    emails: Vec::new(),
                     mentions: 0,
                     first_line: 0,
                     cores: spellings.iter().map(|s| core(s)).collect(),
@@ -411,6 +415,7 @@ impl Registry {
                     name: String::new(),
                     aliases: Vec::new(),
                     known: None,
+                    emails: Vec::new(),
                     mentions: 0,
                     first_line: line,
                     spellings: Vec::new(),

@@ -175,6 +175,9 @@ pub fn toml(d: &Draft) -> String {
                     let _ = writeln!(out, "]");
                 }
             }
+            None if !a.emails.is_empty() => {
+                let _ = writeln!(out, "emails = {}", list(a.emails.iter().cloned()));
+            }
             None => {
                 let _ = writeln!(out, "# chưa có địa chỉ: điền emails = [\"…\"] trước khi nạp");
                 let _ = writeln!(out, "emails = []");
@@ -275,7 +278,7 @@ pub fn report(d: &Draft) -> serde_json::Value {
             "mentions": a.mentions,
             "first_line": a.first_line,
             "known": a.known.is_some(),
-            "emails": a.known.as_ref().map(|k| k.emails.clone()).unwrap_or_default(),
+            "emails": a.known.as_ref().map(|k| k.emails.clone()).unwrap_or_else(|| a.emails.clone()),
         })).collect::<Vec<_>>(),
         "tasks": d.tasks.iter().map(|t| json!({
             "id": t.id,
