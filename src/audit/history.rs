@@ -165,6 +165,33 @@ pub fn describe(e: &TaskEvent, task: &Task) -> (String, String) {
         ),
         TaskEvent::MilestoneWaived { milestone, reason, .. } => (format!("Miễn {}", ms(milestone)), reason.clone()),
         TaskEvent::MilestoneCancelled { milestone, reason, .. } => (format!("Hủy {}", ms(milestone)), reason.clone()),
+        TaskEvent::ObligationRecorded {
+            milestone,
+            obligation,
+            state,
+            done_on,
+            note,
+            record,
+            sheet,
+            row,
+            ..
+        } => {
+            let owner = obligation
+                .agency()
+                .map_or_else(|| "nghĩa vụ chung".to_string(), ToString::to_string);
+            let mut details = vec![format!("{owner}: {}", state.label_vi())];
+            if let Some(d) = done_on {
+                details.push(format!("ngày hoàn thành {}", due(d)));
+            }
+            if !note.is_empty() {
+                details.push(note.clone());
+            }
+            if !record.is_empty() {
+                details.push(format!("hồ sơ lưu tại {record}"));
+            }
+            details.push(format!("bảng {} (SHA-256 {}), dòng {row}", sheet.file, sheet.sha256));
+            (format!("Ghi nhận từ hồ sơ {}", ms(milestone)), details.join("; "))
+        }
         TaskEvent::ReminderQueued {
             milestone,
             key,

@@ -9,7 +9,6 @@
 //! what that viewer may see.
 
 use super::views::{numbering_key, TaskView, Timeliness};
-use crate::domain::dates::local_date;
 use crate::domain::ids::AgencyCode;
 use crate::domain::plan::Plan;
 use crate::domain::task::MilestoneStatus;
@@ -168,10 +167,7 @@ pub fn list_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<ListRow> {
                 milestone_title: m.spec.title.clone(),
                 status: o.status.as_str().to_string(),
                 due: o.due.to_string(),
-                approved_on: o
-                    .approved
-                    .as_ref()
-                    .map_or_else(String::new, |s| local_date(s.at, tz).to_string()),
+                approved_on: o.completed_on(tz).map_or_else(String::new, |d| d.to_string()),
                 submitted_at: o
                     .submitted
                     .as_ref()

@@ -9,7 +9,7 @@ pub mod views;
 
 use crate::domain::plan::{Plan, PlanEvent};
 use crate::domain::reminders::next_reminder_on;
-use crate::domain::task::{MilestoneStatus, Task, TaskEvent};
+use crate::domain::task::{Task, TaskEvent};
 use crate::store::feed::{read_after_postgres, read_after_sqlite, Cursor, FeedEvent};
 use crate::store::{Store, StoreError};
 use cqrs_es::Aggregate;
@@ -124,7 +124,7 @@ pub(crate) fn due_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<(String, Str
                 (Some(h), Some(policy)) => m
                     .obligations
                     .iter()
-                    .filter(|o| matches!(o.status, MilestoneStatus::Open | MilestoneStatus::Returned))
+                    .filter(|o| o.reminded())
                     .filter_map(|o| {
                         let ob = o.reference();
                         next_reminder_on(policy, &h.calendar, o.due, |k| m.has_reminder(k, &ob))

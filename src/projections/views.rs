@@ -199,8 +199,8 @@ impl Timeliness {
 /// How one obligation stands against its deadline on `today`.
 pub fn obligation_timeliness(o: &Obligation, today: NaiveDate, tz: chrono_tz::Tz) -> Timeliness {
     match o.status {
-        MilestoneStatus::Approved => match &o.approved {
-            Some(s) if local_date(s.at, tz) > o.due => Timeliness::ApprovedLate,
+        MilestoneStatus::Approved => match o.completed_on(tz) {
+            Some(day) if day > o.due => Timeliness::ApprovedLate,
             _ => Timeliness::OnTime,
         },
         MilestoneStatus::Waived | MilestoneStatus::Cancelled => Timeliness::Closed,

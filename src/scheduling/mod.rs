@@ -12,7 +12,7 @@ use crate::domain::plan::Plan;
 use crate::domain::reminders::{
     escalation_point, next_to_queue, reminder_points, with_advisory, with_coordinators, Recipient, ReminderKind, Role,
 };
-use crate::domain::task::{obligation_key, MilestoneStatus, Obligation, TaskAction, TaskDefinition};
+use crate::domain::task::{obligation_key, Obligation, TaskAction, TaskDefinition};
 use crate::engine::{Engine, EngineError};
 use crate::projections::views::TaskView;
 use crate::store::Store;
@@ -139,11 +139,7 @@ async fn queue_for_task(
         .iter()
         .filter(|m| milestones.contains(&m.spec.id.to_string()))
     {
-        for o in m
-            .obligations
-            .iter()
-            .filter(|o| matches!(o.status, MilestoneStatus::Open | MilestoneStatus::Returned))
-        {
+        for o in m.obligations.iter().filter(|o| o.reminded()) {
             let ob = o.reference();
             let points = reminder_points(&policy, &header.calendar, o.due, today);
             let mut wanted = Vec::new();

@@ -107,6 +107,9 @@ pub struct Obligation {
     /// for the approver; cleared when the obligation is returned.
     #[serde(default)]
     pub filed: Vec<Filed>,
+    /// The last row of a sheet of the state already reached about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<super::records::Recorded>,
 }
 
 impl Obligation {
@@ -126,6 +129,7 @@ impl Obligation {
             fulfilled_by: None,
             removed_by_plan: false,
             filed: Vec::new(),
+            recorded: None,
         }
     }
 
@@ -141,6 +145,29 @@ impl Obligation {
     }
 
     /// Whether `agency` owes this obligation (alone, or jointly as an implementer).
+    /// Whether reminders still go out for it: owed, and not recorded from
+    /// the files as never done ("không thực hiện").
+    pub fn reminded(&self) -> bool {
+        matches!(self.status, MilestoneStatus::Open | MilestoneStatus::Returned)
+            && !self
+                .recorded
+                .as_ref()
+                .is_some_and(|r| r.state == super::records::RecordedState::NotDone)
+    }
+
+    /// The day it was done, for an approved obligation: the day a sheet of
+    /// the state already reached claims, else the approval's local day.
+    pub fn completed_on(&self, tz: chrono_tz::Tz) -> Option<NaiveDate> {
+        if self.status != MilestoneStatus::Approved {
+            return None;
+        }
+        self.recorded.as_ref().and_then(|r| r.done_on).or_else(|| {
+            self.approved
+                .as_ref()
+                .map(|s| crate::domain::dates::local_date(s.at, tz))
+        })
+    }
+
     pub fn owed_by(&self, agency: &AgencyCode, implementers: &[AgencyCode]) -> bool {
         match &self.agency {
             Some(a) => a == agency,
@@ -854,6 +881,7 @@ impl Task {
                     stamp,
                 }])
             }
+            TaskAction::RecordFromSheet { sheet, rows } => self.record_rows(&stamp, &sheet, rows),
             TaskAction::Cancel {
                 milestone,
                 agency,
@@ -869,6 +897,116 @@ impl Task {
                 }])
             }
         }
+    }
+
+    /// The rows of a sheet about this task, each on the obligation of its
+    /// agency: refused (with the row) where it contradicts the record —
+    /// an obligation already approved, submitted or closed, an agency that
+    /// owes nothing there, a claimed day after the recording.
+    fn record_rows(
+        &self,
+        stamp: &Stamp,
+        sheet: &super::records::SheetRef,
+        rows: Vec<super::records::RecordRow>,
+    ) -> Result<Vec<TaskEvent>, TaskError> {
+        use super::records::RecordedState;
+        let refuse = |row: u32, reason: String| TaskError::SheetRow { row, reason };
+        let mut events = Vec::new();
+        let mut seen: Vec<ObligationRef> = Vec::new();
+        for r in rows {
+            let (def, m) = self
+                .live_milestone(&r.milestone)
+                .map_err(|e| refuse(r.row, e.to_string()))?;
+            if !def.is_implementer(&r.agency) {
+                return Err(refuse(
+                    r.row,
+                    format!(
+                        "{} không phải cơ quan thực hiện nhiệm vụ này nên không có nghĩa vụ ở mốc {}",
+                        r.agency, r.milestone
+                    ),
+                ));
+            }
+            let o = m
+                .obligations
+                .iter()
+                .find(|o| o.owed_by(&r.agency, &def.implementers))
+                .ok_or_else(|| refuse(r.row, unknown_obligation(m, r.agency.as_str()).to_string()))?;
+            let ob = o.reference();
+            if seen.contains(&ob) {
+                return Err(refuse(
+                    r.row,
+                    format!(
+                        "nghĩa vụ của {} ở mốc {} đã có ở một dòng khác của bảng",
+                        o.label(),
+                        r.milestone
+                    ),
+                ));
+            }
+            seen.push(ob.clone());
+            match o.status {
+                MilestoneStatus::Approved => {
+                    return Err(refuse(
+                        r.row,
+                        format!("mốc {} của {} đã được duyệt trong hệ thống", r.milestone, o.label()),
+                    ))
+                }
+                MilestoneStatus::Submitted => {
+                    return Err(refuse(
+                        r.row,
+                        format!(
+                            "mốc {} của {} đã nộp và đang chờ duyệt trong hệ thống",
+                            r.milestone,
+                            o.label()
+                        ),
+                    ))
+                }
+                MilestoneStatus::Waived | MilestoneStatus::Cancelled => {
+                    return Err(refuse(
+                        r.row,
+                        format!(
+                            "mốc {} của {} đã đóng ({})",
+                            r.milestone,
+                            o.label(),
+                            o.status.label_vi()
+                        ),
+                    ))
+                }
+                MilestoneStatus::Open | MilestoneStatus::Returned => {}
+            }
+            match (r.state, r.done_on) {
+                (RecordedState::Done, None) => {
+                    return Err(refuse(r.row, "đã hoàn thành nhưng thiếu ngày hoàn thành".into()))
+                }
+                (RecordedState::Done, Some(day)) if day > stamp.at.date_naive().succ_opt().unwrap_or(day) => {
+                    return Err(refuse(
+                        r.row,
+                        format!("ngày hoàn thành {} ở tương lai", day.format("%d/%m/%Y")),
+                    ))
+                }
+                (state, Some(_)) if state != RecordedState::Done => {
+                    return Err(refuse(
+                        r.row,
+                        format!(
+                            "ngày hoàn thành chỉ ghi khi trạng thái là \"đã hoàn thành\" (dòng ghi \"{}\")",
+                            state.label_vi()
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+            events.push(TaskEvent::ObligationRecorded {
+                milestone: r.milestone,
+                obligation: ob,
+                state: r.state,
+                done_on: r.done_on,
+                note: r.note,
+                record: r.record,
+                sheet: sheet.clone(),
+                row: r.row,
+                stamp: stamp.clone(),
+            });
+        }
+        Ok(events)
     }
 
     fn definition(&self) -> Result<&TaskDefinition, TaskError> {
@@ -1459,6 +1597,36 @@ impl Aggregate for Task {
                         o.closed = Some(stamp.clone());
                         o.last_reason = Some(reason.clone());
                         o.removed_by_plan = by_plan;
+                    }
+                }
+                touched = Some(milestone);
+            }
+            TaskEvent::ObligationRecorded {
+                milestone,
+                obligation,
+                state,
+                done_on,
+                sheet,
+                row,
+                ..
+            } => {
+                if let Some(m) = self.milestone_mut(&milestone) {
+                    if let Some(o) = m.obligation_mut(&obligation) {
+                        match state {
+                            super::records::RecordedState::Done => {
+                                o.status = MilestoneStatus::Approved;
+                                o.approved = Some(stamp.clone());
+                                o.round.clear();
+                            }
+                            super::records::RecordedState::InProgress => o.reports += 1,
+                            _ => {}
+                        }
+                        o.recorded = Some(super::records::Recorded {
+                            state,
+                            done_on,
+                            sheet: sheet.clone(),
+                            row,
+                        });
                     }
                 }
                 touched = Some(milestone);

@@ -1,6 +1,7 @@
 use super::definition::{MilestoneSpec, ObligationRef, Stamp, TaskDefinition};
 use super::events::{AddressResult, KpiValue};
 use super::evidence::Attachment;
+use super::records::{RecordRow, SheetRef};
 use crate::domain::ids::{AgencyCode, MilestoneId, PlanId, TaskId};
 use crate::domain::reminders::{Recipient, ReminderKind};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -77,6 +78,9 @@ pub enum TaskAction {
         agency: Option<AgencyCode>,
         reason: String,
     },
+    /// Rows of a sheet of the state already reached ("ghi nhận từ hồ sơ"),
+    /// every row of this task at once: all of them or none.
+    RecordFromSheet { sheet: SheetRef, rows: Vec<RecordRow> },
     /// The scheduler found a reminder point that has come (engine only).
     QueueReminder {
         milestone: MilestoneId,
@@ -143,6 +147,7 @@ impl TaskAction {
             | Self::Withdraw { .. }
             | Self::FormDigest { .. }
             | Self::RecordAttempt { .. }
+            | Self::RecordFromSheet { .. }
             | Self::Requeue { .. } => None,
         }
     }

@@ -72,6 +72,9 @@ pub enum TaskError {
     },
     #[error("cần nêu lý do")]
     ReasonRequired,
+    /// A row of a sheet of the state already reached that contradicts the record.
+    #[error("dòng {row}: {reason}")]
+    SheetRow { row: u32, reason: String },
     #[error("báo cáo trống: cần ghi chú, giá trị chỉ tiêu hoặc minh chứng")]
     EmptyReport,
     #[error("hạn mới {requested} phải sau hạn hiện tại {current}")]
@@ -125,6 +128,7 @@ impl TaskError {
             Self::NotSubmitted { .. } => "not_submitted",
             Self::Closed { .. } => "closed",
             Self::ReasonRequired => "reason_required",
+            Self::SheetRow { .. } => "sheet_row",
             Self::EmptyReport => "empty_report",
             Self::ExtensionNotLater { .. } => "extension_not_later",
             Self::UnknownKpi { .. } => "unknown_kpi",

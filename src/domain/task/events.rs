@@ -1,5 +1,6 @@
 use super::definition::{KpiTarget, MilestoneSpec, ObligationMode, ObligationRef, SourceRef, Stamp, TaskDefinition};
 use super::evidence::Attachment;
+use super::records::{RecordedState, SheetRef};
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
 use crate::domain::reminders::{PolicyOverride, Recipient, ReminderKind};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -191,6 +192,21 @@ pub enum TaskEvent {
         reason: String,
         stamp: Stamp,
     },
+    /// A row of a sheet of the state already reached: recorded now (the
+    /// stamp) from the office's files, naming the sheet and its row; a
+    /// claimed `done_on` judges on-time or late.
+    ObligationRecorded {
+        milestone: MilestoneId,
+        obligation: ObligationRef,
+        state: RecordedState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        done_on: Option<NaiveDate>,
+        note: String,
+        record: String,
+        sheet: SheetRef,
+        row: u32,
+        stamp: Stamp,
+    },
     MilestoneCancelled {
         milestone: MilestoneId,
         /// The obligation concerned; absent in release 0.1 events (see `Task::apply`).
@@ -315,6 +331,7 @@ impl TaskEvent {
             | Self::DeadlineExtended { stamp, .. }
             | Self::MilestoneWaived { stamp, .. }
             | Self::MilestoneCancelled { stamp, .. }
+            | Self::ObligationRecorded { stamp, .. }
             | Self::ReminderQueued { stamp, .. }
             | Self::ReminderSent { stamp, .. }
             | Self::ReminderFailed { stamp, .. }
@@ -339,6 +356,7 @@ impl TaskEvent {
             Self::DeadlineExtended { .. } => "DeadlineExtended",
             Self::MilestoneWaived { .. } => "MilestoneWaived",
             Self::MilestoneCancelled { .. } => "MilestoneCancelled",
+            Self::ObligationRecorded { .. } => "ObligationRecorded",
             Self::ReminderQueued { .. } => "ReminderQueued",
             Self::ReminderSent { .. } => "ReminderSent",
             Self::ReminderFailed { .. } => "ReminderFailed",

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod events;
 pub mod evidence;
 pub mod inputs;
+pub mod records;
 
 #[cfg(test)]
 mod tests;
@@ -23,3 +24,4 @@ pub use definition::{
 pub use errors::TaskError;
 pub use events::{AddressOutcome, AddressResult, KpiValue, TaskEvent};
 pub use evidence::{Attachment, FileHash, Filed};
+pub use records::{RecordRow, Recorded, RecordedState, SheetRef};

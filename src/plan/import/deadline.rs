@@ -78,6 +78,25 @@ static RE_YEAR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:^|\s)năm\s*(
 static RE_PERIOD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"giai đoạn\s*(\d{4})\s*(?:đến|-|–)?\s*(\d{4})?").expect("valid"));
 
+/// Reporting rhythms, in the words plans use.
+type Rhythm = (&'static str, fn() -> Vec<Schedule>);
+const RECURRING: [Rhythm; 10] = [
+    ("định kỳ 6 tháng", half_yearly),
+    ("6 tháng một lần", half_yearly),
+    ("6 tháng 1 lần", half_yearly),
+    ("sáu tháng", half_yearly),
+    ("hằng quý", quarterly),
+    ("hàng quý", quarterly),
+    ("mỗi quý", quarterly),
+    ("định kỳ quý", quarterly),
+    ("hằng tháng", monthly),
+    ("hàng tháng", monthly),
+];
+
+fn half_yearly() -> Vec<Schedule> {
+    vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)]
+}
+
 /// The wording folded for matching: lower case, new tone placement, but
 /// keeping '/' and '-' between numbers.
 fn prepare(wording: &str) -> String {
@@ -148,37 +167,11 @@ pub fn read(wording: &str) -> Option<Vec<Schedule>> {
             year: c[2].parse().ok()?,
         })
     });
-    let recurring = [
-        (
-            "định kỳ 6 tháng",
-            vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)],
-        ),
-        (
-            "6 tháng một lần",
-            vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)],
-        ),
-        (
-            "6 tháng 1 lần",
-            vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)],
-        ),
-        (
-            "sáu tháng",
-            vec![Schedule::yearly_on(30, 6), Schedule::yearly_on(31, 12)],
-        ),
-        ("hằng quý", quarterly()),
-        ("hàng quý", quarterly()),
-        ("mỗi quý", quarterly()),
-        ("định kỳ quý", quarterly()),
-        ("hằng tháng", monthly()),
-        ("hàng tháng", monthly()),
-    ];
     let mut recurring_found = false;
-    for (phrase, schedules) in recurring {
-        if rest.contains(phrase) && !recurring_found {
-            rest = rest.replace(phrase, " ");
-            out.extend(schedules);
-            recurring_found = true;
-        }
+    if let Some((phrase, make)) = RECURRING.iter().find(|(phrase, _)| rest.contains(phrase)) {
+        rest = rest.replace(phrase, " ");
+        out.extend(make());
+        recurring_found = true;
     }
     if !recurring_found {
         let ongoing = [
@@ -226,6 +219,65 @@ pub fn read(wording: &str) -> Option<Vec<Schedule>> {
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// The reporting rhythm an item's text names ("Định kỳ 6 tháng báo cáo",
+/// "hằng quý báo cáo"): the first one found.
+pub fn recurring_in(text: &str) -> Vec<Schedule> {
+    let f = prepare(text);
+    RECURRING
+        .iter()
+        .find(|(phrase, _)| f.contains(phrase))
+        .map(|(_, make)| make())
+        .unwrap_or_default()
+}
+
+/// Steps an item's text dates with a year ("sơ kết giữa kỳ vào Quý
+/// IV/2027", "trước ngày 30/6/2026", "trong tháng 6 năm 2027").
+pub fn dated_in(text: &str) -> Vec<Schedule> {
+    let f = prepare(text);
+    let mut out = Vec::new();
+    for c in RE_QUARTER.captures_iter(&f) {
+        if let (Some(q), Ok(y)) = (quarter_of(&c[1]), c[2].parse()) {
+            out.push(Schedule::QuarterEnd { quarter: q, year: y });
+        }
+    }
+    for c in RE_DAY_MONTH_YEAR.captures_iter(&f) {
+        // A date with "ngày …" before it names a document ("Nghị quyết …
+        // ngày 10/10/2022"), not a step; only "trước/đến/vào" ones count.
+        let before = &f[..c.get(0).map_or(0, |m| m.start())];
+        let tail: String = before
+            .chars()
+            .rev()
+            .take(14)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect();
+        if !["trước", "đến", "vào", "chậm nhất"].iter().any(|w| tail.contains(w)) {
+            continue;
+        }
+        if let (Ok(d), Ok(m), Ok(y)) = (c[1].parse(), c[2].parse(), c[3].parse()) {
+            if valid_day(d, m, y) {
+                out.push(Schedule::Once {
+                    day: d,
+                    month: m,
+                    year: y,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn quarter_of(numeral: &str) -> Option<u32> {
+    match numeral {
+        "i" | "1" => Some(1),
+        "ii" | "2" => Some(2),
+        "iii" | "3" => Some(3),
+        "iv" | "4" => Some(4),
+        _ => None,
+    }
 }
 
 /// Yearly days named inside an item's text ("đăng ký …: Trước 31/3 hàng

@@ -25,7 +25,7 @@ pub struct Kpi {
 
 const NUM: &str = r"\d{1,3}(?:\.\d{3})+|\d+(?:[.,]\d+)?";
 /// Units counted in whole numbers, and others a target is written in.
-const UNITS: [&str; 40] = [
+const UNITS: [&str; 50] = [
     "mô hình",
     "chính sách",
     "ngày công",
@@ -66,6 +66,16 @@ const UNITS: [&str; 40] = [
     "lao động",
     "việc làm",
     "m2",
+    "lượt khách",
+    "khách",
+    "ngày",
+    "giường",
+    "buồng",
+    "hội viên",
+    "đoàn viên",
+    "đảng viên",
+    "hồ sơ",
+    "thủ tục",
 ];
 
 static RE_QUANTITY: LazyLock<Regex> = LazyLock::new(|| {
@@ -278,7 +288,7 @@ fn read_clause(clause: &str, out: &mut Vec<Kpi>) {
             }
             None => match UNITS
                 .iter()
-                .find(|u| after == **u || after.starts_with(&format!("{u} ")))
+                .find(|u| after == **u || after.starts_with(&format!("{u} ")) || after.starts_with(&format!("{u}/")))
             {
                 Some(u) => u.to_string(),
                 None => continue,

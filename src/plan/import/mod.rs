@@ -697,31 +697,38 @@ pub(crate) fn doubt(
     }
 }
 
-/// Milestones of an item of "TỔ CHỨC THỰC HIỆN": a yearly report or
-/// evaluation when it says so, the period review when it names one,
-/// otherwise a yearly progress report.
+/// Milestones of an item of "TỔ CHỨC THỰC HIỆN": the reporting rhythm it
+/// names ("định kỳ 6 tháng", "hằng quý", "trước ngày 30/11 hằng năm"), else
+/// a yearly report or evaluation when it says so, else a yearly progress
+/// report; with the dated steps it names ("sơ kết vào Quý IV/2027") and the
+/// period review ("tổng kết").
 fn organisation_schedules(text: &str) -> Vec<Schedule> {
     let f = words::fold(text);
-    let yearly = ["hằng năm", "hàng năm", "mỗi năm", "định kỳ năm"]
-        .iter()
-        .any(|p| f.contains(p))
-        && ["báo cáo", "đánh giá", "tổng hợp", "sơ kết"]
+    let mut out = deadline::recurring_in(text);
+    out.extend(deadline::yearly_days_in_text(text));
+    if out.is_empty() {
+        let yearly = ["hằng năm", "hàng năm", "mỗi năm", "định kỳ năm"]
             .iter()
-            .any(|p| f.contains(p));
-    let mut out = vec![if yearly {
-        Schedule::Yearly {
-            day: None,
-            key: "yearly".into(),
-            title: if f.contains("đánh giá") {
-                "Đánh giá kết quả thực hiện hằng năm".into()
-            } else {
-                "Báo cáo kết quả thực hiện hằng năm".into()
-            },
-        }
-    } else {
-        Schedule::Ongoing
-    }];
-    if f.contains("tổng kết") || f.contains("sơ kết") {
+            .any(|p| f.contains(p))
+            && ["báo cáo", "đánh giá", "tổng hợp", "sơ kết"]
+                .iter()
+                .any(|p| f.contains(p));
+        out.push(if yearly {
+            Schedule::Yearly {
+                day: None,
+                key: "yearly".into(),
+                title: if f.contains("đánh giá") {
+                    "Đánh giá kết quả thực hiện hằng năm".into()
+                } else {
+                    "Báo cáo kết quả thực hiện hằng năm".into()
+                },
+            }
+        } else {
+            Schedule::Ongoing
+        });
+    }
+    out.extend(deadline::dated_in(text));
+    if f.contains("tổng kết") || (f.contains("sơ kết") && deadline::dated_in(text).is_empty()) {
         out.push(Schedule::PeriodReview {
             title: "Tổng kết thực hiện kế hoạch".into(),
         });

@@ -393,13 +393,20 @@ fn classify_parts(n: &mut Narrative) {
 pub fn heading_bodies(heading: &str) -> (Vec<Mention>, String) {
     let heading = heading.trim();
     let (name, rest) = match heading.split_once(':') {
-        Some((a, b)) if a.split_whitespace().count() <= 16 => (a.trim().to_string(), b.trim().to_string()),
+        Some((a, b))
+            if a.split_whitespace()
+                .filter(|w| w.chars().any(char::is_alphanumeric))
+                .count()
+                <= 20 =>
+        {
+            (a.trim().to_string(), b.trim().to_string())
+        }
         _ => {
             let words = heading
                 .split_whitespace()
                 .filter(|w| w.chars().any(char::is_alphanumeric))
                 .count();
-            if words <= 16 && !heading.trim_end_matches('.').contains(['.', ';']) {
+            if words <= 20 && !heading.trim_end_matches('.').contains(['.', ';']) {
                 (heading.trim_end_matches('.').to_string(), String::new())
             } else {
                 // "Các cơ quan, đơn vị căn cứ …": the body ends where the verb begins.
