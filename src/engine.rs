@@ -21,6 +21,8 @@ use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
 use std::collections::HashMap;
 use std::time::Duration;
 
+pub mod baseline;
+
 type Framework<A> = CqrsFramework<A, PersistedEventStore<EventRepository, A>>;
 
 /// Bounded retries for commands the engine issues itself.

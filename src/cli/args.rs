@@ -293,6 +293,17 @@ pub enum PlanCommand {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Record the state already reached from a sheet (.xlsx or .csv, one
+    /// row per obligation; template on the plan page): all rows or none.
+    Baseline {
+        file: PathBuf,
+        /// The administrator's account e-mail; the rows are recorded as theirs.
+        #[arg(long, env = "KEHOACH_USER")]
+        user: String,
+        /// Plan id, when several plans are loaded.
+        #[arg(long)]
+        plan: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -145,7 +145,7 @@ fn writes(command: &Command) -> bool {
             | AuditCommand::Plan { .. }
             | AuditCommand::Export { .. },
         ) => false,
-        Command::Plan(PlanCommand::Load { .. })
+        Command::Plan(PlanCommand::Load { .. } | PlanCommand::Baseline { .. })
         | Command::Task(_)
         | Command::Serve(_)
         | Command::Remind { .. }
@@ -245,6 +245,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Plan(PlanCommand::Check { files }) => plan_check(&files, ctx.format),
         Command::Plan(PlanCommand::Load { files, request_id }) => plan_load(&ctx, &files, request_id.as_deref()).await,
+        Command::Plan(PlanCommand::Baseline { file, user, plan }) => {
+            plan_baseline(&ctx, &file, &user, plan.as_deref()).await
+        }
         Command::Plan(PlanCommand::Import {
             file,
             out,
@@ -427,6 +430,72 @@ async fn plan_import(
         None => print!("{}", draft.to_toml()),
     }
     eprint!("{}", draft.summary());
+    Ok(())
+}
+
+/// `plan baseline`: the rows of a sheet of the state already reached,
+/// recorded as the administrator's, all of them or none.
+async fn plan_baseline(ctx: &Context, file: &std::path::Path, user: &str, plan: Option<&str>) -> Result<(), CliError> {
+    use crate::engine::baseline::BaselineError;
+    let bytes =
+        std::fs::read(file).map_err(|e| CliError::Input(format!("{}: không đọc được tệp: {e}", file.display())))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lines = crate::plan::baseline::read(&name, &bytes)
+        .map_err(|e| CliError::Input(format!("{}: {e}; không ghi nhận gì", file.display())))?;
+    let engine = ctx.engine().await?;
+    let email = Email::parse(user).map_err(|e| CliError::Input(format!("--user: {e}")))?;
+    let account = engine
+        .store
+        .user_by_email(&email)
+        .await?
+        .ok_or_else(|| CliError::Input(format!("--user: không có tài khoản đang hoạt động với e-mail {email}")))?;
+    if !account.has(crate::accounts::Role::Admin) {
+        return Err(CliError::Refused(format!(
+            "tài khoản {email} ({}) không có vai trò quản trị nên không được ghi nhận hiện trạng",
+            account.roles_vi()
+        )));
+    }
+    let sheet = crate::domain::task::SheetRef {
+        file: name,
+        sha256: crate::domain::files::sha256(&bytes).to_string(),
+    };
+    let by = account.actor(Channel::Sheet {
+        file: sheet.file.clone(),
+        sha256: sheet.sha256.clone(),
+        via: "cli".into(),
+    });
+    let report = match engine.record_baseline(plan, &sheet, lines, by).await {
+        Ok(r) => r,
+        Err(BaselineError::Rows { rows }) => {
+            for (row, why) in &rows {
+                eprintln!("{}:{row}: {why}", file.display());
+            }
+            return Err(CliError::Invalid(format!(
+                "{} dòng không ghi nhận được; không ghi nhận dòng nào của bảng",
+                rows.len()
+            )));
+        }
+        Err(BaselineError::Plan(why)) => return Err(CliError::Input(why)),
+        Err(BaselineError::Engine(e)) => return Err(e.into()),
+    };
+    match ctx.format {
+        Format::Json => output::print_json(&report),
+        _ => println!(
+            "Kế hoạch {}: {} dòng; ghi nhận {} ({} đã hoàn thành, {} đang thực hiện, {} chưa thực hiện, {} không thực hiện); {} dòng không đổi",
+            report.plan,
+            report.rows,
+            report.recorded,
+            report.done,
+            report.in_progress,
+            report.not_started,
+            report.not_done,
+            report.unchanged
+        ),
+    }
+    engine.store.close().await;
     Ok(())
 }
 

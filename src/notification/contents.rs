@@ -50,6 +50,9 @@ pub struct Pending {
     pub queued_at: String,
     /// The obligation's status as the digest is rendered.
     pub status: Option<MilestoneStatus>,
+    /// The obligation was settled from the office's files (done, or never
+    /// done) after the notice was queued: no longer news for anyone.
+    pub settled: bool,
 }
 
 /// The lines of a digest, and what folding did.
@@ -78,6 +81,10 @@ pub fn fold(pending: Vec<Pending>) -> Folded {
     let mut out = Folded::default();
     for group in groups.into_values() {
         out.folded += group.len() - 1;
+        if group.iter().any(|p| p.settled) {
+            out.closed += 1;
+            continue;
+        }
         match current(&group) {
             Some(item) => out.items.push(item),
             None => out.closed += 1,
@@ -334,6 +341,7 @@ mod tests {
             obligation: None,
             queued_at: format!("2024-03-{at}T01:00:00Z"),
             status,
+            settled: false,
         }
     }
 

@@ -842,6 +842,14 @@ fn pending(
         obligation: owner.map(ToString::to_string),
         queued_at: row.queued_at.clone(),
         status: owed.map(|o| o.status),
+        settled: owed.is_some_and(|o| {
+            o.recorded.as_ref().is_some_and(|r| {
+                matches!(
+                    r.state,
+                    crate::domain::task::RecordedState::Done | crate::domain::task::RecordedState::NotDone
+                )
+            })
+        }),
     })
 }
 

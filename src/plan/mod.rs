@@ -1,6 +1,7 @@
 //! Plan definitions: the TOML format of `workflows/`, its validation with
 //! `file:line:col` diagnostics, and turning a plan into commands.
 
+pub mod baseline;
 pub mod diagnostics;
 pub mod import;
 pub mod load;

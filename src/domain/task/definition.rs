@@ -311,9 +311,24 @@ impl fmt::Display for ObligationRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "channel", rename_all = "snake_case")]
 pub enum Channel {
-    Web { session: String },
-    Api { token: String, token_label: String },
-    Cli { os_user: String, host: String },
+    Web {
+        session: String,
+    },
+    Api {
+        token: String,
+        token_label: String,
+    },
+    Cli {
+        os_user: String,
+        host: String,
+    },
+    /// A sheet of the state already reached, uploaded on the admin page or
+    /// given to `kehoach plan baseline` (`via`: "web" or "cli").
+    Sheet {
+        file: String,
+        sha256: String,
+        via: String,
+    },
 }
 
 impl Channel {
@@ -322,6 +337,7 @@ impl Channel {
             Self::Web { .. } => "web",
             Self::Api { .. } => "api",
             Self::Cli { .. } => "cli",
+            Self::Sheet { .. } => "sheet",
         }
     }
 
@@ -331,6 +347,7 @@ impl Channel {
             Self::Web { .. } => "web",
             Self::Api { .. } => "API",
             Self::Cli { .. } => "dòng lệnh",
+            Self::Sheet { .. } => "ghi nhận từ hồ sơ",
         }
     }
 }
