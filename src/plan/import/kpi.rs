@@ -384,10 +384,10 @@ fn label_of(clause: &str) -> String {
 mod tests {
     use super::*;
 
-    fn shapes(
-        text: &str,
-        footnotes: &[&str],
-    ) -> Vec<(&'static str, Option<f64>, Option<f64>, Option<f64>, Option<(f64, i32)>)> {
+    /// Comparator, value, min, max, baseline (value, year).
+    type Shape = (&'static str, Option<f64>, Option<f64>, Option<f64>, Option<(f64, i32)>);
+
+    fn shapes(text: &str, footnotes: &[&str]) -> Vec<Shape> {
         let footnotes: Vec<String> = footnotes.iter().map(|s| s.to_string()).collect();
         read(text, &footnotes)
             .into_iter()
