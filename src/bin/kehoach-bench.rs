@@ -305,6 +305,42 @@ async fn insert_rows(store: &Store, groups: Vec<Vec<Row>>, concurrency: usize) -
     d
 }
 
+/// Importing a plan document of `tasks` items (.txt and .docx with automatic
+/// numbering), the best of three runs; the baseline is reading back the
+/// draft it gives (`plan check`'s parse and validation of the same plan).
+fn import(tasks: usize, out: &mut Vec<Figure>) {
+    use kehoach::plan::import::{import, sample};
+    for (name, bytes) in [
+        ("ke-hoach.txt", sample::text(tasks).into_bytes()),
+        ("ke-hoach.docx", sample::docx(tasks)),
+    ] {
+        let mut best = Duration::MAX;
+        let mut draft = None;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let d = import(name, &bytes, &[]).expect("the sample imports");
+            best = best.min(started.elapsed());
+            draft = Some(d);
+        }
+        let text = draft.expect("three runs").to_toml();
+        let mut parse = Duration::MAX;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let plan = kehoach::plan::parse_str(std::path::Path::new("draft.toml"), &text);
+            parse = parse.min(started.elapsed());
+            // The draft's agencies have no addresses yet: diagnostics, not a plan.
+            drop(plan);
+        }
+        out.push(Figure {
+            name: format!("nhập văn bản {name} ({tasks} nhiệm vụ, {} KB), ms", bytes.len() / 1024),
+            unit: "ms",
+            kehoach: best.as_secs_f64() * 1000.0,
+            baseline: Some(parse.as_secs_f64() * 1000.0),
+            higher_is_better: false,
+        });
+    }
+}
+
 async fn commands(db_spec: &str, tasks: usize, agencies: usize, out: &mut Vec<Figure>) {
     let db = Db::new(db_spec, "commands").await;
     let (engine, _) = db.engine().await;
@@ -866,6 +902,8 @@ async fn main() {
             "đo lệnh, nạp kế hoạch, dựng lại khung nhìn, kiểm tra ({} nhiệm vụ)…",
             args.tasks
         );
+        eprintln!("đo nhập văn bản kế hoạch (300 nhiệm vụ)…");
+        import(300, &mut figures);
         commands(&args.db, args.tasks, args.agencies, &mut figures).await;
         let sizes = args.open.clone();
         for (i, open) in sizes.iter().enumerate() {

@@ -242,9 +242,9 @@ pub fn dated_in(text: &str) -> Vec<Schedule> {
             out.push(Schedule::QuarterEnd { quarter: q, year: y });
         }
     }
-    for c in RE_DAY_MONTH_YEAR.captures_iter(&f) {
-        // A date with "ngày …" before it names a document ("Nghị quyết …
-        // ngày 10/10/2022"), not a step; only "trước/đến/vào" ones count.
+    // A date with "ngày …" before it names a document ("Nghị quyết …
+    // ngày 10/10/2022"), not a step; only "trước/đến/vào/trong" ones count.
+    let a_step = |c: &regex::Captures| {
         let before = &f[..c.get(0).map_or(0, |m| m.start())];
         let tail: String = before
             .chars()
@@ -254,7 +254,19 @@ pub fn dated_in(text: &str) -> Vec<Schedule> {
             .chars()
             .rev()
             .collect();
-        if !["trước", "đến", "vào", "chậm nhất"].iter().any(|w| tail.contains(w)) {
+        ["trước", "đến", "vào", "chậm nhất", "trong"]
+            .iter()
+            .any(|w| tail.contains(w))
+    };
+    for c in RE_MONTH_YEAR.captures_iter(&f) {
+        if let (true, Ok(m), Ok(y)) = (a_step(&c), c[1].parse::<u32>(), c[2].parse()) {
+            if (1..=12).contains(&m) {
+                out.push(Schedule::MonthEnd { month: m, year: y });
+            }
+        }
+    }
+    for c in RE_DAY_MONTH_YEAR.captures_iter(&f) {
+        if !a_step(&c) {
             continue;
         }
         if let (Ok(d), Ok(m), Ok(y)) = (c[1].parse(), c[2].parse(), c[3].parse()) {

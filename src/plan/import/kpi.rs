@@ -117,6 +117,25 @@ const BEFORE: [(&str, &str); 22] = [
     ("gần", "about"),
 ];
 
+/// Comparators that make the number after them a target whatever its unit.
+fn firm_comparator(words: &str) -> bool {
+    const FIRM: [&str; 9] = [
+        "ít nhất",
+        "tối thiểu",
+        "không dưới",
+        "không ít hơn",
+        "khoảng",
+        "xấp xỉ",
+        "tối đa",
+        "không quá",
+        "trên",
+    ];
+    FIRM.iter().any(|f| words == *f || words.ends_with(&format!(" {f}")))
+}
+
+/// Units that count time or age, never a target's.
+const TIME_WORDS: [&str; 8] = ["tuổi", "năm", "tháng", "tuần", "giờ", "phút", "lần", "kỳ"];
+
 /// Words right before a number that make it something else (a document
 /// number, a date, an ordinal).
 const NOT_A_TARGET: [&str; 22] = [
@@ -291,7 +310,17 @@ fn read_clause(clause: &str, out: &mut Vec<Kpi>) {
                 .find(|u| after == **u || after.starts_with(&format!("{u} ")) || after.starts_with(&format!("{u}/")))
             {
                 Some(u) => u.to_string(),
-                None => continue,
+                // After a firm comparator ("ít nhất 20 camera", "khoảng
+                // 3.000 cây xanh") any countable word is the unit; ages and
+                // spans of time are not targets.
+                None => match after
+                    .split([' ', '/'])
+                    .next()
+                    .filter(|w| !w.is_empty() && w.chars().all(char::is_alphabetic))
+                {
+                    Some(word) if firm_comparator(&tail(2)) && !TIME_WORDS.contains(&word) => word.to_string(),
+                    _ => continue,
+                },
             },
         };
         let comparator_before = BEFORE.iter().find(|(w, _)| {

@@ -16,6 +16,7 @@ pub mod docx;
 mod emit;
 pub mod error;
 pub mod kpi;
+pub mod sample;
 pub mod structure;
 pub mod table;
 pub mod text;
@@ -147,8 +148,19 @@ pub fn build(file_name: &str, doc: &Document, directory: &[crate::domain::plan::
         });
     }
 
-    // The issuer: the body that leads most tasks; for a plan without lead
-    // lines, the body in the document's header.
+    // The issuer: the body the opening paragraph says draws up the plan
+    // ("…, Ban Thường vụ Thị ủy xây dựng Kế hoạch thực hiện như sau"); else
+    // the body that leads most tasks; for a plan without lead lines, the
+    // body in the document's header.
+    let named_issuer = issuer_in_preamble(&narrative).map(|(name, line)| {
+        registry.resolve(
+            &Mention {
+                spelled: name,
+                completed: None,
+            },
+            line,
+        )
+    });
     let lead_counts = tasks
         .iter()
         .filter_map(|t| t.lead)
@@ -156,8 +168,9 @@ pub fn build(file_name: &str, doc: &Document, directory: &[crate::domain::plan::
             *m.entry(l).or_insert(0usize) += 1;
             m
         });
-    let issuer = match lead_counts.iter().max_by_key(|(l, c)| (**c, std::cmp::Reverse(**l))) {
-        Some((l, _)) => *l,
+    let most_leading = lead_counts.iter().max_by_key(|(l, c)| (**c, std::cmp::Reverse(**l)));
+    let issuer = match named_issuer.or(most_leading.map(|(l, _)| *l)) {
+        Some(l) => l,
         None => {
             let name = header
                 .issuer
@@ -734,6 +747,18 @@ fn organisation_schedules(text: &str) -> Vec<Schedule> {
         });
     }
     out
+}
+
+/// The body the opening paragraph names as drawing up the plan, with its line.
+fn issuer_in_preamble(n: &Narrative) -> Option<(String, u32)> {
+    let re = regex::Regex::new(
+        r"(?:^|[,;.]\s*)((?:Ban Thường vụ|Ban Chấp hành|Ban Thường trực|Thường trực|Ủy ban nhân dân|Uỷ ban nhân dân|UBND|Ban Chỉ đạo)[^,;:.()]{0,80}?)\s+(?:xây dựng|ban hành|triển khai)\s+(?:[Kk]ế hoạch)",
+    )
+    .expect("valid");
+    n.preamble.iter().find_map(|p| {
+        let text = words::clean(&p.text);
+        re.captures(&text).map(|c| (c[1].trim().to_string(), p.origin.line))
+    })
 }
 
 /// The body the plan names to track it for the Standing Committee (the
