@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod back;
+pub mod baseline;
 pub mod calendar;
 pub mod error;
 pub mod files;
@@ -108,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .nest("/api", api::router())
         .merge(pages::router())
+        .merge(baseline::pages())
         .merge(account::router())
         .route("/calendar/{file}", get(pages::calendar_feed))
         .route("/static/style.css", get(pages::stylesheet))
@@ -118,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         // up to ten files at the file limit (their handlers keep 1 MiB for
         // bodies that are not multipart).
         .merge(uploads(&state))
+        .merge(baseline::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), strict::utf8_forms))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

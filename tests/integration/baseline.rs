@@ -248,3 +248,130 @@ fn sheets_that_cannot_be_read_get_one_line() {
         );
     }
 }
+
+/// On the web: the plan page offers administrators the template of every
+/// obligation with today's state; the filled sheet uploaded on the admin
+/// page is recorded, a contradicting one is shown row by row and writes
+/// nothing; other roles are refused.
+async fn the_sheet_on_the_web(kind: &str) {
+    use crate::evidence::multipart;
+    let app = crate::web::App::start(kind, "2023-04-20T09:00:00+07:00", &shipped_plan()).await;
+    let admin = app.user("VPTX", "Trần Quản Trị", "admin").await;
+    let (cookie, csrf) = app.session(&admin).await;
+    let member = app.user("UBND", "Nguyễn Văn Ủy", "member").await;
+    let (member_cookie, member_csrf) = app.session(&member).await;
+
+    let plan_page = app.page("/plans/duc-pho-de-an-13", &cookie).await;
+    assert!(plan_page
+        .body
+        .contains("/plans/duc-pho-de-an-13/baseline/hien-trang.xlsx"));
+    let template = app
+        .page("/plans/duc-pho-de-an-13/baseline/hien-trang.xlsx", &cookie)
+        .await;
+    assert_eq!(template.status, 200);
+    assert!(template
+        .header("content-disposition")
+        .unwrap_or("")
+        .contains("hien-trang-duc-pho-de-an-13"));
+    let rows = kehoach::plan::baseline::read("mau.xlsx", &template.bytes).expect("the template reads back");
+    let row = rows
+        .iter()
+        .find(|r| r.task == "III.1.2" && r.milestone == "register-2023" && r.agency == "Ủy ban nhân dân thị xã")
+        .expect("UBND's registration of 2023 in the template");
+    assert_eq!(row.state, "chưa thực hiện");
+    let csv = app
+        .page("/plans/duc-pho-de-an-13/baseline/hien-trang.csv", &cookie)
+        .await;
+    assert_eq!(
+        kehoach::plan::baseline::read("mau.csv", &csv.bytes).unwrap().len(),
+        rows.len()
+    );
+    let refused = app
+        .page("/plans/duc-pho-de-an-13/baseline/hien-trang.xlsx", &member_cookie)
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(!app
+        .page("/plans/duc-pho-de-an-13", &member_cookie)
+        .await
+        .body
+        .contains("baseline/hien-trang.xlsx"));
+
+    // The template filled: UBND's row done on 20/03/2023, one row changed to
+    // an agency that does not owe it.
+    let upload = |cookie: String, csrf: String, name: &'static str, text: String| {
+        let port = app.port;
+        async move {
+            let body = multipart(
+                &[("csrf", &csrf), ("plan", "duc-pho-de-an-13")],
+                &[("file", name, text.as_bytes())],
+            );
+            http(
+                port,
+                "POST",
+                "/admin/plans/baseline",
+                &[("Cookie", &cookie), ("Content-Type", &body.0)],
+                &body.1,
+            )
+            .await
+        }
+    };
+    let header = "Mã nhiệm vụ,Mã mốc,Cơ quan,Trạng thái,Ngày hoàn thành\n";
+    let before = app.engine.store.event_count().await.unwrap();
+    let bad = format!(
+        "{header}III.1.2,register-2023,UBND,đã hoàn thành,20/03/2023\nIII.1.2,register-2023,Ban Tuyên giáo Thị ủy,đã hoàn thành,20/03/2023\n"
+    );
+    let r = upload(cookie.clone(), csrf.clone(), "sai.csv", bad).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body
+            .contains("Dòng 3: Ban Tuyên giáo Thị ủy không phải cơ quan thực hiện"),
+        "{}",
+        r.body
+    );
+    assert_eq!(app.engine.store.event_count().await.unwrap(), before);
+    let r = upload(
+        member_cookie,
+        member_csrf,
+        "x.csv",
+        format!("{header}III.1.2,register-2023,UBND,đã hoàn thành,20/03/2023\n"),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = upload(
+        cookie.clone(),
+        csrf.clone(),
+        "cot.csv",
+        "Mã nhiệm vụ,Điểm\n".to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains("&quot;Điểm&quot; (cột B) không có trong mẫu"),
+        "{}",
+        r.body
+    );
+
+    let good = format!("{header}III.1.2,register-2023,Ủy ban nhân dân thị xã,đã hoàn thành,20/03/2023\n");
+    let r = upload(cookie.clone(), csrf.clone(), "hien-trang.csv", good).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Đã ghi nhận 1 dòng của hien-trang.csv"), "{}", r.body);
+    let task = app.page("/tasks/duc-pho-de-an-13/III.1.2", &cookie).await;
+    assert!(
+        task.body.contains("Ghi nhận từ hồ sơ") || task.body.contains("ghi nhận từ hồ sơ"),
+        "the task's history says so"
+    );
+    // The template now says so too.
+    let template = app
+        .page("/plans/duc-pho-de-an-13/baseline/hien-trang.csv", &cookie)
+        .await;
+    let rows = kehoach::plan::baseline::read("mau.csv", &template.bytes).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r.task == "III.1.2" && r.milestone == "register-2023" && r.agency == "Ủy ban nhân dân thị xã")
+        .unwrap();
+    assert_eq!(
+        (row.state.as_str(), row.done_on.as_str()),
+        ("đã hoàn thành", "20/03/2023")
+    );
+}
+on_both_stores!(baseline_on_the_web, the_sheet_on_the_web);
