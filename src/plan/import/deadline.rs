@@ -68,6 +68,8 @@ static RE_DAY_MONTH_YEARLY_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:trước|đến|chậm nhất|vào)\s*(?:ngày\s*)?(\d{1,2})\s*(?:/|-|tháng)\s*(\d{1,2})\s*(?:của\s*)?(?:hằng|hàng|mỗi)\s*năm")
         .expect("valid")
 });
+static RE_BARE_YEAR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:đến|trước|trong)?\s*(\d{4})$").expect("valid"));
 static RE_MONTH_YEAR: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"tháng\s*(\d{1,2})\s*(?:năm|/|-)\s*(\d{4})").expect("valid"));
 static RE_QUARTER: LazyLock<Regex> =
@@ -206,10 +208,7 @@ pub fn read(wording: &str) -> Option<Vec<Schedule>> {
             }
         }
         if out.is_empty() {
-            if let Some(c) = Regex::new(r"^(?:đến|trước|trong)?\s*(\d{4})$")
-                .ok()?
-                .captures(rest.trim())
-            {
+            if let Some(c) = RE_BARE_YEAR.captures(rest.trim()) {
                 out.push(Schedule::Once {
                     day: 31,
                     month: 12,

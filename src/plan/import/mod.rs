@@ -937,7 +937,9 @@ fn obligation_of(t: &ReadTask) -> (&'static str, String) {
 
 /// Numbers that look like targets but were not read as one.
 fn note_unread_numbers(t: &ReadTask, text: &str, doubts: &mut Vec<Doubt>) {
-    let re = regex::Regex::new(r"\d+(?:[.,]\d+)?\s*%").expect("valid");
+    static PERCENT: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\d+(?:[.,]\d+)?\s*%").expect("valid"));
+    let re = &*PERCENT;
     let read = t.kpis.len();
     let found = re.find_iter(text).count();
     if found > read + t.kpis.iter().filter(|k| k.comparator == "between").count() {
