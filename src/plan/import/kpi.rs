@@ -374,10 +374,10 @@ fn label_of(clause: &str) -> String {
 mod tests {
     use super::*;
 
-    fn shapes(
-        text: &str,
-        footnotes: &[&str],
-    ) -> Vec<(&'static str, Option<f64>, Option<f64>, Option<f64>, Option<(f64, i32)>)> {
+    /// A target's comparator, value, min, max and baseline.
+    type Shape = (&'static str, Option<f64>, Option<f64>, Option<f64>, Option<(f64, i32)>);
+
+    fn shapes(text: &str, footnotes: &[&str]) -> Vec<Shape> {
         let footnotes: Vec<String> = footnotes.iter().map(|s| s.to_string()).collect();
         read(text, &footnotes)
             .into_iter()
