@@ -13,6 +13,7 @@ pub mod error;
 pub mod files;
 pub mod flash;
 pub mod forms;
+pub mod imports;
 pub mod lists;
 pub mod pages;
 pub mod review;
@@ -118,6 +119,8 @@ pub fn router(state: AppState) -> Router {
         // up to ten files at the file limit (their handlers keep 1 MiB for
         // bodies that are not multipart).
         .merge(uploads(&state))
+        // Plans imported from their document: up to the importer's limit.
+        .merge(imports::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), strict::utf8_forms))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
