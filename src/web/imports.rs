@@ -516,7 +516,13 @@ fn apply(draft: &Draft, form: &[(String, String)]) -> Result<Draft, Vec<Problem>
                     )),
                 }
             }
-            picked.sort_unstable();
+            // The document's order first, then the bodies added on review.
+            let before: &[usize] = match role {
+                "implementers" => &draft.tasks[t].implementers,
+                "advisory" => &draft.tasks[t].advisory,
+                _ => &draft.tasks[t].coordinators,
+            };
+            picked.sort_by_key(|i| (before.iter().position(|b| b == i).unwrap_or(usize::MAX), *i));
             match role {
                 "implementers" => {
                     if picked.is_empty() {
@@ -765,7 +771,10 @@ impl Review<'_> {
                             "Mã {} đang dùng cho «{}» trong kế hoạch «{}»: người dùng của mã này sẽ thấy các nhiệm vụ của cơ quan này. Đổi mã nếu là hai cơ quan khác nhau.",
                             other.code,
                             other.name,
-                            p.plan.header.as_ref().map_or(p.id.as_str(), |h| h.title.as_str())
+                            super::pages::short_title(
+                                p.plan.header.as_ref().map_or(p.id.as_str(), |h| h.title.as_str()),
+                                60
+                            )
                         )
                     })
                 });
@@ -852,7 +861,7 @@ impl Review<'_> {
                         "name": key("obligation"), "value": obligation, "error": error(&key("obligation")),
                         "reason": reason_in_words(&task.obligation_reason),
                     },
-                    "kpis": task.kpis.iter().map(|k| format!("{} — {}", k.label, k.quote)).collect::<Vec<_>>(),
+                    "kpis": task.kpis.iter().map(kpi_words).collect::<Vec<_>>(),
                     "kpi_doubts": doubts("kpis"),
                     "doubts": others,
                 })
@@ -888,6 +897,40 @@ impl Review<'_> {
             "refused": findings.refused,
         })
     }
+}
+
+/// A KPI target as read, in words: its label, then the target
+/// (`≥ 80%`, `từ 0,4 đến 0,6%/năm`, with its baseline).
+fn kpi_words(k: &import::kpi::Kpi) -> String {
+    let n = |v: f64| super::forms::format_vn_number(v);
+    let unit = |v: String| {
+        let per_year = if k.per_year { "/năm" } else { "" };
+        if k.unit.is_empty() || k.unit.starts_with('%') {
+            format!("{v}{}{per_year}", k.unit)
+        } else {
+            format!("{v} {}{per_year}", k.unit)
+        }
+    };
+    let target = match (k.comparator, k.value, k.min, k.max) {
+        ("between", _, Some(lo), Some(hi)) => unit(format!("từ {} đến {}", n(lo), n(hi))),
+        (c, Some(v), _, _) => {
+            let sign = match c {
+                "at_least" => "≥ ",
+                "more_than" => "> ",
+                "at_most" => "≤ ",
+                "less_than" => "< ",
+                "about" => "khoảng ",
+                _ => "",
+            };
+            unit(format!("{sign}{}", n(v)))
+        }
+        _ => String::new(),
+    };
+    let baseline = k
+        .baseline
+        .map(|(v, y)| format!(" (năm {y}: {})", n(v)))
+        .unwrap_or_default();
+    format!("{}: {target}{baseline}", k.label)
 }
 
 /// A schedule in words: what it is and its due dates (the plan's time zone,
@@ -1019,6 +1062,147 @@ mod tests {
             assert_eq!(w.message.lines().count(), 1);
         }
         assert_eq!(document_too_large().status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    fn draft() -> Draft {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/import/huyen-uy-son-tinh/plan.txt"
+        );
+        import::import("plan.txt", &std::fs::read(path).unwrap(), &[]).unwrap()
+    }
+
+    /// The review form as the page shows it, every agency given an address.
+    fn form_of(d: &Draft) -> Vec<(String, String)> {
+        let mut f: Vec<(String, String)> = vec![
+            ("plan-id".into(), d.plan_id.clone()),
+            ("plan-title".into(), d.title.clone()),
+            ("plan-issuer".into(), d.issuer.to_string()),
+        ];
+        for (i, a) in d.agencies.iter().enumerate() {
+            f.push((format!("a{i}-name"), a.name.clone()));
+            f.push((format!("a{i}-code"), a.code.clone()));
+            f.push((format!("a{i}-aliases"), a.aliases.join("; ")));
+            f.push((
+                format!("a{i}-emails"),
+                format!("{}@sontinh.example", a.code.to_lowercase()),
+            ));
+        }
+        for (t, task) in d.tasks.iter().enumerate() {
+            f.push((format!("t{t}-title"), task.title.clone()));
+            f.push((format!("t{t}-lead"), task.lead.to_string()));
+            for (role, list) in [
+                ("implementers", &task.implementers),
+                ("advisory", &task.advisory),
+                ("coordinators", &task.coordinators),
+            ] {
+                f.extend(list.iter().map(|i| (format!("t{t}-{role}"), i.to_string())));
+            }
+            f.push((format!("t{t}-deadline"), task.deadline.clone().unwrap_or_default()));
+            f.push((format!("t{t}-obligation"), task.obligation.to_string()));
+        }
+        f
+    }
+
+    fn set(f: &mut [(String, String)], name: &str, value: &str) {
+        f.iter_mut().find(|(k, _)| k == name).unwrap().1 = value.to_string();
+    }
+
+    #[test]
+    fn the_form_as_shown_gives_the_draft_back() {
+        let d = draft();
+        let edited = apply(&d, &form_of(&d)).unwrap();
+        let same = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| !l.contains("emails"))
+                .map(str::to_string)
+                .collect()
+        };
+        let (after, before) = (same(&edited.to_toml()), same(&d.to_toml()));
+        if let Some((a, b)) = after.iter().zip(&before).find(|(a, b)| a != b) {
+            panic!("the plan file changed: {a:?} instead of {b:?}");
+        }
+        assert_eq!(after.len(), before.len());
+        let text = edited.to_toml();
+        assert!(crate::plan::parse_bounded(std::path::Path::new("x.toml"), &text).is_ok());
+    }
+
+    #[test]
+    fn edits_are_applied_and_unused_agencies_left_out() {
+        let d = draft();
+        let mut f = form_of(&d);
+        // The first task's first implementer, replaced there by the issuer.
+        let t = 0;
+        let dropped = d.tasks[t].implementers[0];
+        let named_elsewhere = d.issuer == dropped
+            || d.tasks.iter().enumerate().any(|(j, x)| {
+                x.lead == dropped
+                    || x.advisory.contains(&dropped)
+                    || x.coordinators.contains(&dropped)
+                    || (j != t && x.implementers.contains(&dropped))
+            });
+        let keep = d.issuer;
+        f.retain(|(k, v)| !(k == &format!("t{t}-implementers") && v == &dropped.to_string()));
+        f.push((format!("t{t}-implementers"), keep.to_string()));
+        set(&mut f, &format!("a{keep}-name"), "Tên đã sửa");
+        set(&mut f, &format!("t{t}-obligation"), "joint");
+        set(&mut f, &format!("t{t}-deadline"), "Trong quý III/2025");
+        let edited = apply(&d, &f).unwrap();
+        let kept = edited.agencies.iter().find(|a| a.name == "Tên đã sửa").unwrap();
+        assert!(kept.aliases.contains(&d.agencies[keep].name), "{:?}", kept.aliases);
+        assert_eq!(edited.agencies.len(), d.agencies.len() - usize::from(!named_elsewhere));
+        let task = &edited.tasks[t];
+        let names: Vec<&str> = task
+            .implementers
+            .iter()
+            .map(|i| edited.agencies[*i].name.as_str())
+            .collect();
+        assert!(names.contains(&"Tên đã sửa"), "{names:?}");
+        assert!(!names.contains(&d.agencies[dropped].name.as_str()), "{names:?}");
+        assert_eq!(task.obligation, "joint");
+        assert_eq!(task.schedules, vec![Schedule::QuarterEnd { quarter: 3, year: 2025 }]);
+        assert_eq!(edited.agencies[edited.issuer].name, "Tên đã sửa");
+        // Every index still points at the body it named.
+        for (a, b) in d.tasks.iter().zip(&edited.tasks).skip(1) {
+            let codes = |d: &Draft, l: &[usize]| l.iter().map(|i| d.agencies[*i].code.clone()).collect::<Vec<_>>();
+            assert_eq!(codes(&d, &a.advisory), codes(&edited, &b.advisory));
+            assert_eq!(codes(&d, &a.implementers), codes(&edited, &b.implementers));
+        }
+    }
+
+    #[test]
+    fn every_field_to_fix_is_named() {
+        let d = draft();
+        let mut f = form_of(&d);
+        set(&mut f, "a0-emails", "");
+        set(&mut f, "a1-emails", "khong-phai-dia-chi");
+        let code0 = d.agencies[0].code.clone();
+        set(&mut f, "a2-code", &code0.to_lowercase());
+        set(&mut f, "t0-deadline", "khi nào xong");
+        set(&mut f, "t1-lead", "9999");
+        f.retain(|(k, _)| k != "t2-implementers");
+        set(&mut f, "plan-id", "Kế hoạch");
+        let problems = apply(&d, &f).unwrap_err();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        for expected in [
+            "a0-emails",
+            "a1-emails",
+            "a2-code",
+            "t0-deadline",
+            "t1-lead",
+            "t2-implementers",
+            "plan-id",
+        ] {
+            assert!(fields.contains(&expected), "{expected}: {problems:?}");
+        }
+    }
+
+    #[test]
+    fn targets_in_words() {
+        let d = draft();
+        let words: Vec<String> = d.tasks.iter().flat_map(|t| t.kpis.iter().map(kpi_words)).collect();
+        assert!(!words.is_empty());
+        assert!(words.iter().any(|w| w.contains('≥') || w.contains("từ ")), "{words:?}");
     }
 
     #[test]

@@ -305,6 +305,23 @@ async fn review_loads_the_plan_with_its_document(kind: &str) {
     .await;
     assert_eq!(refused.status, 415, "{}", refused.body);
     assert!(refused.body.contains("lưu lại dạng .docx"), "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"import-plan\""),
+        "the admin page, to try again"
+    );
+    // Over the limit: said on the admin page too, before the body is read.
+    let big = vec![b'a'; kehoach::plan::import::error::DOCUMENT_MAX_BYTES + 2 * 1024 * 1024];
+    let (content_type, body) = multipart(&[("csrf", &csrf)], &[("file", "lon.txt", &big)]);
+    let refused = http(
+        app.port,
+        "POST",
+        "/admin/plans/import",
+        &[("Cookie", cookie.as_str()), ("Content-Type", content_type.as_str())],
+        &body,
+    )
+    .await;
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    assert!(refused.body.contains("tệp quá lớn"), "{}", refused.body);
     assert_eq!(written(&app.engine.store).await, before);
 
     let r = import(
