@@ -4,7 +4,8 @@
     python3 verify.py EXPORT.jsonl [--root HEX ...]
 
 Exit 0 and "OK: ..."         every chain, every checkpoint (and --root) checks, and
-                             every evidence file an event attaches is in the export
+                             every evidence file an event attaches (and every original
+                             document a plan was imported from) is in the export
                              with bytes of the SHA-256 the event records.
 Exit 1 and "FAIL: ..."       the first problem found, in file order.
 Exit 2 and "MALFORMED: ..."  the file is not a well-formed export (with line number).
@@ -213,9 +214,18 @@ def verify(lines, roots=()):
 
 
 def attachments(e):
-    """(sha256, name) of the evidence files a task event attaches."""
+    """(sha256, name) of the evidence files a task event attaches, or of the
+    original document a plan's load event records (source.document)."""
     body = e["payload"].get(e["event_type"]) if isinstance(e["payload"], dict) else None
-    if e["aggregate_type"] != "Task" or not isinstance(body, dict):
+    if not isinstance(body, dict):
+        return []
+    if e["aggregate_type"] == "Plan":
+        source = body.get("source")
+        document = source.get("document") if isinstance(source, dict) else None
+        if isinstance(document, dict) and is_str(document.get("sha256")):
+            return [(document["sha256"], document.get("file"))]
+        return []
+    if e["aggregate_type"] != "Task":
         return []
     found = []
     for a in body.get("attachments") or []:

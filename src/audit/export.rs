@@ -1,8 +1,10 @@
 //! `audit export --format jsonl`: every stored event with its hashes, in
-//! feed order, then every evidence file the events attach (base64), for
+//! feed order, then every evidence file the events attach and every
+//! original document a plan was imported from (base64), for
 //! checking offline (see docs/audit/canonical-form.md and
 //! docs/audit/verify.py).
 
+use crate::domain::plan::{Plan, PlanEvent};
 use crate::domain::task::{FileHash, Task, TaskEvent};
 use crate::store::feed::Cursor;
 use crate::store::{Store, StoreError};
@@ -28,6 +30,16 @@ fn attachments_of(payload: &serde_json::Value) -> Vec<FileHash> {
     serde_json::from_value::<TaskEvent>(payload.clone())
         .map(|event| event.attachments().iter().map(|a| a.sha256.clone()).collect())
         .unwrap_or_default()
+}
+
+/// The hash of the original document a plan's load event records, if any.
+fn document_of(payload: &serde_json::Value) -> Option<FileHash> {
+    match serde_json::from_value::<PlanEvent>(payload.clone()).ok()? {
+        PlanEvent::PlanRegistered { source, .. } | PlanEvent::PlanAmended { source, .. } => {
+            FileHash::parse(&source?.document?.sha256).ok()
+        }
+        _ => None,
+    }
 }
 
 /// One `file` line: the stored bytes of an attached file, base64. A file
@@ -85,11 +97,16 @@ pub async fn export(store: &Store, out: &mut impl Write, now: DateTime<Utc>) -> 
             });
             writeln!(out, "{line}")?;
             written += 1;
-            if e.aggregate_type == Task::TYPE {
-                for a in attachments_of(&line["payload"]) {
-                    if !attached.contains(&a) {
-                        attached.push(a);
-                    }
+            let files = if e.aggregate_type == Task::TYPE {
+                attachments_of(&line["payload"])
+            } else if e.aggregate_type == Plan::TYPE {
+                document_of(&line["payload"]).into_iter().collect()
+            } else {
+                Vec::new()
+            };
+            for a in files {
+                if !attached.contains(&a) {
+                    attached.push(a);
                 }
             }
         }

@@ -13,7 +13,7 @@ use super::canonical::Frame;
 use super::checkpoint::{CheckpointEvent, RecordedHead, AGGREGATE_ID as CHECKPOINT_ID, AGGREGATE_TYPE as CHECKPOINT};
 use super::merkle::{root, Head};
 use crate::accounts::history::{self as accounts, Account, AccountEvent};
-use crate::domain::plan::{Plan, PlanEvent};
+use crate::domain::plan::{Plan, PlanEvent, SourceDocument};
 use crate::domain::task::{Attachment, Task, TaskEvent};
 use crate::projections::{apply_plan_event, apply_task_event, OutboxRow, PlanView, TaskView};
 use crate::store::feed::{Cursor, FeedEvent};
@@ -82,6 +82,10 @@ pub struct Summary {
     /// Evidence files attached by events, found in the store with the
     /// hash the event records.
     pub files: u64,
+    /// Original documents plans were imported from, found in the store
+    /// with the hash their load event records.
+    #[serde(default)]
+    pub documents: u64,
 }
 
 /// A root given to `audit verify` that cannot be one.
@@ -162,6 +166,8 @@ pub struct Checker {
     checkpoint_roots: Vec<String>,
     /// Every evidence file an event attaches: (task, sequence, file).
     pub attached: Vec<(String, i64, Attachment)>,
+    /// Every original document a plan's load event records: (plan, sequence, document).
+    pub documents: Vec<(String, i64, SourceDocument)>,
 }
 
 /// The metadata keys the time checks read.
@@ -439,6 +445,13 @@ impl Checker {
             }
             Plan::TYPE => {
                 let event: PlanEvent = serde_json::from_str(&e.payload).map_err(bad)?;
+                if let PlanEvent::PlanRegistered { source: Some(s), .. }
+                | PlanEvent::PlanAmended { source: Some(s), .. } = &event
+                {
+                    if let Some(d) = &s.document {
+                        self.documents.push((e.aggregate_id.clone(), e.sequence, d.clone()));
+                    }
+                }
                 let view = self
                     .plans
                     .entry(e.aggregate_id.clone())
@@ -690,6 +703,10 @@ pub async fn verify_keeping(
         Ok(n) => checker.summary.files = n,
         Err(p) => return Ok(Err(p)),
     }
+    match check_documents(store, &checker.documents).await? {
+        Ok(n) => checker.summary.documents = n,
+        Err(p) => return Ok(Err(p)),
+    }
 
     // The views must say what the events say.
     crate::projections::catch_up(store).await?;
@@ -752,6 +769,44 @@ async fn check_files(
             )));
         }
         checked.insert(a.sha256.as_str().to_string());
+    }
+    Ok(Ok(checked.len() as u64))
+}
+
+/// Every original document a plan load records must be in the store, its
+/// bytes hashing to what the event records; returns how many distinct
+/// documents there are.
+async fn check_documents(
+    store: &Store,
+    documents: &[(String, i64, SourceDocument)],
+) -> Result<Result<u64, Problem>, StoreError> {
+    let mut checked = BTreeSet::new();
+    for (plan, sequence, d) in documents {
+        if checked.contains(d.sha256.as_str()) {
+            continue;
+        }
+        let problem = |what: &str, found: String| Problem {
+            aggregate_type: Plan::TYPE.to_string(),
+            aggregate_id: plan.clone(),
+            sequence: *sequence,
+            what: format!("văn bản gốc {:?} của kế hoạch {what}", d.file),
+            expected: format!("mã băm {}", short(&d.sha256)),
+            found,
+        };
+        let Ok(hash) = crate::domain::task::FileHash::parse(&d.sha256) else {
+            return Ok(Err(problem("ghi mã băm không hợp lệ", format!("{:?}", d.sha256))));
+        };
+        let Some(file) = store.get_file(&hash).await? else {
+            return Ok(Err(problem("không có trong kho", "không có tệp".into())));
+        };
+        let computed = crate::domain::files::sha256(&file.bytes);
+        if computed != hash {
+            return Ok(Err(problem(
+                "bị sửa (nội dung không khớp mã băm)",
+                format!("mã băm {}", short(computed.as_str())),
+            )));
+        }
+        checked.insert(d.sha256.clone());
     }
     Ok(Ok(checked.len() as u64))
 }

@@ -50,7 +50,7 @@ pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
                     match ctx.format {
                         Format::Json => print_json(&json!({ "ok": true, "summary": s })),
                         _ => println!(
-                            "Hợp lệ: {} sự kiện trong {} chuỗi ({} nhiệm vụ), {} điểm kiểm, {} khung nhìn khớp, {} dòng hộp thư đi, {} dòng chỉ mục hạn và {} dòng chỉ mục danh sách khớp, {} tài khoản khớp bảng người dùng, {} tệp minh chứng khớp mã băm, {} gốc đã lưu khớp; {}.{}",
+                            "Hợp lệ: {} sự kiện trong {} chuỗi ({} nhiệm vụ), {} điểm kiểm, {} khung nhìn khớp, {} dòng hộp thư đi, {} dòng chỉ mục hạn và {} dòng chỉ mục danh sách khớp, {} tài khoản khớp bảng người dùng, {} tệp minh chứng khớp mã băm, {} văn bản gốc của kế hoạch khớp mã băm, {} gốc đã lưu khớp; {}.{}",
                             s.events,
                             s.chains,
                             s.tasks,
@@ -61,6 +61,7 @@ pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
                             s.list_rows,
                             s.accounts,
                             s.files,
+                            s.documents,
                             s.kept_roots,
                             s.store,
                             s.last_root

@@ -83,6 +83,22 @@ impl PlanHeader {
 pub struct PlanSource {
     pub file: String,
     pub sha256: String,
+    /// The document (Word or text) the plan file was imported from on the
+    /// web, kept content-addressed with the evidence files. Absent for a
+    /// plan file written by hand, and in every event before it existed (so
+    /// their canonical form, and their hashes, are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<SourceDocument>,
+}
+
+/// An original document a plan was imported from: its file name as
+/// uploaded, the SHA-256 and size of its bytes and its media type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceDocument {
+    pub file: String,
+    pub sha256: String,
+    pub size: u64,
+    pub media_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -301,7 +317,11 @@ impl Plan {
             from: self.agencies.clone(),
             to: cmd.agencies.clone(),
         });
-        let same_file = self.source.as_ref().is_some_and(|s| s.sha256 == cmd.source.sha256);
+        // The same text again is no change, unless it now comes with an
+        // original document that the record does not have yet.
+        let same_file = self.source.as_ref().is_some_and(|s| {
+            s.sha256 == cmd.source.sha256 && (cmd.source.document.is_none() || s.document == cmd.source.document)
+        });
         if header.is_none() && agencies.is_none() && same_file {
             return Ok(vec![]);
         }

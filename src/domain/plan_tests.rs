@@ -94,6 +94,7 @@ fn src() -> PlanSource {
     PlanSource {
         file: "plan.toml".into(),
         sha256: "0".repeat(64),
+        document: None,
     }
 }
 
@@ -324,4 +325,63 @@ async fn only_the_system_records_delivery_of_known_notices() {
         .when_async(failed("directory-1-UBND", person))
         .await
         .then_expect_error(PlanError::SystemOnly);
+}
+
+fn with_document(sha: &str) -> PlanSource {
+    PlanSource {
+        document: Some(crate::domain::plan::SourceDocument {
+            file: "Kế hoạch.docx".into(),
+            sha256: sha.repeat(64),
+            size: 43_640,
+            media_type: "application/vnd.openxmlformats-officedocument.wordprocessingml.document".into(),
+        }),
+        ..src()
+    }
+}
+
+fn sync_from(source: PlanSource) -> PlanCommand {
+    PlanCommand::Sync(SyncPlan {
+        header: header(),
+        agencies: directory(),
+        source,
+        stamp: operator(),
+    })
+}
+
+/// Events written before plans had an original document read and write
+/// back byte for byte: their canonical form (and so their hash) is unchanged.
+#[test]
+fn a_source_without_a_document_keeps_its_old_shape() {
+    let old = r#"{"file":"plan.toml","sha256":"00"}"#;
+    let source: PlanSource = serde_json::from_str(old).unwrap();
+    assert_eq!(source.document, None);
+    assert_eq!(serde_json::to_string(&source).unwrap(), old);
+    let with = serde_json::to_value(with_document("a")).unwrap();
+    assert_eq!(with["document"]["file"], "Kế hoạch.docx");
+    assert_eq!(with["document"]["size"], 43_640);
+}
+
+#[tokio::test]
+async fn the_same_text_from_a_document_records_the_document_once() {
+    let events = Tf::with(())
+        .given(registered())
+        .when_async(sync_from(with_document("a")))
+        .await
+        .inspect_result()
+        .unwrap();
+    assert!(
+        matches!(&events[..], [PlanEvent::PlanAmended { header: None, agencies: None, source: Some(s), .. }] if s.document.is_some()),
+        "{events:?}"
+    );
+    let mut history = registered();
+    history.extend(events);
+    for (source, changes) in [(with_document("a"), 0), (src(), 0), (with_document("b"), 1)] {
+        let events = Tf::with(())
+            .given(history.clone())
+            .when_async(sync_from(source))
+            .await
+            .inspect_result()
+            .unwrap();
+        assert_eq!(events.len(), changes, "{events:?}");
+    }
 }

@@ -48,6 +48,7 @@ pub fn source_of(file: &Path, text: &str) -> PlanSource {
     PlanSource {
         file: file.display().to_string(),
         sha256: hex::encode(sha2::Sha256::digest(text.as_bytes())),
+        document: None,
     }
 }
 

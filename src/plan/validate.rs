@@ -350,6 +350,7 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
         source: PlanSource {
             file: String::new(),
             sha256: String::new(),
+            document: None,
         },
         header: PlanHeader {
             id: plan_id?,

@@ -56,15 +56,17 @@ async fn saved(state: &AppState, headers: &HeaderMap, user_id: &str, code: &str)
     Ok(redirect(&format!("/admin/users/{}", urlencode(user_id))))
 }
 
-/// The signed-in caller if an admin; others get 403 (and the sign-in page
-/// when not signed in).
-async fn admin_caller(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Caller, Refusal> {
+/// The signed-in caller if an admin; others get 403 saying they may not do
+/// `what` (and the sign-in page when not signed in).
+pub(super) async fn admin_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    what: &str,
+) -> Result<Caller, Refusal> {
     let caller = signed_in(state, headers, uri).await?;
     if !caller.user.has(Role::Admin) {
-        return Err(Refusal::Error(
-            WebError::forbidden_role("quản lý tài khoản"),
-            Some(Box::new(caller)),
-        ));
+        return Err(Refusal::Error(WebError::forbidden_role(what), Some(Box::new(caller))));
     }
     Ok(caller)
 }
@@ -77,7 +79,7 @@ async fn admin_post(
     uri: &Uri,
     form: &[(String, String)],
 ) -> Result<Caller, Refusal> {
-    let caller = admin_caller(state, headers, uri).await?;
+    let caller = admin_caller(state, headers, uri, "quản lý tài khoản").await?;
     match caller.check_csrf(Some(field(form, "csrf"))) {
         Ok(()) => Ok(caller),
         Err(e) => Err(Refusal::Error(e, Some(Box::new(caller)))),
@@ -89,7 +91,7 @@ fn refusal(caller: &Caller) -> impl Fn(WebError) -> Refusal + '_ {
     move |e| Refusal::Error(e, Some(Box::new(caller.clone())))
 }
 
-fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
     form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
 }
 
@@ -324,7 +326,7 @@ async fn user_view(
 /// that change it, and its history.
 async fn user_page(State(state): State<AppState>, headers: HeaderMap, uri: Uri, Path(id): Path<String>) -> Response {
     let result = async {
-        let caller = admin_caller(&state, &headers, &uri).await?;
+        let caller = admin_caller(&state, &headers, &uri, "quản lý tài khoản").await?;
         let notices = super::flash::take(&state, &headers).await?;
         user_view(&state, &caller, &id, json!({ "notices": notices }), None).await
     }

@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(me))
         .route("/plans", get(plans).post(load_plan))
         .route("/plans/{plan}/as-of", get(plan_as_of))
+        .route("/plans/{plan}/document", get(plan_document))
         .route("/tasks", get(list))
         .route("/tasks/{task}", get(show))
         .route("/tasks/{task}/history", get(history))
@@ -160,6 +161,19 @@ fn replay_marked(mut response: Response, replayed: bool) -> Response {
             .insert(REPLAYED, axum::http::HeaderValue::from_static("true"));
     }
     response
+}
+
+/// `GET /api/plans/{plan}/document`: the original document the plan was
+/// imported from, as a download, for anyone signed in.
+async fn plan_document(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(plan): Path<String>,
+    q: Params,
+) -> Result<Response, WebError> {
+    auth::require(&state, &headers).await?;
+    only_known(&q, &[])?;
+    super::imports::plan_document(&state, &plan).await
 }
 
 /// `GET /api/plans/{plan}/as-of?at=DATE&since=DATE`: auditors and admins.

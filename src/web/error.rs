@@ -68,7 +68,7 @@ impl WebError {
         Self::new(StatusCode::NOT_FOUND, "not_found", what)
     }
 
-    fn internal(detail: &dyn std::fmt::Display) -> Self {
+    pub(crate) fn internal(detail: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "lỗi máy chủ");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -52,12 +52,28 @@ fn too_large(message: String) -> WebError {
 /// parts named `files`. A file input left empty (no name, no bytes) is skipped.
 pub async fn read_multipart(state: &AppState, request: Request) -> Result<(Vec<(String, String)>, Uploads), WebError> {
     let limit = upload_body_limit(state.security.max_file_bytes);
-    let refused = move |e: axum::extract::multipart::MultipartError| {
+    read_parts(state, request, "files", move || {
+        too_large(format!(
+            "nội dung yêu cầu quá lớn (tối đa {} MiB)",
+            limit / (1024 * 1024)
+        ))
+    })
+    .await
+}
+
+/// Reads a multipart body: its text fields in order (UTF-8 only) and the
+/// parts named `file_field` (name as sent, bytes); `too_large` is the
+/// refusal when the body is over the route's limit. A file input left
+/// empty (no name, no bytes) is skipped.
+pub async fn read_parts(
+    state: &AppState,
+    request: Request,
+    file_field: &str,
+    too_large: impl Fn() -> WebError,
+) -> Result<(Vec<(String, String)>, Uploads), WebError> {
+    let refused = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            too_large(format!(
-                "nội dung yêu cầu quá lớn (tối đa {} MiB)",
-                limit / (1024 * 1024)
-            ))
+            too_large()
         } else {
             WebError::bad_request(format!(
                 "nội dung multipart/form-data không đọc được: {}",
@@ -73,7 +89,7 @@ pub async fn read_multipart(state: &AppState, request: Request) -> Result<(Vec<(
         let name = field.name().unwrap_or_default().to_string();
         let file_name = field.file_name().map(str::to_string);
         let bytes = field.bytes().await.map_err(refused)?;
-        if name == "files" {
+        if name == file_field {
             let file_name = file_name.unwrap_or_default();
             if !(file_name.is_empty() && bytes.is_empty()) {
                 uploads.push((file_name, bytes.to_vec()));
@@ -149,18 +165,23 @@ pub async fn task_file(state: &AppState, key: &TaskKey, sha256: &str, inline: bo
         tracing::error!(task = %key, sha256 = %hash, "tệp minh chứng có trong sự kiện nhưng không có trong kho");
         WebError::not_found("tệp minh chứng không còn trong kho (báo quản trị chạy audit verify)")
     })?;
-    Ok(file_response(&attachment, &stored.media_type, stored.bytes, inline))
+    Ok(file_response(
+        &attachment.name,
+        &stored.media_type,
+        stored.bytes,
+        inline,
+    ))
 }
 
 /// The file as a download (`attachment`), or shown by the browser
 /// (`inline`) when asked and it is a PDF or an image, sandboxed.
-fn file_response(attachment: &Attachment, media_type: &str, bytes: Vec<u8>, inline: bool) -> Response {
+pub fn file_response(name: &str, media_type: &str, bytes: Vec<u8>, inline: bool) -> Response {
     let inline = inline && files::viewable(media_type);
     let disposition = format!(
         "{}; filename=\"{}\"; filename*=UTF-8''{}",
         if inline { "inline" } else { "attachment" },
-        ascii_fallback(&attachment.name),
-        rfc5987(&attachment.name)
+        ascii_fallback(name),
+        rfc5987(name)
     );
     let mut response = bytes.into_response();
     let h = response.headers_mut();

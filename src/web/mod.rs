@@ -14,6 +14,7 @@ pub mod error;
 pub mod files;
 pub mod flash;
 pub mod forms;
+pub mod imports;
 pub mod lists;
 pub mod pages;
 pub mod review;
@@ -120,6 +121,9 @@ pub fn router(state: AppState) -> Router {
         // up to ten files at the file limit (their handlers keep 1 MiB for
         // bodies that are not multipart).
         .merge(uploads(&state))
+        // Plans imported from their document: up to the importer's limit;
+        // sheets of the state already reached: up to the sheet's.
+        .merge(imports::router())
         .merge(baseline::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), strict::utf8_forms))
         .layer(TimeoutLayer::with_status_code(

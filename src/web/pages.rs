@@ -44,6 +44,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("plan.html", include_str!("../../templates/web/plan.html")),
     ("admin.html", include_str!("../../templates/web/admin.html")),
     ("admin_user.html", include_str!("../../templates/web/admin_user.html")),
+    (
+        "admin_import.html",
+        include_str!("../../templates/web/admin_import.html"),
+    ),
     ("error.html", include_str!("../../templates/web/error.html")),
     ("confirm.html", include_str!("../../templates/web/confirm.html")),
     ("filed.html", include_str!("../../templates/web/filed.html")),
@@ -67,6 +71,7 @@ pub fn router() -> Router<AppState> {
         .route("/tasks/{plan}/{task}", get(task_page))
         .route("/tasks/{plan}/{task}/files/{sha256}", get(task_file))
         .route("/plans/{plan}", get(plan_page))
+        .route("/plans/{plan}/document", get(super::imports::plan_document_page))
         .route("/admin", get(admin))
         .route("/admin/plans", post(admin_load_plan))
         .merge(super::admin::router())
@@ -878,8 +883,11 @@ async fn plan_page(
         let header = view.plan.header.as_ref();
         let mut list = lists::controls(&format!("/plans/{plan}"), &query, page.total, page.pages(), &plans_nav(&plans));
         list["plan"] = json!(null);
+        let notices = super::flash::take(&state, &headers).await?;
         let ctx = json!({
             "title": header.map_or(plan.clone(), |h| h.title.clone()),
+            "notices": notices,
+            "document": super::imports::document_context(view),
             "plan": plan, "today": format_vn(today),
             "period": header.map(|h| format!("{} – {}", format_vn(h.start), format_vn(h.end))),
             "svg": svg,

@@ -27,4 +27,5 @@ mod strict;
 mod time;
 mod verify_coverage;
 mod web;
+mod web_import;
 mod words;

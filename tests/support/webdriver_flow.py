@@ -22,6 +22,13 @@ STEPS.json is {"steps": [STEP, ...]}; each STEP has "do" plus arguments:
                                                   choose files in a file input
   {"do": "content_type", "as": "name"}            record document.contentType
                                                   (what the browser shows) as texts[name]
+  {"do": "download", "css": "a.x", "as": "name"}  click a link that downloads a file, wait for
+                                                  the browser to finish it, and record
+                                                  {"file", "size", "sha256"} as texts[name]
+  {"do": "window", "width": 390, "height": 844}   resize the browser window (CSS pixels)
+  {"do": "scroll", "css": "#x"}                   scroll the element to the top of the window
+  {"do": "fits_width"}                            the page does not scroll sideways (no element
+                                                  wider than the window)
 Steps that look for elements or poll accept "timeout" (seconds, default 5).
 
 Success: prints {"ok": true, "steps": N, "texts": {...}, "url": FINAL_URL} on
@@ -39,7 +46,7 @@ rules tagged wcag2a, wcag2aa, wcag21a and wcag21aa; any violation fails the
 step with its rule id, impact, help text and the selectors of the elements.
 """
 
-import base64, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import base64, hashlib, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
 import urllib.error, urllib.request
 
 CHROMIUM = "/usr/bin/chromium"
@@ -199,8 +206,43 @@ def run_step(b, step, texts):
         b.poll(f"cannot attach files to {step['css']!r}", attach, timeout)
     elif do == "content_type":
         texts[step["as"]] = b.js("return document.contentType;")
+    elif do == "download":
+        texts[step["as"]] = download(b, step["css"], timeout)
+    elif do == "window":
+        b.cmd("POST", "/window/rect", {"width": int(step["width"]), "height": int(step["height"])})
+    elif do == "scroll":  # bring an element to the top of the window (before a screenshot)
+        el = b.find(step["css"], timeout)
+        b.cmd("POST", "/execute/sync", {"script": "arguments[0].scrollIntoView();",
+                                        "args": [{ELEMENT: el}]})
+    elif do == "fits_width":
+        sizes = b.js("return [document.documentElement.scrollWidth, window.innerWidth];")
+        if sizes[0] > sizes[1]:
+            wide = b.js("""return Array.from(document.querySelectorAll('body *'))
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : ''));""")
+            raise StepFailed(f"the page is {sizes[0]}px wide in a {sizes[1]}px window; "
+                             f"too wide: {', '.join(wide)}")
     else:
         raise StepFailed(f"unknown step {do!r}")
+
+
+def download(b, css, timeout):
+    """Click a download link; wait (up to max(timeout, 30) s) for one new,
+    finished file in the browser's download directory."""
+    before = set(os.listdir(b.downloads))
+    b.click(lambda: b.find(css, timeout), timeout)
+    deadline = time.monotonic() + max(timeout, 30)
+    while time.monotonic() < deadline:
+        new = [n for n in os.listdir(b.downloads) if n not in before]
+        done = [n for n in new if not n.endswith((".crdownload", ".tmp"))]
+        if done and len(done) == len(new):
+            path = os.path.join(b.downloads, done[0])
+            with open(path, "rb") as f:
+                data = f.read()
+            return {"file": done[0], "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        time.sleep(0.1)
+    raise StepFailed(f"no download finished after clicking {css!r}")
 
 
 def check_axe(b, name):
@@ -295,11 +337,17 @@ def main(argv):
     try:
         try:
             proc, base = start_chromedriver(tmp)
+            downloads = os.path.join(tmp, "downloads")
+            os.makedirs(downloads)
             caps = {"browserName": "chrome", "pageLoadStrategy": "normal",
                     "goog:chromeOptions": {"binary": CHROMIUM, "args": CHROME_ARGS + [
-                        "--user-data-dir=" + os.path.join(tmp, "profile")]}}
+                        "--user-data-dir=" + os.path.join(tmp, "profile")],
+                        "prefs": {"download.default_directory": downloads,
+                                  "download.prompt_for_download": False,
+                                  "safebrowsing.enabled": False}}}
             session = http("POST", base + "/session", {"capabilities": {"alwaysMatch": caps}})
             b = Browser(base, session["sessionId"])
+            b.downloads = downloads
             b.cmd("POST", "/timeouts", {"pageLoad": int(PAGE_LOAD * 1000), "script": 10000})
         except (OSError, RuntimeError, WebDriverError) as e:
             print(f"webdriver_flow: could not start the browser: {e}", file=sys.stderr)
