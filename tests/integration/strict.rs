@@ -524,7 +524,7 @@ fn oversized_plan_files_are_refused_before_parsing() {
     let big = dir.path().join("lon-qua.toml");
     // Valid TOML (a comment), only too large.
     let mut text = std::fs::read_to_string(shipped_plan_path()).unwrap();
-    while text.len() <= 1024 * 1024 {
+    while text.len() as u64 <= kehoach::plan::PLAN_MAX_BYTES {
         text.push_str("# chú thích cho đủ lớn ..........................................\n");
     }
     std::fs::write(&big, &text).unwrap();
