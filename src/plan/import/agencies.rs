@@ -93,7 +93,8 @@ fn starts_new_body(piece: &str) -> bool {
 /// chi bộ …", "Đảng ủy các xã, phường") stays in it; a locality shared by
 /// several names ("Thường trực HĐND, UBND thị xã") is given to each.
 pub fn split_list(list: &str) -> Vec<Mention> {
-    let list = clean(list);
+    // "HĐND&UBND" is "HĐND và UBND".
+    let list = clean(&list.replace('&', " và "));
     let list = list.trim().trim_end_matches(['.', ';', ',', ':']).trim();
     let mut out = Vec::new();
     for segment in list.split(';') {
@@ -355,7 +356,7 @@ pub struct Body {
 }
 
 /// The bodies found so far; `resolve` gives each mention its body.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Registry {
     pub bodies: Vec<Body>,
 }

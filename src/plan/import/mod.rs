@@ -130,12 +130,17 @@ pub fn build(file_name: &str, doc: &Document, directory: &[crate::domain::plan::
         })
         .collect();
     let header = header_of(doc, &narrative);
+    // Both readings, each with its own directory and doubts; the one that
+    // finds more tasks is kept, with only what it found.
+    let (mut table_registry, mut table_doubts) = (registry.clone(), doubts.clone());
     let mut tasks = narrative_tasks(&narrative, &mut registry, &mut doubts);
     let mut layout = "narrative";
-    if let Some(found) = table::read(&narrative, doc, &mut registry, &mut doubts) {
+    if let Some(found) = table::read(&narrative, doc, &mut table_registry, &mut table_doubts) {
         if found.len() > tasks.len() {
             tasks = found;
             layout = "table";
+            registry = table_registry;
+            doubts = table_doubts;
         }
     }
     if tasks.is_empty() {
