@@ -86,7 +86,7 @@ static RE_QUANTITY: LazyLock<Regex> = LazyLock::new(|| {
 });
 static RE_BASELINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"(?i)năm\s+(?P<y>(?:19|20)\d\d)\s*[^.;()\d]{{0,40}}?(?:đạt|là|có|ở mức|được)\s*(?:khoảng|gần|trên|dưới|xấp xỉ)?\s*(?P<v>{NUM})\s*(?P<u>%|m2|m²)?"
+        r"(?i)năm\s+(?P<y>(?:19|20)\d\d)\s*[^.;()\d]{{0,90}}?(?:đạt|là|có|ở mức|được)\s*(?:khoảng|gần|trên|dưới|xấp xỉ)?\s*(?P<v>{NUM})\s*(?P<u>%|m2|m²)?"
     ))
     .expect("valid")
 });
