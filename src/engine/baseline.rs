@@ -12,6 +12,7 @@ use crate::domain::task::{
     Actor, MilestoneStatus, Obligation, RecordRow, RecordedState, SheetRef, TaskAction, TaskCommand, TaskError,
 };
 use crate::plan::baseline::{parse_day, SheetLine, TemplateRow};
+use crate::plan::import::words::fold;
 use crate::projections::views::{PlanView, TaskView};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
@@ -63,16 +64,6 @@ pub fn current_state(o: &Obligation, tz: chrono_tz::Tz) -> Option<(RecordedState
     }
 }
 
-fn fold(s: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    let lower: String = s.nfc().flat_map(char::to_lowercase).collect();
-    lower
-        .replace("uỷ", "ủy")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The agency a cell names: its code, name or one of its aliases.
 fn agency_named(plan: &Plan, cell: &str) -> Option<AgencyCode> {
     let f = fold(cell);
@@ -106,8 +97,12 @@ fn plan_of<'a>(plans: &'a [PlanView], named: Option<&str>) -> Result<&'a PlanVie
 }
 
 impl Engine {
-    /// Every obligation of a plan with its state today, for the template.
-    pub async fn baseline_template(&self, plan: Option<&str>) -> Result<(String, Vec<TemplateRow>), BaselineError> {
+    /// Every obligation of a plan with its state today, for the template:
+    /// the plan's id, its today, the rows.
+    pub async fn baseline_template(
+        &self,
+        plan: Option<&str>,
+    ) -> Result<(String, NaiveDate, Vec<TemplateRow>), BaselineError> {
         let plans = self.store.plan_views().await?;
         let plan_view = plan_of(&plans, plan)?;
         let tz = plan_view.tz();
@@ -146,7 +141,7 @@ impl Engine {
             }
         }
         rows.sort_by(|a, b| (a.due, &a.task, &a.milestone).cmp(&(b.due, &b.task, &b.milestone)));
-        Ok((plan_view.id.clone(), rows))
+        Ok((plan_view.id.clone(), local_date(self.clock.now(), tz), rows))
     }
 
     /// Records the rows of a sheet as `by` (an administrator's account, on

@@ -4,10 +4,10 @@
 //! sheet's rows as written and writes the template; the engine resolves the
 //! rows against the plan and records them (`engine::baseline`).
 
+use super::import::words::fold;
 use crate::domain::task::RecordedState;
 use calamine::{Data, Reader};
 use chrono::NaiveDate;
-use unicode_normalization::UnicodeNormalization;
 
 /// The largest sheet read (a plan of 2,000 tasks has some 20,000 rows).
 pub const SHEET_MAX_BYTES: usize = 10 * 1024 * 1024;
@@ -108,16 +108,6 @@ fn column_letter(mut index: usize) -> String {
     }
     out.reverse();
     String::from_utf8(out).unwrap_or_default()
-}
-
-fn fold(s: &str) -> String {
-    let lower: String = s.nfc().flat_map(char::to_lowercase).collect();
-    lower
-        .replace("uỷ", "ủy")
-        .split(|c: char| c.is_whitespace() || c == '.' || c == ':')
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn column_of(header: &str) -> Option<Column> {

@@ -52,7 +52,7 @@ async fn template(
             "hien-trang.csv" => false,
             _ => return Err(WebError::not_found("không có tệp này (hien-trang.xlsx hoặc hien-trang.csv)").into()),
         };
-        let (plan_id, rows) = state.engine.baseline_template(Some(&plan)).await.map_err(|e| match e {
+        let (plan_id, today, rows) = state.engine.baseline_template(Some(&plan)).await.map_err(|e| match e {
             BaselineError::Plan(why) => Refusal::from(WebError::not_found(why)),
             BaselineError::Engine(e) => Refusal::from(WebError::from(e)),
             rows @ BaselineError::Rows { .. } => Refusal::from(WebError::bad_request(rows.to_string())),
@@ -73,7 +73,6 @@ async fn template(
         } else {
             (crate::plan::baseline::template_csv(&rows), "text/csv; charset=utf-8")
         };
-        let today = crate::domain::dates::local_date(state.engine.clock.now(), chrono_tz::Asia::Ho_Chi_Minh);
         let name = format!("hien-trang-{plan_id}-{today}.{}", if xlsx { "xlsx" } else { "csv" });
         Ok((
             [
