@@ -525,6 +525,8 @@ fn explanation(it: &DigestItem) -> String {
 
 fn link_label(it: &DigestItem) -> &'static str {
     match (it.kind, it.role) {
+        // A coordinating agency owes nothing: it follows the task.
+        (_, Role::Coordinator) => "Xem chi tiết tại",
         (ItemKind::Upcoming | ItemKind::Overdue | ItemKind::Escalation, _) => "Báo cáo, nộp tại",
         (ItemKind::Submitted, Role::Lead | Role::Advisory) => "Duyệt hoặc trả lại tại",
         (ItemKind::Returned, Role::Implementer) => "Báo cáo, nộp lại tại",

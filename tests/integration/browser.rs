@@ -494,6 +494,13 @@ fn admin_imports_a_word_plan_reviews_and_loads_it_in_a_browser() {
     let shipped: Vec<String> = shipped_plan().agencies.iter().map(|a| a.code.to_string()).collect();
     // An implementing agency of the new plan that the shipped plan does not
     // have, and a task it implements; another agency to correct.
+    let coordinated = report["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["coordinators"].as_array().is_some_and(|c| !c.is_empty()))
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .expect("a task with coordinators");
     let (implementer, task) = report["tasks"]
         .as_array()
         .unwrap()
@@ -572,6 +579,31 @@ fn admin_imports_a_word_plan_reviews_and_loads_it_in_a_browser() {
         axe("tổng quan kế hoạch có văn bản gốc"),
         json!({ "do": "screenshot", "path": artifacts.join("import-plan-390.png").to_str().unwrap() }),
         json!({ "do": "download", "css": "#plan-document a.document-download", "as": "document" }),
+        // The plan page offers the sheet of the state already reached.
+        json!({ "do": "expect_text", "css": "#baseline-template", "contains": "Tải bảng Excel" }),
+        json!({ "do": "window", "width": 1366, "height": 900 }),
+        json!({ "do": "fits_width" }),
+        json!({ "do": "screenshot", "path": artifacts.join("import-plan-1366.png").to_str().unwrap() }),
+        // A task with coordinating agencies names them, by name.
+        json!({ "do": "goto", "url": format!("{base}/tasks/{plan}/{coordinated}") }),
+        json!({ "do": "expect_text", "css": ".meta", "contains": "Phối hợp" }),
+        json!({ "do": "fits_width" }),
+        json!({ "do": "screenshot", "path": artifacts.join("task-coordinators-1366.png").to_str().unwrap() }),
+        json!({ "do": "window", "width": 390, "height": 900 }),
+        json!({ "do": "fits_width" }),
+        axe("nhiệm vụ có cơ quan phối hợp"),
+        json!({ "do": "screenshot", "path": artifacts.join("task-coordinators-390.png").to_str().unwrap() }),
+        // The admin page's upload of that sheet.
+        json!({ "do": "goto", "url": format!("{base}/admin") }),
+        json!({ "do": "scroll", "css": "#baseline" }),
+        json!({ "do": "expect_text", "css": "#baseline h2", "contains": "Ghi nhận hiện trạng từ hồ sơ" }),
+        json!({ "do": "fits_width" }),
+        json!({ "do": "screenshot", "path": artifacts.join("admin-baseline-390.png").to_str().unwrap() }),
+        json!({ "do": "window", "width": 1366, "height": 900 }),
+        json!({ "do": "scroll", "css": "#baseline" }),
+        json!({ "do": "fits_width" }),
+        json!({ "do": "screenshot", "path": artifacts.join("admin-baseline-1366.png").to_str().unwrap() }),
+        json!({ "do": "window", "width": 390, "height": 900 }),
         json!({ "do": "click", "css": "form.signout button" }),
     ]);
     let result = run_flow(work.path(), "import", steps);

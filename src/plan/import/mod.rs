@@ -468,16 +468,26 @@ fn title_case(s: &str) -> String {
         .join(" ")
 }
 
-fn plan_id_of(file_name: &str, _title: &str) -> String {
+/// The plan's id: the file's name as a slug, or the title's when the name
+/// says nothing ("plan.docx", "ke-hoach.txt", "Document1.docx").
+fn plan_id_of(file_name: &str, title: &str) -> String {
     let stem = std::path::Path::new(file_name)
         .file_stem()
         .and_then(|s| s.to_str())
-        .unwrap_or("ke-hoach");
+        .unwrap_or("");
     let s = words::slug(stem, 48);
-    if s.is_empty() {
-        "ke-hoach".into()
-    } else {
-        s
+    let generic = ["plan", "ke-hoach", "kehoach", "van-ban", "document", "draft", "du-thao"];
+    let says_nothing = s.len() < 5
+        || generic.contains(&s.as_str())
+        || s.trim_end_matches(|c: char| c.is_ascii_digit()).len() < 3
+        || generic.iter().any(|g| {
+            s.strip_prefix(g)
+                .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '-'))
+        });
+    match (says_nothing, words::slug(title, 48)) {
+        (true, t) if !t.is_empty() => t,
+        _ if !s.is_empty() => s,
+        _ => "ke-hoach".into(),
     }
 }
 
