@@ -4,15 +4,16 @@
 //! (`engine::baseline`). Rows that cannot be recorded come back on the admin
 //! page with their numbers; nothing of the sheet is written.
 
-use super::pages::{admin_page, finish, signed_in, Refusal};
+use super::admin::{admin_caller, field};
+use super::files::{file_response, read_parts};
+use super::pages::{admin_page, finish, Refusal};
 use super::{AppState, WebError};
-use crate::accounts::Role;
 use crate::domain::task::{Channel, SheetRef};
 use crate::engine::baseline::BaselineError;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use crate::plan::baseline::SHEET_MAX_BYTES;
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
@@ -21,9 +22,7 @@ use serde_json::json;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/plans/baseline", post(upload))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            crate::plan::baseline::SHEET_MAX_BYTES + 64 * 1024,
-        ))
+        .layer(axum::extract::DefaultBodyLimit::max(SHEET_MAX_BYTES + 64 * 1024))
 }
 
 /// Routes with no body.
@@ -40,13 +39,7 @@ async fn template(
     Path((plan, file)): Path<(String, String)>,
 ) -> Response {
     let result = async {
-        let caller = signed_in(&state, &headers, &uri).await?;
-        if !caller.user.has(Role::Admin) {
-            return Err(Refusal::Error(
-                WebError::forbidden_role("tải mẫu ghi nhận hiện trạng"),
-                Some(Box::new(caller)),
-            ));
-        }
+        admin_caller(&state, &headers, &uri, "tải mẫu ghi nhận hiện trạng").await?;
         let xlsx = match file.as_str() {
             "hien-trang.xlsx" => true,
             "hien-trang.csv" => false,
@@ -74,15 +67,7 @@ async fn template(
             (crate::plan::baseline::template_csv(&rows), "text/csv; charset=utf-8")
         };
         let name = format!("hien-trang-{plan_id}-{today}.{}", if xlsx { "xlsx" } else { "csv" });
-        Ok((
-            [
-                (CONTENT_TYPE, media.to_string()),
-                (CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-                (CACHE_CONTROL, "no-store".to_string()),
-            ],
-            body,
-        )
-            .into_response())
+        Ok(file_response(&name, media, body, false))
     }
     .await;
     finish(&state, result)
@@ -91,53 +76,23 @@ async fn template(
 /// `POST /admin/plans/baseline` (multipart: `csrf`, `plan`, `file`).
 async fn upload(State(state): State<AppState>, headers: HeaderMap, uri: Uri, request: Request) -> Response {
     let result = async {
-        let caller = signed_in(&state, &headers, &uri).await?;
+        let caller = admin_caller(&state, &headers, &uri, "ghi nhận hiện trạng").await?;
         let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
-        if !caller.user.has(Role::Admin) {
-            return Err(refuse(WebError::forbidden_role("ghi nhận hiện trạng")));
-        }
-        let mut multipart = Multipart::from_request(request, &state).await.map_err(|e| {
-            refuse(WebError::bad_request(format!(
-                "nội dung multipart/form-data không hợp lệ: {}",
-                e.body_text()
-            )))
-        })?;
-        let (mut csrf, mut plan, mut file) = (None, None, None);
-        while let Some(field) = multipart.next_field().await.map_err(|e| {
-            refuse(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                WebError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!(
-                        "bảng tính quá lớn (tối đa {} MiB)",
-                        crate::plan::baseline::SHEET_MAX_BYTES / 1024 / 1024
-                    ),
-                )
-            } else {
-                WebError::bad_request(format!(
-                    "nội dung multipart/form-data không đọc được: {}",
-                    e.body_text()
-                ))
-            })
-        })? {
-            let name = field.name().unwrap_or_default().to_string();
-            let file_name = field.file_name().map(str::to_string);
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| refuse(WebError::bad_request(e.body_text())))?;
-            match name.as_str() {
-                "csrf" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
-                "plan" => plan = Some(String::from_utf8_lossy(&bytes).into_owned()),
-                "file" => file = Some((file_name.unwrap_or_default(), bytes.to_vec())),
-                _ => {}
-            }
-        }
-        caller.check_csrf(csrf.as_deref()).map_err(&refuse)?;
-        let Some((file_name, bytes)) = file.filter(|(n, b)| !n.is_empty() || !b.is_empty()) else {
+        let (fields, files) = read_parts(&state, request, "file", || {
+            WebError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("bảng tính quá lớn (tối đa {} MiB)", SHEET_MAX_BYTES / 1024 / 1024),
+            )
+        })
+        .await
+        .map_err(&refuse)?;
+        caller.check_csrf(Some(field(&fields, "csrf"))).map_err(&refuse)?;
+        let Some((file_name, bytes)) = files.into_iter().next() else {
             return Err(refuse(WebError::bad_request("chưa chọn bảng tính (.xlsx hoặc .csv)")));
         };
         let file_name = crate::domain::files::clean_name(&file_name);
+        let plan = Some(field(&fields, "plan").to_string());
         let (status, outcome) = record(&state, &caller, plan, &file_name, &bytes)
             .await
             .map_err(&refuse)?;
