@@ -30,9 +30,21 @@ pub(crate) fn run_flow(dir: &std::path::Path, name: &str, steps: Vec<Value>) -> 
         .arg(&file)
         .output()
         .expect("run webdriver_flow.py");
+    if !out.status.success() {
+        // Keep the failure's screenshot and page where CI keeps artifacts:
+        // the temporary directory goes when the test panics.
+        let kept = repo_root().join("target/test-artifacts");
+        for suffix in [".failure.png", ".failure.html"] {
+            let from = dir.join(format!("{name}.json{suffix}"));
+            if from.exists() && std::fs::create_dir_all(&kept).is_ok() {
+                let _ = std::fs::copy(&from, kept.join(format!("{name}{suffix}")));
+            }
+        }
+    }
     assert!(
         out.status.success(),
-        "browser flow {name} failed (run scripts/test-services if Chromium is missing):\n{}",
+        "browser flow {name} failed (run scripts/test-services if Chromium is missing; \
+         failure page in target/test-artifacts):\n{}",
         stderr(&out)
     );
     serde_json::from_slice(&out.stdout).expect("flow result")
