@@ -207,6 +207,25 @@ async fn round(engine: &Engine, dispatcher: &Dispatcher, passes: &mut Passes) ->
     [next_reminders, next_checkpoint].into_iter().flatten().min()
 }
 
+/// Names, in one log line, a writer still open that holds the views back
+/// (PostgreSQL), again at most every few minutes while it lasts, and says
+/// once when it has ended (`store::feed::say_held_back`).
+async fn watch_feed(store: &crate::store::Store) {
+    // Writers commit within milliseconds; one seen open for longer than
+    // this is worth a line.
+    const OPEN_FOR: chrono::Duration = chrono::Duration::seconds(5);
+    match store.feed_lag().await {
+        Ok(lag) => match &lag.blocker {
+            Some(b) if b.since.is_some_and(|t| chrono::Utc::now() - t >= OPEN_FOR) => {
+                crate::store::feed::say_held_back(b, Some(lag.unseen))
+            }
+            Some(_) => {}
+            None => crate::store::feed::say_released(),
+        },
+        Err(e) => tracing::debug!(error = %e, "không đọc được độ trễ của dòng sự kiện"),
+    }
+}
+
 /// Held by the one `serve` of a SQLite file for as long as it runs. SQLite
 /// has no advisory locks that outlive a transaction, and two processes
 /// delivering from one file would send every digest twice; the lock is an
@@ -345,6 +364,19 @@ pub async fn run(
         };
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
             tracing::error!(error = %e, "máy chủ web dừng vì lỗi");
+        }
+    });
+    // The feed's watcher: every second, on its own, so that a long round
+    // does not delay the line that names a writer holding the views back.
+    let watched = engine.store.clone();
+    let mut watcher_stop = stopped.subscribe();
+    tokio::spawn(async move {
+        loop {
+            watch_feed(&watched).await;
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = watcher_stop.changed() => return,
+            }
         }
     });
     // The stop signal: the loop stops taking work; a round in flight (a

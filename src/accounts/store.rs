@@ -261,39 +261,6 @@ impl Store {
             .transpose()
     }
 
-    /// The tables' side of every account, as `audit verify` compares it
-    /// (the columns as stored, not parsed, so that a bad value is reported).
-    pub async fn account_rows(&self) -> Result<Vec<AccountRow>, StoreError> {
-        let users: Vec<TableAccount> = crate::with_pool!(self, pool => sqlx::query_as(
-            "SELECT id, email, name, agency, roles, password_hash IS NOT NULL, CAST(disabled AS BIGINT), totp_secret IS NOT NULL FROM users ORDER BY id")
-            .fetch_all(pool).await.map_err(StoreError::query("đọc người dùng"))?);
-        let tokens: Vec<(String, String, i64)> = crate::with_pool!(self, pool => sqlx::query_as(
-            "SELECT user_id, token_hash, CAST(revoked AS BIGINT) FROM api_tokens")
-            .fetch_all(pool).await.map_err(StoreError::query("đọc mã truy cập API"))?);
-        let mut rows: Vec<AccountRow> = users
-            .into_iter()
-            .map(
-                |(id, email, name, agency, roles, has_password, disabled, totp)| AccountRow {
-                    id,
-                    email,
-                    name,
-                    agency,
-                    roles,
-                    disabled: disabled != 0,
-                    has_password,
-                    totp,
-                    tokens: Default::default(),
-                },
-            )
-            .collect();
-        for (user, hash, revoked) in tokens {
-            if let Some(row) = rows.iter_mut().find(|r| r.id == user) {
-                row.tokens.insert(token_id(&hash), revoked != 0);
-            }
-        }
-        Ok(rows)
-    }
-
     /// API tokens, newest first, of one user or of everyone.
     pub async fn api_tokens(&self, email: Option<&Email>) -> Result<Vec<TokenRow>, StoreError> {
         let rows: Vec<(String, String, String, String, String, i64)> = crate::with_pool!(self, pool => sqlx::query_as(
@@ -529,5 +496,41 @@ impl Store {
         let agency: Option<String> = crate::with_pool!(self, pool => sqlx::query_scalar("SELECT agency FROM calendar_tokens WHERE token = $1")
             .bind(token).fetch_optional(pool).await.map_err(StoreError::query("đọc mã lịch"))?);
         Ok(agency.and_then(|a| AgencyCode::parse(&a).ok()))
+    }
+}
+
+/// Read in `audit verify`'s snapshot, beside the events it replays.
+impl crate::store::snapshot::Snapshot {
+    /// The tables' side of every account, as `audit verify` compares it
+    /// (the columns as stored, not parsed, so that a bad value is reported).
+    pub async fn account_rows(&mut self) -> Result<Vec<AccountRow>, StoreError> {
+        let users: Vec<TableAccount> = crate::with_snapshot!(self, conn => sqlx::query_as(
+            "SELECT id, email, name, agency, roles, password_hash IS NOT NULL, CAST(disabled AS BIGINT), totp_secret IS NOT NULL FROM users ORDER BY id")
+            .fetch_all(&mut *conn).await.map_err(StoreError::query("đọc người dùng"))?);
+        let tokens: Vec<(String, String, i64)> = crate::with_snapshot!(self, conn => sqlx::query_as(
+            "SELECT user_id, token_hash, CAST(revoked AS BIGINT) FROM api_tokens")
+            .fetch_all(&mut *conn).await.map_err(StoreError::query("đọc mã truy cập API"))?);
+        let mut rows: Vec<AccountRow> = users
+            .into_iter()
+            .map(
+                |(id, email, name, agency, roles, has_password, disabled, totp)| AccountRow {
+                    id,
+                    email,
+                    name,
+                    agency,
+                    roles,
+                    disabled: disabled != 0,
+                    has_password,
+                    totp,
+                    tokens: Default::default(),
+                },
+            )
+            .collect();
+        for (user, hash, revoked) in tokens {
+            if let Some(row) = rows.iter_mut().find(|r| r.id == user) {
+                row.tokens.insert(token_id(&hash), revoked != 0);
+            }
+        }
+        Ok(rows)
     }
 }

@@ -18,6 +18,7 @@ use crate::domain::task::{Attachment, Task, TaskEvent};
 use crate::projections::{apply_plan_event, apply_task_event, OutboxRow, PlanView, TaskView};
 use crate::store::feed::{Cursor, FeedEvent};
 use crate::store::info::{self, InfoRow, StoreEvent};
+use crate::store::snapshot::{Snapshot, END};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use cqrs_es::Aggregate;
@@ -86,6 +87,14 @@ pub struct Summary {
     /// with the hash their load event records.
     #[serde(default)]
     pub documents: u64,
+    /// Events committed after the views' checkpoint: their chains are
+    /// checked, but the views have not applied them yet (a writer still open
+    /// holds them back, `unseen_because`, or `serve` has not caught up yet).
+    /// Not a sign of tampering.
+    #[serde(default)]
+    pub unseen: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unseen_because: Option<crate::store::feed::Blocker>,
 }
 
 /// A root given to `audit verify` that cannot be one.
@@ -688,17 +697,32 @@ pub async fn verify(store: &Store, progress: impl Fn(u64)) -> Result<Result<Summ
 /// `verify`, also checking roots kept outside the store (lower-case hex, see
 /// `parse_root` and `read_roots`): each must be the root of a checkpoint of
 /// this store, recomputed from the events as they are now.
+///
+/// Everything is read in one snapshot of the store, so that writers going on
+/// meanwhile (a running `serve`) cannot make the tables and the events
+/// disagree: first the events the views have applied (up to the views'
+/// checkpoint), against which the views and the tables derived from them
+/// are compared; then the events committed after, whose chains are checked
+/// and which are counted as not yet in the views; then the accounts, whose
+/// tables are written with their events.
 pub async fn verify_keeping(
     store: &Store,
     kept: &[String],
     progress: impl Fn(u64),
 ) -> Result<Result<Summary, Problem>, StoreError> {
-    let mut checker = match check_store_keeping(store, kept, progress).await? {
+    // The views brought up to what the feed can read now.
+    crate::projections::catch_up(store).await?;
+    let mut snap = store.snapshot().await?;
+    let outcome = verify_in(&mut snap, kept, &progress).await;
+    snap.close().await;
+    let mut checker = match outcome? {
         Ok(c) => c,
         Err(p) => return Ok(Err(p)),
     };
     checker.summary.chains = checker.chains.len() as u64;
     checker.summary.tasks = checker.tasks.len() as u64;
+    checker.summary.accounts = checker.accounts.len() as u64;
+    // Files and documents never change once stored: read outside the snapshot.
     match check_files(store, &checker.attached).await? {
         Ok(n) => checker.summary.files = n,
         Err(p) => return Ok(Err(p)),
@@ -707,36 +731,92 @@ pub async fn verify_keeping(
         Ok(n) => checker.summary.documents = n,
         Err(p) => return Ok(Err(p)),
     }
+    if checker.summary.unseen > 0 {
+        // Why the views have not applied them yet, if a writer holds them.
+        checker.summary.unseen_because = store.feed_lag().await?.blocker;
+    }
+    Ok(Ok(checker.summary))
+}
 
-    // The views must say what the events say.
-    crate::projections::catch_up(store).await?;
-    match compare_task_views(store, &checker).await? {
+/// Feeds events of the snapshot after `after`, up to `upto`, through the
+/// checker; returns the cursor of the last one.
+async fn check_range(
+    snap: &mut Snapshot,
+    checker: &mut Checker,
+    mut after: Cursor,
+    upto: Cursor,
+    progress: &impl Fn(u64),
+) -> Result<Result<Cursor, Problem>, StoreError> {
+    loop {
+        let page = snap.read_range(after, upto, 5_000).await?;
+        let Some(last) = page.last() else {
+            return Ok(Ok(after));
+        };
+        after = last.cursor;
+        for e in &page {
+            if let Err(p) = checker.check(e) {
+                return Ok(Err(p));
+            }
+            if e.aggregate_type != CHECKPOINT {
+                checker.covered = e.cursor;
+            }
+        }
+        progress(checker.summary.events);
+    }
+}
+
+/// The checks of `verify_keeping` that read the snapshot.
+async fn verify_in(
+    snap: &mut Snapshot,
+    kept: &[String],
+    progress: &impl Fn(u64),
+) -> Result<Result<Checker, Problem>, StoreError> {
+    let views_at = snap.views_checkpoint().await?;
+    let mut checker = Checker::with_store_info(snap.info_row().await?);
+    checker.kept = kept.iter().cloned().collect();
+
+    // The events the views have applied, and the views against them.
+    let reached = match check_range(snap, &mut checker, Cursor::default(), views_at, progress).await? {
+        Ok(c) => c,
+        Err(p) => return Ok(Err(p)),
+    };
+    match compare_task_views(snap, &checker).await? {
         Ok(n) => checker.summary.views = n,
         Err(p) => return Ok(Err(p)),
     }
-    if let Some(problem) = compare_plan_views(&checker, &plan_view_rows(store).await?) {
+    if let Some(problem) = compare_plan_views(&checker, &plan_view_rows(snap).await?) {
         return Ok(Err(problem));
     }
     // So must what the scheduler and the dispatcher read.
-    match compare_table(store, &checker, Table::DueIndex).await? {
+    match compare_table(snap, &checker, Table::DueIndex).await? {
         Ok(n) => checker.summary.due_rows = n,
         Err(p) => return Ok(Err(p)),
     }
-    match compare_table(store, &checker, Table::Outbox).await? {
+    match compare_table(snap, &checker, Table::Outbox).await? {
         Ok(n) => checker.summary.outbox_rows = n,
         Err(p) => return Ok(Err(p)),
     }
     // And what the lists search.
-    match compare_table(store, &checker, Table::ObligationIndex).await? {
+    match compare_table(snap, &checker, Table::ObligationIndex).await? {
         Ok(n) => checker.summary.list_rows = n,
         Err(p) => return Ok(Err(p)),
     }
-    match compare_accounts(store, &checker).await? {
+
+    // The events committed after (their chains and checkpoints), not yet in
+    // the views.
+    let applied = checker.summary.events;
+    if let Err(p) = check_range(snap, &mut checker, reached, END, progress).await? {
+        return Ok(Err(p));
+    }
+    checker.summary.unseen = checker.summary.events - applied;
+    if let Err(p) = checker.check_store_kind().and_then(|()| checker.check_kept_roots()) {
+        return Ok(Err(p));
+    }
+    match compare_accounts(snap, &checker).await? {
         Err(p) => return Ok(Err(p)),
         Ok(unrecorded) => checker.summary.accounts_unrecorded = unrecorded,
     }
-    checker.summary.accounts = checker.accounts.len() as u64;
-    Ok(Ok(checker.summary))
+    Ok(Ok(checker))
 }
 
 /// Every attached evidence file must be in the store, its bytes hashing
@@ -813,8 +893,8 @@ async fn check_documents(
 
 /// Every task view must be the task replayed from its events; returns how
 /// many there are.
-async fn compare_task_views(store: &Store, checker: &Checker) -> Result<Result<u64, Problem>, StoreError> {
-    let views = store.task_views().await?;
+async fn compare_task_views(snap: &mut Snapshot, checker: &Checker) -> Result<Result<u64, Problem>, StoreError> {
+    let views = snap.task_views().await?;
     for view in &views {
         let replayed = checker.tasks.get(&view.id);
         let last = checker.last_sequence(Task::TYPE, &view.id);
@@ -925,10 +1005,10 @@ fn first_difference(expected: &Value, found: &Value) -> Option<(String, String, 
 }
 
 /// The stored `plan_view` rows: plan id, version column, payload.
-async fn plan_view_rows(store: &Store) -> Result<Vec<(String, i64, String)>, StoreError> {
+async fn plan_view_rows(snap: &mut Snapshot) -> Result<Vec<(String, i64, String)>, StoreError> {
     Ok(
-        crate::with_pool!(store, pool => sqlx::query_as("SELECT plan_id, version, payload FROM plan_view ORDER BY plan_id")
-        .fetch_all(pool)
+        crate::with_snapshot!(snap, conn => sqlx::query_as("SELECT plan_id, version, payload FROM plan_view ORDER BY plan_id")
+        .fetch_all(conn)
         .await
         .map_err(StoreError::query("đọc kế hoạch"))?),
     )
@@ -1071,24 +1151,24 @@ impl Table {
     }
 
     /// The stored rows of some aggregates, as JSON objects of their columns.
-    async fn fetch(self, store: &Store, ids: &[&str]) -> Result<Vec<Value>, StoreError> {
+    async fn fetch(self, snap: &mut Snapshot, ids: &[&str]) -> Result<Vec<Value>, StoreError> {
         match self {
             Table::DueIndex => {
                 fetch_rows::<DueRow>(
-                    store,
+                    snap,
                     "SELECT aggregate_id, milestone_id, due, status, next_reminder FROM due_index WHERE aggregate_id",
                     ids,
                 )
                 .await
             }
             // Every column: `OutboxRow` reads the ones it knows, by name.
-            Table::Outbox => fetch_rows::<OutboxRow>(store, "SELECT * FROM outbox WHERE aggregate_id", ids).await,
+            Table::Outbox => fetch_rows::<OutboxRow>(snap, "SELECT * FROM outbox WHERE aggregate_id", ids).await,
             Table::ObligationIndex => {
                 let select = format!(
                     "SELECT {} FROM obligation_index WHERE aggregate_id",
                     crate::projections::lists::COLUMNS
                 );
-                fetch_rows::<crate::projections::lists::ListRow>(store, &select, ids).await
+                fetch_rows::<crate::projections::lists::ListRow>(snap, &select, ids).await
             }
         }
     }
@@ -1100,7 +1180,7 @@ const IDS_PER_READ: usize = 1_000;
 const ROWS_PER_READ: usize = 20_000;
 
 /// The stored rows of the given aggregates, as JSON objects of their columns.
-async fn fetch_rows<R>(store: &Store, select: &str, ids: &[&str]) -> Result<Vec<Value>, StoreError>
+async fn fetch_rows<R>(snap: &mut Snapshot, select: &str, ids: &[&str]) -> Result<Vec<Value>, StoreError>
 where
     R: Serialize
         + Send
@@ -1113,12 +1193,12 @@ where
     }
     let list = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
     let sql = format!("{select} IN ({list})");
-    let rows: Vec<R> = crate::with_pool!(store, pool => {
+    let rows: Vec<R> = crate::with_snapshot!(snap, conn => {
         let mut q = sqlx::query_as::<_, R>(&sql);
         for id in ids {
             q = q.bind(*id);
         }
-        q.fetch_all(pool).await.map_err(StoreError::query("đọc bảng để đối chiếu"))?
+        q.fetch_all(conn).await.map_err(StoreError::query("đọc bảng để đối chiếu"))?
     });
     Ok(rows.iter().map(json).collect())
 }
@@ -1134,7 +1214,11 @@ fn row_key(table: Table, row: &Value) -> Vec<String> {
 /// order, each side sorted by key and walked in step. Returns how many rows
 /// matched, or the first row missing, extra or different (table, row key,
 /// column, expected, found).
-async fn compare_table(store: &Store, checker: &Checker, table: Table) -> Result<Result<u64, Problem>, StoreError> {
+async fn compare_table(
+    snap: &mut Snapshot,
+    checker: &Checker,
+    table: Table,
+) -> Result<Result<u64, Problem>, StoreError> {
     let mut ids: Vec<(&str, Replayed<'_>)> = checker
         .tasks
         .iter()
@@ -1155,7 +1239,7 @@ async fn compare_table(store: &Store, checker: &Checker, table: Table) -> Result
         let (batch, after) = rest.split_at(taken);
         rest = after;
         let names: Vec<&str> = batch.iter().map(|(id, _)| *id).collect();
-        let found = table.fetch(store, &names).await?;
+        let found = table.fetch(snap, &names).await?;
         match first_row_difference(checker, table, expected, found) {
             Ok(n) => matched += n,
             Err(p) => return Ok(Err(p)),
@@ -1163,14 +1247,14 @@ async fn compare_table(store: &Store, checker: &Checker, table: Table) -> Result
     }
     // Rows of aggregates that have no events were in no batch.
     let count_sql = format!("SELECT count(*) FROM {}", table.name());
-    let stored: i64 = crate::with_pool!(store, pool => sqlx::query_scalar(&count_sql)
-        .fetch_one(pool)
+    let stored: i64 = crate::with_snapshot!(snap, conn => sqlx::query_scalar(&count_sql)
+        .fetch_one(conn)
         .await
         .map_err(StoreError::query("đọc bảng để đối chiếu"))?);
     if stored as u64 > matched {
         let ids_sql = format!("SELECT DISTINCT aggregate_id FROM {}", table.name());
-        let stored_ids: Vec<String> = crate::with_pool!(store, pool => sqlx::query_scalar(&ids_sql)
-            .fetch_all(pool)
+        let stored_ids: Vec<String> = crate::with_snapshot!(snap, conn => sqlx::query_scalar(&ids_sql)
+            .fetch_all(conn)
             .await
             .map_err(StoreError::query("đọc bảng để đối chiếu"))?);
         let known: BTreeSet<&str> = ids.iter().map(|(id, _)| *id).collect();
@@ -1273,8 +1357,8 @@ fn first_row_difference(
 /// accounts had a history: its users are reported as not yet recorded
 /// (returned), not as a divergence. The next command that writes records
 /// them as the tables say, which is all this check could hold them to.
-async fn compare_accounts(store: &Store, checker: &Checker) -> Result<Result<u64, Problem>, StoreError> {
-    let rows = store.account_rows().await?;
+async fn compare_accounts(snap: &mut Snapshot, checker: &Checker) -> Result<Result<u64, Problem>, StoreError> {
+    let rows = snap.account_rows().await?;
     if checker.accounts.is_empty() {
         return Ok(Ok(rows.len() as u64));
     }

@@ -76,6 +76,16 @@ pub async fn run(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
                             s.accounts_unrecorded
                         );
                     }
+                    if s.unseen > 0 && ctx.format != Format::Json {
+                        let why = match &s.unseen_because {
+                            Some(b) => format!("vì {}", crate::store::feed::held_back(b)),
+                            None => "khung nhìn sẽ áp dụng chúng ở lượt cập nhật kế tiếp.".into(),
+                        };
+                        println!(
+                            "{} sự kiện ghi sau điểm kiểm của khung nhìn: chuỗi băm của chúng đã kiểm và hợp lệ, khung nhìn chưa áp dụng chúng nên chưa đối chiếu được; {why}",
+                            s.unseen
+                        );
+                    }
                     Ok(())
                 }
                 Err(p) => {

@@ -463,11 +463,32 @@ pub async fn catch_up(store: &Store) -> Result<CatchUp, StoreError> {
     }
 }
 
+/// Committed events not yet in the views (those the feed cannot read yet
+/// included): what `/health` reports as the views' lag.
+pub async fn views_behind(store: &Store) -> Result<i64, StoreError> {
+    let sql = match store {
+        Store::Sqlite(_) => {
+            "SELECT count(*) FROM events WHERE position > \
+             coalesce((SELECT position FROM projection_checkpoints WHERE name = $1), 0)"
+        }
+        Store::Postgres(_) => {
+            "SELECT count(*) FROM events WHERE (tx_id, position) > \
+             (coalesce((SELECT tx FROM projection_checkpoints WHERE name = $1), 0)::text::xid8, \
+              coalesce((SELECT position FROM projection_checkpoints WHERE name = $1), 0))"
+        }
+    };
+    crate::with_pool!(store, pool => sqlx::query_scalar::<_, i64>(sql)
+        .bind(VIEWS)
+        .fetch_one(pool)
+        .await
+        .map_err(StoreError::query("đếm sự kiện chưa vào khung nhìn")))
+}
+
 /// Catches up with every event committed before this call, for
 /// read-your-writes in one-shot commands (see `Store::settle`).
 pub async fn catch_up_with_present(store: &Store, patience: std::time::Duration) -> Result<CatchUp, StoreError> {
-    if !store.settle(patience).await? {
-        tracing::warn!("một giao dịch khác trên máy chủ PostgreSQL còn mở; khung nhìn sẽ cập nhật khi nó kết thúc");
+    if let Some(blocker) = store.settle(patience).await? {
+        crate::store::feed::say_held_back(&blocker, None);
     }
     catch_up(store).await
 }

@@ -352,22 +352,40 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(id: &str, payload: &str) -> R
     })
 }
 
+const SELECT_ALL_TASK_VIEWS: &str = "SELECT aggregate_id, payload FROM task_view";
+
+/// Task view rows decoded, in the plans' own numbering.
+fn in_numbering(rows: &[(String, String)]) -> Result<Vec<TaskView>, StoreError> {
+    let mut views = rows
+        .iter()
+        .map(|(id, p)| decode::<TaskView>(id, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    views.sort_by_cached_key(|v| {
+        let (plan, task) = v.id.split_once('/').unwrap_or(("", &v.id));
+        (plan.to_string(), numbering_key(task))
+    });
+    Ok(views)
+}
+
+impl crate::store::snapshot::Snapshot {
+    /// Every task view in the snapshot, in the plans' own numbering.
+    pub async fn task_views(&mut self) -> Result<Vec<TaskView>, StoreError> {
+        let rows: Vec<(String, String)> = crate::with_snapshot!(self, conn => sqlx::query_as(SELECT_ALL_TASK_VIEWS)
+            .fetch_all(conn)
+            .await
+            .map_err(StoreError::query("đọc danh sách nhiệm vụ"))?);
+        in_numbering(&rows)
+    }
+}
+
 impl Store {
     /// Every task view, in the plans' own numbering.
     pub async fn task_views(&self) -> Result<Vec<TaskView>, StoreError> {
-        let rows: Vec<(String, String)> = crate::with_pool!(self, pool => sqlx::query_as("SELECT aggregate_id, payload FROM task_view")
+        let rows: Vec<(String, String)> = crate::with_pool!(self, pool => sqlx::query_as(SELECT_ALL_TASK_VIEWS)
             .fetch_all(pool)
             .await
             .map_err(StoreError::query("đọc danh sách nhiệm vụ"))?);
-        let mut views = rows
-            .iter()
-            .map(|(id, p)| decode::<TaskView>(id, p))
-            .collect::<Result<Vec<_>, _>>()?;
-        views.sort_by_cached_key(|v| {
-            let (plan, task) = v.id.split_once('/').unwrap_or(("", &v.id));
-            (plan.to_string(), numbering_key(task))
-        });
-        Ok(views)
+        in_numbering(&rows)
     }
 
     pub async fn task_view(&self, key: &TaskKey) -> Result<Option<TaskView>, StoreError> {

@@ -119,12 +119,22 @@ impl Aggregate for StoreInfo {
 /// The `store_info` row: (simulation, legacy).
 pub type InfoRow = (bool, bool);
 
+const SELECT_INFO_ROW: &str = "SELECT simulation, legacy FROM store_info WHERE id = 1";
+
+impl super::snapshot::Snapshot {
+    /// The `store_info` row in the snapshot, if there is one.
+    pub async fn info_row(&mut self) -> Result<Option<InfoRow>, StoreError> {
+        crate::with_snapshot!(self, conn => sqlx::query_as::<_, InfoRow>(SELECT_INFO_ROW)
+        .fetch_optional(conn)
+        .await
+        .map_err(StoreError::query("đọc loại kho")))
+    }
+}
+
 impl Store {
     /// The `store_info` row, if there is one.
     pub async fn info_row(&self) -> Result<Option<InfoRow>, StoreError> {
-        crate::with_pool!(self, pool => sqlx::query_as::<_, InfoRow>(
-            "SELECT simulation, legacy FROM store_info WHERE id = 1",
-        )
+        crate::with_pool!(self, pool => sqlx::query_as::<_, InfoRow>(SELECT_INFO_ROW)
         .fetch_optional(pool)
         .await
         .map_err(StoreError::query("đọc loại kho")))

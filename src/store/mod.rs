@@ -7,6 +7,7 @@ pub mod files;
 pub mod info;
 pub mod repository;
 pub mod requests;
+pub mod snapshot;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -350,7 +350,14 @@ async fn write(store: &Store, appends: &[Append], request: Option<&RequestRecord
             }
         }
         Store::Postgres(pool) => {
-            insert_chained!(pool.begin(), INSERT_EVENT_POSTGRES, &CLOCK_POSTGRES, appends, request)
+            // The writer's lock first: the clock's row lock below gives the
+            // transaction its id, which the feed's horizon must know of.
+            let begin = async {
+                let mut tx = pool.begin().await?;
+                sqlx::query(super::feed::BEGIN_WRITING).execute(&mut *tx).await?;
+                Ok::<_, sqlx::Error>(tx)
+            };
+            insert_chained!(begin, INSERT_EVENT_POSTGRES, &CLOCK_POSTGRES, appends, request)
         }
     }
 }

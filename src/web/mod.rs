@@ -154,9 +154,32 @@ fn uploads(state: &AppState) -> Router<AppState> {
         )))
 }
 
-/// The process is up.
-async fn health() -> &'static str {
-    "ok"
+/// The process is up, and how far its views lag: committed events not in
+/// them yet, those the feed cannot read yet (PostgreSQL) and the writer
+/// that holds them back. Always 200 while the process answers; `/ready`
+/// says whether the database does.
+async fn health(State(state): State<AppState>) -> Response {
+    let store = state.store();
+    let feed = async {
+        let behind = crate::projections::views_behind(store).await?;
+        let lag = store.feed_lag().await?;
+        Ok::<_, StoreError>((behind, lag))
+    };
+    let body = match feed.await {
+        Ok((behind, lag)) => json!({
+            "ok": true,
+            "db": store.kind(),
+            "views_behind": behind,
+            "unseen": lag.unseen,
+            "held_back_by": lag.blocker,
+            "held_back": lag.blocker.as_ref().map(crate::store::feed::held_back),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "không đọc được độ trễ của khung nhìn");
+            json!({ "ok": true, "db": store.kind(), "views_behind": null, "error": "cơ sở dữ liệu không trả lời" })
+        }
+    };
+    Json(body).into_response()
 }
 
 /// The process can serve: its database answers.

@@ -89,7 +89,7 @@ pub async fn change_one_byte(store: &Store, sha256: &str) {
 
 /// The attachments of the task's events of this type, from the event rows.
 async fn attachments_in_events(store: &Store, event_type: &str) -> Vec<Value> {
-    assert!(store.settle(std::time::Duration::from_secs(30)).await.unwrap());
+    assert_eq!(store.settle(std::time::Duration::from_secs(30)).await.unwrap(), None);
     let mut found = Vec::new();
     let mut after = kehoach::store::feed::Cursor::default();
     loop {

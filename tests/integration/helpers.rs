@@ -75,9 +75,8 @@ impl TestDb {
     }
 
     /// A new database named after this process. Databases are dropped by the
-    /// next test run once their process has ended, not while tests run: a
-    /// DROP DATABASE holds a transaction open for seconds, and the PostgreSQL
-    /// feed (rightly) waits for every open transaction on the server.
+    /// next test run once their process has ended, not while tests run (a
+    /// DROP DATABASE takes seconds and would kill the tests' own sessions).
     pub async fn postgres() -> Self {
         Self::postgres_empty().await.initialised_as_simulation()
     }
@@ -295,9 +294,10 @@ pub async fn event_count(db: &TestDb) -> i64 {
 /// Every stored event in feed order, once the events committed so far are
 /// all readable (see `Store::settle`).
 pub async fn all_events(engine: &Engine) -> Vec<kehoach::store::feed::FeedEvent> {
-    assert!(
+    assert_eq!(
         engine.store.settle(std::time::Duration::from_secs(30)).await.unwrap(),
-        "a transaction stayed open"
+        None,
+        "a writer stayed open"
     );
     engine.store.read_feed(Default::default(), 100_000).await.unwrap()
 }

@@ -21,6 +21,7 @@ mod lists;
 mod reminders;
 mod review;
 mod scale;
+mod shared_server;
 mod shipped_plan;
 mod signin_security;
 mod strict;

@@ -32,7 +32,7 @@ fn refused(out: &std::process::Output, what: &str) {
 
 async fn events(db: &TestDb) -> Vec<kehoach::store::feed::FeedEvent> {
     let store = Store::open(&db.db_url()).await.unwrap();
-    assert!(store.settle(std::time::Duration::from_secs(30)).await.unwrap());
+    assert_eq!(store.settle(std::time::Duration::from_secs(30)).await.unwrap(), None);
     let events = store.read_feed(Default::default(), 100_000).await.unwrap();
     store.close().await;
     events

@@ -1,0 +1,126 @@
+//! One consistent view of the whole store, for a reader that must compare
+//! tables with each other while writers go on (`audit verify` beside a
+//! running `serve`): a read-only REPEATABLE READ transaction on PostgreSQL,
+//! a read transaction on SQLite (WAL: writers are not blocked).
+
+use super::feed::{decode_pg_row, decode_row, Cursor, FeedEvent};
+use super::{Store, StoreError};
+
+pub enum Snapshot {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$conn` bound to the snapshot's connection (`&mut
+/// SqliteConnection` or `&mut PgConnection`), like `with_pool!` for pools.
+#[macro_export]
+macro_rules! with_snapshot {
+    ($snap:expr, $conn:ident => $body:expr) => {
+        match $snap {
+            $crate::store::snapshot::Snapshot::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::store::snapshot::Snapshot::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+const SQLITE_RANGE: &str = "
+SELECT 0 AS tx, position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+       prev_hash, hash
+  FROM events
+ WHERE position > $1 AND position <= $2
+ ORDER BY position
+ LIMIT $3";
+
+const POSTGRES_RANGE: &str = "
+SELECT tx_id::text AS tx, position, aggregate_type, aggregate_id, sequence, event_type, event_version,
+       payload::text AS payload, metadata::text AS metadata, prev_hash, hash
+  FROM events
+ WHERE (tx_id, position) > ($1::text::xid8, $2)
+   AND (tx_id, position) <= ($3::text::xid8, $4)
+ ORDER BY tx_id, position
+ LIMIT $5";
+
+impl Store {
+    /// Opens a snapshot: every read through it sees the store as it was at
+    /// its first read.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        match self {
+            Store::Sqlite(pool) => Ok(Snapshot::Sqlite(
+                pool.begin().await.map_err(StoreError::query("mở ảnh chụp kho"))?,
+            )),
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(StoreError::query("mở ảnh chụp kho"))?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("mở ảnh chụp kho"))?;
+                // Walk the (tx_id, position) index rather than sort.
+                super::feed::in_feed_order(&mut tx).await?;
+                Ok(Snapshot::Postgres(tx))
+            }
+        }
+    }
+}
+
+impl Snapshot {
+    /// The cursor up to which the views have applied the events.
+    pub async fn views_checkpoint(&mut self) -> Result<Cursor, StoreError> {
+        let row: Option<(i64, i64)> = with_snapshot!(self, conn => sqlx::query_as(
+            "SELECT tx, position FROM projection_checkpoints WHERE name = $1")
+            .bind(crate::projections::VIEWS)
+            .fetch_optional(conn)
+            .await
+            .map_err(StoreError::query("đọc điểm kiểm"))?);
+        Ok(row.map(|(tx, position)| Cursor { tx, position }).unwrap_or_default())
+    }
+
+    /// Up to `limit` events after `after` and at or before `upto`, in feed
+    /// order: everything committed when the snapshot was taken (no horizon:
+    /// the snapshot does not move, so nothing can appear behind its reader).
+    pub async fn read_range(&mut self, after: Cursor, upto: Cursor, limit: i64) -> Result<Vec<FeedEvent>, StoreError> {
+        match self {
+            Snapshot::Sqlite(tx) => {
+                let rows = sqlx::query(SQLITE_RANGE)
+                    .bind(after.position)
+                    .bind(upto.position)
+                    .bind(limit)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(StoreError::query("đọc dòng sự kiện chung"))?;
+                rows.iter().map(decode_row).collect()
+            }
+            Snapshot::Postgres(tx) => {
+                let rows = sqlx::query(POSTGRES_RANGE)
+                    .bind(after.tx.to_string())
+                    .bind(after.position)
+                    .bind(upto.tx.to_string())
+                    .bind(upto.position)
+                    .bind(limit)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(StoreError::query("đọc dòng sự kiện chung"))?;
+                rows.iter().map(decode_pg_row).collect()
+            }
+        }
+    }
+
+    /// Ends the snapshot (it wrote nothing).
+    pub async fn close(self) {
+        let _ = match self {
+            Snapshot::Sqlite(tx) => tx.rollback().await,
+            Snapshot::Postgres(tx) => tx.rollback().await,
+        };
+    }
+}
+
+/// The cursor past every event there can be.
+pub const END: Cursor = Cursor {
+    tx: i64::MAX,
+    position: i64::MAX,
+};
