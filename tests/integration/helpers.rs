@@ -107,7 +107,14 @@ impl TestDb {
     /// (`tests/fixtures/release-0.1`, see its `make.sh`), never opened by
     /// this release before.
     pub async fn release_0_1(kind: &str) -> Self {
-        let fixtures = repo_root().join("tests/fixtures/release-0.1");
+        Self::release(kind, "release-0.1").await
+    }
+
+    /// A database holding the store that an earlier release made
+    /// (`tests/fixtures/{release}`, see its `make.sh`), never opened by this
+    /// release before.
+    pub async fn release(kind: &str, release: &str) -> Self {
+        let fixtures = repo_root().join("tests/fixtures").join(release);
         match kind {
             "sqlite" => {
                 let db = Self::sqlite_empty();

@@ -97,3 +97,122 @@ async fn a_release_0_1_store_opens_replays_and_verifies(kind: &str) {
     assert!(rebuild.status.success(), "{}", stderr(&rebuild));
 }
 on_both_stores!(release_0_1_store, a_release_0_1_store_opens_replays_and_verifies);
+
+/// The store of the release before the PostgreSQL feed's own-writers horizon
+/// (`tests/fixtures/release-0.2`, see its `make.sh`): two plans (one imported
+/// from a Word document, with coordinating agencies), accounts and their
+/// history, an evidence file, a return, a baseline sheet, reminders delivered
+/// to aiosmtpd, two checkpoints. This release opens it (migration 0019 adds
+/// the writers' trigger), reads it in the same order, verifies it, and goes
+/// on writing to it.
+async fn a_release_0_2_store_opens_replays_and_verifies(kind: &str) {
+    let db = TestDb::release(kind, "release-0.2").await;
+    let verify = kehoach(&db, &["audit", "verify"]);
+    let said = stdout(&verify);
+    assert!(verify.status.success(), "{said}{}", stderr(&verify));
+    for part in [
+        "648 sự kiện",
+        "2 điểm kiểm",
+        "79 khung nhìn khớp",
+        "5 tài khoản",
+        "1 tệp minh chứng",
+        "kho mô phỏng",
+    ] {
+        assert!(said.contains(part), "{part}: {said}");
+    }
+    // The views it left are the views this release makes of its events, in
+    // its order: a rebuild applies every event once and verifies the same.
+    let rebuild = kehoach(&db, &["--format", "json", "views", "rebuild"]);
+    assert!(rebuild.status.success(), "{}", stderr(&rebuild));
+    assert!(stdout(&rebuild).contains("648"), "{}", stdout(&rebuild));
+    let verify = kehoach(&db, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));
+
+    // What people did then reads back: the return's reason, the sheet.
+    let shipped = ["--plan", "duc-pho-de-an-13"];
+    let history = json_of(&kehoach(
+        &db,
+        &[&["--format", "json", "audit", "history", "II.1.2"][..], &shipped].concat(),
+    ));
+    let returned = history["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "MilestoneReturned")
+        .expect("the return");
+    assert_eq!(returned["actor"]["name"], "Nguyễn Văn An");
+    assert_eq!(returned["actor"]["channel"], "cli");
+    let iii12 = json_of(&kehoach(
+        &db,
+        &[
+            &["--now", "2023-04-21", "--format", "json", "task", "show", "III.1.2"][..],
+            &shipped,
+        ]
+        .concat(),
+    ));
+    assert_eq!(
+        obligation(&iii12, "register-2023", Some("UBND"))["timeliness"],
+        "on_time"
+    );
+    assert_eq!(
+        obligation(&iii12, "register-2023", Some("MTTQ"))["timeliness"],
+        "approved_late"
+    );
+    // The imported plan's coordinating agencies are still there.
+    let list = json_of(&kehoach(&db, &["--format", "json", "task", "list"]));
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["coordinators"].as_array().is_some_and(|c| !c.is_empty())),
+        "a task with coordinators"
+    );
+
+    // New actions append to the old chains; a checkpoint over old and new
+    // events, and all of it verifies.
+    let tuyen = "tuyen@btg.example";
+    let report = kehoach(
+        &db,
+        &[
+            &[
+                "--now",
+                "2024-01-10",
+                "task",
+                "report",
+                "II.1.2",
+                "--milestone",
+                "complete",
+            ][..],
+            &shipped,
+            &["--user", tuyen, "--note", "sau khi nâng cấp"],
+        ]
+        .concat(),
+    );
+    // BTG does not implement II.1.2: refused, nothing written.
+    assert_eq!(report.status.code(), Some(3), "{}", stderr(&report));
+    let mat = cli_user(&db, "MTTQ", "Hồ Văn Mới", "member");
+    let report = kehoach(
+        &db,
+        &[
+            &[
+                "--now",
+                "2024-01-10",
+                "task",
+                "report",
+                "III.1.2",
+                "--milestone",
+                "register-2024",
+            ][..],
+            &shipped,
+            &["--user", &mat, "--note", "sau khi nâng cấp"],
+        ]
+        .concat(),
+    );
+    assert!(report.status.success(), "{}", stderr(&report));
+    let checkpoint = kehoach(&db, &["--now", "2024-01-10", "audit", "checkpoint"]);
+    assert!(checkpoint.status.success(), "{}", stderr(&checkpoint));
+    let verify = kehoach(&db, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));
+    assert!(stdout(&verify).contains("3 điểm kiểm"), "{}", stdout(&verify));
+}
+on_both_stores!(release_0_2_store, a_release_0_2_store_opens_replays_and_verifies);
