@@ -79,22 +79,21 @@ pub const WRITER_LOCK: (i32, i32) = (1_801_807_983, 19);
 /// a later snapshot, which sees every writer below the horizon as ended.
 /// See docs/architecture.md, "Feed order on PostgreSQL".
 const POSTGRES_HORIZON: &str = "
-WITH snap AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x0),
-writers AS (
+SELECT x0, w.pid, w.xid, w.datname, w.xact_start, w.state, w.application_name, w.client
+  FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x0) snap
+  LEFT JOIN LATERAL (
     SELECT l.pid,
            coalesce(a.backend_xid::text,
                     (SELECT min(t.transactionid::text::bigint)::text FROM pg_locks t
                       WHERE t.locktype = 'transactionid' AND t.pid = l.pid AND t.mode = 'ExclusiveLock')) AS xid,
-           a.datname, extract(epoch FROM a.xact_start)::float8 AS xact_start, a.state, a.application_name, a.client_addr::text AS client
-      FROM pg_locks l
-      LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+           current_database()::text AS datname, extract(epoch FROM a.xact_start)::float8 AS xact_start, a.state,
+           a.application_name, a.client_addr::text AS client
+      FROM pg_locks l, LATERAL pg_stat_get_activity(l.pid) a
      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
        AND l.classid = 1801807983 AND l.objid = 19
        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
        AND l.pid <> pg_backend_pid()
-)
-SELECT snap.x0, w.pid, w.xid, w.datname, w.xact_start, w.state, w.application_name, w.client
-  FROM snap LEFT JOIN writers w ON w.xid IS NOT NULL";
+  ) w ON true";
 
 pub(crate) fn decode_row<R: Row>(row: &R) -> Result<FeedEvent, StoreError>
 where
