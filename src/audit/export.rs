@@ -7,6 +7,7 @@
 use crate::domain::plan::{Plan, PlanEvent};
 use crate::domain::task::{FileHash, Task, TaskEvent};
 use crate::store::feed::Cursor;
+use crate::store::snapshot::{Snapshot, END};
 use crate::store::{Store, StoreError};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -61,9 +62,24 @@ async fn write_file(store: &Store, out: &mut impl Write, sha256: &FileHash) -> R
 }
 
 /// Writes the export; returns the number of events written.
+///
+/// The events are read in one snapshot of the store: the header's count and
+/// the lines agree even while `serve` writes, and every event committed when
+/// the export began is in it.
 pub async fn export(store: &Store, out: &mut impl Write, now: DateTime<Utc>) -> Result<u64, ExportError> {
-    store.settle(std::time::Duration::from_secs(10)).await?;
-    let count = store.event_count().await?;
+    let mut snap = store.snapshot().await?;
+    let written = export_in(store, &mut snap, out, now).await;
+    snap.close().await;
+    written
+}
+
+async fn export_in(
+    store: &Store,
+    snap: &mut Snapshot,
+    out: &mut impl Write,
+    now: DateTime<Utc>,
+) -> Result<u64, ExportError> {
+    let count = snap.event_count().await?;
     writeln!(
         out,
         "{}",
@@ -73,7 +89,7 @@ pub async fn export(store: &Store, out: &mut impl Write, now: DateTime<Utc>) -> 
     let mut written = 0;
     let mut attached: Vec<FileHash> = Vec::new();
     loop {
-        let batch = store.read_feed(after, 5_000).await?;
+        let batch = snap.read_range(after, END, 5_000).await?;
         let Some(last) = batch.last().map(|e| e.cursor) else {
             break;
         };

@@ -110,6 +110,14 @@ impl Snapshot {
         }
     }
 
+    /// Number of events in the snapshot.
+    pub async fn event_count(&mut self) -> Result<i64, StoreError> {
+        crate::with_snapshot!(self, conn => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
+            .fetch_one(conn)
+            .await
+            .map_err(StoreError::query("đếm sự kiện")))
+    }
+
     /// Ends the snapshot (it wrote nothing).
     pub async fn close(self) {
         let _ = match self {

@@ -308,6 +308,12 @@ async fn a_writer_left_open_in_the_same_database_is_named_and_waited_for() {
         said.contains("khung nhìn chưa áp dụng") && said.contains(&format!("pg_terminate_backend({})", stuck.pid)),
         "{said}"
     );
+    // The export holds it too, and its header counts what it holds.
+    let export = ok(&kehoach(&db, &["audit", "export"]), "audit export");
+    let lines: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events = lines.iter().filter(|l| l["kind"] == "event").count();
+    assert_eq!(lines[0]["events"], events, "the header's count");
+    assert!(export.contains("trong lúc chờ"), "the export has the waiting report");
     // serve has had many rounds meanwhile.
     std::thread::sleep(std::time::Duration::from_secs(2));
 
