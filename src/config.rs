@@ -58,6 +58,41 @@ pub const DEFAULT_MAIL_FROM: &str = "kehoach <kehoach@localhost>";
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_OUTBOX_DIR: &str = "./data/outbox";
 
+/// The web address people reach a server listening on `addr` by: the
+/// address itself, or this machine's name when it listens on every
+/// interface (0.0.0.0 or ::, which no browser can open).
+pub fn base_url_for(addr: &std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        return format!("http://{host}:{}", addr.port());
+    }
+    format!("http://{addr}")
+}
+
+/// Whether `base_url` names the server listening on `addr`: the same port
+/// (80/443 by default) and, when it names an address, the same address. A
+/// name (kehoach.example) is taken to be right when the port is.
+pub fn base_url_matches(base_url: &str, addr: &std::net::SocketAddr) -> bool {
+    let (scheme, rest) = base_url.split_once("://").unwrap_or(("http", base_url));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, p.parse::<u16>().ok()),
+        _ => (authority, None),
+    };
+    let port = port.unwrap_or(if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 });
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let same_host = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => addr.ip().is_unspecified() || ip == addr.ip(),
+        Err(_) => true,
+    };
+    same_host && port == addr.port()
+}
+
 /// Mail settings: environment (`KEHOACH_SMTP_URL`, `KEHOACH_MAIL_FROM`,
 /// `KEHOACH_BASE_URL`, `KEHOACH_OUTBOX_DIR`, `KEHOACH_SMTP_MAX_ATTEMPTS`,
 /// `KEHOACH_SMTP_RETRY_HOURS`)
@@ -67,6 +102,9 @@ pub struct MailSettings {
     pub smtp_url: Option<String>,
     pub from: String,
     pub base_url: String,
+    /// Whether `base_url` was set (`KEHOACH_BASE_URL`, `base_url`); if not,
+    /// it is derived from the address `serve` listens on.
+    pub base_url_set: bool,
     pub outbox_dir: PathBuf,
     /// A cap on attempts, if one is set; by default retries span `retry_hours`.
     pub max_attempts: Option<u32>,
@@ -81,8 +119,13 @@ impl MailSettings {
             from: env("KEHOACH_MAIL_FROM")
                 .or_else(|| file.mail_from.clone())
                 .unwrap_or_else(|| DEFAULT_MAIL_FROM.into()),
+            base_url_set: env("KEHOACH_BASE_URL").or_else(|| file.base_url.clone()).is_some(),
             base_url: env("KEHOACH_BASE_URL")
                 .or_else(|| file.base_url.clone())
+                .or_else(|| {
+                    let listen = env("KEHOACH_LISTEN").or_else(|| file.listen.clone())?;
+                    Some(base_url_for(&listen.parse().ok()?))
+                })
                 .unwrap_or_else(|| DEFAULT_BASE_URL.into()),
             outbox_dir: env("KEHOACH_OUTBOX_DIR")
                 .map(PathBuf::from)
@@ -239,6 +282,26 @@ pub fn parse_now(s: &str) -> Result<DateTime<Utc>, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use super::{base_url_for, base_url_matches};
+
+    #[test]
+    fn the_web_address_follows_the_listening_address() {
+        let at = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert_eq!(base_url_for(&at("127.0.0.1:9000")), "http://127.0.0.1:9000");
+        assert_eq!(base_url_for(&at("[::1]:9000")), "http://[::1]:9000");
+        assert!(base_url_for(&at("0.0.0.0:9000")).ends_with(":9000"));
+        assert!(!base_url_for(&at("0.0.0.0:9000")).contains("0.0.0.0"));
+        assert!(base_url_matches("http://127.0.0.1:9000", &at("127.0.0.1:9000")));
+        assert!(base_url_matches("http://127.0.0.1:9000/", &at("0.0.0.0:9000")));
+        assert!(base_url_matches("http://kehoach.example:9000", &at("127.0.0.1:9000")));
+        assert!(base_url_matches("http://[::1]:9000", &at("[::1]:9000")));
+        assert!(!base_url_matches("http://127.0.0.1:8080", &at("127.0.0.1:9000")));
+        assert!(!base_url_matches("http://10.0.0.5:9000", &at("127.0.0.1:9000")));
+        // Behind a reverse proxy: said, since the ports differ.
+        assert!(!base_url_matches("https://kehoach.example", &at("127.0.0.1:8080")));
+        assert!(base_url_matches("https://kehoach.example", &at("0.0.0.0:443")));
+    }
+
     use super::*;
 
     #[test]

@@ -296,7 +296,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await
                 .map_err(|e| CliError::Input(e.to_string()))?;
             let engine = ctx.engine().await?;
-            let mail = config::MailSettings::resolve(&ctx.file);
+            let mut mail = config::MailSettings::resolve(&ctx.file);
+            // Links in e-mails and on pages lead to where this server listens,
+            // unless a web address is set; a set one that names another
+            // address is said once (right behind a reverse proxy).
+            if let Ok(actual) = listener.local_addr() {
+                if !mail.base_url_set {
+                    mail.base_url = config::base_url_for(&actual);
+                } else if !config::base_url_matches(&mail.base_url, &actual) {
+                    tracing::warn!(
+                        "địa chỉ web {} (KEHOACH_BASE_URL) khác địa chỉ serve đang nghe ({actual}): liên kết trong thư và trên trang dẫn tới {}; \
+                         đúng nếu có proxy phía trước, nếu không hãy sửa KEHOACH_BASE_URL hoặc bỏ nó đi",
+                        mail.base_url,
+                        mail.base_url
+                    );
+                }
+            }
             let dispatcher = remind::dispatcher(&mail)?;
             crate::serve::run(
                 engine,

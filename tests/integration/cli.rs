@@ -402,6 +402,82 @@ fn serve_starts_with_no_configuration_and_stops_on_ctrl_c() {
     assert!(emails() > 0, "serve should write reminders to ./data/outbox");
 }
 
+/// Without a web address set, the links `serve` sends lead to where it
+/// listens (`--listen`), not to port 8080; a web address set that names
+/// another address is said once, at start.
+#[test]
+fn links_lead_to_where_serve_listens() {
+    let start = |base_url: Option<&str>| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("workflows")).unwrap();
+        std::fs::copy(shipped_plan_path(), dir.path().join("workflows/plan.toml")).unwrap();
+        let port = free_port();
+        let mut command = bin();
+        command
+            .args(["serve", "--poll", "0.2", "--listen", &format!("127.0.0.1:{port}")])
+            .env_remove("KEHOACH_BASE_URL")
+            .env_remove("KEHOACH_LISTEN")
+            .env("KEHOACH_LOG", "info")
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(url) = base_url {
+            command.env("KEHOACH_BASE_URL", url);
+        }
+        (dir, port, command.spawn().unwrap())
+    };
+    let first_email = |dir: &std::path::Path, child: &mut std::process::Child| {
+        let outbox = dir.join("data/outbox");
+        for _ in 0..600 {
+            let found = std::fs::read_dir(&outbox)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .find(|e| e.path().extension().is_some_and(|x| x == "eml"));
+            if let Some(e) = found {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                // Decoded by Python's `email` package (tests/support/parse_eml.py).
+                let maildir = tempfile::tempdir().unwrap();
+                std::fs::create_dir(maildir.path().join("new")).unwrap();
+                std::fs::copy(e.path(), maildir.path().join("new/m.eml")).unwrap();
+                let out = Command::new(python())
+                    .arg(repo_root().join("tests/support/parse_eml.py"))
+                    .arg(maildir.path())
+                    .output()
+                    .unwrap();
+                let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("parse_eml.py");
+                return format!("{}\n{}", parsed[0]["text"], parsed[0]["html"]);
+            }
+            assert!(child.try_wait().unwrap().is_none(), "serve stopped");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("no e-mail written");
+    };
+
+    let (dir, port, mut child) = start(None);
+    let email = first_email(dir.path(), &mut child);
+    let _ = child.kill();
+    let log = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    assert!(email.contains(&format!("http://127.0.0.1:{port}/")), "{email}");
+    assert!(!email.contains("127.0.0.1:8080"), "{email}");
+    assert!(!log.contains("khác địa chỉ serve đang nghe"), "{log}");
+
+    let (dir, port, mut child) = start(Some("http://127.0.0.1:1"));
+    let email = first_email(dir.path(), &mut child);
+    let _ = child.kill();
+    let log = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    assert!(
+        email.contains("http://127.0.0.1:1/"),
+        "the address set is kept: {email}"
+    );
+    assert_eq!(
+        log.matches("khác địa chỉ serve đang nghe").count(),
+        1,
+        "said once, at start: {log}"
+    );
+    assert!(log.contains(&format!("127.0.0.1:{port}")), "{log}");
+}
+
 #[test]
 fn a_second_serve_on_one_sqlite_file_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();

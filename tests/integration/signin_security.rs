@@ -30,6 +30,7 @@ fn mailer(smtp: &SmtpServer) -> AccountMailer {
         smtp_url: Some(smtp.url()),
         from: "kehoach <kehoach@ducpho.example>".into(),
         base_url: "http://127.0.0.1".into(),
+        base_url_set: true,
         outbox_dir: std::env::temp_dir(),
         max_attempts: None,
         retry_hours: 1,
