@@ -114,14 +114,14 @@ pub struct MailSettings {
 impl MailSettings {
     pub fn resolve(file: &FileConfig) -> Self {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let base_url = env("KEHOACH_BASE_URL").or_else(|| file.base_url.clone());
         Self {
             smtp_url: env("KEHOACH_SMTP_URL").or_else(|| file.smtp_url.clone()),
             from: env("KEHOACH_MAIL_FROM")
                 .or_else(|| file.mail_from.clone())
                 .unwrap_or_else(|| DEFAULT_MAIL_FROM.into()),
-            base_url_set: env("KEHOACH_BASE_URL").or_else(|| file.base_url.clone()).is_some(),
-            base_url: env("KEHOACH_BASE_URL")
-                .or_else(|| file.base_url.clone())
+            base_url_set: base_url.is_some(),
+            base_url: base_url
                 .or_else(|| {
                     let listen = env("KEHOACH_LISTEN").or_else(|| file.listen.clone())?;
                     Some(base_url_for(&listen.parse().ok()?))
@@ -282,8 +282,6 @@ pub fn parse_now(s: &str) -> Result<DateTime<Utc>, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{base_url_for, base_url_matches};
-
     #[test]
     fn the_web_address_follows_the_listening_address() {
         let at = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();

@@ -7,7 +7,7 @@
 use crate::domain::plan::{Plan, PlanEvent};
 use crate::domain::task::{FileHash, Task, TaskEvent};
 use crate::store::feed::Cursor;
-use crate::store::snapshot::{Snapshot, END};
+use crate::store::snapshot::Snapshot;
 use crate::store::{Store, StoreError};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -89,7 +89,7 @@ async fn export_in(
     let mut written = 0;
     let mut attached: Vec<FileHash> = Vec::new();
     loop {
-        let batch = snap.read_range(after, END, 5_000).await?;
+        let batch = snap.read_range(after, Cursor::END, 5_000).await?;
         let Some(last) = batch.last().map(|e| e.cursor) else {
             break;
         };

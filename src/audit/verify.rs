@@ -18,7 +18,7 @@ use crate::domain::task::{Attachment, Task, TaskEvent};
 use crate::projections::{apply_plan_event, apply_task_event, OutboxRow, PlanView, TaskView};
 use crate::store::feed::{Cursor, FeedEvent};
 use crate::store::info::{self, InfoRow, StoreEvent};
-use crate::store::snapshot::{Snapshot, END};
+use crate::store::snapshot::Snapshot;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use cqrs_es::Aggregate;
@@ -552,6 +552,16 @@ impl Checker {
         }
     }
 
+    /// Checks the next event in feed order and moves the cursor every
+    /// later checkpoint's coverage is measured from past it.
+    pub fn take(&mut self, e: &FeedEvent) -> Result<(), Problem> {
+        self.check(e)?;
+        if e.aggregate_type != CHECKPOINT {
+            self.covered = e.cursor;
+        }
+        Ok(())
+    }
+
     /// After the pass: each kept root must be the root of a checkpoint of
     /// this store (each checkpoint's root was recomputed from the events as
     /// they are now, over the heads at its `up_to`, by `check_checkpoint`).
@@ -632,19 +642,10 @@ impl Checker {
     }
 }
 
-/// Reads every event committed so far in feed order through a `Checker`.
-/// Returns the checker, or the first problem found.
+/// Reads every event the feed can read, in feed order, through a `Checker`
+/// (what `audit checkpoint` covers). Returns the checker, or the first
+/// problem found.
 pub async fn check_store(store: &Store, progress: impl Fn(u64)) -> Result<Result<Checker, Problem>, StoreError> {
-    check_store_keeping(store, &[], progress).await
-}
-
-/// `check_store`, also checking that each of the `kept` roots (lower-case
-/// hex, see `parse_root`) is the root of a checkpoint that still holds.
-pub async fn check_store_keeping(
-    store: &Store,
-    kept: &[String],
-    progress: impl Fn(u64),
-) -> Result<Result<Checker, Problem>, StoreError> {
     store.settle(std::time::Duration::from_secs(10)).await?;
     // A reader task fetches the next page while this one checks the last:
     // the database and the hashing overlap instead of taking turns.
@@ -666,14 +667,10 @@ pub async fn check_store_keeping(
         }
     });
     let mut checker = Checker::with_store_info(store.info_row().await?);
-    checker.kept = kept.iter().cloned().collect();
     while let Some(page) = received.recv().await {
         for e in &page? {
-            if let Err(p) = checker.check(e) {
+            if let Err(p) = checker.take(e) {
                 return Ok(Err(p));
-            }
-            if e.aggregate_type != CHECKPOINT {
-                checker.covered = e.cursor;
             }
         }
         progress(checker.summary.events);
@@ -682,7 +679,7 @@ pub async fn check_store_keeping(
         // The store may have been initialised while the pass ran.
         checker.store_row = store.info_row().await?;
     }
-    if let Err(p) = checker.check_store_kind().and_then(|()| checker.check_kept_roots()) {
+    if let Err(p) = checker.check_store_kind() {
         return Ok(Err(p));
     }
     Ok(Ok(checker))
@@ -754,11 +751,8 @@ async fn check_range(
         };
         after = last.cursor;
         for e in &page {
-            if let Err(p) = checker.check(e) {
+            if let Err(p) = checker.take(e) {
                 return Ok(Err(p));
-            }
-            if e.aggregate_type != CHECKPOINT {
-                checker.covered = e.cursor;
             }
         }
         progress(checker.summary.events);
@@ -805,7 +799,7 @@ async fn verify_in(
     // The events committed after (their chains and checkpoints), not yet in
     // the views.
     let applied = checker.summary.events;
-    if let Err(p) = check_range(snap, &mut checker, reached, END, progress).await? {
+    if let Err(p) = check_range(snap, &mut checker, reached, Cursor::END, progress).await? {
         return Ok(Err(p));
     }
     checker.summary.unseen = checker.summary.events - applied;

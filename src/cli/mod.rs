@@ -305,9 +305,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     mail.base_url = config::base_url_for(&actual);
                 } else if !config::base_url_matches(&mail.base_url, &actual) {
                     tracing::warn!(
-                        "địa chỉ web {} (KEHOACH_BASE_URL) khác địa chỉ serve đang nghe ({actual}): liên kết trong thư và trên trang dẫn tới {}; \
+                        "địa chỉ web {0} (KEHOACH_BASE_URL) khác địa chỉ serve đang nghe ({actual}): liên kết trong thư và trên trang dẫn tới {0}; \
                          đúng nếu có proxy phía trước, nếu không hãy sửa KEHOACH_BASE_URL hoặc bỏ nó đi",
-                        mail.base_url,
                         mail.base_url
                     );
                 }

@@ -467,14 +467,16 @@ pub async fn catch_up(store: &Store) -> Result<CatchUp, StoreError> {
 /// included): what `/health` reports as the views' lag.
 pub async fn views_behind(store: &Store) -> Result<i64, StoreError> {
     let sql = match store {
+        // The checkpoint (none yet: before every event), read once.
         Store::Sqlite(_) => {
-            "SELECT count(*) FROM events WHERE position > \
-             coalesce((SELECT position FROM projection_checkpoints WHERE name = $1), 0)"
+            "SELECT count(*) FROM events e, \
+             (SELECT coalesce(max(position), 0) AS p FROM projection_checkpoints WHERE name = $1) c \
+             WHERE e.position > c.p"
         }
         Store::Postgres(_) => {
-            "SELECT count(*) FROM events WHERE (tx_id, position) > \
-             (coalesce((SELECT tx FROM projection_checkpoints WHERE name = $1), 0)::text::xid8, \
-              coalesce((SELECT position FROM projection_checkpoints WHERE name = $1), 0))"
+            "SELECT count(*) FROM events e, \
+             (SELECT coalesce(max(tx), 0) AS t, coalesce(max(position), 0) AS p FROM projection_checkpoints WHERE name = $1) c \
+             WHERE (e.tx_id, e.position) > (c.t::text::xid8, c.p)"
         }
     };
     crate::with_pool!(store, pool => sqlx::query_scalar::<_, i64>(sql)

@@ -16,6 +16,14 @@ pub struct Cursor {
     pub position: i64,
 }
 
+impl Cursor {
+    /// Past every event there can be.
+    pub const END: Cursor = Cursor {
+        tx: i64::MAX,
+        position: i64::MAX,
+    };
+}
+
 #[derive(Debug, Clone)]
 pub struct FeedEvent {
     pub cursor: Cursor,
@@ -50,31 +58,29 @@ impl FeedEvent {
     }
 }
 
-const SQLITE_FEED: &str = "
+/// The events after one cursor and at or before another, in feed order:
+/// the feed reads up to its horizon (`read_after_*`), a snapshot up to any
+/// cursor (`Snapshot::read_range`).
+const SQLITE_RANGE: &str = "
 SELECT 0 AS tx, position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
        prev_hash, hash
   FROM events
- WHERE position > $1
+ WHERE position > $1 AND position <= $2
  ORDER BY position
- LIMIT $2";
+ LIMIT $3";
 
-const POSTGRES_FEED: &str = "
+const POSTGRES_RANGE: &str = "
 SELECT tx_id::text AS tx, position, aggregate_type, aggregate_id, sequence, event_type, event_version,
        payload::text AS payload, metadata::text AS metadata, prev_hash, hash
   FROM events
  WHERE (tx_id, position) > ($1::text::xid8, $2)
-   AND tx_id < $3::text::xid8
+   AND (tx_id, position) <= ($3::text::xid8, $4)
  ORDER BY tx_id, position
- LIMIT $4";
-
-/// The two keys of the shared advisory lock that every transaction writing
-/// events holds from before its first write until it ends (migration 0019
-/// takes it for any INSERT into events).
-pub const WRITER_LOCK: (i32, i32) = (1_801_807_983, 19);
+ LIMIT $5";
 
 /// The transaction id below which every event writer has ended (`x0`, the
 /// first id not yet finished at the statement's start, lowered to the id of
-/// the oldest writer still holding [`WRITER_LOCK`]), with that writer. Runs
+/// the oldest writer still holding the writers' lock of migration 0019), with that writer. Runs
 /// as its own statement: the statement that reads the feed afterwards takes
 /// a later snapshot, which sees every writer below the horizon as ended.
 /// See docs/architecture.md, "Feed order on PostgreSQL".
@@ -95,7 +101,7 @@ SELECT x0, w.pid, w.xid, w.datname, w.xact_start, w.state, w.application_name, w
        AND l.pid <> pg_backend_pid()
   ) w ON true";
 
-pub(crate) fn decode_row<R: Row>(row: &R) -> Result<FeedEvent, StoreError>
+fn decode_row<R: Row>(row: &R) -> Result<FeedEvent, StoreError>
 where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -131,14 +137,25 @@ where
 /// Reads up to `limit` events after `after`, in feed order, from any executor
 /// of the store (a pool or an open transaction).
 pub async fn read_after_sqlite(
-    exec: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::SqliteConnection,
     after: Cursor,
     limit: i64,
 ) -> Result<Vec<FeedEvent>, StoreError> {
-    let rows = sqlx::query(SQLITE_FEED)
+    read_range_sqlite(conn, after, Cursor::END, limit).await
+}
+
+/// Up to `limit` events after `after` and at or before `upto`, in feed order.
+pub async fn read_range_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    after: Cursor,
+    upto: Cursor,
+    limit: i64,
+) -> Result<Vec<FeedEvent>, StoreError> {
+    let rows = sqlx::query(SQLITE_RANGE)
         .bind(after.position)
+        .bind(upto.position)
         .bind(limit)
-        .fetch_all(exec)
+        .fetch_all(conn)
         .await
         .map_err(StoreError::query("đọc dòng sự kiện chung"))?;
     rows.iter().map(decode_row).collect()
@@ -164,6 +181,9 @@ pub struct Blocker {
 /// How far the PostgreSQL feed can read now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Horizon {
+    /// The first transaction id not finished when it was computed (x0):
+    /// every event committed before is below it.
+    pub next: i64,
     /// Every event with a transaction id below this is readable, for good.
     pub below: i64,
     /// The oldest writer still open, which holds `below` where it is.
@@ -194,6 +214,7 @@ pub async fn horizon(conn: &mut sqlx::PgConnection) -> Result<Horizon, StoreErro
         let x0: String = row.try_get("x0").map_err(StoreError::query("đọc mốc giao dịch"))?;
         let x0: u64 = x0.parse().map_err(|_| corrupt("pg_snapshot_xmax", &x0))?;
         let h = horizon.get_or_insert(Horizon {
+            next: x0 as i64,
             below: x0 as i64,
             blocker: None,
         });
@@ -206,20 +227,21 @@ pub async fn horizon(conn: &mut sqlx::PgConnection) -> Result<Horizon, StoreErro
         let short: u64 = xid.parse().map_err(|_| corrupt("backend_xid", &xid))?;
         let Some(full) = widen(short as u32, x0) else { continue };
         if (full as i64) < h.below {
+            let text = |c: &str| {
+                row.try_get::<Option<String>, _>(c)
+                    .map_err(StoreError::query("đọc mốc giao dịch"))
+            };
             h.below = full as i64;
             h.blocker = Some(Blocker {
                 pid: row.try_get("pid").map_err(StoreError::query("đọc mốc giao dịch"))?,
-                database: row.try_get("datname").map_err(StoreError::query("đọc mốc giao dịch"))?,
+                database: text("datname")?,
                 since: row
                     .try_get::<Option<f64>, _>("xact_start")
                     .map_err(StoreError::query("đọc mốc giao dịch"))?
                     .and_then(|t| chrono::DateTime::from_timestamp_millis((t * 1000.0) as i64)),
-                state: row.try_get("state").map_err(StoreError::query("đọc mốc giao dịch"))?,
-                application: row
-                    .try_get::<Option<String>, _>("application_name")
-                    .map_err(StoreError::query("đọc mốc giao dịch"))?
-                    .filter(|a| !a.is_empty()),
-                client: row.try_get("client").map_err(StoreError::query("đọc mốc giao dịch"))?,
+                state: text("state")?,
+                application: text("application_name")?.filter(|a| !a.is_empty()),
+                client: text("client")?,
                 xid: full as i64,
             });
         }
@@ -236,19 +258,35 @@ pub async fn read_after_postgres(
     limit: i64,
 ) -> Result<Vec<FeedEvent>, StoreError> {
     let below = horizon(&mut *conn).await?.below;
-    let rows = sqlx::query(POSTGRES_FEED)
+    // `tx_id < below` is `(tx_id, position) <= (below - 1, any position)`.
+    let upto = Cursor {
+        tx: below - 1,
+        position: i64::MAX,
+    };
+    read_range_postgres(conn, after, upto, limit).await
+}
+
+/// Up to `limit` events after `after` and at or before `upto`, in feed order.
+pub async fn read_range_postgres(
+    conn: &mut sqlx::PgConnection,
+    after: Cursor,
+    upto: Cursor,
+    limit: i64,
+) -> Result<Vec<FeedEvent>, StoreError> {
+    let rows = sqlx::query(POSTGRES_RANGE)
         .bind(after.tx.to_string())
         .bind(after.position)
-        .bind(below.to_string())
+        .bind(upto.tx.to_string())
+        .bind(upto.position)
         .bind(limit)
-        .fetch_all(&mut *conn)
+        .fetch_all(conn)
         .await
         .map_err(StoreError::query("đọc dòng sự kiện chung"))?;
     rows.iter().map(decode_pg_row).collect()
 }
 
 /// A PostgreSQL feed row: the event and its transaction id (as text, `xid8`).
-pub(crate) fn decode_pg_row(row: &sqlx::postgres::PgRow) -> Result<FeedEvent, StoreError> {
+fn decode_pg_row(row: &sqlx::postgres::PgRow) -> Result<FeedEvent, StoreError> {
     let mut event = decode_row(row)?;
     let tx: String = row.try_get("tx").map_err(StoreError::query("đọc dòng sự kiện chung"))?;
     event.cursor.tx = tx.parse().map_err(|_| StoreError::Corrupt {
@@ -258,18 +296,13 @@ pub(crate) fn decode_pg_row(row: &sqlx::postgres::PgRow) -> Result<FeedEvent, St
     Ok(event)
 }
 
-/// The statement of [`begin_writing`] ([`WRITER_LOCK`]'s keys).
-pub const BEGIN_WRITING: &str =
-    "SELECT pg_advisory_xact_lock_shared(1801807983, 19), set_config('kehoach.feed_writer', 'on', true)";
-
-/// Takes the writer's lock at the start of a PostgreSQL transaction that
-/// will write other tables before it writes events (the trigger of
-/// migration 0019 takes it itself when events come first).
-pub async fn begin_writing(tx: &mut sqlx::PgConnection) -> Result<(), StoreError> {
-    sqlx::query(BEGIN_WRITING)
+/// Takes the writers' lock of migration 0019 at the start of a PostgreSQL
+/// transaction that will write other tables before it writes events (the
+/// trigger takes it itself when events come first).
+pub async fn begin_writing(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock_shared(1801807983, 19), set_config('kehoach.feed_writer', 'on', true)")
         .execute(tx)
-        .await
-        .map_err(StoreError::query("đăng ký giao dịch ghi sự kiện"))?;
+        .await?;
     Ok(())
 }
 
@@ -367,17 +400,10 @@ impl Store {
     pub async fn settle(&self, patience: std::time::Duration) -> Result<Option<Blocker>, StoreError> {
         let Store::Postgres(pool) = self else { return Ok(None) };
         let mut conn = pool.acquire().await.map_err(StoreError::query("đọc mốc giao dịch"))?;
-        let first = horizon(&mut conn).await?;
-        // The first id not finished when this call began: everything
-        // committed before the call is below it.
-        let target: i64 = sqlx::query_scalar::<_, String>("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(StoreError::query("đọc mốc giao dịch"))?
-            .parse()
-            .unwrap_or(i64::MAX);
+        let mut now = horizon(&mut conn).await?;
+        // Everything committed before this call is below it.
+        let target = now.next;
         let started = std::time::Instant::now();
-        let mut now = first;
         while now.below < target {
             // A writer already open for longer than the patience is not
             // one about to commit: no use waiting for it.

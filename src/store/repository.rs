@@ -354,7 +354,7 @@ async fn write(store: &Store, appends: &[Append], request: Option<&RequestRecord
             // transaction its id, which the feed's horizon must know of.
             let begin = async {
                 let mut tx = pool.begin().await?;
-                sqlx::query(super::feed::BEGIN_WRITING).execute(&mut *tx).await?;
+                super::feed::begin_writing(&mut tx).await?;
                 Ok::<_, sqlx::Error>(tx)
             };
             insert_chained!(begin, INSERT_EVENT_POSTGRES, &CLOCK_POSTGRES, appends, request)

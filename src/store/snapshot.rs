@@ -3,7 +3,7 @@
 //! running `serve`): a read-only REPEATABLE READ transaction on PostgreSQL,
 //! a read transaction on SQLite (WAL: writers are not blocked).
 
-use super::feed::{decode_pg_row, decode_row, Cursor, FeedEvent};
+use super::feed::{read_range_postgres, read_range_sqlite, Cursor, FeedEvent};
 use super::{Store, StoreError};
 
 pub enum Snapshot {
@@ -28,23 +28,6 @@ macro_rules! with_snapshot {
         }
     };
 }
-
-const SQLITE_RANGE: &str = "
-SELECT 0 AS tx, position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
-       prev_hash, hash
-  FROM events
- WHERE position > $1 AND position <= $2
- ORDER BY position
- LIMIT $3";
-
-const POSTGRES_RANGE: &str = "
-SELECT tx_id::text AS tx, position, aggregate_type, aggregate_id, sequence, event_type, event_version,
-       payload::text AS payload, metadata::text AS metadata, prev_hash, hash
-  FROM events
- WHERE (tx_id, position) > ($1::text::xid8, $2)
-   AND (tx_id, position) <= ($3::text::xid8, $4)
- ORDER BY tx_id, position
- LIMIT $5";
 
 impl Store {
     /// Opens a snapshot: every read through it sees the store as it was at
@@ -85,28 +68,8 @@ impl Snapshot {
     /// the snapshot does not move, so nothing can appear behind its reader).
     pub async fn read_range(&mut self, after: Cursor, upto: Cursor, limit: i64) -> Result<Vec<FeedEvent>, StoreError> {
         match self {
-            Snapshot::Sqlite(tx) => {
-                let rows = sqlx::query(SQLITE_RANGE)
-                    .bind(after.position)
-                    .bind(upto.position)
-                    .bind(limit)
-                    .fetch_all(&mut **tx)
-                    .await
-                    .map_err(StoreError::query("đọc dòng sự kiện chung"))?;
-                rows.iter().map(decode_row).collect()
-            }
-            Snapshot::Postgres(tx) => {
-                let rows = sqlx::query(POSTGRES_RANGE)
-                    .bind(after.tx.to_string())
-                    .bind(after.position)
-                    .bind(upto.tx.to_string())
-                    .bind(upto.position)
-                    .bind(limit)
-                    .fetch_all(&mut **tx)
-                    .await
-                    .map_err(StoreError::query("đọc dòng sự kiện chung"))?;
-                rows.iter().map(decode_pg_row).collect()
-            }
+            Snapshot::Sqlite(tx) => read_range_sqlite(tx, after, upto, limit).await,
+            Snapshot::Postgres(tx) => read_range_postgres(tx, after, upto, limit).await,
         }
     }
 
@@ -126,9 +89,3 @@ impl Snapshot {
         };
     }
 }
-
-/// The cursor past every event there can be.
-pub const END: Cursor = Cursor {
-    tx: i64::MAX,
-    position: i64::MAX,
-};

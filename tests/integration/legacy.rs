@@ -170,44 +170,22 @@ async fn a_release_0_2_store_opens_replays_and_verifies(kind: &str) {
 
     // New actions append to the old chains; a checkpoint over old and new
     // events, and all of it verifies.
-    let tuyen = "tuyen@btg.example";
-    let report = kehoach(
-        &db,
-        &[
+    let report = |task: &str, milestone: &str, user: &str| {
+        kehoach(
+            &db,
             &[
-                "--now",
-                "2024-01-10",
-                "task",
-                "report",
-                "II.1.2",
-                "--milestone",
-                "complete",
-            ][..],
-            &shipped,
-            &["--user", tuyen, "--note", "sau khi nâng cấp"],
-        ]
-        .concat(),
-    );
+                &["--now", "2024-01-10", "task", "report", task, "--milestone", milestone][..],
+                &shipped,
+                &["--user", user, "--note", "sau khi nâng cấp"],
+            ]
+            .concat(),
+        )
+    };
     // BTG does not implement II.1.2: refused, nothing written.
-    assert_eq!(report.status.code(), Some(3), "{}", stderr(&report));
+    let refused = report("II.1.2", "complete", "tuyen@btg.example");
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
     let mat = cli_user(&db, "MTTQ", "Hồ Văn Mới", "member");
-    let report = kehoach(
-        &db,
-        &[
-            &[
-                "--now",
-                "2024-01-10",
-                "task",
-                "report",
-                "III.1.2",
-                "--milestone",
-                "register-2024",
-            ][..],
-            &shipped,
-            &["--user", &mat, "--note", "sau khi nâng cấp"],
-        ]
-        .concat(),
-    );
+    let report = report("III.1.2", "register-2024", &mat);
     assert!(report.status.success(), "{}", stderr(&report));
     let checkpoint = kehoach(&db, &["--now", "2024-01-10", "audit", "checkpoint"]);
     assert!(checkpoint.status.success(), "{}", stderr(&checkpoint));

@@ -22,7 +22,7 @@ impl OpenTransaction {
         let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
         sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
         if writer {
-            // The statement `store::feed::BEGIN_WRITING` runs.
+            // What `store::feed::begin_writing` takes.
             sqlx::query("SELECT pg_advisory_xact_lock_shared(1801807983, 19)")
                 .execute(&mut conn)
                 .await
