@@ -335,16 +335,19 @@ impl Store {
         Ok(row.and_then(|(secret, step)| secret.map(|s| (s, step))))
     }
 
-    /// The secret being set up (not yet confirmed by a code), made if none.
-    pub async fn pending_totp_secret(&self, user_id: &str) -> Result<String, StoreError> {
-        let existing: Option<Option<String>> = crate::with_pool!(self, pool => sqlx::query_scalar("SELECT totp_pending FROM users WHERE id = $1")
-            .bind(user_id).fetch_optional(pool).await.map_err(StoreError::query("đọc xác thực hai bước"))?);
+    /// The secret being set up in this session (not yet confirmed by a
+    /// code), drawn for the session if it has none: each session of an
+    /// account is offered its own.
+    pub async fn pending_totp_secret(&self, session_token: &str) -> Result<String, StoreError> {
+        let key = super::store::digest(session_token);
+        let existing: Option<Option<String>> = crate::with_pool!(self, pool => sqlx::query_scalar("SELECT totp_pending FROM sessions WHERE token_hash = $1")
+            .bind(&key).fetch_optional(pool).await.map_err(StoreError::query("đọc xác thực hai bước"))?);
         if let Some(Some(secret)) = existing {
             return Ok(secret);
         }
         let secret = super::totp::base32(&rand::random::<[u8; super::totp::SECRET_BYTES]>());
-        crate::with_pool!(self, pool => sqlx::query("UPDATE users SET totp_pending = $1 WHERE id = $2")
-            .bind(&secret).bind(user_id).execute(pool).await.map(|_| ()).map_err(StoreError::query("ghi xác thực hai bước"))?);
+        crate::with_pool!(self, pool => sqlx::query("UPDATE sessions SET totp_pending = $1 WHERE token_hash = $2")
+            .bind(&secret).bind(&key).execute(pool).await.map(|_| ()).map_err(StoreError::query("ghi xác thực hai bước"))?);
         Ok(secret)
     }
 
@@ -481,8 +484,14 @@ impl Engine {
     /// Turns on two-factor sign-in with the secret being set up, if `code`
     /// is a current code of it; returns the new recovery codes (shown once,
     /// stored hashed), or None for a wrong code.
-    pub async fn enable_totp(&self, user: &User, code: &str, by: Actor) -> Result<Option<Vec<String>>, AccountError> {
-        let secret = self.store.pending_totp_secret(&user.id).await?;
+    pub async fn enable_totp(
+        &self,
+        user: &User,
+        session_token: &str,
+        code: &str,
+        by: Actor,
+    ) -> Result<Option<Vec<String>>, AccountError> {
+        let secret = self.store.pending_totp_secret(session_token).await?;
         let key = super::totp::from_base32(&secret).unwrap_or_default();
         let Some(step) = super::totp::accepted_step(&key, code, self.clock.now().timestamp(), 0) else {
             return Ok(None);

@@ -317,6 +317,37 @@ pub struct Entry {
     /// When the store recorded the event, by the database's clock (none
     /// for events written before recorded times existed).
     pub recorded_at: Option<DateTime<chrono::FixedOffset>>,
+    /// The details as a page shows them: e-mail deliveries without their
+    /// Message-IDs, server replies and file paths (those stay in the
+    /// export and `audit history`).
+    #[serde(skip)]
+    pub page_details: String,
+}
+
+impl Entry {
+    /// Whether the entry is about e-mail delivery (queued, batched,
+    /// attempted, sent, failed, requeued reminders), which the task page
+    /// shows only when asked to.
+    pub fn is_delivery(&self) -> bool {
+        self.event.starts_with("Reminder")
+    }
+}
+
+/// What a page shows of an event's details: deliveries say to which
+/// addresses and how it went, never a Message-ID, a server's reply or a
+/// path; every other event its details as they are.
+fn page_details(e: &TaskEvent, details: &str) -> String {
+    match e {
+        TaskEvent::ReminderSent { .. } | TaskEvent::ReminderRequeued { .. } => String::new(),
+        TaskEvent::ReminderFailed { .. } => "máy chủ thư chưa nhận; sẽ thử lại".into(),
+        TaskEvent::ReminderBatched { addresses, .. } => format!("đến {}", addresses.join(", ")),
+        TaskEvent::ReminderAttempted { results, .. } => results
+            .iter()
+            .map(|r| format!("{} {}", r.address, address_outcome_vi(r.outcome)))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => details.to_string(),
+    }
 }
 
 /// A task's history up to `as_of` (all of it without), and its state then.
@@ -341,7 +372,9 @@ impl History {
                 continue;
             }
             let (what, details) = describe(&s.event, &task);
+            let page_details = page_details(&s.event, &details);
             entries.push(Entry {
+                page_details,
                 sequence: s.sequence,
                 at: s.event.stamp().at.with_timezone(&tz).fixed_offset(),
                 actor: s.event.stamp().by.clone(),
@@ -426,6 +459,7 @@ impl History {
                 event: "PlanAmended",
                 what: format!("Thay đổi danh bạ cơ quan trong kế hoạch {}", self.key.plan),
                 details: format!("{}{file}", lines.join("; ")),
+                page_details: format!("{}{file}", lines.join("; ")),
                 hash: s.hash.clone(),
                 recorded_at: s.metadata["recorded_at"]
                     .as_str()

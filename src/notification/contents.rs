@@ -11,11 +11,12 @@
 //!   obligation waived or cancelled meanwhile is not listed at all. Every
 //!   notice stays in the digest's delivery records (`ReminderBatched`,
 //!   `ReminderAttempted`): folding changes the wording, never what was sent.
-//! - **Order of urgency** ([`by_urgency`]): overdue items first, the longest
-//!   overdue first (an escalation before a plain overdue reminder on the
-//!   same day); then returned milestones; then milestones waiting for the
-//!   recipient's decision; then upcoming deadlines, the soonest first; then
-//!   what is only for information (submitted by the recipient, approved).
+//! - **This month's work first** ([`by_urgency`]): deadlines in the next 30
+//!   days, the soonest first; then returned milestones; then milestones
+//!   waiting for the recipient's decision; then overdue items, the most
+//!   recently due first and the oldest last (an escalation before a plain
+//!   overdue reminder of the same day); then later deadlines; then what is
+//!   only for information (submitted by the recipient, approved).
 //!   Ties go by task, milestone and obligation, so the order is stable.
 //! - **Counts** ([`Counts`]): distinct milestones and distinct tasks in all,
 //!   and distinct milestones per state, each state with its link.
@@ -162,20 +163,27 @@ pub fn to_decide(it: &DigestItem) -> bool {
     it.kind == ItemKind::Submitted && matches!(it.role, Role::Lead | Role::Advisory)
 }
 
-/// The tier of an item in the order of urgency (lower comes first).
+/// Days ahead that count as this month's work: first in a digest.
+pub const SOON_DAYS: i64 = 30;
+
+/// The tier of an item in a digest's order (lower comes first).
 fn tier(it: &DigestItem) -> u8 {
     match it.kind {
-        ItemKind::Escalation | ItemKind::Overdue => 0,
+        ItemKind::Upcoming if it.days_left <= SOON_DAYS => 0,
         ItemKind::Returned => 1,
         ItemKind::Submitted if to_decide(it) => 2,
-        ItemKind::Upcoming => 3,
-        ItemKind::Submitted => 4,
-        ItemKind::Approved => 5,
+        ItemKind::Escalation | ItemKind::Overdue => 3,
+        ItemKind::Upcoming => 4,
+        ItemKind::Submitted => 5,
+        ItemKind::Approved => 6,
     }
 }
 
+/// The key of an item's place: its tier, then the soonest deadline first,
+/// except overdue items, the most recently due first and the oldest last.
 fn urgency(it: &DigestItem) -> (u8, i64, bool) {
-    (tier(it), it.days_left, it.kind != ItemKind::Escalation)
+    let days = if tier(it) == 3 { -it.days_left } else { it.days_left };
+    (tier(it), days, it.kind != ItemKind::Escalation)
 }
 
 /// Sorts items most urgent first (see the module documentation).
@@ -386,7 +394,7 @@ mod tests {
         ];
         by_urgency(&mut items);
         let order: Vec<&str> = items.iter().map(|i| i.milestone_id.as_str()).collect();
-        assert_eq!(order, ["e10", "o10", "o3", "r", "s", "soon", "later", "mine", "a"]);
+        assert_eq!(order, ["soon", "later", "r", "s", "o3", "e10", "o10", "mine", "a"]);
     }
 
     #[test]

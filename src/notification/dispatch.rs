@@ -835,7 +835,25 @@ fn pending(
         due,
         days_left: (due - window).num_days(),
         note: record.and_then(|r| r.note.clone()),
-        link: format!("{}/tasks/{plan_id}/{task}", base_url.trim_end_matches('/')),
+        link: String::new(),
+    };
+    // Straight to the agency's part of the milestone, with the form the
+    // recipient is asked to use open.
+    let open = match (item.role, item.kind) {
+        _ if super::contents::to_decide(&item) => Some("approve"),
+        (Role::Implementer, ItemKind::Overdue | ItemKind::Escalation | ItemKind::Upcoming | ItemKind::Returned) => {
+            Some("report")
+        }
+        _ => None,
+    };
+    let label = owed.map_or_else(|| "chung".to_string(), |o| o.label());
+    let item = DigestItem {
+        link: format!(
+            "{}{}",
+            base_url.trim_end_matches('/'),
+            crate::projections::lists::obligation_link(plan_id, task, m.spec.id.as_str(), &label, open)
+        ),
+        ..item
     };
     Some(Pending {
         item,

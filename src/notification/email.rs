@@ -331,12 +331,12 @@ fn template_context(d: &Digest, subject: &str, full: usize) -> Value {
     let shown = full.min(d.items.len());
     let listing = if shown < d.items.len() {
         format!(
-            "Dưới đây là {shown} mục khẩn nhất trong {} mục (quá hạn lâu nhất trước, rồi bị trả lại, chờ duyệt, \
-             sắp đến hạn); các mục còn lại xem theo các đường dẫn ở trên.",
+            "Dưới đây là {shown} mục cần làm trước trong {} mục (hạn trong 30 ngày tới, rồi bị trả lại, chờ duyệt, \
+             rồi quá hạn, lâu nhất sau cùng); các mục còn lại xem theo các đường dẫn ở trên.",
             d.items.len()
         )
     } else {
-        "Chi tiết từng mục, khẩn nhất trước:".to_owned()
+        "Chi tiết từng mục, việc trong tháng trước:".to_owned()
     };
     let items: Vec<Value> = d.items.iter().take(shown).map(item_context).collect();
     context! {
@@ -1199,7 +1199,10 @@ mod tests {
         let text = part(&parts, "text/plain");
         let html = part(&parts, "text/html");
         assert_eq!(listed(text).len(), FULL_ITEMS, "{text}");
-        assert!(listed(text)[0].starts_with("1. [QUÁ HẠN — BÁO CÁO"), "{text}");
+        assert!(
+            listed(text)[0].starts_with("1. [ĐẾN HẠN HÔM NAY]"),
+            "this month's work first: {text}"
+        );
         assert_eq!(
             html.matches("<td colspan=\"2\" style=\"padding:8px 10px;").count(),
             FULL_ITEMS
@@ -1212,7 +1215,10 @@ mod tests {
             "{}",
             subject(&d)
         );
-        assert!(text.contains("Dưới đây là 20 mục khẩn nhất trong 3000 mục"), "{text}");
+        assert!(
+            text.contains("Dưới đây là 20 mục cần làm trước trong 3000 mục"),
+            "{text}"
+        );
         for (label, link) in [
             (
                 "Quá hạn: 1000 mốc",

@@ -368,9 +368,67 @@ pub struct ListQuery {
     pub overdue: bool,
     /// Open milestones due on or before (the API's `due_before`).
     pub due_before: Option<NaiveDate>,
+    /// Due in this calendar month, or in the next 30 days (`due_within`).
+    pub due_within: Option<DueWithin>,
+    /// Due on or after (the start page's next deadlines; no parameter).
+    pub due_from: Option<NaiveDate>,
     pub sort: Sort,
     pub page: u32,
     pub per_page: u32,
+}
+
+/// A window of deadlines a list is narrowed to (`due_within=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueWithin {
+    /// From the first to the last day of today's month.
+    Month,
+    /// From today to 30 days after it.
+    Next30Days,
+}
+
+impl DueWithin {
+    pub const NAMES: [&'static str; 2] = ["month", "30d"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "month" => Some(Self::Month),
+            "30d" => Some(Self::Next30Days),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Month => "month",
+            Self::Next30Days => "30d",
+        }
+    }
+
+    /// "Hạn trong tháng này", as the filter is offered.
+    pub fn label_vi(self) -> &'static str {
+        match self {
+            Self::Month => "Hạn trong tháng này",
+            Self::Next30Days => "Hạn trong 30 ngày tới",
+        }
+    }
+
+    /// The first and last day of the window, both included.
+    pub fn days(self, today: NaiveDate) -> (NaiveDate, NaiveDate) {
+        use chrono::Datelike;
+        match self {
+            Self::Month => {
+                let first = today.with_day(1).expect("day 1 exists");
+                let next = if today.month() == 12 {
+                    NaiveDate::from_ymd_opt(today.year() + 1, 1, 1)
+                } else {
+                    NaiveDate::from_ymd_opt(today.year(), today.month() + 1, 1)
+                }
+                .expect("the first of a month exists");
+                (first, next.pred_opt().expect("a day before the first"))
+            }
+            Self::Next30Days => (today, today + chrono::Duration::days(30)),
+        }
+    }
 }
 
 /// A parameter of a list that cannot be taken: 400 (422 in the API).
@@ -386,8 +444,17 @@ fn bad(name: &'static str, why: impl Into<String>) -> BadParam {
 }
 
 /// The list parameters this module reads.
-pub const PARAMS: [&str; 9] = [
-    "q", "plan", "agency", "status", "year", "overdue", "sort", "page", "per_page",
+pub const PARAMS: [&str; 10] = [
+    "q",
+    "plan",
+    "agency",
+    "status",
+    "year",
+    "overdue",
+    "due_within",
+    "sort",
+    "page",
+    "per_page",
 ];
 
 impl ListQuery {
@@ -465,6 +532,17 @@ impl ListQuery {
                     _ => return Err(bad(name, format!("{value:?} (dùng 1 để chỉ xem mốc quá hạn)"))),
                 };
             }
+            "due_within" => {
+                self.due_within = Some(DueWithin::parse(value).ok_or_else(|| {
+                    bad(
+                        name,
+                        format!(
+                            "không có khoảng hạn {value:?} (dùng {})",
+                            DueWithin::NAMES.join(" hoặc ")
+                        ),
+                    )
+                })?);
+            }
             "sort" => {
                 self.sort = Sort::parse(value).ok_or_else(|| {
                     bad(
@@ -503,6 +581,9 @@ impl ListQuery {
         if self.overdue {
             add("overdue", "1".into());
         }
+        if let Some(d) = self.due_within {
+            add("due_within", d.as_str().into());
+        }
         if self.sort != Sort::Due {
             add("sort", self.sort.as_str().to_string());
         }
@@ -515,6 +596,22 @@ impl ListQuery {
     fn offset(&self) -> u64 {
         u64::from(self.page.saturating_sub(1)) * u64::from(self.per_page)
     }
+}
+
+/// The link to an obligation on its task page: the milestone opened, the
+/// page scrolled to the agency's part (`#m-{milestone}-{agency}`), and
+/// `open` the form to show ("approve" from the queue).
+pub fn obligation_link(plan: &str, task: &str, milestone: &str, agency: &str, open: Option<&str>) -> String {
+    let mut path = format!("/tasks/{}/{}", urlencode(plan), urlencode(task));
+    if milestone.is_empty() {
+        return path;
+    }
+    path.push_str(&format!("?m={}", urlencode(milestone)));
+    if let Some(action) = open {
+        path.push_str(&format!("&a={}&do={action}", urlencode(agency)));
+    }
+    path.push_str(&format!("#m-{milestone}-{agency}"));
+    path
 }
 
 /// Percent-encodes a query value.
@@ -655,6 +752,16 @@ fn conditions(kind: ListKind, query: &ListQuery, asker: &Asker, today: NaiveDate
         w.and(pending, &[]);
         w.and("o.withdrawn = 0 AND o.due < ?", &[&today.to_string()]);
     }
+    if let Some(window) = query.due_within {
+        let (from, to) = window.days(today);
+        w.and(
+            "o.withdrawn = 0 AND o.due >= ? AND o.due <= ?",
+            &[&from.to_string(), &to.to_string()],
+        );
+    }
+    if let Some(d) = query.due_from {
+        w.and("o.withdrawn = 0 AND o.due >= ?", &[&d.to_string()]);
+    }
     if let Some(d) = query.due_before {
         w.and(pending, &[]);
         w.and("o.withdrawn = 0 AND o.due <= ?", &[&d.to_string()]);
@@ -697,6 +804,24 @@ impl Store {
                 w.sql,
                 query.sort.obligation_order()
             ),
+        )
+        .await
+    }
+
+    /// How many obligations an inbox or a queue holds (the start page's
+    /// counts and the menu's "Chờ duyệt (n)").
+    pub async fn count_obligations(
+        &self,
+        kind: ListKind,
+        query: &ListQuery,
+        asker: &Asker,
+        today: NaiveDate,
+    ) -> Result<u64, StoreError> {
+        let w = conditions(kind, query, asker, today);
+        count(
+            self,
+            &format!("SELECT COUNT(*) FROM obligation_index o{}", w.sql),
+            &w.binds,
         )
         .await
     }

@@ -238,18 +238,61 @@ pub async fn after_first_factor(
 /// The half-way session of the request, or a refusal.
 async fn half_way(state: &AppState, headers: &HeaderMap) -> Result<(Caller, SessionStage), Refusal> {
     match auth::session(state, headers).await? {
-        Some((_, SessionStage::SignedIn)) => Err(Refusal::Redirect("/inbox".into())),
+        Some((_, SessionStage::SignedIn)) => Err(Refusal::Redirect("/".into())),
         Some(pair) => Ok(pair),
         None => Err(Refusal::Redirect("/signin".into())),
     }
 }
 
 fn enrolment_ctx(user: &User, secret: &str, next: &str, action: &str, required: bool) -> serde_json::Value {
+    let uri = crate::accounts::totp::uri(secret, user.email.as_str());
     json!({
         "title": "Thiết lập xác thực hai bước", "secret": secret,
-        "uri": crate::accounts::totp::uri(secret, user.email.as_str()),
+        "qr": qr_data_uri(&uri),
+        "uri": uri,
         "next": next, "action": action, "required": required,
     })
+}
+
+/// The otpauth address as a QR code: an SVG drawn here (the pages run no
+/// script), as a `data:` image the CSP allows. None if the address is too
+/// long for a QR code, which an otpauth address never is.
+fn qr_data_uri(uri: &str) -> Option<String> {
+    use base64::Engine as _;
+    let code = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(220, 220)
+        .quiet_zone(true)
+        .build();
+    Some(format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    ))
+}
+
+/// The recovery codes as a text file to keep (a `data:` link with
+/// `download`, since they are shown once and stored only hashed).
+fn recovery_file(user: &User, codes: &[String]) -> String {
+    use base64::Engine as _;
+    let mut text = format!(
+        "Mã khôi phục kehoach của {} ({})\r\nMỗi mã dùng được một lần khi không có ứng dụng xác thực.\r\n\r\n",
+        user.name.as_str(),
+        user.email
+    );
+    for c in codes {
+        text.push_str(c);
+        text.push_str("\r\n");
+    }
+    format!(
+        "data:text/plain;charset=utf-8;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
+}
+
+/// The session cookie's value (the pages that use it are behind a session).
+fn session_token(headers: &HeaderMap) -> String {
+    auth::cookie(headers, SESSION_COOKIE).unwrap_or_default()
 }
 
 async fn code_form(
@@ -260,7 +303,7 @@ async fn code_form(
     let next = safe_next(q.get("next"));
     let result = async {
         let (caller, stage) = half_way(&state, &headers).await?;
-        Ok(code_page(&state, &caller, stage, &next, None).await?)
+        Ok(code_page(&state, &headers, &caller, stage, &next, None).await?)
     }
     .await;
     finish(&state, result)
@@ -270,13 +313,14 @@ async fn code_form(
 /// navigation): set-up where required, else the code form; with `error`.
 async fn code_page(
     state: &AppState,
+    headers: &HeaderMap,
     caller: &Caller,
     stage: SessionStage,
     next: &str,
     error: Option<&str>,
 ) -> Result<Response, WebError> {
     let mut ctx = if stage == SessionStage::MustEnrol {
-        let secret = state.store().pending_totp_secret(&caller.user.id).await?;
+        let secret = state.store().pending_totp_secret(&session_token(headers)).await?;
         enrolment_ctx(&caller.user, &secret, next, "/signin/code", true)
     } else {
         json!({ "title": "Xác thực hai bước", "next": next })
@@ -324,7 +368,11 @@ async fn code(
             };
         let by = user.actor(caller.channel.clone());
         let (ok, codes) = match stage {
-            SessionStage::MustEnrol => match state.engine.enable_totp(&user, code, by).await? {
+            SessionStage::MustEnrol => match state
+                .engine
+                .enable_totp(&user, &session_token(&headers), code, by)
+                .await?
+            {
                 Some(codes) => (true, Some(codes)),
                 None => (false, None),
             },
@@ -344,6 +392,7 @@ async fn code(
             }
             let mut r = code_page(
                 &state,
+                &headers,
                 &caller,
                 stage,
                 &next,
@@ -370,7 +419,7 @@ async fn code(
                 &state,
                 "code.html",
                 None,
-                json!({ "title": "Mã khôi phục", "codes": codes, "next": next }),
+                json!({ "title": "Mã khôi phục", "file": recovery_file(&user, &codes), "codes": codes, "next": next }),
             );
             let cookies: Vec<HeaderValue> = response.headers().get_all(SET_COOKIE).iter().cloned().collect();
             response = page;
@@ -564,7 +613,7 @@ async fn enrol_form(State(state): State<AppState>, headers: HeaderMap, uri: Uri)
         if state.store().totp_secret(&caller.user.id).await?.is_some() {
             return Err(Refusal::Redirect("/account".into()));
         }
-        let secret = state.store().pending_totp_secret(&caller.user.id).await?;
+        let secret = state.store().pending_totp_secret(&session_token(&headers)).await?;
         let ctx = enrolment_ctx(&caller.user, &secret, "/account", "/account/totp", false);
         Ok(render(&state, "code.html", Some(&caller), ctx))
     }
@@ -583,12 +632,12 @@ async fn enrol(
         caller.check_csrf(form.get("csrf").map(String::as_str))?;
         let code = form.get("code").map(String::as_str).unwrap_or("");
         let by = caller.user.actor(caller.channel.clone());
-        match state.engine.enable_totp(&caller.user, code, by).await? {
+        match state.engine.enable_totp(&caller.user, &session_token(&headers), code, by).await? {
             Some(codes) => Ok(render(
                 &state,
                 "code.html",
                 Some(&caller),
-                json!({ "title": "Mã khôi phục", "codes": codes, "next": "/account" }),
+                json!({ "title": "Mã khôi phục", "file": recovery_file(&caller.user, &codes), "codes": codes, "next": "/account" }),
             )),
             None => Err(Refusal::Error(
                 WebError::new(

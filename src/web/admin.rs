@@ -383,6 +383,22 @@ async fn user_action(
             }
             _ => return Err(refuse(WebError::not_found("không có thao tác này"))),
         }
+        let confirmed = form.iter().any(|(k, v)| k == "confirm" && v == "1");
+        if action == "disable" && !confirmed {
+            // Locking someone out is asked again, as a decision on a
+            // milestone is.
+            self_lockout(&caller, &user, "khóa tài khoản").map_err(&refuse)?;
+            let back = format!("/admin/users/{}", urlencode(&user.id));
+            let ctx = json!({
+                "title": format!("Xác nhận: khóa tài khoản {}", user.name.as_str()),
+                "question": format!("Khóa tài khoản của {} ({})?", user.name.as_str(), user.email),
+                "consequence": "Người này không đăng nhập được nữa; mọi phiên đăng nhập và mã API của họ bị chặn ngay. \
+                                Việc khóa ghi vào lịch sử tài khoản; có thể mở khóa lại sau.",
+                "action": "disable", "verb": "Khóa", "note": "", "reason": "", "filed": [], "task_title": null,
+                "post_to": uri.path(), "fields": [], "back": back,
+            });
+            return Ok(render(&state, "confirm.html", Some(&caller), ctx));
+        }
         let changed = async {
             match action.as_str() {
                 "disable" => {

@@ -20,6 +20,16 @@ pub struct Caller {
     pub channel: Channel,
     /// The session's CSRF token; `None` for API tokens, which need none.
     pub csrf: Option<String>,
+    /// What the pages' menu shows of the caller (filled for pages only).
+    pub chrome: Chrome,
+}
+
+/// The caller's agency by name, and for a supervisor how many submissions
+/// wait for a decision ("Chờ duyệt (n)").
+#[derive(Debug, Clone, Default)]
+pub struct Chrome {
+    pub agency_name: Option<String>,
+    pub waiting: Option<u64>,
 }
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -61,6 +71,7 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Call
                 user,
                 channel,
                 csrf: None,
+                chrome: Chrome::default(),
             })),
             None => Err(WebError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
@@ -91,6 +102,7 @@ pub async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<(Ca
                     user,
                     channel,
                     csrf: Some(csrf),
+                    chrome: Chrome::default(),
                 },
                 stage,
             )

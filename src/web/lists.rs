@@ -7,8 +7,9 @@ use super::{AppState, WebError};
 use crate::domain::dates::format_vn;
 use crate::domain::task::MilestoneStatus;
 use crate::projections::lists::{
-    roles_label, Asker, BadParam, ListKind, ListQuery, ListRow, Page, Sort, EXPORT_LIMIT, PARAMS,
+    obligation_link, roles_label, Asker, BadParam, DueWithin, ListKind, ListQuery, ListRow, Page, Sort, EXPORT_LIMIT,
 };
+use crate::projections::views::PlanView;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
@@ -52,9 +53,34 @@ pub fn page_query(pairs: &[(String, String)]) -> Result<(ListQuery, Option<Forma
     Ok((query, format))
 }
 
+/// Every agency of the plans loaded, by name (the agency filter's list;
+/// an agency in several plans once, under its first name).
+pub fn agency_choices(plans: &[PlanView]) -> Vec<Value> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out: Vec<(String, String)> = plans
+        .iter()
+        .flat_map(|p| p.plan.agencies.iter())
+        .filter(|a| seen.insert(a.code.to_string()))
+        .map(|a| (a.name.clone(), a.code.to_string()))
+        .collect();
+    out.sort_by_key(|(name, _)| crate::projections::lists::fold(name));
+    out.into_iter()
+        .map(|(name, code)| json!({ "code": code, "name": name }))
+        .collect()
+}
+
+/// An agency's name, from the plans loaded (its code when no plan names it).
+pub fn agency_name(plans: &[PlanView], code: &str) -> String {
+    plans
+        .iter()
+        .flat_map(|p| p.plan.agencies.iter())
+        .find(|a| a.code.as_str() == code)
+        .map_or_else(|| code.to_string(), |a| a.name.clone())
+}
+
 /// What the filter form, pager, sort links and download links of a page
 /// need: `path` is the page's own path.
-pub fn controls(path: &str, query: &ListQuery, total: u64, pages: u64, plans: &Value) -> Value {
+pub fn controls(path: &str, query: &ListQuery, total: u64, pages: u64, plans: &[PlanView]) -> Value {
     let filters = query.filters_query();
     let with = |extra: &str| -> String {
         let joined = [filters.as_str(), extra]
@@ -89,6 +115,10 @@ pub fn controls(path: &str, query: &ListQuery, total: u64, pages: u64, plans: &V
         }
     };
     let page = u64::from(query.page);
+    let windows: Vec<Value> = [DueWithin::Month, DueWithin::Next30Days]
+        .iter()
+        .map(|d| json!({ "value": d.as_str(), "label": d.label_vi() }))
+        .collect();
     json!({
         "path": path,
         "q": query.q_raw,
@@ -97,11 +127,14 @@ pub fn controls(path: &str, query: &ListQuery, total: u64, pages: u64, plans: &V
         "status": query.status.map(|s| s.as_str()),
         "year": query.year,
         "overdue": query.overdue,
+        "due_within": query.due_within.map(|d| d.as_str()),
+        "windows": windows,
+        "agencies": agency_choices(plans),
         "sort": query.sort.as_str(),
         "per_page": query.per_page,
         "statuses": MilestoneStatus::NAMES.iter().filter_map(|n| MilestoneStatus::parse(n))
             .map(|s| json!({ "value": s.as_str(), "label": capitalised(s.label_vi()) })).collect::<Vec<_>>(),
-        "plans": plans,
+        "plans": super::pages::plans_nav(plans),
         "total": total,
         "page": page,
         "pages": pages,
@@ -154,13 +187,17 @@ pub fn obligation_label(row: &ListRow) -> String {
 }
 
 /// A row of an inbox or a queue, as its page shows it.
-pub fn row_json(row: &ListRow, today: NaiveDate, tz: chrono_tz::Tz) -> Value {
+pub fn row_json(row: &ListRow, today: NaiveDate, tz: chrono_tz::Tz, plans: &[PlanView]) -> Value {
     let t = row.timeliness(today);
+    let agency = obligation_label(row);
     json!({
         "plan": row.plan_id, "task": row.task_id, "title": row.title,
         "role": roles_label(row.roles),
         "milestone": row.milestone_id, "milestone_title": row.milestone_title,
-        "agency": obligation_label(row),
+        "link": obligation_link(&row.plan_id, &row.task_id, &row.milestone_id, &agency, None),
+        "review_link": obligation_link(&row.plan_id, &row.task_id, &row.milestone_id, &agency, Some("approve")),
+        "agency_name": if row.obligation.is_empty() { "Chung".to_string() } else { agency_name(plans, &row.obligation) },
+        "agency": agency,
         "due": shown_date(&row.due),
         "status": row.status().map(|s| capitalised(s.label_vi())),
         "timeliness": capitalised(t.label_vi()), "class": t.css_class(),
@@ -306,9 +343,6 @@ fn xlsx(table: &[[String; 11]]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     book.save_to_buffer()
 }
 
-/// The parameters a list page reads, for the API's check of unknown names.
-pub const LIST_PARAMS: [&str; 9] = PARAMS;
-
 #[cfg(test)]
 mod tests {
     use crate::projections::lists::ListQuery;
@@ -322,7 +356,7 @@ mod tests {
             per_page: 50,
             ..Default::default()
         };
-        let mut list = super::controls("/queue", &query, 0, 1, &serde_json::json!([]));
+        let mut list = super::controls("/queue", &query, 0, 1, &[]);
         list["items"] = serde_json::json!([]);
         let ctx = serde_json::json!({ "title": "Chờ duyệt", "list": list, "plans": [], "simulation": false });
         let html = env

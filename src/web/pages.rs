@@ -15,9 +15,9 @@ use crate::accounts::{Action, Role, User};
 use crate::audit::asof::replay_until;
 use crate::audit::history::{parse_as_of, History, Standing};
 use crate::domain::dates::{format_vn, local_date};
-use crate::domain::task::Obligation;
-use crate::projections::lists::{Asker, ListKind};
-use crate::projections::views::{obligation_timeliness, timeliness, today_in, PlanView, TaskView, Timeliness};
+use crate::domain::task::{MilestoneStatus, Obligation};
+use crate::projections::lists::{Asker, ListKind, ListQuery};
+use crate::projections::views::{obligation_timeliness, timeliness, today_in, PlanView, TaskView};
 use axum::extract::{Form, FromRequest, Path, Query, Request, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -34,6 +34,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("signin.html", include_str!("../../templates/web/signin.html")),
     ("password.html", include_str!("../../templates/web/password.html")),
     ("inbox.html", include_str!("../../templates/web/inbox.html")),
+    ("start.html", include_str!("../../templates/web/start.html")),
     ("task.html", include_str!("../../templates/web/task.html")),
     ("queue.html", include_str!("../../templates/web/queue.html")),
     (
@@ -123,6 +124,8 @@ pub(super) fn render(state: &AppState, name: &str, caller: Option<&Caller>, mut 
     if let Some(c) = caller {
         ctx["me"] = json!({
             "name": c.user.name.as_str(), "agency": c.user.agency, "roles": c.user.roles, "roles_vi": c.user.roles_vi(),
+            "agency_name": c.chrome.agency_name.clone().unwrap_or_else(|| c.user.agency.to_string()),
+            "waiting": c.chrome.waiting,
             "supervisor": c.user.has(Role::Supervisor), "admin": c.user.has(Role::Admin),
             "sees_everything": c.user.sees_everything(),
         });
@@ -148,12 +151,36 @@ pub(super) fn render(state: &AppState, name: &str, caller: Option<&Caller>, mut 
 /// The signed-in caller of a page, or a redirect to the sign-in page.
 pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Caller, Refusal> {
     match auth::caller(state, headers).await? {
-        Some(c) => Ok(c),
+        Some(mut c) => {
+            c.chrome = chrome(state, &c.user).await?;
+            Ok(c)
+        }
         None => Err(Refusal::Redirect(format!(
             "/signin?next={}",
             urlencode(uri.path_and_query().map_or("/inbox", |p| p.as_str()))
         ))),
     }
+}
+
+/// The menu's facts about a signed-in person: the agency's name, and how
+/// many submissions wait for a supervisor.
+async fn chrome(state: &AppState, user: &User) -> Result<auth::Chrome, WebError> {
+    let (plans, today, _) = today(state).await?;
+    let waiting = if user.has(Role::Supervisor) {
+        let query = ListQuery::parse(std::iter::empty(), true).map_err(lists::refused)?;
+        Some(
+            state
+                .store()
+                .count_obligations(ListKind::Queue, &query, &asker(user), today)
+                .await?,
+        )
+    } else {
+        None
+    };
+    Ok(auth::Chrome {
+        agency_name: Some(lists::agency_name(&plans, user.agency.as_str())),
+        waiting,
+    })
 }
 
 pub(crate) fn urlencode(s: &str) -> String {
@@ -172,7 +199,7 @@ pub(crate) fn urlencode(s: &str) -> String {
 pub(super) fn safe_next(next: Option<&String>) -> String {
     next.filter(|n| is_same_site_path(n))
         .cloned()
-        .unwrap_or_else(|| "/inbox".into())
+        .unwrap_or_else(|| "/".into())
 }
 
 pub(crate) fn is_same_site_path(n: &str) -> bool {
@@ -182,11 +209,111 @@ pub(crate) fn is_same_site_path(n: &str) -> bool {
         && !n.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace())
 }
 
-async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn root(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     match auth::caller(&state, &headers).await {
-        Ok(Some(_)) => redirect("/inbox"),
-        _ => anonymous_form(&state, "signin.html", json!({ "title": "Đăng nhập", "next": "/inbox" })),
+        Ok(Some(_)) => finish(&state, start_page(&state, &headers, &uri).await),
+        _ => anonymous_form(&state, "signin.html", json!({ "title": "Đăng nhập", "next": "/" })),
     }
+}
+
+/// The counts a start page shows for one viewer's rows (an agency's, or
+/// everything's): each a number and the list it opens.
+async fn start_counts(
+    state: &AppState,
+    asker: &Asker,
+    agency: Option<&crate::domain::ids::AgencyCode>,
+    today: NaiveDate,
+) -> Result<Vec<Value>, WebError> {
+    let base = ListQuery {
+        agency: agency.cloned(),
+        page: 1,
+        per_page: crate::projections::lists::PER_PAGE,
+        ..Default::default()
+    };
+    let filters: [(&str, &str, ListQuery); 4] = [
+        (
+            "Quá hạn",
+            "overdue",
+            ListQuery {
+                overdue: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "Hạn trong tháng này",
+            "month",
+            ListQuery {
+                due_within: Some(crate::projections::lists::DueWithin::Month),
+                ..base.clone()
+            },
+        ),
+        (
+            "Bị trả lại",
+            "returned",
+            ListQuery {
+                status: Some(crate::domain::task::MilestoneStatus::Returned),
+                ..base.clone()
+            },
+        ),
+        (
+            "Đã nộp, chờ duyệt",
+            "submitted",
+            ListQuery {
+                status: Some(crate::domain::task::MilestoneStatus::Submitted),
+                ..base.clone()
+            },
+        ),
+    ];
+    let mut out = Vec::new();
+    for (label, class, query) in filters {
+        let n = state
+            .store()
+            .count_obligations(ListKind::Inbox, &query, asker, today)
+            .await?;
+        let q = query.filters_query();
+        out.push(json!({ "label": label, "class": class, "count": n, "link": format!("/inbox?{q}") }));
+    }
+    Ok(out)
+}
+
+/// "Trang đầu": what waits for the person — counts of their agency's
+/// obligations that open the filtered inbox, what waits for a supervisor's
+/// decision, the next deadlines, and for those who see everything the
+/// counts over every plan.
+async fn start_page(state: &AppState, headers: &HeaderMap, uri: &Uri) -> PageResult {
+    let caller = signed_in(state, headers, uri).await?;
+    let (plans, today, tz) = today(state).await?;
+    let user = &caller.user;
+    let own = Asker {
+        agency: user.agency.clone(),
+        sees_everything: false,
+    };
+    let mine = start_counts(state, &own, None, today).await?;
+    let everything = if user.sees_everything() {
+        Some(start_counts(state, &asker(user), None, today).await?)
+    } else {
+        None
+    };
+    let next_query = ListQuery {
+        due_from: Some(today),
+        page: 1,
+        per_page: 8,
+        ..Default::default()
+    };
+    let next = state
+        .store()
+        .list_obligations(ListKind::Inbox, &next_query, &own, today)
+        .await?;
+    let ctx = json!({
+        "title": "Trang đầu",
+        "today": format_vn(today),
+        "mine": mine,
+        "everything": everything,
+        "waiting": caller.chrome.waiting,
+        "next": next.items.iter().map(|r| lists::row_json(r, today, tz, &plans)).collect::<Vec<_>>(),
+        "plans": plans_nav(&plans),
+    });
+    Ok(render(state, "start.html", Some(&caller), ctx))
 }
 
 /// A form shown before signing in, protected by a double-submit cookie.
@@ -368,7 +495,7 @@ async fn set_password(
             return Err(crate::accounts::AccountError::PasswordMismatch.into());
         }
         let (user, session, _) = state.engine.redeem_signin_link(&token, password).await?;
-        super::account::after_first_factor(&state, &user, &session, &client, "/inbox").await
+        super::account::after_first_factor(&state, &user, &session, &client, "/").await
     }
     .await;
     finish(&state, result.map_err(Refusal::from))
@@ -449,13 +576,12 @@ async fn obligation_list(
     }
     let page = state.store().list_obligations(kind, &query, &asker, today).await?;
     let path = if kind == ListKind::Queue { "/queue" } else { "/inbox" };
-    let mut ctx = lists::controls(path, &query, page.total, page.pages(), &plans_nav(&plans));
-    ctx["items"] = page.items.iter().map(|r| lists::row_json(r, today, tz)).collect();
-    ctx["overdue"] = json!(page
+    let mut ctx = lists::controls(path, &query, page.total, page.pages(), &plans);
+    ctx["items"] = page
         .items
         .iter()
-        .filter(|r| r.timeliness(today) == Timeliness::Overdue)
-        .count());
+        .map(|r| lists::row_json(r, today, tz, &plans))
+        .collect();
     Ok(Ok((ctx, plans, today)))
 }
 
@@ -604,12 +730,47 @@ async fn task_context(
         urlencode(key.plan.as_str()),
         urlencode(key.task.as_str())
     );
+    // What the person came for: a milestone (`m`), an agency's part of it
+    // (`a`) and the form to open (`do`); without one, the milestones still
+    // open from this month on.
+    let target = q.get("m").filter(|m| !m.is_empty());
+    let target_agency = q.get("a").filter(|a| !a.is_empty());
+    let open_action = q.get("do").and_then(|a| Action::parse(a));
+    let month_start = chrono::Datelike::with_day(&today, 1).expect("day 1 exists");
+    let is_pending = |m: &crate::domain::task::Milestone| {
+        m.obligations.iter().any(|o| {
+            !matches!(
+                o.status,
+                MilestoneStatus::Approved | MilestoneStatus::Waived | MilestoneStatus::Cancelled
+            )
+        })
+    };
+    let mut expanded: Vec<bool> = view
+        .task
+        .milestones
+        .iter()
+        .map(|m| match target {
+            Some(t) => m.spec.id.as_str() == t.as_str(),
+            None => is_pending(m) && m.due() >= month_start,
+        })
+        .collect();
+    if target.is_none() && !expanded.contains(&true) {
+        if let Some(i) = view.task.milestones.iter().position(is_pending) {
+            expanded[i] = true;
+        }
+    }
     let milestones: Vec<Value> = view
         .task
         .milestones
         .iter()
-        .map(|m| {
+        .zip(&expanded)
+        .map(|(m, expanded)| {
             let t = timeliness(m, today, tz);
+            let opens = |o: &Obligation| -> Option<&'static str> {
+                let here = target.is_some_and(|t| t.as_str() == m.spec.id.as_str())
+                    && target_agency.is_none_or(|a| *a == o.label());
+                open_action.filter(|_| here).map(Action::as_str)
+            };
             let obligations: Vec<Value> = m
                 .obligations
                 .iter()
@@ -629,12 +790,13 @@ async fn task_context(
                         "kpis": o.kpis.iter().filter_map(|(k, v)| def.kpi(k).map(|t| json!({ "label": t.label, "value": review::value_text(*v, &t.unit) }))).collect::<Vec<_>>(),
                         "filed": review::filed_json(def, &plan_view.plan, tz, &task_path, &o.filed),
                         "actions": if as_of.is_some() { vec![] } else { offered(&caller.user, &view, o, latest_extension) },
+                        "open": opens(o),
                     })
                 })
                 .collect();
             json!({
                 "id": m.spec.id, "title": m.spec.title, "due": format_vn(m.due()),
-                "joint": m.is_joint(),
+                "joint": m.is_joint(), "expanded": expanded,
                 "status": m.status.label_vi(), "timeliness": t.label_vi(), "class": t.css_class(),
                 "obligations": obligations, "notices": [],
             })
@@ -680,10 +842,7 @@ async fn task_context(
         "plan_title": plan_view.plan.header.as_ref().map(|h| h.title.clone()),
         "returned": returned,
         "milestones": milestones, "kpis": kpis, "kpi_keys": def.kpis.iter().map(|k| k.key.to_string()).collect::<Vec<_>>(),
-        "history": history.entries.iter().rev().map(|e| json!({
-            "sequence": e.sequence, "at": e.at.format("%d/%m/%Y %H:%M").to_string(), "actor": e.actor.to_string(),
-            "what": e.what, "details": e.details, "hash": e.hash.as_deref().map(|h| &h[..h.len().min(12)]),
-        })).collect::<Vec<_>>(),
+        "history": history_page(&history, q, &task_path),
         "as_of": as_of.map(|t| t.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string()),
         "as_of_value": q.get("as_of"),
         "limits": {
@@ -695,6 +854,73 @@ async fn task_context(
         },
         "plans": plans_nav(&plans),
     }))
+}
+
+/// Entries of a task's history a page shows at once.
+const HISTORY_PER_PAGE: usize = 30;
+
+/// One page of a task's history, newest first: what people did and the
+/// deadlines' changes, or with `thu=1` the e-mail deliveries too (never
+/// their Message-IDs or paths); `lich_su=N` is the page.
+fn history_page(history: &History, q: &HashMap<String, String>, task_path: &str) -> Value {
+    let deliveries = q.get("thu").is_some_and(|v| v == "1");
+    let shown: Vec<&crate::audit::history::Entry> = history
+        .entries
+        .iter()
+        .rev()
+        .filter(|e| deliveries || !e.is_delivery())
+        .collect();
+    let hidden = history.entries.len() - shown.len();
+    let pages = shown.len().div_ceil(HISTORY_PER_PAGE).max(1);
+    let page = q
+        .get("lich_su")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let mut keep: Vec<String> = Vec::new();
+    if deliveries {
+        keep.push("thu=1".into());
+    }
+    if let Some(a) = q.get("as_of").filter(|a| !a.is_empty()) {
+        keep.push(format!("as_of={}", urlencode(a)));
+    }
+    let link = |extra: Vec<String>| -> String {
+        let all: Vec<String> = keep.iter().cloned().chain(extra).collect();
+        if all.is_empty() {
+            format!("{task_path}#history")
+        } else {
+            format!("{task_path}?{}#history", all.join("&"))
+        }
+    };
+    let page_link = |p: usize| {
+        if p == 1 {
+            link(vec![])
+        } else {
+            link(vec![format!("lich_su={p}")])
+        }
+    };
+    let toggle = {
+        let mut k: Vec<String> = keep.iter().filter(|k| *k != "thu=1").cloned().collect();
+        if !deliveries {
+            k.push("thu=1".into());
+        }
+        if k.is_empty() {
+            format!("{task_path}#history")
+        } else {
+            format!("{task_path}?{}#history", k.join("&"))
+        }
+    };
+    json!({
+        "entries": shown.iter().skip((page - 1) * HISTORY_PER_PAGE).take(HISTORY_PER_PAGE).map(|e| json!({
+            "sequence": e.sequence, "at": e.at.format("%d/%m/%Y %H:%M").to_string(), "actor": e.actor.to_string(),
+            "what": e.what, "details": e.page_details, "delivery": e.is_delivery(),
+            "hash": e.hash.as_deref().map(|h| &h[..h.len().min(12)]),
+        })).collect::<Vec<_>>(),
+        "total": shown.len(), "hidden": hidden, "deliveries": deliveries, "toggle": toggle,
+        "page": page, "pages": pages,
+        "prev": (page > 1).then(|| page_link(page - 1)),
+        "next": (page < pages).then(|| page_link(page + 1)),
+    })
 }
 
 /// Reads the fields a task form posts: note, reason, until, `kpi.<key>` and
@@ -757,6 +983,13 @@ pub(super) async fn task_action(
             .map_err(refuse)?;
         let mut input = action_input(&form).map_err(refuse)?;
         let confirmed = form.iter().any(|(k, v)| k == "confirm" && v == "1");
+        if action == Action::Submit && !confirmed && !uploads.is_empty() {
+            // Files cannot be carried through a confirmation page: the form
+            // asks for its box to be ticked instead.
+            return Err(refuse(WebError::bad_request(
+                "Hãy đánh dấu ô «Tôi xác nhận nộp mốc này» rồi nộp lại (chưa có gì được ghi)",
+            )));
+        }
         if review::needs_confirmation(action) && !confirmed {
             let ask = review::Confirmation {
                 caller: &caller,
@@ -779,9 +1012,10 @@ pub(super) async fn task_action(
         let done = review::done_message(action, acted.as_ref(), agency.as_deref(), &plan_view.plan);
         super::flash::push_at(&state, &headers, super::flash::Kind::Done, &milestone, &done).await?;
         Ok(redirect(&format!(
-            "/tasks/{}/{}#m-{}",
+            "/tasks/{}/{}?m={}#m-{}",
             urlencode(key.plan.as_str()),
             urlencode(key.task.as_str()),
+            urlencode(&milestone),
             urlencode(&milestone)
         )))
     }
@@ -881,7 +1115,7 @@ async fn plan_page(
         }
         let svg = super::timeline::plan_timeline_svg(view, &shown, today, tz);
         let header = view.plan.header.as_ref();
-        let mut list = lists::controls(&format!("/plans/{plan}"), &query, page.total, page.pages(), &plans_nav(&plans));
+        let mut list = lists::controls(&format!("/plans/{plan}"), &query, page.total, page.pages(), &plans);
         list["plan"] = json!(null);
         let notices = super::flash::take(&state, &headers).await?;
         let ctx = json!({

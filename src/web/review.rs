@@ -210,7 +210,7 @@ fn last_return<'a>(
 pub fn needs_confirmation(action: Action) -> bool {
     matches!(
         action,
-        Action::Approve | Action::Return | Action::Waive | Action::Cancel
+        Action::Submit | Action::Approve | Action::Return | Action::Waive | Action::Cancel
     )
 }
 
@@ -302,7 +302,8 @@ impl Confirmation<'_> {
 /// The obligation a decided event is about.
 fn decided_obligation(e: &TaskEvent) -> Option<&ObligationRef> {
     match e {
-        TaskEvent::MilestoneApproved { obligation, .. }
+        TaskEvent::MilestoneSubmitted { obligation, .. }
+        | TaskEvent::MilestoneApproved { obligation, .. }
         | TaskEvent::MilestoneReturned { obligation, .. }
         | TaskEvent::MilestoneWaived { obligation, .. }
         | TaskEvent::MilestoneCancelled { obligation, .. } => obligation.as_ref(),
@@ -313,6 +314,10 @@ fn decided_obligation(e: &TaskEvent) -> Option<&ObligationRef> {
 /// What a decision will do, in a sentence for the confirmation page.
 fn consequence(action: Action, whose: &str) -> String {
     match action {
+        Action::Submit => format!(
+            "Mốc của {whose} được gửi lên để cấp trên duyệt; cấp trên nhận thông báo. \
+             Sau khi nộp, mốc chỉ làm tiếp được nếu bị trả lại."
+        ),
         Action::Approve => format!(
             "Mốc của {whose} được ghi là đã duyệt và cơ quan nhận thông báo. Việc duyệt ghi vào lịch sử, không hoàn tác được."
         ),

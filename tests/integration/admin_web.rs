@@ -8,7 +8,7 @@
 //! signs in from the e-mailed link, then disables them; their session and
 //! API token stop at once.
 
-use crate::browser::{axe, run_flow as flow, set_password as set_password_steps};
+use crate::browser::{axe, run_flow as flow, set_password as set_password_steps, set_password_only};
 use crate::helpers::*;
 use crate::on_both_stores;
 use crate::signin_security::oathtool;
@@ -305,7 +305,17 @@ async fn admin_manages_accounts(kind: &str) {
         .await
         .unwrap();
     assert_eq!(app.page("/inbox", &cookie).await.status, 200);
+    // Locking asks first; asking changes nothing.
     let r = app.form(&path("disable"), &admin_cookie, &[("csrf", csrf)]).await;
+    assert!(
+        r.status == 200 && r.body.contains("data-confirm=\"disable\""),
+        "{}",
+        r.body
+    );
+    assert_eq!(app.page("/inbox", &cookie).await.status, 200);
+    let r = app
+        .form(&path("disable"), &admin_cookie, &[("csrf", csrf), ("confirm", "1")])
+        .await;
     assert_eq!(r.status, 303);
     assert_eq!(app.page("/inbox", &cookie).await.status, 303);
     assert_eq!(app.get("/api/tasks", &api).await.status, 401);
@@ -493,28 +503,39 @@ fn admin_creates_and_disables_a_user_in_a_browser() {
 
     // The admin sets a password; an admin must then set up two-factor
     // sign-in: the page shows the secret.
-    let mut steps = set_password_steps(&admin_link, "mat-khau-quan-tri");
-    steps.pop();
+    let mut steps = set_password_only(&admin_link, "mat-khau-quan-tri");
     steps.extend([
         json!({ "do": "expect_url", "contains": "/signin/code" }),
+        json!({ "do": "scroll", "css": "img#totp-qr[src^='data:image/svg+xml;base64,']" }),
+        json!({ "do": "click", "css": "details.manual > summary" }),
         json!({ "do": "text", "css": "#totp-secret", "as": "secret" }),
         axe("thiết lập mã xác thực khi đăng nhập"),
+        // Enrolment finishes in the session that was shown the secret, with
+        // a code from an independent implementation (oathtool).
+        json!({ "do": "fill_totp", "css": "#totp-enrol input[name=code]", "secret": "secret" }),
+        json!({ "do": "click", "css": "#totp-enrol button[type=submit]" }),
+        json!({ "do": "expect_text", "css": "#recovery-codes", "contains": "" }),
+        json!({ "do": "text", "css": "#recovery-codes", "as": "recovery" }),
+        axe("mã khôi phục"),
     ]);
     let enrol = flow(work.path(), "enrol", steps);
     let secret = enrol["texts"]["secret"].as_str().expect("the secret shown").to_string();
 
-    // Signs in again with a code from an independent implementation
-    // (oathtool, on the server's real clock), then creates a user.
-    let code = oathtool(&secret, chrono::Utc::now());
+    // Signs in again with a recovery code (the current step's code was
+    // used to enrol), then creates a user.
+    let code = enrol["texts"]["recovery"]
+        .as_str()
+        .and_then(|t| t.split_whitespace().next())
+        .expect("a recovery code shown")
+        .to_string();
     let steps = vec![
         json!({ "do": "goto", "url": format!("{base}/signin?next=/admin") }),
         json!({ "do": "fill", "css": "#signin input[name=email]", "text": "qt@bdv.example" }),
         json!({ "do": "fill", "css": "#signin input[name=password]", "text": "mat-khau-quan-tri" }),
         json!({ "do": "click", "css": "#signin button[type=submit]" }),
-        json!({ "do": "fill", "css": "#totp-enrol input[name=code]", "text": code }),
-        json!({ "do": "click", "css": "#totp-enrol button[type=submit]" }),
-        json!({ "do": "expect_text", "css": "#recovery-codes", "contains": "" }),
-        axe("mã khôi phục"),
+        json!({ "do": "fill", "css": "#totp-code input[name=code]", "text": code }),
+        json!({ "do": "click", "css": "#totp-code button[type=submit]" }),
+        json!({ "do": "expect_url", "contains": "/admin" }),
         json!({ "do": "goto", "url": format!("{base}/admin") }),
         axe("quản trị"),
         json!({ "do": "fill", "css": "#new-user input[name=email]", "text": "lan@ubnd.example" }),
@@ -601,6 +622,10 @@ fn admin_creates_and_disables_a_user_in_a_browser() {
         json!({ "do": "expect_url", "contains": format!("/admin/users/{id}") }),
         json!({ "do": "expect_text", "css": "#sessions", "contains": "2" }),
         json!({ "do": "click", "css": "#disable button" }),
+        json!({ "do": "expect_text", "css": "#confirm-question", "contains": "Khóa tài khoản của" }),
+        json!({ "do": "fits_width" }),
+        axe("xác nhận khóa tài khoản"),
+        json!({ "do": "click", "css": "form[data-confirm=disable] button[type=submit]" }),
         json!({ "do": "expect_text", "css": ".done", "contains": "Đã khóa tài khoản" }),
         json!({ "do": "expect_text", "css": "#state", "contains": "bị khóa" }),
         json!({ "do": "expect_text", "css": "#sessions", "contains": "0" }),

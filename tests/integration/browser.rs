@@ -105,7 +105,8 @@ pub(crate) fn axe(page: &str) -> Value {
     json!({ "do": "axe", "name": page })
 }
 
-pub(crate) fn set_password(link: &str, password: &str) -> Vec<Value> {
+/// Setting a password from a sign-in link, up to the button.
+pub(crate) fn set_password_only(link: &str, password: &str) -> Vec<Value> {
     vec![
         json!({ "do": "goto", "url": link }),
         json!({ "do": "expect_text", "css": "h1", "contains": "Đặt mật khẩu" }),
@@ -113,8 +114,21 @@ pub(crate) fn set_password(link: &str, password: &str) -> Vec<Value> {
         json!({ "do": "fill", "css": "input[name=password]", "text": password }),
         json!({ "do": "fill", "css": "input[name=password2]", "text": password }),
         json!({ "do": "click", "css": "#set-password button[type=submit]" }),
-        json!({ "do": "expect_url", "contains": "/inbox" }),
     ]
+}
+
+/// Setting a password, landing on the start page, then opening the inbox
+/// from the menu.
+pub(crate) fn set_password(link: &str, password: &str) -> Vec<Value> {
+    let mut steps = set_password_only(link, password);
+    steps.extend([
+        json!({ "do": "expect_text", "css": "h1", "contains": "Việc của" }),
+        axe("trang đầu"),
+        json!({ "do": "fits_width" }),
+        json!({ "do": "click", "css": "header nav a[href='/inbox']" }),
+        json!({ "do": "expect_url", "contains": "/inbox" }),
+    ]);
+    steps
 }
 
 #[test]
@@ -171,7 +185,11 @@ fn implementer_submits_and_lead_supervisor_approves_in_a_browser() {
         json!({ "do": "click", "css": "#signin button[type=submit]" }),
         json!({ "do": "expect_url", "contains": "/tasks/duc-pho-de-an-13/II.1.1" }),
         axe("nhiệm vụ (cơ quan thực hiện)"),
+        // Only the form the person opens is shown; submitting asks to confirm.
+        json!({ "do": "expect_absent", "css": "details[data-for=submit][open]" }),
+        json!({ "do": "click", "css": "details[data-for=submit] > summary" }),
         json!({ "do": "fill", "css": "form[data-action=submit] textarea[name=note]", "text": "Đã ban hành kế hoạch" }),
+        json!({ "do": "click", "css": "form[data-action=submit] input[name=confirm]" }),
         json!({ "do": "click", "css": "form[data-action=submit] button[type=submit]" }),
         json!({ "do": "expect_text", "css": "#m-complete .notice", "contains": "Đã ghi nhận: nộp mốc «" }),
         axe("nhiệm vụ sau khi nộp"),
@@ -308,7 +326,7 @@ fn a_forgotten_password_is_reset_from_the_email_in_a_browser() {
         json!({ "do": "fill", "css": "input[name=email]", "text": "an@bdv.example" }),
         json!({ "do": "fill", "css": "input[name=password]", "text": "mat-khau-moi-cua-an" }),
         json!({ "do": "click", "css": "#signin button[type=submit]" }),
-        json!({ "do": "expect_url", "contains": "/inbox" }),
+        json!({ "do": "expect_text", "css": "h1", "contains": "Việc của" }),
         json!({ "do": "goto", "url": link }),
         json!({ "do": "expect_text", "css": "main", "contains": "liên kết đăng nhập không hợp lệ" }),
         axe("liên kết đã dùng"),
@@ -369,7 +387,7 @@ fn member_attaches_files_and_supervisor_views_them_in_a_browser() {
 
     let mut steps = set_password(&member, "mat-khau-cua-hoa");
     steps.extend([
-        json!({ "do": "goto", "url": task }),
+        json!({ "do": "goto", "url": format!("{task}?m=register-2023&a=UBND#m-register-2023-UBND") }),
         json!({ "do": "click", "css": format!("{ob} details:has(form[data-action=report]) > summary") }),
         json!({ "do": "fill", "css": format!("{ob} form[data-action=report] textarea[name=note]"), "text": "Đã đăng ký mô hình, kèm báo cáo và ảnh" }),
         json!({ "do": "fill", "css": format!("{ob} form[data-action=report] input[name='kpi.mo-hinh-dan-van-kheo']"), "text": "2" }),
@@ -379,16 +397,19 @@ fn member_attaches_files_and_supervisor_views_them_in_a_browser() {
         json!({ "do": "expect_text", "css": ".done", "contains": "Đã ghi nhận" }),
         axe("nhiệm vụ sau khi báo cáo có tệp"),
         json!({ "do": "expect_text", "css": format!("{ob} .evidence-files"), "contains": "bao-cao-mo-hinh.pdf" }),
+        json!({ "do": "click", "css": format!("{ob} details[data-for=submit] > summary") }),
         json!({ "do": "fill", "css": format!("{ob} form[data-action=submit] textarea[name=note]"), "text": "Nộp kết quả đăng ký" }),
+        json!({ "do": "click", "css": format!("{ob} form[data-action=submit] input[name=confirm]") }),
         json!({ "do": "click", "css": format!("{ob} form[data-action=submit] button[type=submit]") }),
         json!({ "do": "expect_text", "css": format!("{ob} .status"), "contains": "đã nộp, chờ duyệt" }),
         json!({ "do": "click", "css": "form.signout button" }),
     ]);
     run_flow(work.path(), "attach", steps);
 
+    let review = format!("{task}?m=register-2023&a=UBND&do=approve#m-register-2023-UBND");
     let mut steps = set_password(&supervisor, "mat-khau-cua-em");
     steps.extend([
-        json!({ "do": "goto", "url": task }),
+        json!({ "do": "goto", "url": review }),
         json!({ "do": "expect_text", "css": format!("{ob} .evidence-files"), "contains": "bao-cao-mo-hinh.pdf" }),
         json!({ "do": "expect_text", "css": format!("{ob} .evidence-files"), "contains": "anh-hien-truong.png" }),
         // The review: the note, the KPI against its target, who filed.
@@ -400,7 +421,7 @@ fn member_attaches_files_and_supervisor_views_them_in_a_browser() {
         json!({ "do": "click", "css": format!("{ob} a.file-view[href*='{}']", sha256_hex(&pdf)) }),
         json!({ "do": "expect_url", "contains": "?view=1" }),
         json!({ "do": "content_type", "as": "pdf" }),
-        json!({ "do": "goto", "url": task }),
+        json!({ "do": "goto", "url": review }),
         json!({ "do": "fill", "css": format!("{ob} form[data-action=approve] textarea[name=note]"), "text": "Đồng ý" }),
         json!({ "do": "click", "css": format!("{ob} form[data-action=approve] button[type=submit]") }),
         // Approval asks first, showing what was filed.
@@ -541,14 +562,24 @@ fn admin_imports_a_word_plan_reviews_and_loads_it_in_a_browser() {
         "tra@ubkt.example",
         "admin,auditor",
     );
-    let mut steps = set_password(&admin, "mat-khau-cua-tra");
-    steps.pop();
+    let mut steps = set_password_only(&admin, "mat-khau-cua-tra");
     steps.extend([
         json!({ "do": "expect_url", "contains": "/signin/code" }),
+        json!({ "do": "scroll", "css": "img#totp-qr[src^='data:image/svg+xml;base64,']" }),
+        json!({ "do": "click", "css": "details.manual > summary" }),
         json!({ "do": "text", "css": "#totp-secret", "as": "secret" }),
+        // The secret is this session's: enrolment finishes in it.
+        json!({ "do": "fill_totp", "css": "#totp-enrol input[name=code]", "secret": "secret" }),
+        json!({ "do": "click", "css": "#totp-enrol button[type=submit]" }),
+        json!({ "do": "expect_text", "css": "#recovery-codes", "contains": "" }),
+        json!({ "do": "scroll", "css": "a#recovery-download[download][href^='data:text/plain']" }),
     ]);
     let enrol = run_flow(work.path(), "enrol", steps);
-    let code = crate::signin_security::oathtool(enrol["texts"]["secret"].as_str().unwrap(), chrono::Utc::now());
+    // A code of the next step: the current one was used to enrol.
+    let code = crate::signin_security::oathtool(
+        enrol["texts"]["secret"].as_str().unwrap(),
+        chrono::Utc::now() + chrono::Duration::seconds(30),
+    );
 
     let mut steps = vec![
         json!({ "do": "window", "width": 390, "height": 900 }),
@@ -556,9 +587,9 @@ fn admin_imports_a_word_plan_reviews_and_loads_it_in_a_browser() {
         json!({ "do": "fill", "css": "#signin input[name=email]", "text": "tra@ubkt.example" }),
         json!({ "do": "fill", "css": "#signin input[name=password]", "text": "mat-khau-cua-tra" }),
         json!({ "do": "click", "css": "#signin button[type=submit]" }),
-        json!({ "do": "fill", "css": "#totp-enrol input[name=code]", "text": code }),
-        json!({ "do": "click", "css": "#totp-enrol button[type=submit]" }),
-        json!({ "do": "expect_text", "css": "#recovery-codes", "contains": "" }),
+        json!({ "do": "fill", "css": "#totp-code input[name=code]", "text": code }),
+        json!({ "do": "click", "css": "#totp-code button[type=submit]" }),
+        json!({ "do": "expect_url", "contains": "/admin" }),
     ];
     steps.extend([
         json!({ "do": "goto", "url": format!("{base}/admin") }),

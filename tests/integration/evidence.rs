@@ -376,7 +376,7 @@ async fn api_and_form_uploads_on(kind: &str) {
         &format!("{PAGE}/milestones/{MILESTONE}/submit"),
         ("Cookie", &cookie),
         multipart(
-            &[("csrf", &csrf), ("note", "Nộp kèm ảnh")],
+            &[("csrf", &csrf), ("note", "Nộp kèm ảnh"), ("confirm", "1")],
             &[("files", "C:\\ảnh\\hiện trường.png", &png), ("files", "", b"")],
         ),
     )

@@ -90,7 +90,10 @@ async fn review_screen(kind: &str) {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
-    assert_eq!(r.header("location"), Some(format!("{TASK}#m-{REGISTER}").as_str()));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{TASK}?m={REGISTER}#m-{REGISTER}").as_str())
+    );
     // The notice sits inside the milestone acted on, by its title.
     let page = app.page(TASK, &ubnd_cookie).await;
     let milestone = part(&page.body, &format!("m-{REGISTER}"), "</article>");
@@ -121,15 +124,27 @@ async fn review_screen(kind: &str) {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    // Submitting asks first (the form's box ticked, or this page), and
+    // asking writes nothing.
+    let fields = [
+        ("csrf", ubnd_csrf.as_str()),
+        ("agency", "UBND"),
+        ("note", "Nộp hồ sơ đăng ký mô hình"),
+    ];
+    let before = app.events().await;
+    let r = app.form(&action("submit"), &ubnd_cookie, &fields).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("data-confirm=\"submit\"") && r.body.contains("Nộp mốc «"),
+        "{}",
+        r.body
+    );
+    assert_eq!(app.events().await, before, "asking wrote nothing");
     let r = app
         .form(
             &action("submit"),
             &ubnd_cookie,
-            &[
-                ("csrf", &ubnd_csrf),
-                ("agency", "UBND"),
-                ("note", "Nộp hồ sơ đăng ký mô hình"),
-            ],
+            &[&fields[..], &[("confirm", "1")]].concat(),
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -258,7 +273,12 @@ async fn returns_lead_the_agency_page(kind: &str) {
         .form(
             &action("submit"),
             &mttq_cookie,
-            &[("csrf", &mttq_csrf), ("agency", "MTTQ"), ("note", "Nộp đăng ký")],
+            &[
+                ("csrf", &mttq_csrf),
+                ("agency", "MTTQ"),
+                ("note", "Nộp đăng ký"),
+                ("confirm", "1"),
+            ],
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -291,7 +311,7 @@ async fn returns_lead_the_agency_page(kind: &str) {
         "bị trả lại",
         "Lê Thị Bình — Ban Thường vụ Thị ủy trả lại lúc 10/03/2024",
         reason,
-        &format!("href=\"#m-{REGISTER}\""),
+        &format!("href=\"?m={REGISTER}&amp;do=report#m-{REGISTER}\""),
     ] {
         assert!(text.contains(shown), "{shown:?} missing from {text}");
     }

@@ -146,7 +146,7 @@ async fn only_same_site_paths_after_sign_in(kind: &str) {
     for bad in ["/%09/evil.example", "//evil", "/\\evil", "https://evil", "/%0d%0a/evil"] {
         // The sign-in page keeps only a same-site path in its form…
         let r = http(app.port, "GET", &format!("/signin?next={bad}"), &[], b"").await;
-        assert!(r.body.contains("name=\"next\" value=\"/inbox\""), "{bad}: {}", r.body);
+        assert!(r.body.contains("name=\"next\" value=\"/\""), "{bad}: {}", r.body);
         // …and signing in with a forged one lands on this site.
         let decoded = bad.replace("%09", "\t").replace("%0d%0a", "\r\n");
         let r = post_form(
@@ -160,7 +160,7 @@ async fn only_same_site_paths_after_sign_in(kind: &str) {
             "10.0.0.1",
         )
         .await;
-        assert_eq!((r.status, r.header("location")), (303, Some("/inbox")), "{bad}");
+        assert_eq!((r.status, r.header("location")), (303, Some("/")), "{bad}");
     }
     let r = post_form(
         &app,
@@ -424,7 +424,7 @@ async fn password_reset_by_email(kind: &str) {
     let links: Vec<String> = mails.iter().map(link_in).collect();
     assert_ne!(links[0], links[1]);
     let r = set_password_by_link(&app, &links[1], "mat-khau-moi-day").await;
-    assert_eq!((r.status, r.header("location")), (303, Some("/inbox")), "{}", r.body);
+    assert_eq!((r.status, r.header("location")), (303, Some("/")), "{}", r.body);
     let after = session_cookie(&r).expect("new session");
     assert!(signed_in_page(&app, &after).await);
     assert_eq!(
@@ -633,6 +633,22 @@ async fn two_factor(kind: &str) {
     let page = app.page("/signin/code?next=/admin", &pending).await;
     let secret = code_between(&page.body, "totp-secret");
     assert_eq!(secret.len(), 32, "20 bytes in base32");
+    assert!(page.body.contains("src=\"data:image/svg+xml;base64,"), "a QR code");
+    assert_eq!(
+        code_between(
+            &app.page("/signin/code?next=/admin", &pending).await.body,
+            "totp-secret"
+        ),
+        secret,
+        "the same secret while the session lasts"
+    );
+    // Another half-way session of the account is offered its own secret,
+    // and a code of this session's secret does not enrol it.
+    let other = sign_in_admin().await;
+    let other_secret = code_between(&app.page("/signin/code?next=/admin", &other).await.body, "totp-secret");
+    assert_ne!(other_secret, secret, "a secret per session");
+    let r = second_step(&app, &other, &oathtool(&secret, now())).await;
+    assert_eq!(r.status, 401, "another session's secret: {}", r.body);
     assert!(code_between(&page.body, "totp-uri").starts_with("otpauth://totp/kehoach:"));
     let code = oathtool(&secret, now());
     let r = second_step(&app, &pending, &code).await;

@@ -626,7 +626,7 @@ async fn signing_in(kind: &str) {
     let r = post(cookie.clone(), fields(&csrf, "khac-han-roi-nhe")).await;
     assert_eq!(r.status, 400, "passwords differ");
     let r = post(cookie.clone(), fields(&csrf, "mat-khau-du-dai")).await;
-    assert_eq!((r.status, r.header("location")), (303, Some("/inbox")), "{}", r.body);
+    assert_eq!((r.status, r.header("location")), (303, Some("/")), "{}", r.body);
     let session = r
         .all("set-cookie")
         .into_iter()

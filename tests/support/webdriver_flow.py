@@ -15,6 +15,8 @@ STEPS.json is {"steps": [STEP, ...]}; each STEP has "do" plus arguments:
   {"do": "expect_absent", "css": "..."}           no element matches
   {"do": "screenshot", "path": "/abs/path.png"}   PNG of the viewport
   {"do": "text", "css": "...", "as": "name"}      record the text as texts[name]
+  {"do": "fill_totp", "css": "...", "secret": "name"}  fill the current TOTP code of the
+                                                  base32 secret texts[name] (oathtool)
   {"do": "axe", "name": "inbox"}                  axe-core finds no WCAG 2.1 A/AA violation
                                                   on the page (tests/support/axe, npm ci)
 
@@ -167,6 +169,15 @@ def run_step(b, step, texts):
             b.cmd("POST", f"/element/{el}/clear", {})
             return b.cmd("POST", f"/element/{el}/value", {"text": step["text"]}) or True
         b.poll(f"cannot fill {step['css']!r}", fill, timeout)
+    elif do == "fill_totp":  # the current code of a secret read earlier (texts[secret]), by oathtool
+        code = subprocess.run(["oathtool", "--totp", "-b", texts[step["secret"]].strip()],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+        def fill_code():
+            el = b.find(step["css"], timeout)
+            b.cmd("POST", f"/element/{el}/clear", {})
+            return b.cmd("POST", f"/element/{el}/value", {"text": code}) or True
+        b.poll(f"cannot fill {step['css']!r}", fill_code, timeout)
     elif do == "click":
         b.click(lambda: b.find(step["css"], timeout), timeout)
     elif do == "submit_form":
