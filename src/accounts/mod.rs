@@ -73,6 +73,8 @@ pub enum Action {
     Extend,
     Waive,
     Cancel,
+    /// A message in a milestone's discussion ("Trao đổi"); its text is the note.
+    Discuss,
 }
 
 /// What a person's action may carry besides its milestone and obligation.
@@ -133,10 +135,15 @@ impl Action {
                 agency,
                 reason: f.reason,
             },
+            Self::Discuss => TaskAction::Discuss {
+                milestone,
+                agency,
+                text: f.note,
+            },
         })
     }
 
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Self::Report,
         Self::Submit,
         Self::Approve,
@@ -144,6 +151,7 @@ impl Action {
         Self::Extend,
         Self::Waive,
         Self::Cancel,
+        Self::Discuss,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -155,6 +163,7 @@ impl Action {
             Self::Extend => "extend",
             Self::Waive => "waive",
             Self::Cancel => "cancel",
+            Self::Discuss => "discuss",
         }
     }
 
@@ -171,6 +180,7 @@ impl Action {
             TaskAction::Extend { .. } => Self::Extend,
             TaskAction::Waive { .. } => Self::Waive,
             TaskAction::Cancel { .. } => Self::Cancel,
+            TaskAction::Discuss { .. } => Self::Discuss,
             _ => return None,
         })
     }
@@ -190,6 +200,7 @@ impl Action {
             Self::Extend => "Gia hạn",
             Self::Waive => "Miễn",
             Self::Cancel => "Hủy",
+            Self::Discuss => "Trao đổi",
         }
     }
 }
@@ -261,7 +272,10 @@ impl User {
     /// The role gate: whether the user's roles allow `action` at all. The
     /// domain then decides whether the user's agency may do it on that task.
     pub fn role_allows(&self, action: Action) -> bool {
-        if action.by_implementer() {
+        if action == Action::Discuss {
+            // An implementer's member, or a supervisor (which side: `may`).
+            self.has(Role::Member) || self.has(Role::Supervisor)
+        } else if action.by_implementer() {
             self.has(Role::Member) || self.has(Role::Supervisor)
         } else {
             self.has(Role::Supervisor)
@@ -276,7 +290,9 @@ impl User {
         };
         self.role_allows(action)
             && !task.task.withdrawn
-            && if action.by_implementer() {
+            && if action == Action::Discuss {
+                def.is_implementer(&self.agency) || (def.is_supervisor(&self.agency) && self.has(Role::Supervisor))
+            } else if action.by_implementer() {
                 def.is_implementer(&self.agency)
             } else {
                 def.is_supervisor(&self.agency)
@@ -297,6 +313,12 @@ impl User {
                 Action::Submit => own && matches!(o.status, MilestoneStatus::Open | MilestoneStatus::Returned),
                 Action::Approve | Action::Return => !own && o.status == MilestoneStatus::Submitted,
                 Action::Extend | Action::Waive | Action::Cancel => !own && o.status.is_pending(),
+                // Its own agency, or a supervisor of another's, in any state.
+                Action::Discuss => {
+                    own || (!def.is_implementer(&self.agency)
+                        && def.is_supervisor(&self.agency)
+                        && self.has(Role::Supervisor))
+                }
             }
     }
 

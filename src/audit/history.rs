@@ -165,6 +165,21 @@ pub fn describe(e: &TaskEvent, task: &Task) -> (String, String) {
         ),
         TaskEvent::MilestoneWaived { milestone, reason, .. } => (format!("Miễn {}", ms(milestone)), reason.clone()),
         TaskEvent::MilestoneCancelled { milestone, reason, .. } => (format!("Hủy {}", ms(milestone)), reason.clone()),
+        TaskEvent::MessagePosted {
+            milestone,
+            obligation,
+            text,
+            ..
+        } => (
+            format!(
+                "Trao đổi về {}{}",
+                ms(milestone),
+                obligation
+                    .agency()
+                    .map_or_else(String::new, |a| format!(" (phần của {a})"))
+            ),
+            text.clone(),
+        ),
         TaskEvent::ObligationRecorded {
             milestone,
             obligation,

@@ -126,6 +126,8 @@ pub enum ReminderKind {
     Submitted,
     Approved,
     Returned,
+    /// A message in a milestone's discussion.
+    Message,
 }
 
 impl ReminderKind {
@@ -137,6 +139,7 @@ impl ReminderKind {
             Self::Submitted => "submitted",
             Self::Approved => "approved",
             Self::Returned => "returned",
+            Self::Message => "message",
         }
     }
 }
@@ -165,6 +168,7 @@ pub fn reminder_label(key: &str) -> String {
             ("approved", _) => "thư báo đã duyệt",
             (_, "submitted") if round.is_some() => "thư báo đã nộp",
             (_, "returned") if round.is_some() => "thư báo bị trả lại",
+            (_, "message") if round.is_some() => "thư báo có trao đổi",
             _ => return key.to_string(),
         };
         match round {

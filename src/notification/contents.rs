@@ -70,12 +70,16 @@ pub struct Folded {
 /// Folds the notices of one digest into one line per item in its current
 /// state, most urgent first (see the module documentation).
 pub fn fold(pending: Vec<Pending>) -> Folded {
-    let mut groups: BTreeMap<(String, String, Option<String>), Vec<Pending>> = BTreeMap::new();
+    // Messages of a discussion are a line of their own, beside the
+    // obligation's state.
+    type Key = (String, String, Option<String>, bool);
+    let mut groups: BTreeMap<Key, Vec<Pending>> = BTreeMap::new();
     for p in pending {
         let key = (
             p.item.task_id.clone(),
             p.item.milestone_id.clone(),
             p.obligation.clone(),
+            p.item.kind == ItemKind::Message,
         );
         groups.entry(key).or_default().push(p);
     }
@@ -138,6 +142,7 @@ fn state_now(kind: ItemKind, status: Option<MilestoneStatus>, days_left: i64) ->
     Some(match (status, kind) {
         (None, k) => k,
         (Some(S::Waived | S::Cancelled), _) => return None,
+        (_, K::Message) => K::Message,
         (Some(S::Submitted), _) => K::Submitted,
         (Some(S::Approved), _) => K::Approved,
         (Some(S::Returned), K::Submitted | K::Approved) => K::Returned,
@@ -170,7 +175,7 @@ pub const SOON_DAYS: i64 = 30;
 fn tier(it: &DigestItem) -> u8 {
     match it.kind {
         ItemKind::Upcoming if it.days_left <= SOON_DAYS => 0,
-        ItemKind::Returned => 1,
+        ItemKind::Returned | ItemKind::Message => 1,
         ItemKind::Submitted if to_decide(it) => 2,
         ItemKind::Escalation | ItemKind::Overdue => 3,
         ItemKind::Upcoming => 4,
@@ -202,6 +207,7 @@ pub fn by_urgency(items: &mut [DigestItem]) {
 pub enum State {
     Overdue,
     Returned,
+    Message,
     ToDecide,
     Upcoming,
     Submitted,
@@ -213,6 +219,7 @@ impl State {
         match it.kind {
             ItemKind::Overdue | ItemKind::Escalation => State::Overdue,
             ItemKind::Returned => State::Returned,
+            ItemKind::Message => State::Message,
             ItemKind::Submitted if to_decide(it) => State::ToDecide,
             ItemKind::Submitted => State::Submitted,
             ItemKind::Upcoming => State::Upcoming,
@@ -225,6 +232,7 @@ impl State {
         match self {
             State::Overdue => "Quá hạn",
             State::Returned => "Bị trả lại, cần nộp lại",
+            State::Message => "Có trao đổi mới",
             State::ToDecide => "Chờ quý cơ quan duyệt",
             State::Upcoming => "Sắp đến hạn",
             State::Submitted => "Đã nộp, chờ duyệt",
@@ -237,6 +245,7 @@ impl State {
         match self {
             State::Overdue => "quá hạn",
             State::Returned => "bị trả lại",
+            State::Message => "trao đổi mới",
             State::ToDecide => "chờ duyệt",
             State::Upcoming => "sắp đến hạn",
             State::Submitted => "đã nộp",
@@ -252,6 +261,7 @@ impl State {
         match self {
             State::Overdue => format!("{base}/inbox?overdue=1&plan={plan}"),
             State::Returned => format!("{base}/inbox?status=returned&plan={plan}"),
+            State::Message => format!("{base}/inbox?plan={plan}"),
             State::ToDecide => format!("{base}/queue?plan={plan}"),
             State::Upcoming => format!("{base}/inbox?status=open&plan={plan}"),
             State::Submitted => format!("{base}/inbox?status=submitted&plan={plan}"),

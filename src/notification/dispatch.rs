@@ -208,6 +208,7 @@ fn kind_of(s: &str) -> ItemKind {
         "submitted" => ItemKind::Submitted,
         "approved" => ItemKind::Approved,
         "returned" => ItemKind::Returned,
+        "message" => ItemKind::Message,
         _ => ItemKind::Upcoming,
     }
 }

@@ -413,7 +413,11 @@ fn item_context(it: &DigestItem) -> Value {
         due => it.due.format("%d/%m/%Y").to_string(),
         timing => timing(it.days_left),
         explanation => explanation(it),
-        note_label => if it.kind == ItemKind::Returned { "Lý do trả lại" } else { "Ghi chú" },
+        note_label => match it.kind {
+            ItemKind::Returned => "Lý do trả lại",
+            ItemKind::Message => "Nội dung",
+            _ => "Ghi chú",
+        },
         note_lines => note_lines,
         link_label => link_label(it),
         link => link,
@@ -438,6 +442,7 @@ fn headline(it: &DigestItem) -> &'static str {
         ItemKind::Submitted => "Mốc đã nộp, chờ duyệt",
         ItemKind::Approved => "Mốc đã được duyệt",
         ItemKind::Returned => "Mốc bị trả lại",
+        ItemKind::Message => "Trao đổi mới về mốc",
     }
 }
 
@@ -445,7 +450,7 @@ fn accent(it: &DigestItem) -> &'static str {
     match it.kind {
         ItemKind::Overdue | ItemKind::Escalation | ItemKind::Returned => "#b3261e",
         ItemKind::Upcoming if it.days_left <= 0 => "#9a5b00",
-        ItemKind::Upcoming | ItemKind::Submitted => "#1f5fa8",
+        ItemKind::Upcoming | ItemKind::Submitted | ItemKind::Message => "#1f5fa8",
         ItemKind::Approved => "#1e7b34",
     }
 }
@@ -511,6 +516,9 @@ fn explanation(it: &DigestItem) -> String {
             };
             format!("Mốc này đã được duyệt. {todo}")
         }
+        ItemKind::Message => "Có tin nhắn mới trong phần «Trao đổi» của mốc này. \
+                              Quý cơ quan có thể trả lời tại đường dẫn bên dưới."
+            .to_owned(),
         ItemKind::Returned => {
             let todo = match it.role {
                 Role::Implementer => {
@@ -530,6 +538,7 @@ fn link_label(it: &DigestItem) -> &'static str {
         (ItemKind::Upcoming | ItemKind::Overdue | ItemKind::Escalation, _) => "Báo cáo, nộp tại",
         (ItemKind::Submitted, Role::Lead | Role::Advisory) => "Duyệt hoặc trả lại tại",
         (ItemKind::Returned, Role::Implementer) => "Báo cáo, nộp lại tại",
+        (ItemKind::Message, _) => "Đọc và trả lời tại",
         _ => "Xem chi tiết tại",
     }
 }

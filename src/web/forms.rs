@@ -125,6 +125,15 @@ pub async fn perform_once(
     if !user.role_allows(action) {
         return Err(WebError::forbidden_role(&action.label_vi().to_lowercase()));
     }
+    if action == Action::Discuss {
+        // A lead or advisory agency writes through its supervisors; the
+        // implementing agency through any member (the domain checks whose
+        // part it is).
+        let views = state.store().task_views_by_id(&[key.to_string()]).await?;
+        if views.first().is_some_and(|v| !user.may(action, v)) {
+            return Err(WebError::forbidden_role(&action.label_vi().to_lowercase()));
+        }
+    }
     let milestone = MilestoneId::parse(milestone)?;
     let task_action = input.into_action(action, milestone.clone())?;
     Ok(state

@@ -648,7 +648,7 @@ fn refused_besides(user: &User, action: Action, o: &Obligation, latest_extension
     match action {
         Action::Approve | Action::Return | Action::Waive => o.round.contains(&user.id),
         Action::Extend => latest_extension.is_some_and(|latest| o.due >= latest),
-        Action::Report | Action::Submit | Action::Cancel => false,
+        Action::Report | Action::Submit | Action::Cancel | Action::Discuss => false,
     }
 }
 
@@ -791,6 +791,8 @@ async fn task_context(
                         "filed": review::filed_json(def, &plan_view.plan, tz, &task_path, &o.filed),
                         "actions": if as_of.is_some() { vec![] } else { offered(&caller.user, &view, o, latest_extension) },
                         "open": opens(o),
+                        "own": def.is_implementer(&caller.user.agency) && o.owed_by(&caller.user.agency, &def.implementers),
+                        "thread": thread(&events, &m.spec.id, &o.reference(), as_of, &plan_view.plan, tz),
                     })
                 })
                 .collect();
@@ -854,6 +856,45 @@ async fn task_context(
         },
         "plans": plans_nav(&plans),
     }))
+}
+
+/// The discussion of one obligation ("Trao đổi"): its messages and the
+/// reasons it was returned for, oldest first, up to `as_of`.
+fn thread(
+    events: &[crate::audit::asof::Stored],
+    milestone: &crate::domain::ids::MilestoneId,
+    ob: &crate::domain::task::ObligationRef,
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+    plan: &crate::domain::plan::Plan,
+    tz: chrono_tz::Tz,
+) -> Vec<Value> {
+    use crate::domain::task::TaskEvent;
+    events
+        .iter()
+        .filter(|s| as_of.is_none_or(|t| s.event.stamp().at <= t))
+        .filter_map(|s| {
+            let (kind, text) = match &s.event {
+                TaskEvent::MessagePosted {
+                    milestone: m,
+                    obligation,
+                    text,
+                    ..
+                } if m == milestone && obligation == ob => ("message", text),
+                TaskEvent::MilestoneReturned {
+                    milestone: m,
+                    obligation: Some(obligation),
+                    reason,
+                    ..
+                } if m == milestone && obligation == ob => ("return", reason),
+                _ => return None,
+            };
+            let stamp = s.event.stamp();
+            Some(json!({
+                "kind": kind, "text": text,
+                "who": review::actor_text(&stamp.by, plan), "when": review::when_text(stamp.at, tz),
+            }))
+        })
+        .collect()
 }
 
 /// Entries of a task's history a page shows at once.

@@ -344,6 +344,7 @@ pub fn done_message(action: Action, milestone: Option<&Milestone>, agency: Optio
         .unwrap_or_default();
     let verb = match action {
         Action::Submit => "nộp".to_string(),
+        Action::Discuss => return format!("Đã gửi tin nhắn về mốc{title}{whose}; bên kia sẽ được báo qua thư."),
         other => other.label_vi().to_lowercase(),
     };
     format!("Đã ghi nhận: {verb} mốc{title}{whose}")

@@ -349,6 +349,127 @@ async fn returns_lead_the_agency_page(kind: &str) {
 }
 on_both_stores!(return_reason_leads_the_agency_page, returns_lead_the_agency_page);
 
+/// "Trao đổi": the agency answers a return reason, the supervisor replies;
+/// each message is an attributed event of the task, in the thread under the
+/// obligation, in the history, and queued to the other side's digest.
+async fn a_return_is_answered_in_the_discussion(kind: &str) {
+    let (app, (mttq_cookie, mttq_csrf), (btv_cookie, btv_csrf)) = with_sessions(kind, "MTTQ", "Đỗ Thị Mai").await;
+    let submit = [
+        ("csrf", mttq_csrf.as_str()),
+        ("agency", "MTTQ"),
+        ("note", "Nộp đăng ký"),
+        ("confirm", "1"),
+    ];
+    assert_eq!(app.form(&action("submit"), &mttq_cookie, &submit).await.status, 303);
+    let reason = "Thiếu danh sách mô hình đăng ký";
+    let r = app
+        .form(
+            &action("return"),
+            &btv_cookie,
+            &[
+                ("csrf", &btv_csrf),
+                ("agency", "MTTQ"),
+                ("reason", reason),
+                ("confirm", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // The agency answers the reason in the discussion of its part.
+    let answer = "Danh sách đã có ở tệp đính kèm trang 3; xin xem lại";
+    let r = app
+        .form(
+            &action("discuss"),
+            &mttq_cookie,
+            &[("csrf", &mttq_csrf), ("agency", "MTTQ"), ("note", answer)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // An empty message and a stranger's message are refused, writing nothing.
+    let stranger = app.user("TMGV", "Phạm Thu", "member").await;
+    let (s_cookie, s_csrf) = app.session(&stranger).await;
+    let before = app.events().await;
+    let r = app
+        .form(
+            &action("discuss"),
+            &mttq_cookie,
+            &[("csrf", &mttq_csrf), ("agency", "MTTQ"), ("note", "  ")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = app
+        .form(
+            &action("discuss"),
+            &s_cookie,
+            &[("csrf", &s_csrf), ("agency", "MTTQ"), ("note", "Tôi chen vào")],
+        )
+        .await;
+    assert!(r.status == 403 || r.status == 422, "{}: {}", r.status, r.body);
+    assert_eq!(app.events().await, before);
+
+    // The supervisor reads the thread under MTTQ's part and replies there.
+    let page = app
+        .page(&format!("{TASK}?m={REGISTER}&a=MTTQ&do=discuss"), &btv_cookie)
+        .await;
+    let thread = part(&page.body, &format!("trao-doi-{REGISTER}-MTTQ"), "</details>");
+    for shown in [
+        reason,
+        answer,
+        "Đỗ Thị Mai — ",
+        "lý do trả lại",
+        "data-action=\"discuss\"",
+    ] {
+        assert!(thread.contains(shown), "{shown:?} missing from {thread}");
+    }
+    let reply = "Đã thấy, sẽ duyệt khi nộp lại";
+    let r = app
+        .form(
+            &action("discuss"),
+            &btv_cookie,
+            &[("csrf", &btv_csrf), ("agency", "MTTQ"), ("note", reply)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = app.page(TASK, &mttq_cookie).await;
+    let thread = part(&page.body, &format!("trao-doi-{REGISTER}-MTTQ"), "</details>");
+    assert!(
+        thread.find(answer).unwrap() < thread.find(reply).unwrap(),
+        "oldest first: {thread}"
+    );
+    assert!(page.body.contains("Trao đổi về mốc “"), "in the history");
+
+    // Events of the task, attributed; each queues a notice to the other side.
+    let events = app.engine.store.task_events("duc-pho-de-an-13/III.1.2").await.unwrap();
+    let posted: Vec<_> = events
+        .iter()
+        .filter(|s| s.event.name() == "MessagePosted")
+        .map(|s| (s.event.stamp().by.to_string(), s.hash.is_some()))
+        .collect();
+    assert_eq!(posted.len(), 2, "{posted:?}");
+    assert!(
+        posted[0].0.contains("Đỗ Thị Mai") && posted[1].0.contains("Lê Thị Bình"),
+        "{posted:?}"
+    );
+    assert!(posted.iter().all(|(_, hashed)| *hashed), "in the hash chain");
+    kehoach::projections::catch_up(&app.engine.store).await.unwrap();
+    let outbox = app.engine.store.outbox(None).await.unwrap();
+    let messages: Vec<(&str, &str)> = outbox
+        .iter()
+        .filter(|r| r.kind == "message")
+        .map(|r| (r.agency.as_str(), r.role.as_str()))
+        .collect();
+    assert!(
+        messages.contains(&("BTV", "lead")),
+        "the agency's message to the lead: {messages:?}"
+    );
+    assert!(
+        messages.contains(&("MTTQ", "implementer")),
+        "the supervisor's reply to the agency: {messages:?}"
+    );
+}
+on_both_stores!(discussion_answers_a_return, a_return_is_answered_in_the_discussion);
+
 /// Files filed with a report are listed by name, size and kind, with a
 /// download link and, for PDFs and images, a link to view them.
 async fn filed_files_are_listed(kind: &str) {

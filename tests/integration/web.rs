@@ -187,7 +187,7 @@ async fn api_reads_and_acts(kind: &str) {
 
     let t = app.get(TASK, &member).await.json();
     assert_eq!(t["lead"], "BTV");
-    assert_eq!(t["allowed"], json!(["report", "submit"]));
+    assert_eq!(t["allowed"], json!(["report", "submit", "discuss"]));
     assert_eq!(app.get(TASK, &outsider).await.status, 403);
     let r = app.get("/api/tasks/IX.9", &auditor).await;
     assert_eq!((r.status, r.json()["error"]["code"].clone()), (404, json!("not_found")));
@@ -393,8 +393,8 @@ milestones = [
 
 const ROLES: [&str; 4] = ["member", "supervisor", "auditor", "admin"];
 const AGENCIES: [&str; 5] = ["BTV", "BDV", "UBND", "MTTQ", "UBKT"];
-const ACTIONS: [&str; 8] = [
-    "view", "report", "submit", "approve", "return", "extend", "waive", "cancel",
+const ACTIONS: [&str; 9] = [
+    "view", "report", "submit", "approve", "return", "extend", "waive", "cancel", "discuss",
 ];
 
 /// The rules, written out independently of the code under test.
@@ -404,6 +404,10 @@ fn expected(agency: &str, role: &str, action: &str) -> bool {
     match action {
         "view" => involved || role == "auditor" || role == "admin",
         "report" | "submit" => agency == "UBND" && (role == "member" || role == "supervisor"),
+        // The owing agency, or a supervisor of the task, in the discussion.
+        "discuss" => {
+            (agency == "UBND" && (role == "member" || role == "supervisor")) || (supervises && role == "supervisor")
+        }
         _ => supervises && role == "supervisor",
     }
 }
@@ -437,7 +441,7 @@ async fn authorisation_matrix(kind: &str) {
                 } else {
                     let body = json!({ "note": "ghi chú", "reason": "lý do", "until": "2026-09-30" });
                     let body = match action {
-                        "report" | "submit" | "approve" => json!({ "note": body["note"] }),
+                        "report" | "submit" | "approve" | "discuss" => json!({ "note": body["note"] }),
                         "extend" => json!({ "until": body["until"], "reason": body["reason"] }),
                         _ => json!({ "reason": body["reason"] }),
                     };

@@ -763,6 +763,71 @@ impl Task {
                     stamp,
                 }])
             }
+            TaskAction::Discuss {
+                milestone,
+                agency,
+                text,
+            } => {
+                let (def, m) = self.live_milestone(&milestone)?;
+                let me = stamp.by.agency().ok_or(TaskError::PersonRequired)?;
+                if text.trim().is_empty() {
+                    return Err(TaskError::EmptyMessage);
+                }
+                let implements = def.is_implementer(me) && agency.as_ref().is_none_or(|a| a == me);
+                let o = if implements {
+                    self.implementer_action(&stamp, &milestone, agency.as_ref())?.2
+                } else if def.is_supervisor(me) {
+                    match agency.as_ref() {
+                        Some(code) => named_obligation(def, m, code)?,
+                        None if m.obligations.len() == 1 => &m.obligations[0],
+                        None => return Err(unknown_obligation(m, "")),
+                    }
+                } else {
+                    return Err(TaskError::NotInvolved { agency: me.clone() });
+                };
+                let ob = o.reference();
+                // The other side hears of it: the supervisors when the owing
+                // agency writes, the owing agency (or every implementer of a
+                // joint obligation) when a supervisor does.
+                let recipients = if implements {
+                    self.supervisors_as_recipients()
+                } else {
+                    match &o.agency {
+                        Some(a) => vec![Recipient {
+                            agency: a.clone(),
+                            role: Role::Implementer,
+                        }],
+                        None => def
+                            .implementers
+                            .iter()
+                            .map(|a| Recipient {
+                                agency: a.clone(),
+                                role: Role::Implementer,
+                            })
+                            .collect(),
+                    }
+                };
+                let n = m.count(ReminderKind::Message, &ob) + 1;
+                let key = obligation_key(&format!("message-{n}"), &ob);
+                let notice = notice(
+                    &milestone,
+                    &ob,
+                    key,
+                    ReminderKind::Message,
+                    recipients,
+                    Some(text.clone()),
+                    &stamp,
+                );
+                Ok(vec![
+                    TaskEvent::MessagePosted {
+                        milestone,
+                        obligation: ob,
+                        text,
+                        stamp,
+                    },
+                    notice,
+                ])
+            }
             TaskAction::QueueReminder {
                 milestone,
                 obligation,
@@ -1097,11 +1162,7 @@ impl Task {
         }
         let own = |o: &Obligation| o.owed_by(agency, &def.implementers);
         let o = match named {
-            Some(code) => m
-                .obligations
-                .iter()
-                .find(|o| o.agency.as_ref() == Some(code) || (o.agency.is_none() && def.is_implementer(code)))
-                .ok_or_else(|| unknown_obligation(m, code.as_str()))?,
+            Some(code) => named_obligation(def, m, code)?,
             None if m.obligations.len() == 1 => &m.obligations[0],
             None => {
                 let candidates: Vec<&Obligation> = m
@@ -1323,6 +1384,19 @@ fn require_not_closed(milestone: &MilestoneId, o: &Obligation, action: &'static 
 }
 
 /// The agency that submitted an obligation, as the recipient of the decision.
+/// The obligation a supervisor names by its agency: that agency's own, or
+/// the joint one when it is an implementer.
+fn named_obligation<'m>(
+    def: &TaskDefinition,
+    m: &'m Milestone,
+    code: &AgencyCode,
+) -> Result<&'m Obligation, TaskError> {
+    m.obligations
+        .iter()
+        .find(|o| o.agency.as_ref() == Some(code) || (o.agency.is_none() && def.is_implementer(code)))
+        .ok_or_else(|| unknown_obligation(m, code.as_str()))
+}
+
 fn submitter(o: &Obligation) -> Vec<Recipient> {
     let agency = o
         .agency
@@ -1401,6 +1475,7 @@ fn check_lengths(action: &TaskAction) -> Result<(), TaskError> {
             inputs::check_attachments(attachments)
         }
         TaskAction::Approve { note, .. } => check_length("ghi chú", note, NOTE_MAX_CHARS),
+        TaskAction::Discuss { text, .. } => check_length("tin nhắn", text, NOTE_MAX_CHARS),
         TaskAction::Return { reason, .. }
         | TaskAction::Extend { reason, .. }
         | TaskAction::Waive { reason, .. }
@@ -1601,6 +1676,9 @@ impl Aggregate for Task {
                 }
                 touched = Some(milestone);
             }
+            // A message changes no state: the discussion is read from the
+            // events, and its notice is the ReminderQueued beside it.
+            TaskEvent::MessagePosted { .. } => {}
             TaskEvent::ObligationRecorded {
                 milestone,
                 obligation,

@@ -78,6 +78,14 @@ pub enum TaskAction {
         agency: Option<AgencyCode>,
         reason: String,
     },
+    /// A message in a milestone's discussion ("Trao đổi") between the
+    /// owing agency and the task's lead and advisory agencies.
+    Discuss {
+        milestone: MilestoneId,
+        /// The obligation's agency, where the caller could mean several.
+        agency: Option<AgencyCode>,
+        text: String,
+    },
     /// Rows of a sheet of the state already reached ("ghi nhận từ hồ sơ"),
     /// every row of this task at once: all of them or none.
     RecordFromSheet { sheet: SheetRef, rows: Vec<RecordRow> },
@@ -142,6 +150,7 @@ impl TaskAction {
             | Self::Extend { milestone, .. }
             | Self::Waive { milestone, .. }
             | Self::Cancel { milestone, .. }
+            | Self::Discuss { milestone, .. }
             | Self::QueueReminder { milestone, .. } => Some(milestone),
             Self::SyncFromPlan { .. }
             | Self::Withdraw { .. }

@@ -77,6 +77,10 @@ pub enum TaskError {
     SheetRow { row: u32, reason: String },
     #[error("báo cáo trống: cần ghi chú, giá trị chỉ tiêu hoặc minh chứng")]
     EmptyReport,
+    #[error("tin nhắn trống: hãy viết nội dung trao đổi")]
+    EmptyMessage,
+    #[error("{agency} không thực hiện, lãnh đạo hay tham mưu nhiệm vụ này nên không trao đổi được về mốc của nó")]
+    NotInvolved { agency: AgencyCode },
     #[error("hạn mới {requested} phải sau hạn hiện tại {current}")]
     ExtensionNotLater { current: NaiveDate, requested: NaiveDate },
     #[error("không có chỉ tiêu {key} trong nhiệm vụ (các chỉ tiêu: {known})")]
@@ -130,6 +134,8 @@ impl TaskError {
             Self::ReasonRequired => "reason_required",
             Self::SheetRow { .. } => "sheet_row",
             Self::EmptyReport => "empty_report",
+            Self::EmptyMessage => "empty_message",
+            Self::NotInvolved { .. } => "not_involved",
             Self::ExtensionNotLater { .. } => "extension_not_later",
             Self::UnknownKpi { .. } => "unknown_kpi",
             Self::KpiNotFinite { .. } => "kpi_not_finite",
@@ -164,6 +170,7 @@ impl TaskError {
                 | Self::PersonRequired
                 | Self::NotImplementer { .. }
                 | Self::NotSupervisor { .. }
+                | Self::NotInvolved { .. }
                 | Self::OwnObligation { .. }
                 | Self::NotYourObligation { .. }
         )

@@ -215,6 +215,15 @@ pub enum TaskEvent {
         reason: String,
         stamp: Stamp,
     },
+    /// A message in a milestone's discussion, by the owing agency or by a
+    /// lead or advisory agency of the task (who: the stamp); the other side
+    /// is told by a notice queued in the same commit.
+    MessagePosted {
+        milestone: MilestoneId,
+        obligation: ObligationRef,
+        text: String,
+        stamp: Stamp,
+    },
     /// A message is due to the recipients: recorded before any e-mail is
     /// sent, so that delivery can be retried and proved. `key` is unique
     /// within the milestone; `covers` lists earlier points this one stands
@@ -331,6 +340,7 @@ impl TaskEvent {
             | Self::DeadlineExtended { stamp, .. }
             | Self::MilestoneWaived { stamp, .. }
             | Self::MilestoneCancelled { stamp, .. }
+            | Self::MessagePosted { stamp, .. }
             | Self::ObligationRecorded { stamp, .. }
             | Self::ReminderQueued { stamp, .. }
             | Self::ReminderSent { stamp, .. }
@@ -356,6 +366,7 @@ impl TaskEvent {
             Self::DeadlineExtended { .. } => "DeadlineExtended",
             Self::MilestoneWaived { .. } => "MilestoneWaived",
             Self::MilestoneCancelled { .. } => "MilestoneCancelled",
+            Self::MessagePosted { .. } => "MessagePosted",
             Self::ObligationRecorded { .. } => "ObligationRecorded",
             Self::ReminderQueued { .. } => "ReminderQueued",
             Self::ReminderSent { .. } => "ReminderSent",

@@ -1140,3 +1140,76 @@ fn the_history_names_milestones_by_title_and_kpis_by_label() {
         assert!(!text.contains(raw), "{raw:?} in\n{text}");
     }
 }
+
+fn discuss(agency: Option<&str>, text: &str) -> TaskAction {
+    TaskAction::Discuss {
+        milestone: mid("register-2024"),
+        agency: agency.map(code),
+        text: text.into(),
+    }
+}
+
+/// The recipients of the notice a message queues.
+fn message_recipients(events: &[TaskEvent]) -> Vec<(String, crate::domain::reminders::Role)> {
+    events
+        .iter()
+        .find_map(|e| match e {
+            TaskEvent::ReminderQueued {
+                kind: ReminderKind::Message,
+                recipients,
+                ..
+            } => Some(recipients.iter().map(|r| (r.agency.to_string(), r.role)).collect()),
+            _ => None,
+        })
+        .expect("a message notice")
+}
+
+#[test]
+fn a_message_goes_to_the_other_side_of_the_obligation() {
+    use crate::domain::reminders::Role;
+    let mut task = registered_task();
+    // The owing agency writes: the lead and advisory agencies hear of it.
+    let events = task
+        .decide(cmd(person("MTTQ", "Đỗ Thị Mai"), discuss(None, "Xin hỏi mẫu đăng ký")))
+        .unwrap();
+    assert!(matches!(
+        &events[0],
+        TaskEvent::MessagePosted { obligation, text, .. }
+            if obligation.agency() == Some(&code("MTTQ")) && text == "Xin hỏi mẫu đăng ký"
+    ));
+    assert_eq!(
+        message_recipients(&events),
+        [("BTV".to_string(), Role::Lead), ("BDV".to_string(), Role::Advisory)]
+    );
+    for e in &events {
+        cqrs_es::Aggregate::apply(&mut task, e.clone());
+    }
+    // A supervisor answers on that agency's part: the agency hears of it,
+    // and the notice's key counts the messages of the obligation.
+    let events = task
+        .decide(cmd(
+            person("BDV", "Nguyễn Văn An"),
+            discuss(Some("MTTQ"), "Dùng mẫu số 2"),
+        ))
+        .unwrap();
+    assert_eq!(message_recipients(&events), [("MTTQ".to_string(), Role::Implementer)]);
+    assert!(matches!(&events[1], TaskEvent::ReminderQueued { key, .. } if key.starts_with("message-2")));
+    // A supervisor must say whose part when there are several.
+    assert!(task
+        .decide(cmd(person("BDV", "Nguyễn Văn An"), discuss(None, "Chung chung")))
+        .is_err());
+    // An agency with no place on the task, and an empty message, are refused.
+    assert!(matches!(
+        task.decide(cmd(person("TMGV", "Phạm Thu"), discuss(Some("MTTQ"), "Chen vào"))),
+        Err(TaskError::NotInvolved { .. })
+    ));
+    assert!(matches!(
+        task.decide(cmd(person("UBND", "Trần Văn Ủy"), discuss(None, " \n "))),
+        Err(TaskError::EmptyMessage)
+    ));
+    // An implementer cannot write on another implementer's part.
+    assert!(matches!(
+        task.decide(cmd(person("UBND", "Trần Văn Ủy"), discuss(Some("MTTQ"), "Của MTTQ"))),
+        Err(TaskError::NotInvolved { .. })
+    ));
+}
