@@ -284,63 +284,99 @@ pub async fn download(
 ) -> Result<Response, WebError> {
     let rows = export_rows(state, kind, query, asker, today).await?;
     let table: Vec<[String; 11]> = rows.iter().map(|r| cells(r, today, tz)).collect();
-    let (body, media, ext) = match format {
-        Format::Csv => (csv(&table), "text/csv; charset=utf-8", "csv"),
-        Format::Xlsx => (
-            xlsx(&table).map_err(|e| {
-                tracing::error!(error = %e, "lỗi tạo tệp Excel");
-                WebError::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "export_failed",
-                    "không tạo được tệp Excel",
-                )
-            })?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-        ),
+    table_download(format, "Danh sách", &HEADERS, &table, &format!("{name}-{today}"))
+}
+
+/// A cell as a spreadsheet reads it as text: one that starts like a
+/// formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading apostrophe, so
+/// that a name or note never runs as a formula when the file is opened.
+pub fn neutralised(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// A table as CSV in UTF-8 with a byte-order mark, so that Excel reads
+/// Vietnamese; every cell quoted and neutralised.
+pub fn csv_table<R: AsRef<[String]>>(headers: &[&str], rows: &[R]) -> Vec<u8> {
+    let mut out = String::from("\u{feff}");
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let quoted: Vec<String> = cells
+            .map(|c| format!("\"{}\"", neutralised(c).replace('"', "\"\"")))
+            .collect();
+        out.push_str(&quoted.join(","));
+        out.push_str("\r\n");
     };
-    let file = format!("{name}-{today}.{ext}");
-    Ok((
+    line(&mut headers.iter().copied());
+    for row in rows {
+        line(&mut row.as_ref().iter().map(String::as_str));
+    }
+    out.into_bytes()
+}
+
+/// The same table as an Excel workbook of one sheet, header in bold and
+/// frozen, every cell as text.
+pub fn xlsx_table<R: AsRef<[String]>>(
+    sheet_name: &str,
+    headers: &[&str],
+    rows: &[R],
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let sheet = book.add_worksheet();
+    sheet.set_name(sheet_name)?;
+    for (c, h) in headers.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, *h, &bold)?;
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.as_ref().iter().enumerate() {
+            sheet.write_string(r as u32 + 1, c as u16, cell)?;
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofit();
+    book.save_to_buffer()
+}
+
+/// A file to download: its bytes, media type and name.
+pub fn attachment(body: Vec<u8>, media: &str, file: &str) -> Response {
+    (
         [
             (CONTENT_TYPE, media.to_string()),
             (CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
-/// CSV in UTF-8 with a byte-order mark, so that Excel reads Vietnamese.
-fn csv(table: &[[String; 11]]) -> Vec<u8> {
-    let mut out = String::from("\u{feff}");
-    let line = |cells: &mut dyn Iterator<Item = &str>, out: &mut String| {
-        let quoted: Vec<String> = cells.map(|c| format!("\"{}\"", c.replace('"', "\"\""))).collect();
-        out.push_str(&quoted.join(","));
-        out.push_str("\r\n");
-    };
-    line(&mut HEADERS.iter().copied(), &mut out);
-    for row in table {
-        line(&mut row.iter().map(String::as_str), &mut out);
-    }
-    out.into_bytes()
-}
+pub const CSV_MEDIA: &str = "text/csv; charset=utf-8";
+pub const XLSX_MEDIA: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-/// The same table as an Excel workbook, header in bold.
-fn xlsx(table: &[[String; 11]]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    let sheet = book.add_worksheet();
-    sheet.set_name("Danh sách")?;
-    for (c, h) in HEADERS.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, *h, &bold)?;
-    }
-    for (r, row) in table.iter().enumerate() {
-        for (c, cell) in row.iter().enumerate() {
-            sheet.write_string(r as u32 + 1, c as u16, cell)?;
+/// A table in the format asked for, as a download named `<name>.csv|xlsx`.
+pub fn table_download<R: AsRef<[String]>>(
+    format: Format,
+    sheet_name: &str,
+    headers: &[&str],
+    rows: &[R],
+    name: &str,
+) -> Result<Response, WebError> {
+    Ok(match format {
+        Format::Csv => attachment(csv_table(headers, rows), CSV_MEDIA, &format!("{name}.csv")),
+        Format::Xlsx => {
+            let body = xlsx_table(sheet_name, headers, rows).map_err(|e| {
+                tracing::error!(error = %e, "lỗi tạo tệp Excel");
+                WebError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "export_failed",
+                    "không tạo được tệp Excel",
+                )
+            })?;
+            attachment(body, XLSX_MEDIA, &format!("{name}.xlsx"))
         }
-    }
-    sheet.autofit();
-    book.save_to_buffer()
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 pub mod account;
 pub mod admin;
 pub mod api;
+pub mod auditor;
 pub mod auth;
 pub mod back;
 pub mod baseline;
@@ -57,6 +58,8 @@ pub struct AppState {
     /// Sends lock notices and "Quên mật khẩu" links; without it they are
     /// only logged.
     pub mailer: Option<Arc<crate::notification::account_mail::AccountMailer>>,
+    /// The integrity check the auditor's desk runs in the background.
+    pub checks: Arc<auditor::Checks>,
     pages: Arc<minijinja::Environment<'static>>,
     plans: crate::projections::views::PlanViewCache,
 }
@@ -73,6 +76,7 @@ impl AppState {
             secure_cookies: !plain_remote,
             security: Arc::new(crate::config::SecuritySettings::default()),
             mailer: None,
+            checks: Default::default(),
             pages: Arc::new(pages::environment()),
             plans: Default::default(),
             base_url,
@@ -112,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(baseline::pages())
         .merge(account::router())
+        .merge(auditor::router())
         .route("/calendar/{file}", get(pages::calendar_feed))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/signout", post(pages::sign_out))

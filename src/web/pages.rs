@@ -35,6 +35,13 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("password.html", include_str!("../../templates/web/password.html")),
     ("inbox.html", include_str!("../../templates/web/inbox.html")),
     ("start.html", include_str!("../../templates/web/start.html")),
+    ("audit.html", include_str!("../../templates/web/audit.html")),
+    ("task_before.html", include_str!("../../templates/web/task_before.html")),
+    (
+        "audit_verify.html",
+        include_str!("../../templates/web/audit_verify.html"),
+    ),
+    ("audit_check.html", include_str!("../../templates/web/audit_check.html")),
     ("task.html", include_str!("../../templates/web/task.html")),
     ("queue.html", include_str!("../../templates/web/queue.html")),
     (
@@ -127,6 +134,7 @@ pub(super) fn render(state: &AppState, name: &str, caller: Option<&Caller>, mut 
             "agency_name": c.chrome.agency_name.clone().unwrap_or_else(|| c.user.agency.to_string()),
             "waiting": c.chrome.waiting,
             "supervisor": c.user.has(Role::Supervisor), "admin": c.user.has(Role::Admin),
+            "auditor": c.user.has(Role::Auditor),
             "sees_everything": c.user.sees_everything(),
         });
         ctx["csrf"] = json!(c.csrf);
@@ -672,6 +680,9 @@ async fn task_page(
         }
         notices.unplace();
         ctx["notices"] = json!(notices);
+        if ctx["before_record"] == json!(true) {
+            return Ok(render(&state, "task_before.html", Some(&caller), ctx));
+        }
         Ok(render(&state, "task.html", Some(&caller), ctx))
     }
     .await;
@@ -705,6 +716,19 @@ async fn task_context(
         None => current.clone(),
     };
     let today = local_date(as_of.unwrap_or_else(|| state.engine.clock.now()), tz);
+    if let (Some(at), None) = (as_of, history.state.as_ref().and_then(|t| t.definition.as_ref())) {
+        // A day before the task's record begins: say from when it does.
+        let start = events.first().map(|s| s.event.stamp().at);
+        return Ok(json!({
+            "before_record": true,
+            "title": format!("{} — trước khi có hồ sơ", key.task),
+            "plan": key.plan, "task": key.task, "def_title": current.task.definition.as_ref().map(|d| d.title.clone()),
+            "as_of": format_vn(local_date(at, tz)),
+            "start": start.map(|t| super::auditor::record_start_text(t, tz)),
+            "start_value": start.map(|t| local_date(t, tz).to_string()),
+            "plans": plans_nav(&plans),
+        }));
+    }
     let def = view
         .task
         .definition
@@ -1159,7 +1183,19 @@ async fn plan_page(
         let mut list = lists::controls(&format!("/plans/{plan}"), &query, page.total, page.pages(), &plans);
         list["plan"] = json!(null);
         let notices = super::flash::take(&state, &headers).await?;
+        // As of a day before the plan's record begins: say from when it does.
+        let before_record = match as_of {
+            Some(at) => {
+                let start = state.store().plan_events(&plan).await?.iter().find_map(|s| match &s.event {
+                    crate::domain::plan::PlanEvent::PlanRegistered { stamp, .. } => Some(stamp.at),
+                    _ => None,
+                });
+                start.filter(|s| at < *s).map(|s| super::auditor::record_start_text(s, tz))
+            }
+            None => None,
+        };
         let ctx = json!({
+            "before_record": before_record,
             "title": header.map_or(plan.clone(), |h| h.title.clone()),
             "notices": notices,
             "document": super::imports::document_context(view),

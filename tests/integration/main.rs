@@ -5,6 +5,7 @@ mod accounts;
 mod admin_web;
 mod atomic;
 mod audit;
+mod auditor;
 mod baseline;
 mod browser;
 mod cli;
