@@ -10,7 +10,7 @@ use crate::helpers::*;
 use serde_json::{json, Value};
 
 /// Runs `kehoach user add` against the served database; returns the sign-in link.
-fn add_user(db: &std::path::Path, base: &str, agency: &str, name: &str, email: &str, role: &str) -> String {
+pub(crate) fn add_user(db: &std::path::Path, base: &str, agency: &str, name: &str, email: &str, role: &str) -> String {
     let out = bin()
         .args(["--db", db.to_str().unwrap(), "--format", "json", "user", "add"])
         .args(["--agency", agency, "--name", name, "--email", email, "--role", role])
@@ -52,7 +52,7 @@ pub(crate) fn run_flow(dir: &std::path::Path, name: &str, steps: Vec<Value>) -> 
 
 /// Waits for a file in `outbox` whose name starts with `prefix` and whose
 /// text (as `read` gives it) `pick` finds something in.
-fn from_outbox<T>(
+pub(crate) fn from_outbox<T>(
     outbox: &std::path::Path,
     prefix: &str,
     read: impl Fn(&std::path::Path) -> String,
@@ -93,7 +93,12 @@ fn reminder_link(outbox: &std::path::Path, agency: &str, path: &str) -> String {
 /// `kehoach serve` on the shipped plan at a simulated time, loaded: the
 /// directory, the process, the database and the base URL.
 fn served() -> (tempfile::TempDir, std::process::Child, std::path::PathBuf, String) {
-    let (dir, port, mut child) = serve_in_new_dir(&[("KEHOACH_NOW", "2023-01-20T09:00:00+07:00")]);
+    served_at("2023-01-20T09:00:00+07:00")
+}
+
+/// `served`, with the simulated clock starting at `now`.
+pub(crate) fn served_at(now: &str) -> (tempfile::TempDir, std::process::Child, std::path::PathBuf, String) {
+    let (dir, port, mut child) = serve_in_new_dir(&[("KEHOACH_NOW", now)]);
     let db = dir.path().join("data/kehoach.db");
     assert_eq!(wait_until_loaded(&db, &mut child), 45);
     (dir, child, db, format!("http://127.0.0.1:{port}"))

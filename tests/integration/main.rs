@@ -12,6 +12,7 @@ mod cli;
 mod digests;
 mod directory;
 mod engine;
+mod everyday;
 mod evidence;
 mod faults;
 mod helpers;

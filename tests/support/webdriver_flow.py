@@ -15,8 +15,9 @@ STEPS.json is {"steps": [STEP, ...]}; each STEP has "do" plus arguments:
   {"do": "expect_absent", "css": "..."}           no element matches
   {"do": "screenshot", "path": "/abs/path.png"}   PNG of the viewport
   {"do": "text", "css": "...", "as": "name"}      record the text as texts[name]
-  {"do": "fill_totp", "css": "...", "secret": "name"}  fill the current TOTP code of the
-                                                  base32 secret texts[name] (oathtool)
+  {"do": "fill_totp", "css": "...", "secret": "name", "shift": 0}  fill the current TOTP
+                                                  code of the base32 secret texts[name] (oathtool),
+                                                  on a clock `shift` seconds ahead of this one
   {"do": "axe", "name": "inbox"}                  axe-core finds no WCAG 2.1 A/AA violation
                                                   on the page (tests/support/axe, npm ci)
 
@@ -170,7 +171,9 @@ def run_step(b, step, texts):
             return b.cmd("POST", f"/element/{el}/value", {"text": step["text"]}) or True
         b.poll(f"cannot fill {step['css']!r}", fill, timeout)
     elif do == "fill_totp":  # the current code of a secret read earlier (texts[secret]), by oathtool
-        code = subprocess.run(["oathtool", "--totp", "-b", texts[step["secret"]].strip()],
+        # "shift": seconds the server's clock is ahead of this one (a simulated clock).
+        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(time.time() + float(step.get("shift", 0))))
+        code = subprocess.run(["oathtool", "--totp", "-b", texts[step["secret"]].strip(), "--now", at],
                               check=True, capture_output=True, text=True).stdout.strip()
 
         def fill_code():
