@@ -613,6 +613,12 @@ impl Engine {
         request: Option<&RequestId>,
     ) -> Result<Loaded, EngineError> {
         self.ensure_initialised().await?;
+        if let Some(text) = &plan.text {
+            // The text, by the SHA-256 its load records: the plan in force
+            // can be downloaded, and its directory edited, from the web. A
+            // text no event names (the load fails) is harmless.
+            self.store.put_file(&plan_text(plan, text), self.clock.now()).await?;
+        }
         let request = request.map(|id| Request::new(&by, id.clone(), &serde_json::json!({ "load": plan.source })));
         let plan_id = plan.id().to_string();
         let load = async {
@@ -723,3 +729,22 @@ impl Engine {
         projections::catch_up_with_present(&self.store, Duration::from_secs(10)).await
     }
 }
+
+/// A plan's text as a stored file (`evidence_files`, by its SHA-256).
+fn plan_text(plan: &PlanDefinition, text: &str) -> crate::domain::files::Evidence {
+    let name = std::path::Path::new(&plan.source.file)
+        .file_name()
+        .map_or_else(|| "ke-hoach.toml".to_string(), |n| n.to_string_lossy().into_owned());
+    crate::domain::files::Evidence {
+        attachment: crate::domain::task::Attachment {
+            sha256: crate::domain::files::sha256(text.as_bytes()),
+            name,
+            size: text.len() as u64,
+            media_type: PLAN_TEXT_MEDIA.to_string(),
+        },
+        bytes: text.as_bytes().to_vec(),
+    }
+}
+
+/// The media type plan texts are stored with.
+pub const PLAN_TEXT_MEDIA: &str = "application/toml";

@@ -23,6 +23,10 @@ pub struct Member {
 pub struct Agency {
     pub code: AgencyCode,
     pub name: String,
+    /// A short name for where space is tight ("UBND thị xã"); absent in
+    /// events before it existed, and then not written (hashes unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short: Option<String>,
     pub aliases: Vec<String>,
     pub emails: Vec<String>,
     pub members: Vec<Member>,

@@ -40,6 +40,7 @@ fn agency(c: &str, emails: &[&str], members: &[(&str, &[&str])]) -> Agency {
     Agency {
         code: code(c),
         name: format!("Cơ quan {c}"),
+        short: None,
         aliases: vec![],
         emails: emails.iter().map(|e| e.to_string()).collect(),
         members: members

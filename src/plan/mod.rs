@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod diagnostics;
+pub mod directory;
 pub mod import;
 pub mod load;
 pub mod raw;
@@ -23,6 +24,10 @@ pub struct PlanDefinition {
     pub tasks: Vec<PlanTask>,
     /// The file's name and the SHA-256 of its text.
     pub source: PlanSource,
+    /// The text itself, when the plan was read from one: kept with the
+    /// evidence files at load, so that the plan in force can be downloaded
+    /// and its directory edited on the web.
+    pub text: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +94,7 @@ pub fn parse_str(file: &Path, source: &str) -> Result<PlanDefinition, Vec<Diagno
         Ok(raw) => match validate::validate(raw, &mut reporter) {
             Some(plan) if reporter.diagnostics.is_empty() => Ok(PlanDefinition {
                 source: source_of(file, source),
+                text: Some(source.into()),
                 ..plan
             }),
             _ => Err(reporter.diagnostics),

@@ -95,6 +95,8 @@ pub struct RawAgency {
     pub code: S<String>,
     pub name: S<String>,
     #[serde(default)]
+    pub short: Option<S<String>>,
+    #[serde(default)]
     pub aliases: Vec<String>,
     #[serde(default)]
     pub emails: Vec<S<String>>,

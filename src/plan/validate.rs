@@ -212,9 +212,20 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
                 emails: ctx.emails(&m.emails),
             })
             .collect();
+        let short = a.short.as_ref().and_then(|s| {
+            let text = s.get_ref().trim();
+            if text.is_empty() || text.chars().count() > 40 {
+                ctx.r
+                    .error(s.span(), format!("tên ngắn của {code} phải có từ 1 đến 40 ký tự"), None);
+                None
+            } else {
+                Some(text.to_string())
+            }
+        });
         agencies.push(Agency {
             code,
             name: a.name.get_ref().trim().to_string(),
+            short,
             aliases: a.aliases.clone(),
             emails,
             members,
@@ -352,6 +363,7 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
             sha256: String::new(),
             document: None,
         },
+        text: None,
         header: PlanHeader {
             id: plan_id?,
             title: raw.plan.title.get_ref().trim().to_string(),

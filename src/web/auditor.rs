@@ -7,7 +7,7 @@
 
 use super::auth::Caller;
 use super::lists::{self, Format};
-use super::pages::{finish, plans_nav, render, signed_in, PageResult, Refusal};
+use super::pages::{finish, plans_nav, render, PageResult, Refusal};
 use super::{AppState, WebError};
 use crate::accounts::Role;
 use crate::audit::history::History;
@@ -63,14 +63,7 @@ impl Checks {
 
 /// The signed-in auditor, or the refusal every other account gets.
 async fn auditor(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Caller, Refusal> {
-    let caller = signed_in(state, headers, uri).await?;
-    if !caller.user.has(Role::Auditor) {
-        return Err(Refusal::Error(
-            WebError::forbidden_role("dùng bàn làm việc kiểm tra"),
-            Some(Box::new(caller)),
-        ));
-    }
-    Ok(caller)
+    super::pages::signed_in_as(state, headers, uri, Role::Auditor, "dùng bàn làm việc kiểm tra").await
 }
 
 fn refusal(caller: &Caller) -> impl Fn(WebError) -> Refusal + '_ {

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod back;
 pub mod baseline;
 pub mod calendar;
+pub mod directory;
 pub mod error;
 pub mod files;
 pub mod flash;
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .merge(baseline::pages())
         .merge(account::router())
         .merge(auditor::router())
+        .merge(directory::router())
         .route("/calendar/{file}", get(pages::calendar_feed))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/signout", post(pages::sign_out))

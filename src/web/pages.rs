@@ -37,6 +37,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("start.html", include_str!("../../templates/web/start.html")),
     ("audit.html", include_str!("../../templates/web/audit.html")),
     ("task_before.html", include_str!("../../templates/web/task_before.html")),
+    ("directory.html", include_str!("../../templates/web/directory.html")),
     (
         "audit_verify.html",
         include_str!("../../templates/web/audit_verify.html"),
@@ -168,6 +169,22 @@ pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap, uri: &Uri) 
             urlencode(uri.path_and_query().map_or("/inbox", |p| p.as_str()))
         ))),
     }
+}
+
+/// The signed-in caller if the account has `role`; else the 403 page
+/// saying the role is needed to `what`.
+pub(super) async fn signed_in_as(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    role: Role,
+    what: &str,
+) -> Result<Caller, Refusal> {
+    let caller = signed_in(state, headers, uri).await?;
+    if !caller.user.has(role) {
+        return Err(Refusal::Error(WebError::forbidden_role(what), Some(Box::new(caller))));
+    }
+    Ok(caller)
 }
 
 /// The menu's facts about a signed-in person: the agency's name, and how
@@ -1256,35 +1273,102 @@ pub(super) async fn admin_page(state: &AppState, caller: &Caller, mut ctx: Value
     Ok(render(state, "admin.html", Some(caller), ctx))
 }
 
-async fn admin_load_plan(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
+async fn admin_load_plan(State(state): State<AppState>, headers: HeaderMap, uri: Uri, request: Request) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
         let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
         if !caller.user.has(Role::Admin) {
             return Err(refuse(WebError::forbidden_role("nạp kế hoạch")));
         }
-        caller
-            .check_csrf(form.get("csrf").map(String::as_str))
-            .map_err(refuse)?;
-        let text = form.get("plan").map(String::as_str).unwrap_or("");
-        let (status, outcome) = forms::load_plan_text(&state, &caller, text).await.map_err(refuse)?;
-        let mut page = admin_page(
-            &state,
-            &caller,
-            json!({ "outcome": outcome, "failed": !status.is_success() }),
-        )
-        .await
-        .map_err(refuse)?;
+        // The form posts the file picked (multipart) or the text typed.
+        let (fields, uploads) = if files::is_multipart(&request) {
+            files::read_parts(&state, request, "file", || {
+                WebError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "tệp kế hoạch quá lớn để tải lên ở đây (tối đa 1 MiB); nạp bằng lệnh kehoach plan load",
+                )
+            })
+            .await
+            .map_err(refuse)?
+        } else {
+            let (form, _) = task_form(&state, request).await.map_err(refuse)?;
+            (form, Vec::new())
+        };
+        let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        caller.check_csrf(field("csrf").as_deref()).map_err(refuse)?;
+        let text = match uploads.into_iter().next() {
+            Some((name, bytes)) => String::from_utf8(bytes).map_err(|_| {
+                refuse(WebError::bad_request(format!(
+                    "tệp {name:?} không phải văn bản UTF-8; tệp kế hoạch là văn bản TOML (xem docs/plan-format.md)"
+                )))
+            })?,
+            None => field("plan").unwrap_or_default(),
+        };
+        let check_only = field("action").as_deref() == Some("check");
+        let plans = state.plan_views().await?;
+        if check_only {
+            let ctx = match crate::plan::parse_bounded(std::path::Path::new("kế-hoạch-tải-lên.toml"), &text) {
+                Err(diags) => json!({
+                    "outcome": { "error": { "message": format!("{} lỗi trong tệp kế hoạch; chưa nạp gì", diags.len()),
+                                 "diagnostics": diags.iter().map(|d| d.to_string()).collect::<Vec<_>>() } },
+                    "failed": true, "plan_text": text,
+                }),
+                Ok(plan) => json!({ "preview": plan_preview(&state, &plans, &plan).await?, "plan_text": text }),
+            };
+            let failed = ctx["failed"] == json!(true);
+            let mut page = admin_page(&state, &caller, ctx).await.map_err(refuse)?;
+            if failed {
+                *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            }
+            return Ok(page);
+        }
+        let (status, outcome) = forms::load_plan_text(&state, &caller, &text).await.map_err(refuse)?;
+        let failed = !status.is_success();
+        let mut ctx = json!({ "outcome": outcome, "failed": failed });
+        if failed {
+            ctx["plan_text"] = json!(text);
+        }
+        let mut page = admin_page(&state, &caller, ctx).await.map_err(refuse)?;
         *page.status_mut() = status;
         Ok(page)
     }
     .await;
     finish(&state, result)
+}
+
+/// What loading `plan` would change against the plan in force: tasks
+/// added and withdrawn, the directory's changes and the notices that
+/// would go to old addresses.
+async fn plan_preview(
+    state: &AppState,
+    plans: &[PlanView],
+    plan: &crate::plan::PlanDefinition,
+) -> Result<Value, WebError> {
+    let id = plan.id().to_string();
+    let new_ids: Vec<String> = plan.tasks.iter().map(|t| t.id.to_string()).collect();
+    let in_force = plans.iter().find(|p| p.id == id && p.plan.header.is_some());
+    let old_ids: Vec<String> = match in_force {
+        Some(_) => state
+            .store()
+            .aggregate_ids(
+                <crate::domain::task::Task as cqrs_es::Aggregate>::TYPE,
+                &format!("{id}/"),
+            )
+            .await?
+            .into_iter()
+            .map(|k| k.split_once('/').map_or(k.clone(), |(_, t)| t.to_string()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let added: Vec<&String> = new_ids.iter().filter(|t| !old_ids.contains(t)).collect();
+    let withdrawn: Vec<&String> = old_ids.iter().filter(|t| !new_ids.contains(t)).collect();
+    Ok(json!({
+        "plan": id, "title": plan.header.title, "new": in_force.is_none(),
+        "tasks": plan.tasks.len(), "added": added, "withdrawn": withdrawn,
+        "agencies": plan.agencies.len(),
+        "directory": in_force.map(|p| super::directory::changes(p, &plan.agencies)).unwrap_or_default(),
+    }))
 }
 
 /// `GET /calendar/<token>.ics`: the agency's deadlines; an unknown token is 404.

@@ -283,7 +283,7 @@ pub fn multipart(text: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (Strin
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn post_multipart(app: &App, path: &str, auth: (&str, &str), body: (String, Vec<u8>)) -> Resp {
+pub async fn post_multipart(app: &App, path: &str, auth: (&str, &str), body: (String, Vec<u8>)) -> Resp {
     http(app.port, "POST", path, &[auth, ("Content-Type", &body.0)], &body.1).await
 }
 

@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod digests;
 mod directory;
+mod directory_web;
 mod engine;
 mod everyday;
 mod evidence;
