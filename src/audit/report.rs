@@ -92,6 +92,17 @@ pub async fn review(engine: &Engine, scope: Scope) -> Result<Review, ReportError
     let end_instant = deadline_instant(period_end, tz);
     let as_of = end_instant.min(now);
 
+    // When the record begins: before it, nothing was recorded, and the
+    // report says so rather than showing bare zeros.
+    let record_start = engine
+        .store
+        .plan_events(header.id.as_str())
+        .await?
+        .iter()
+        .find_map(|s| match &s.event {
+            crate::domain::plan::PlanEvent::PlanRegistered { stamp, .. } => Some(stamp.at),
+            _ => None,
+        });
     let views = engine.store.task_views().await?;
     let integrity = match verify(&engine.store, |_| {}).await? {
         Ok(summary) => Integrity::Verified(summary.last_root),
@@ -122,6 +133,7 @@ pub async fn review(engine: &Engine, scope: Scope) -> Result<Review, ReportError
         now,
         as_of,
         as_of_is_end: as_of == end_instant,
+        before_record: record_start.filter(|start| as_of < *start),
         integrity,
         tasks: &tasks,
         withdrawn,
@@ -144,6 +156,8 @@ struct Facts<'a> {
     as_of: DateTime<Utc>,
     /// Whether `as_of` is the end of the year / period (not clipped to now).
     as_of_is_end: bool,
+    /// When the record began, if that is after `as_of`.
+    before_record: Option<DateTime<Utc>>,
     integrity: Integrity,
     tasks: &'a [(String, Task)],
     withdrawn: usize,
@@ -359,6 +373,11 @@ impl Facts<'_> {
             scope => self.scope_text(),
             produced => format_vn(local_date(self.now, tz)),
             as_of => self.as_of_text(),
+            before_record => self.before_record.map(|t| format!(
+                "{} lúc {}",
+                format_vn(local_date(t, tz)),
+                t.with_timezone(&tz).format("%H:%M")
+            )),
             verified => verified,
             integrity => integrity_text,
             withdrawn => self.withdrawn,

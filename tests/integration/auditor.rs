@@ -134,6 +134,18 @@ async fn desk_without_a_shell(kind: &str) {
     let r = app.page("/audit/review?year=2024", &cookie).await;
     assert!(r.status == 200 && r.body.contains("<html"), "{}", r.status);
     assert_eq!(app.page("/audit/review?year=20x4", &cookie).await.status, 400);
+    // A year that ended before the record began says so.
+    let r = app.page("/audit/review?year=2023", &cookie).await;
+    assert!(
+        r.body.contains("id=\"before-record\"") && r.body.contains("Hồ sơ trên hệ thống bắt đầu từ 10/03/2024"),
+        "{}",
+        r.body
+    );
+    assert!(!app
+        .page("/audit/review?year=2024", &cookie)
+        .await
+        .body
+        .contains("id=\"before-record\""));
 
     // As of a day before the record began: said, not an error or bare zeros.
     let r = app.page(&format!("/plans/{PLAN}?as_of=2020-01-01"), &cookie).await;
