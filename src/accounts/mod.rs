@@ -314,11 +314,7 @@ impl User {
                 Action::Approve | Action::Return => !own && o.status == MilestoneStatus::Submitted,
                 Action::Extend | Action::Waive | Action::Cancel => !own && o.status.is_pending(),
                 // Its own agency, or a supervisor of another's, in any state.
-                Action::Discuss => {
-                    own || (!def.is_implementer(&self.agency)
-                        && def.is_supervisor(&self.agency)
-                        && self.has(Role::Supervisor))
-                }
+                Action::Discuss => own || (def.is_supervisor(&self.agency) && self.has(Role::Supervisor)),
             }
     }
 

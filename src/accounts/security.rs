@@ -346,9 +346,13 @@ impl Store {
             return Ok(secret);
         }
         let secret = super::totp::base32(&rand::random::<[u8; super::totp::SECRET_BYTES]>());
-        crate::with_pool!(self, pool => sqlx::query("UPDATE sessions SET totp_pending = $1 WHERE token_hash = $2")
+        // Two requests at once draw two secrets: the first written stays,
+        // and both show it.
+        crate::with_pool!(self, pool => sqlx::query("UPDATE sessions SET totp_pending = $1 WHERE token_hash = $2 AND totp_pending IS NULL")
             .bind(&secret).bind(&key).execute(pool).await.map(|_| ()).map_err(StoreError::query("ghi xác thực hai bước"))?);
-        Ok(secret)
+        let kept: Option<Option<String>> = crate::with_pool!(self, pool => sqlx::query_scalar("SELECT totp_pending FROM sessions WHERE token_hash = $1")
+            .bind(&key).fetch_optional(pool).await.map_err(StoreError::query("đọc xác thực hai bước"))?);
+        Ok(kept.flatten().unwrap_or(secret))
     }
 
     /// Records that a code of `step` was accepted; false if a code of that
@@ -372,6 +376,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE users SET totp_secret = $1, totp_last_step = $2, totp_pending = NULL WHERE id = $3")
                 .bind(secret).bind(step).bind(user_id).execute(&mut *tx).await?;
+            // No session keeps a secret offered before: the next set-up draws anew.
+            sqlx::query("UPDATE sessions SET totp_pending = NULL WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             for code in codes {
                 sqlx::query("INSERT INTO recovery_codes (code_hash, user_id) VALUES ($1, $2)")
@@ -386,6 +392,7 @@ impl Store {
         crate::with_pool!(self, pool => async {
             sqlx::query("UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = 0 WHERE id = $1")
                 .bind(user_id).execute(pool).await?;
+            sqlx::query("UPDATE sessions SET totp_pending = NULL WHERE user_id = $1").bind(user_id).execute(pool).await?;
             sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(pool).await.map(|_| ())
         }.await.map_err(StoreError::query("tắt xác thực hai bước")))
     }

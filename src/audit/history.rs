@@ -467,6 +467,16 @@ impl History {
                 .as_ref()
                 .map(|s| format!("; tệp {} (SHA-256 {})", s.file, &s.sha256[..s.sha256.len().min(12)]))
                 .unwrap_or_default();
+            // A page names the file, never where it was on the server.
+            let file_name = source
+                .as_ref()
+                .map(|s| {
+                    let name = std::path::Path::new(&s.file)
+                        .file_name()
+                        .map_or_else(|| s.file.clone(), |n| n.to_string_lossy().into_owned());
+                    format!("; tệp {name} (SHA-256 {})", &s.sha256[..s.sha256.len().min(12)])
+                })
+                .unwrap_or_default();
             self.entries.push(Entry {
                 sequence: s.sequence,
                 at: stamp.at.with_timezone(&self.tz).fixed_offset(),
@@ -474,7 +484,7 @@ impl History {
                 event: "PlanAmended",
                 what: format!("Thay đổi danh bạ cơ quan trong kế hoạch {}", self.key.plan),
                 details: format!("{}{file}", lines.join("; ")),
-                page_details: format!("{}{file}", lines.join("; ")),
+                page_details: format!("{}{file_name}", lines.join("; ")),
                 hash: s.hash.clone(),
                 recorded_at: s.metadata["recorded_at"]
                     .as_str()

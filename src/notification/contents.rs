@@ -86,7 +86,8 @@ pub fn fold(pending: Vec<Pending>) -> Folded {
     let mut out = Folded::default();
     for group in groups.into_values() {
         out.folded += group.len() - 1;
-        if group.iter().any(|p| p.settled) {
+        let messages = group.iter().all(|p| p.item.kind == ItemKind::Message);
+        if !messages && group.iter().any(|p| p.settled) {
             out.closed += 1;
             continue;
         }
@@ -141,8 +142,8 @@ fn state_now(kind: ItemKind, status: Option<MilestoneStatus>, days_left: i64) ->
     let still_to_do = || if days_left < 0 { K::Overdue } else { K::Upcoming };
     Some(match (status, kind) {
         (None, k) => k,
-        (Some(S::Waived | S::Cancelled), _) => return None,
         (_, K::Message) => K::Message,
+        (Some(S::Waived | S::Cancelled), _) => return None,
         (Some(S::Submitted), _) => K::Submitted,
         (Some(S::Approved), _) => K::Approved,
         (Some(S::Returned), K::Submitted | K::Approved) => K::Returned,

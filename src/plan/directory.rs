@@ -7,7 +7,7 @@
 //! attributed amendment.
 
 use crate::domain::plan::{Agency, Member};
-use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Value};
+use toml_edit::{Array, DocumentMut, InlineTable, Item, Value};
 
 /// Why a plan text's directory could not be rewritten.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,22 +34,76 @@ pub fn with_agencies(text: &str, agencies: &[Agency]) -> Result<String, Director
         let Some(a) = code.and_then(|c| agencies.iter().find(|a| a.code.as_str() == c)) else {
             continue;
         };
-        table["name"] = value(a.name.as_str());
-        match &a.short {
-            Some(short) => table["short"] = value(short.as_str()),
-            None => {
-                table.remove("short");
-            }
-        }
-        table["emails"] = value(strings(&a.emails));
-        if a.members.is_empty() {
-            table.remove("members");
-        } else {
-            let members: Array = a.members.iter().map(member).collect();
-            table["members"] = value(members);
-        }
+        // Only keys whose value changes are written, each keeping the
+        // comment and spacing around it.
+        set(table, "name", Some(Value::from(a.name.as_str())));
+        set(table, "short", a.short.as_deref().map(Value::from));
+        set(table, "emails", Some(Value::Array(strings(&a.emails))));
+        let members: Array = a.members.iter().map(member).collect();
+        set(
+            table,
+            "members",
+            (!a.members.is_empty()).then_some(Value::Array(members)),
+        );
     }
     Ok(doc.to_string())
+}
+
+/// Sets `key` to `new` (removes it for None) unless it already holds that
+/// value; a replaced value keeps the old one's decor (its comment).
+fn set(table: &mut toml_edit::Table, key: &str, new: Option<Value>) {
+    let old = table.get(key);
+    let same = match (old, &new) {
+        (None, None) => true,
+        (Some(item), Some(v)) => plain(item).as_ref() == Some(&plain_value(v)),
+        _ => false,
+    };
+    if same {
+        return;
+    }
+    match new {
+        None => {
+            table.remove(key);
+        }
+        Some(mut v) => {
+            if let Some(decor) = old.and_then(Item::as_value).map(|o| o.decor().clone()) {
+                *v.decor_mut() = decor;
+            }
+            table[key] = Item::Value(v);
+        }
+    }
+}
+
+/// A value as plain data, to compare without formatting: an inline array
+/// of tables and an array of tables (`[[agencies.members]]`) alike.
+fn plain(item: &Item) -> Option<serde_json::Value> {
+    match item {
+        Item::Value(v) => Some(plain_value(v)),
+        Item::ArrayOfTables(tables) => Some(serde_json::Value::Array(
+            tables
+                .iter()
+                .map(|t| {
+                    serde_json::Value::Object(
+                        t.iter()
+                            .filter_map(|(k, i)| plain(i).map(|v| (k.to_string(), v)))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
+fn plain_value(v: &Value) -> serde_json::Value {
+    match v {
+        Value::String(s) => serde_json::Value::String(s.value().clone()),
+        Value::Array(a) => serde_json::Value::Array(a.iter().map(plain_value).collect()),
+        Value::InlineTable(t) => {
+            serde_json::Value::Object(t.iter().map(|(k, v)| (k.to_string(), plain_value(v))).collect())
+        }
+        other => serde_json::Value::String(other.to_string().trim().to_string()),
+    }
 }
 
 fn strings(items: &[String]) -> Array {
@@ -76,11 +130,14 @@ id = "thu"
 code = "UBND"
 name = "Ủy ban nhân dân"
 emails = ["cu@ubnd.example"] # địa chỉ cũ
+members = [
+    { name = "Văn phòng", emails = ["vp@ubnd.example"] }, # giữ nguyên
+]
 
 [[agencies]]
 code = "BDV"
 name = "Ban Dân vận"
-emails = ["bdv@example.vn"]
+emails = ["bdv@example.vn"] # của Ban
 
 [[tasks]]
 id = "I.1"
@@ -121,11 +178,25 @@ id = "I.1"
             "{out}"
         );
         assert!(
-            out.contains("members = [{ name = \"Văn phòng\", emails = [\"vp@ubnd.example\"] }]"),
-            "{out}"
+            out.contains("emails = [\"moi@ubnd.example\"] # địa chỉ cũ"),
+            "a changed value keeps its comment: {out}"
         );
         assert!(
-            out.contains("code = \"BDV\"\nname = \"Ban Dân vận\"\nemails = [\"bdv@example.vn\"]"),
+            out.contains("}, # giữ nguyên\n]"),
+            "unchanged members stay as written: {out}"
+        );
+        assert!(
+            out.contains("code = \"BDV\"\nname = \"Ban Dân vận\"\nemails = [\"bdv@example.vn\"] # của Ban"),
+            "{out}"
+        );
+        // New members are written as one inline array.
+        let out = with_agencies(
+            TEXT,
+            &[ubnd(&["moi@ubnd.example"], &[("Tổ thư ký", &["tk@ubnd.example"])])],
+        )
+        .unwrap();
+        assert!(
+            out.contains("{ name = \"Tổ thư ký\", emails = [\"tk@ubnd.example\"] }"),
             "{out}"
         );
         assert!(out.ends_with("[[tasks]]\nid = \"I.1\"\n"), "{out}");

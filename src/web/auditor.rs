@@ -234,10 +234,16 @@ async fn start_check(
         tracing::info!(by = %caller.user.email, "bắt đầu kiểm tra toàn vẹn từ trang kiểm tra");
         let state2 = state.clone();
         tokio::spawn(async move {
-            let outcome = match verify::verify(state2.store(), |n| checked.store(n, Ordering::Relaxed)).await {
-                Ok(Ok(summary)) => Ok(summary),
-                Ok(Err(problem)) => Err(format!("Phát hiện sai lệch: {problem}")),
-                Err(e) => Err(format!("Không kiểm tra được: {e}")),
+            // The check runs in a task of its own, so that one that stops
+            // abnormally is recorded as such and never shows as running.
+            let store = state2.store().clone();
+            let run =
+                tokio::spawn(async move { verify::verify(&store, |n| checked.store(n, Ordering::Relaxed)).await });
+            let outcome = match run.await {
+                Ok(Ok(Ok(summary))) => Ok(summary),
+                Ok(Ok(Err(problem))) => Err(format!("Phát hiện sai lệch: {problem}")),
+                Ok(Err(e)) => Err(format!("Không kiểm tra được: {e}")),
+                Err(e) => Err(format!("Lần kiểm tra dừng bất thường: {e}")),
             };
             match &outcome {
                 Ok(s) => tracing::info!(events = s.events, "kiểm tra toàn vẹn: hợp lệ"),
@@ -279,7 +285,14 @@ async fn review(
         let report = crate::audit::report::review(&state.engine, scope)
             .await
             .map_err(|e| refuse(WebError::bad_request(e.to_string())))?;
-        Ok(Html(report.html).into_response())
+        // The report is a printable document with its own inline styles:
+        // served under the policy of a file shown in the browser.
+        let mut response = Html(report.html).into_response();
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            axum::http::HeaderValue::from_static(super::files::FILE_POLICY),
+        );
+        Ok(response)
     }
     .await;
     finish(&state, result)

@@ -252,6 +252,7 @@ async fn context(
         "agencies": agencies,
         "editable": editable,
         "source": plan.plan.source.as_ref().map(|s| s.file.clone()),
+        "source_sha": plan.plan.source.as_ref().map(|s| s.sha256.clone()),
         "changes": Value::Null, "errors": [], "notices": { "done": [], "error": [] },
         "plan_choices": plans.iter().filter(|p| p.plan.header.is_some())
             .map(|p| json!({ "id": p.id, "title": p.plan.header.as_ref().map(|h| h.title.clone()) })).collect::<Vec<_>>(),
@@ -307,6 +308,16 @@ async fn submit(
         if form.get("action").map(String::as_str) != Some("save") || changed.is_empty() {
             ctx["changes"] = json!(changed);
             return Ok(render(&state, "directory.html", Some(&caller), ctx));
+        }
+        // Saved over the plan the form was made from, never over a change
+        // someone made meanwhile.
+        let in_force = plan.plan.source.as_ref().map(|s| s.sha256.as_str());
+        if form.get("source").map(String::as_str) != in_force {
+            return Err(refuse(WebError::new(
+                axum::http::StatusCode::CONFLICT,
+                "directory_changed",
+                "danh bạ (hoặc kế hoạch) vừa được thay đổi sau khi trang này được mở; hãy mở lại trang Danh bạ cơ quan rồi sửa lại — chưa ghi gì",
+            )));
         }
         let by = caller.user.actor(caller.channel.clone());
         let loaded = state

@@ -110,6 +110,46 @@ pub async fn perform(
         .milestone)
 }
 
+/// Whether `user` may write in the discussion of the obligation a request
+/// names (its agency, else the user's own part, else the only one): the
+/// obligation's own agency, or a supervisor of a lead or advisory agency.
+async fn discussion_allowed(
+    state: &AppState,
+    user: &crate::accounts::User,
+    key: &TaskKey,
+    milestone: &str,
+    agency: Option<&str>,
+) -> Result<(), WebError> {
+    let refused = || WebError::forbidden_role(&Action::Discuss.label_vi().to_lowercase());
+    let views = state.store().task_views_by_id(&[key.to_string()]).await?;
+    let view = views
+        .first()
+        .ok_or_else(|| WebError::not_found(format!("không có nhiệm vụ {}", key.task)))?;
+    let def = view.task.definition.as_ref().ok_or_else(refused)?;
+    let Some(m) = view.task.milestones.iter().find(|m| m.spec.id.as_str() == milestone) else {
+        // The domain names the unknown milestone.
+        return Ok(());
+    };
+    let named = agency.map(|a| a.trim().to_ascii_uppercase());
+    let o = match &named {
+        Some(code) => m.obligations.iter().find(|o| {
+            o.agency.as_ref().is_some_and(|a| a.as_str() == code)
+                || (o.agency.is_none() && def.implementers.iter().any(|i| i.as_str() == code))
+        }),
+        None => m
+            .obligations
+            .iter()
+            .find(|o| o.owed_by(&user.agency, &def.implementers))
+            .or_else(|| (m.obligations.len() == 1).then(|| &m.obligations[0])),
+    };
+    match o {
+        Some(o) if user.may_on(Action::Discuss, view, o) => Ok(()),
+        Some(_) => Err(refused()),
+        // Which part is meant: the domain says so.
+        None => Ok(()),
+    }
+}
+
 /// `perform` for a request that may carry an idempotency key: a retry with
 /// the key is answered with the first outcome (`Acted::replayed`).
 pub async fn perform_once(
@@ -126,13 +166,9 @@ pub async fn perform_once(
         return Err(WebError::forbidden_role(&action.label_vi().to_lowercase()));
     }
     if action == Action::Discuss {
-        // A lead or advisory agency writes through its supervisors; the
-        // implementing agency through any member (the domain checks whose
-        // part it is).
-        let views = state.store().task_views_by_id(&[key.to_string()]).await?;
-        if views.first().is_some_and(|v| !user.may(action, v)) {
-            return Err(WebError::forbidden_role(&action.label_vi().to_lowercase()));
-        }
+        // The domain knows agencies, not roles: on another agency's part a
+        // lead or advisory agency writes only through its supervisors.
+        discussion_allowed(state, user, key, milestone, input.agency.as_deref()).await?;
     }
     let milestone = MilestoneId::parse(milestone)?;
     let task_action = input.into_action(action, milestone.clone())?;

@@ -10,9 +10,8 @@ use crate::projections::lists::{
     obligation_link, roles_label, Asker, BadParam, DueWithin, ListKind, ListQuery, ListRow, Page, Sort, EXPORT_LIMIT,
 };
 use crate::projections::views::PlanView;
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
@@ -342,14 +341,7 @@ pub fn xlsx_table<R: AsRef<[String]>>(
 
 /// A file to download: its bytes, media type and name.
 pub fn attachment(body: Vec<u8>, media: &str, file: &str) -> Response {
-    (
-        [
-            (CONTENT_TYPE, media.to_string()),
-            (CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
-        ],
-        body,
-    )
-        .into_response()
+    super::files::file_response(file, media, body, false)
 }
 
 pub const CSV_MEDIA: &str = "text/csv; charset=utf-8";

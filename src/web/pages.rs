@@ -313,7 +313,9 @@ async fn start_page(state: &AppState, headers: &HeaderMap, uri: &Uri) -> PageRes
         agency: user.agency.clone(),
         sees_everything: false,
     };
-    let mine = start_counts(state, &own, None, today).await?;
+    // The agency's own counts, whose links open the inbox read as that
+    // agency (for those who see everything, the inbox is every plan's).
+    let mine = start_counts(state, &own, Some(&user.agency), today).await?;
     let everything = if user.sees_everything() {
         Some(start_counts(state, &asker(user), None, today).await?)
     } else {
@@ -335,6 +337,7 @@ async fn start_page(state: &AppState, headers: &HeaderMap, uri: &Uri) -> PageRes
         "mine": mine,
         "everything": everything,
         "waiting": caller.chrome.waiting,
+        "agency": user.agency,
         "next": next.items.iter().map(|r| lists::row_json(r, today, tz, &plans)).collect::<Vec<_>>(),
         "plans": plans_nav(&plans),
     });
@@ -960,6 +963,11 @@ fn history_page(history: &History, q: &HashMap<String, String>, task_path: &str)
         .unwrap_or(1)
         .clamp(1, pages);
     let mut keep: Vec<String> = Vec::new();
+    for name in ["m", "a"] {
+        if let Some(v) = q.get(name).filter(|v| !v.is_empty()) {
+            keep.push(format!("{name}={}", urlencode(v)));
+        }
+    }
     if deliveries {
         keep.push("thu=1".into());
     }
@@ -1348,17 +1356,25 @@ async fn plan_preview(
     let id = plan.id().to_string();
     let new_ids: Vec<String> = plan.tasks.iter().map(|t| t.id.to_string()).collect();
     let in_force = plans.iter().find(|p| p.id == id && p.plan.header.is_some());
+    // The tasks in force: every task of the plan not withdrawn already.
     let old_ids: Vec<String> = match in_force {
-        Some(_) => state
-            .store()
-            .aggregate_ids(
-                <crate::domain::task::Task as cqrs_es::Aggregate>::TYPE,
-                &format!("{id}/"),
-            )
-            .await?
-            .into_iter()
-            .map(|k| k.split_once('/').map_or(k.clone(), |(_, t)| t.to_string()))
-            .collect(),
+        Some(_) => {
+            let keys = state
+                .store()
+                .aggregate_ids(
+                    <crate::domain::task::Task as cqrs_es::Aggregate>::TYPE,
+                    &format!("{id}/"),
+                )
+                .await?;
+            state
+                .store()
+                .task_views_by_id(&keys)
+                .await?
+                .into_iter()
+                .filter(|v| !v.task.withdrawn)
+                .map(|v| task_ids(&v).1.to_string())
+                .collect()
+        }
         None => Vec::new(),
     };
     let added: Vec<&String> = new_ids.iter().filter(|t| !old_ids.contains(t)).collect();

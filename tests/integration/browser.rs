@@ -58,7 +58,9 @@ pub(crate) fn from_outbox<T>(
     read: impl Fn(&std::path::Path) -> String,
     pick: impl Fn(&str) -> Option<T>,
 ) -> T {
-    for _ in 0..100 {
+    // Up to two minutes: a first pass over years of overdue work writes
+    // many digests, and CI machines are busy.
+    for _ in 0..600 {
         let files: Vec<_> = std::fs::read_dir(outbox)
             .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();

@@ -34,9 +34,18 @@ async fn directory_on_the_web(kind: &str) {
     );
 
     // "Kiểm tra" shows exactly what will change, and writes nothing.
+    let source = page
+        .body
+        .split("name=\"source\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the plan the form was made from")
+        .to_string();
+    assert_eq!(source.len(), 64);
     let fields = [
         ("csrf", csrf.as_str()),
         ("plan", PLAN),
+        ("source", source.as_str()),
         ("emails.UBND", "moi@ubnd.example\nvanphong@ubnd.example"),
         ("short.UBND", "UBND thị xã"),
     ];
@@ -82,6 +91,19 @@ async fn directory_on_the_web(kind: &str) {
         "{}",
         r.body
     );
+    assert_eq!(app.events().await, before);
+
+    // A form made from another version of the plan is refused.
+    let other = "0".repeat(64);
+    let stale = [
+        ("csrf", csrf.as_str()),
+        ("plan", PLAN),
+        ("source", other.as_str()),
+        ("emails.UBND", "x@ubnd.example"),
+        ("action", "save"),
+    ];
+    let r = app.form("/admin/agencies", &cookie, &stale).await;
+    assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(app.events().await, before);
 
     // "Lưu": an amendment by the admin, and a notice to the old address.

@@ -220,7 +220,11 @@ async fn cli_attaches_checks_and_verifies_on(kind: &str) {
     let submitted = attachments_in_events(&store, "MilestoneSubmitted").await;
     assert_eq!(submitted[0]["sha256"], sha256_hex(&pdf));
     assert_eq!(
-        count(&store, "SELECT count(*) FROM evidence_files").await,
+        count(
+            &store,
+            "SELECT count(*) FROM evidence_files WHERE media_type <> 'application/toml'"
+        )
+        .await,
         2,
         "stored once each"
     );

@@ -470,6 +470,64 @@ async fn a_return_is_answered_in_the_discussion(kind: &str) {
 }
 on_both_stores!(discussion_answers_a_return, a_return_is_answered_in_the_discussion);
 
+/// An agency that both implements and advises a task (BDV on II.2.1.2)
+/// writes on another agency's part only through a supervisor; its members
+/// write on its own part.
+async fn only_supervisors_write_on_another_part(kind: &str) {
+    let app = App::shipped(kind, "2024-03-10").await;
+    let page = "/tasks/duc-pho-de-an-13/II.2.1.2/milestones/report-2023/discuss";
+    let member = app.user("BDV", "Nguyễn Văn Thành", "member").await;
+    let (m_cookie, m_csrf) = app.session(&member).await;
+    let supervisor = app.user("BDV", "Võ Văn Em", "supervisor").await;
+    let (s_cookie, s_csrf) = app.session(&supervisor).await;
+    let before = app.events().await;
+    let r = app
+        .form(
+            page,
+            &m_cookie,
+            &[("csrf", &m_csrf), ("agency", "UBND"), ("note", "Nhắc UBND")],
+        )
+        .await;
+    assert_eq!(r.status, 403, "a member on UBND's part: {}", r.body);
+    assert_eq!(app.events().await, before);
+    let r = app
+        .form(
+            page,
+            &m_cookie,
+            &[("csrf", &m_csrf), ("agency", "BDV"), ("note", "Phần của Ban")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "a member on its own part: {}", r.body);
+    let r = app
+        .form(
+            page,
+            &s_cookie,
+            &[("csrf", &s_csrf), ("agency", "UBND"), ("note", "Đề nghị UBND bổ sung")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "a supervisor on UBND's part: {}", r.body);
+    let shown = app
+        .page("/tasks/duc-pho-de-an-13/II.2.1.2?m=report-2023&a=UBND", &m_cookie)
+        .await;
+    let ubnd = part(&shown.body, "m-report-2023-UBND", "<li class=\"obligation");
+    assert!(
+        !ubnd.contains("data-action=\"discuss\""),
+        "not offered to the member: {ubnd}"
+    );
+    let shown = app
+        .page("/tasks/duc-pho-de-an-13/II.2.1.2?m=report-2023&a=UBND", &s_cookie)
+        .await;
+    let ubnd = part(&shown.body, "m-report-2023-UBND", "<li class=\"obligation");
+    assert!(
+        ubnd.contains("data-action=\"discuss\""),
+        "offered to the supervisor: {ubnd}"
+    );
+}
+on_both_stores!(
+    discussion_by_role_on_a_shared_task,
+    only_supervisors_write_on_another_part
+);
+
 /// Files filed with a report are listed by name, size and kind, with a
 /// download link and, for PDFs and images, a link to view them.
 async fn filed_files_are_listed(kind: &str) {
