@@ -395,7 +395,7 @@ async fn user_action(
                 "consequence": "Người này không đăng nhập được nữa; mọi phiên đăng nhập và mã API của họ bị chặn ngay. \
                                 Việc khóa ghi vào lịch sử tài khoản; có thể mở khóa lại sau.",
                 "action": "disable", "verb": "Khóa", "note": "", "reason": "", "filed": [], "task_title": null,
-                "post_to": uri.path(), "fields": [], "back": back,
+                "post_to": uri.path(), "fields": [], "back": back, "back_label": "Quay lại tài khoản",
             });
             return Ok(render(&state, "confirm.html", Some(&caller), ctx));
         }

@@ -107,12 +107,12 @@ async fn desk(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
     let result: PageResult = async {
         let caller = auditor(&state, &headers, &uri).await?;
         let plans = state.plan_views().await?;
-        let years: Vec<Value> = plans
+        let years: std::collections::BTreeSet<i32> = plans
             .iter()
             .filter_map(|p| p.plan.header.as_ref())
             .flat_map(|h| {
                 use chrono::Datelike;
-                (h.start.year()..=h.end.year()).map(|y| json!(y))
+                h.start.year()..=h.end.year()
             })
             .collect();
         let check = state.checks.snapshot();

@@ -777,7 +777,11 @@ async fn task_context(
     // What the person came for: a milestone (`m`), an agency's part of it
     // (`a`) and the form to open (`do`); without one, the milestones still
     // open from this month on.
-    let target = q.get("m").filter(|m| !m.is_empty());
+    // A milestone the task does not have is no target (the page opens as
+    // without one).
+    let target = q
+        .get("m")
+        .filter(|m| view.task.milestones.iter().any(|ms| ms.spec.id.as_str() == m.as_str()));
     let target_agency = q.get("a").filter(|a| !a.is_empty());
     let open_action = q.get("do").and_then(|a| Action::parse(a));
     let month_start = chrono::Datelike::with_day(&today, 1).expect("day 1 exists");

@@ -279,7 +279,7 @@ impl Confirmation<'_> {
             "post_to": post_to,
             "fields": form.iter().filter(|(k, _)| k != "csrf" && k != "confirm")
                 .map(|(k, v)| json!({ "name": k, "value": v })).collect::<Vec<_>>(),
-            "back": format!("{task_path}#m-{}", urlencode(self.milestone)),
+            "back": format!("{task_path}?m={m}#m-{m}", m = urlencode(self.milestone)),
         }))
     }
 

@@ -205,7 +205,7 @@ async fn review_screen(kind: &str) {
         "name=\"note\" value=\"Đồng ý\"",
         "name=\"agency\" value=\"UBND\"",
         "Xác nhận duyệt",
-        &format!("href=\"{TASK}#m-{REGISTER}\""),
+        &format!("href=\"{TASK}?m={REGISTER}#m-{REGISTER}\""),
         "Quay lại",
     ] {
         assert!(
