@@ -247,6 +247,50 @@ fn the_everyday_web_walked_on_a_phone_and_a_desktop() {
     );
     assert!(audit["texts"]["export"]["size"].as_u64().unwrap() > 10_000, "{audit}");
 
+    // The administrator changes UBND's address on the directory page after
+    // a preview; the old address is told (a notice e-mail to it).
+    let admin = add_user(&db, &base, "VPTX", "Quản Trị Viên", "qt@vptx.example", "admin");
+    let mut steps = vec![json!({ "do": "window", "width": 390, "height": 844 })];
+    steps.extend(set_password_only(&admin, "mat-khau-quan-tri"));
+    steps.extend([
+        json!({ "do": "click", "css": "details.manual > summary" }),
+        json!({ "do": "text", "css": "#totp-secret", "as": "secret" }),
+        json!({ "do": "fill_totp", "css": "#totp-enrol input[name=code]", "secret": "secret", "shift": shift }),
+        json!({ "do": "click", "css": "#totp-enrol button[type=submit]" }),
+        json!({ "do": "expect_text", "css": "#recovery-codes", "contains": "" }),
+        json!({ "do": "goto", "url": format!("{base}/admin") }),
+        json!({ "do": "click", "css": "#directory-link" }),
+        json!({ "do": "expect_text", "css": "h1", "contains": "Danh bạ cơ quan" }),
+    ]);
+    steps.extend(checked("danh bạ cơ quan"));
+    steps.extend([
+        json!({ "do": "fill", "css": "textarea[name='emails.UBND']", "text": "vanphong@ubnd.example" }),
+        json!({ "do": "click", "css": "button[name=action][value=check]" }),
+        json!({ "do": "expect_text", "css": "#directory-preview", "contains": "Bỏ địa chỉ: ubnd@ducpho.example" }),
+        json!({ "do": "expect_text", "css": "#directory-preview", "contains": "Thư báo thay đổi sẽ gửi đến địa chỉ cũ: ubnd@ducpho.example" }),
+    ]);
+    steps.extend(checked("danh bạ: xem trước"));
+    steps.extend([
+        json!({ "do": "click", "css": "#directory-save" }),
+        json!({ "do": "expect_text", "css": ".done", "contains": "Đã lưu danh bạ" }),
+        json!({ "do": "expect_text", "css": "textarea[name='emails.UBND']", "contains": "vanphong@ubnd.example" }),
+    ]);
+    steps.extend(checked("danh bạ đã lưu"));
+    run_flow(work.path(), "directory", steps);
+    let read = |f: &std::path::Path| {
+        std::fs::read_to_string(f)
+            .unwrap()
+            .replace("=\r\n", "")
+            .replace("=\n", "")
+    };
+    let told = from_outbox(&dir.path().join("data/outbox"), "directory.ubnd.", read, |mail| {
+        mail.contains("ubnd@ducpho.example").then_some(mail.to_string())
+    });
+    assert!(
+        told.contains("vanphong@ubnd.example"),
+        "the old address is told what changed: {told}"
+    );
+
     let _ = child.kill();
     let _ = child.wait();
 }
