@@ -298,6 +298,15 @@ pub fn describe(e: &TaskEvent, task: &Task) -> (String, String) {
     }
 }
 
+/// The first instant a plan's record holds (its first load), as people read it.
+pub fn record_start_text(at: DateTime<Utc>, tz: Tz) -> String {
+    format!(
+        "{} lúc {}",
+        format_vn(at.with_timezone(&tz).date_naive()),
+        at.with_timezone(&tz).format("%H:%M")
+    )
+}
+
 /// A task's state, for `--as-of` output.
 pub fn state_json(task: &Task, today: NaiveDate, tz: Tz) -> Value {
     let Some(def) = &task.definition else {

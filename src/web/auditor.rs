@@ -12,7 +12,6 @@ use super::{AppState, WebError};
 use crate::accounts::Role;
 use crate::audit::history::History;
 use crate::audit::verify::{self, Summary};
-use crate::domain::dates::format_vn;
 use crate::domain::ids::TaskKey;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -378,13 +377,4 @@ fn file_safe(key: &TaskKey) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
         .collect()
-}
-
-/// The first instant a plan's record holds (its first load), as people read it.
-pub fn record_start_text(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
-    format!(
-        "{} lúc {}",
-        format_vn(at.with_timezone(&tz).date_naive()),
-        at.with_timezone(&tz).format("%H:%M")
-    )
 }

@@ -8,15 +8,19 @@
 //! The plan in force downloads as `/plans/{plan}/ke-hoach.toml`.
 
 use super::auth::Caller;
-use super::pages::{finish, plans_nav, redirect, render, signed_in, PageResult, Refusal};
+use super::files;
+use super::forms;
+use super::pages::{
+    admin_page, finish, plans_nav, redirect, render, signed_in, task_form, task_ids, PageResult, Refusal,
+};
 use super::{AppState, WebError};
 use crate::accounts::Role;
 use crate::domain::directory::address_changes;
 use crate::domain::plan::{Agency, Member};
 use crate::domain::task::FileHash;
 use crate::projections::views::PlanView;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::{Form, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -26,6 +30,7 @@ use std::collections::HashMap;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/agencies", get(page).post(submit))
+        .route("/admin/plans", axum::routing::post(admin_load_plan))
         .route("/plans/{plan}/ke-hoach.toml", get(plan_in_force))
 }
 
@@ -385,4 +390,112 @@ async fn plan_in_force(
     }
     .await;
     finish(&state, result)
+}
+
+/// `POST /admin/plans`: a plan file picked (multipart) or pasted;
+/// `action=check` previews what loading it would change, writing nothing.
+async fn admin_load_plan(State(state): State<AppState>, headers: HeaderMap, uri: Uri, request: Request) -> Response {
+    let result = async {
+        let caller = signed_in(&state, &headers, &uri).await?;
+        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
+        if !caller.user.has(Role::Admin) {
+            return Err(refuse(WebError::forbidden_role("nạp kế hoạch")));
+        }
+        // The form posts the file picked (multipart) or the text typed.
+        let (fields, uploads) = if files::is_multipart(&request) {
+            files::read_parts(&state, request, "file", || {
+                WebError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "tệp kế hoạch quá lớn để tải lên ở đây (tối đa 1 MiB); nạp bằng lệnh kehoach plan load",
+                )
+            })
+            .await
+            .map_err(refuse)?
+        } else {
+            let (form, _) = task_form(&state, request).await.map_err(refuse)?;
+            (form, Vec::new())
+        };
+        let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        caller.check_csrf(field("csrf").as_deref()).map_err(refuse)?;
+        let text = match uploads.into_iter().next() {
+            Some((name, bytes)) => String::from_utf8(bytes).map_err(|_| {
+                refuse(WebError::bad_request(format!(
+                    "tệp {name:?} không phải văn bản UTF-8; tệp kế hoạch là văn bản TOML (xem docs/plan-format.md)"
+                )))
+            })?,
+            None => field("plan").unwrap_or_default(),
+        };
+        let check_only = field("action").as_deref() == Some("check");
+        let plans = state.plan_views().await?;
+        if check_only {
+            let ctx = match crate::plan::parse_bounded(std::path::Path::new("kế-hoạch-tải-lên.toml"), &text) {
+                Err(diags) => json!({
+                    "outcome": { "error": { "message": format!("{} lỗi trong tệp kế hoạch; chưa nạp gì", diags.len()),
+                                 "diagnostics": diags.iter().map(|d| d.to_string()).collect::<Vec<_>>() } },
+                    "failed": true, "plan_text": text,
+                }),
+                Ok(plan) => json!({ "preview": plan_preview(&state, &plans, &plan).await?, "plan_text": text }),
+            };
+            let failed = ctx["failed"] == json!(true);
+            let mut page = admin_page(&state, &caller, ctx).await.map_err(refuse)?;
+            if failed {
+                *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            }
+            return Ok(page);
+        }
+        let (status, outcome) = forms::load_plan_text(&state, &caller, &text).await.map_err(refuse)?;
+        let failed = !status.is_success();
+        let mut ctx = json!({ "outcome": outcome, "failed": failed });
+        if failed {
+            ctx["plan_text"] = json!(text);
+        }
+        let mut page = admin_page(&state, &caller, ctx).await.map_err(refuse)?;
+        *page.status_mut() = status;
+        Ok(page)
+    }
+    .await;
+    finish(&state, result)
+}
+
+/// What loading `plan` would change against the plan in force: tasks
+/// added and withdrawn, the directory's changes and the notices that
+/// would go to old addresses.
+async fn plan_preview(
+    state: &AppState,
+    plans: &[PlanView],
+    plan: &crate::plan::PlanDefinition,
+) -> Result<Value, WebError> {
+    let id = plan.id().to_string();
+    let new_ids: Vec<String> = plan.tasks.iter().map(|t| t.id.to_string()).collect();
+    let in_force = plans.iter().find(|p| p.id == id && p.plan.header.is_some());
+    // The tasks in force: every task of the plan not withdrawn already.
+    let old_ids: Vec<String> = match in_force {
+        Some(_) => {
+            let keys = state
+                .store()
+                .aggregate_ids(
+                    <crate::domain::task::Task as cqrs_es::Aggregate>::TYPE,
+                    &format!("{id}/"),
+                )
+                .await?;
+            state
+                .store()
+                .task_views_by_id(&keys)
+                .await?
+                .into_iter()
+                .filter(|v| !v.task.withdrawn)
+                .map(|v| task_ids(&v).1.to_string())
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let added: Vec<&String> = new_ids.iter().filter(|t| !old_ids.contains(t)).collect();
+    let withdrawn: Vec<&String> = old_ids.iter().filter(|t| !new_ids.contains(t)).collect();
+    Ok(json!({
+        "plan": id, "title": plan.header.title, "new": in_force.is_none(),
+        "tasks": plan.tasks.len(), "added": added, "withdrawn": withdrawn,
+        "agencies": plan.agencies.len(),
+        "directory": in_force.map(|p| changes(p, &plan.agencies)).unwrap_or_default(),
+    }))
 }

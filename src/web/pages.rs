@@ -22,7 +22,7 @@ use axum::extract::{Form, FromRequest, Path, Query, Request, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use chrono::NaiveDate;
 use minijinja::Environment;
@@ -82,7 +82,6 @@ pub fn router() -> Router<AppState> {
         .route("/plans/{plan}", get(plan_page))
         .route("/plans/{plan}/document", get(super::imports::plan_document_page))
         .route("/admin", get(admin))
-        .route("/admin/plans", post(admin_load_plan))
         .merge(super::admin::router())
 }
 
@@ -529,7 +528,7 @@ async fn set_password(
     finish(&state, result.map_err(Refusal::from))
 }
 
-fn task_ids(view: &TaskView) -> (&str, &str) {
+pub(super) fn task_ids(view: &TaskView) -> (&str, &str) {
     view.id.split_once('/').unwrap_or(("", &view.id))
 }
 
@@ -744,7 +743,7 @@ async fn task_context(
             "title": format!("{} — trước khi có hồ sơ", key.task),
             "plan": key.plan, "task": key.task, "def_title": current.task.definition.as_ref().map(|d| d.title.clone()),
             "as_of": format_vn(local_date(at, tz)),
-            "start": start.map(|t| super::auditor::record_start_text(t, tz)),
+            "start": start.map(|t| crate::audit::history::record_start_text(t, tz)),
             "start_value": start.map(|t| local_date(t, tz).to_string()),
             "plans": plans_nav(&plans),
         }));
@@ -1045,7 +1044,10 @@ fn action_input(form: &[(String, String)]) -> Result<ActionInput, WebError> {
 
 /// The fields of a task form, urlencoded or (with evidence files)
 /// `multipart/form-data`.
-async fn task_form(state: &AppState, request: Request) -> Result<(Vec<(String, String)>, files::Uploads), WebError> {
+pub(super) async fn task_form(
+    state: &AppState,
+    request: Request,
+) -> Result<(Vec<(String, String)>, files::Uploads), WebError> {
     if files::is_multipart(&request) {
         return files::read_multipart(state, request).await;
     }
@@ -1219,7 +1221,7 @@ async fn plan_page(
                     crate::domain::plan::PlanEvent::PlanRegistered { stamp, .. } => Some(stamp.at),
                     _ => None,
                 });
-                start.filter(|s| at < *s).map(|s| super::auditor::record_start_text(s, tz))
+                start.filter(|s| at < *s).map(|s| crate::audit::history::record_start_text(s, tz))
             }
             None => None,
         };
@@ -1283,112 +1285,6 @@ pub(super) async fn admin_page(state: &AppState, caller: &Caller, mut ctx: Value
     }
     ctx["plans"] = plans_nav(&plans);
     Ok(render(state, "admin.html", Some(caller), ctx))
-}
-
-async fn admin_load_plan(State(state): State<AppState>, headers: HeaderMap, uri: Uri, request: Request) -> Response {
-    let result = async {
-        let caller = signed_in(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
-        if !caller.user.has(Role::Admin) {
-            return Err(refuse(WebError::forbidden_role("nạp kế hoạch")));
-        }
-        // The form posts the file picked (multipart) or the text typed.
-        let (fields, uploads) = if files::is_multipart(&request) {
-            files::read_parts(&state, request, "file", || {
-                WebError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    "tệp kế hoạch quá lớn để tải lên ở đây (tối đa 1 MiB); nạp bằng lệnh kehoach plan load",
-                )
-            })
-            .await
-            .map_err(refuse)?
-        } else {
-            let (form, _) = task_form(&state, request).await.map_err(refuse)?;
-            (form, Vec::new())
-        };
-        let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        caller.check_csrf(field("csrf").as_deref()).map_err(refuse)?;
-        let text = match uploads.into_iter().next() {
-            Some((name, bytes)) => String::from_utf8(bytes).map_err(|_| {
-                refuse(WebError::bad_request(format!(
-                    "tệp {name:?} không phải văn bản UTF-8; tệp kế hoạch là văn bản TOML (xem docs/plan-format.md)"
-                )))
-            })?,
-            None => field("plan").unwrap_or_default(),
-        };
-        let check_only = field("action").as_deref() == Some("check");
-        let plans = state.plan_views().await?;
-        if check_only {
-            let ctx = match crate::plan::parse_bounded(std::path::Path::new("kế-hoạch-tải-lên.toml"), &text) {
-                Err(diags) => json!({
-                    "outcome": { "error": { "message": format!("{} lỗi trong tệp kế hoạch; chưa nạp gì", diags.len()),
-                                 "diagnostics": diags.iter().map(|d| d.to_string()).collect::<Vec<_>>() } },
-                    "failed": true, "plan_text": text,
-                }),
-                Ok(plan) => json!({ "preview": plan_preview(&state, &plans, &plan).await?, "plan_text": text }),
-            };
-            let failed = ctx["failed"] == json!(true);
-            let mut page = admin_page(&state, &caller, ctx).await.map_err(refuse)?;
-            if failed {
-                *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            }
-            return Ok(page);
-        }
-        let (status, outcome) = forms::load_plan_text(&state, &caller, &text).await.map_err(refuse)?;
-        let failed = !status.is_success();
-        let mut ctx = json!({ "outcome": outcome, "failed": failed });
-        if failed {
-            ctx["plan_text"] = json!(text);
-        }
-        let mut page = admin_page(&state, &caller, ctx).await.map_err(refuse)?;
-        *page.status_mut() = status;
-        Ok(page)
-    }
-    .await;
-    finish(&state, result)
-}
-
-/// What loading `plan` would change against the plan in force: tasks
-/// added and withdrawn, the directory's changes and the notices that
-/// would go to old addresses.
-async fn plan_preview(
-    state: &AppState,
-    plans: &[PlanView],
-    plan: &crate::plan::PlanDefinition,
-) -> Result<Value, WebError> {
-    let id = plan.id().to_string();
-    let new_ids: Vec<String> = plan.tasks.iter().map(|t| t.id.to_string()).collect();
-    let in_force = plans.iter().find(|p| p.id == id && p.plan.header.is_some());
-    // The tasks in force: every task of the plan not withdrawn already.
-    let old_ids: Vec<String> = match in_force {
-        Some(_) => {
-            let keys = state
-                .store()
-                .aggregate_ids(
-                    <crate::domain::task::Task as cqrs_es::Aggregate>::TYPE,
-                    &format!("{id}/"),
-                )
-                .await?;
-            state
-                .store()
-                .task_views_by_id(&keys)
-                .await?
-                .into_iter()
-                .filter(|v| !v.task.withdrawn)
-                .map(|v| task_ids(&v).1.to_string())
-                .collect()
-        }
-        None => Vec::new(),
-    };
-    let added: Vec<&String> = new_ids.iter().filter(|t| !old_ids.contains(t)).collect();
-    let withdrawn: Vec<&String> = old_ids.iter().filter(|t| !new_ids.contains(t)).collect();
-    Ok(json!({
-        "plan": id, "title": plan.header.title, "new": in_force.is_none(),
-        "tasks": plan.tasks.len(), "added": added, "withdrawn": withdrawn,
-        "agencies": plan.agencies.len(),
-        "directory": in_force.map(|p| super::directory::changes(p, &plan.agencies)).unwrap_or_default(),
-    }))
 }
 
 /// `GET /calendar/<token>.ics`: the agency's deadlines; an unknown token is 404.
