@@ -229,7 +229,19 @@ fn the_everyday_web_walked_on_a_phone_and_a_desktop() {
         json!({ "do": "download", "css": "#history-downloads a", "as": "history" }),
     ]);
     steps.extend(checked("nhiệm vụ (kiểm tra)"));
+    // How long III.1.2 is now (it was 120,000 px on a phone and 68,000 px
+    // on a desktop with its whole history open): printed, not asserted.
+    steps.extend([
+        json!({ "do": "goto", "url": format!("{base}/tasks/duc-pho-de-an-13/III.1.2") }),
+        json!({ "do": "measure", "as": "phone" }),
+        json!({ "do": "window", "width": 1366, "height": 900 }),
+        json!({ "do": "measure", "as": "desktop" }),
+    ]);
     let audit = run_flow(work.path(), "auditor", steps);
+    eprintln!(
+        "III.1.2 task page, [width, height] px: phone {} desktop {}",
+        audit["texts"]["phone"], audit["texts"]["desktop"]
+    );
     assert_eq!(audit["texts"]["root"].as_str().unwrap().trim().len(), 64, "{audit}");
     assert!(
         audit["texts"]["export"]["file"]

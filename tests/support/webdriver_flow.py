@@ -15,6 +15,7 @@ STEPS.json is {"steps": [STEP, ...]}; each STEP has "do" plus arguments:
   {"do": "expect_absent", "css": "..."}           no element matches
   {"do": "screenshot", "path": "/abs/path.png"}   PNG of the viewport
   {"do": "text", "css": "...", "as": "name"}      record the text as texts[name]
+  {"do": "measure", "as": "name"}                 record the page's [width, height] in CSS px
   {"do": "fill_totp", "css": "...", "secret": "name", "shift": 0}  fill the current TOTP
                                                   code of the base32 secret texts[name] (oathtool),
                                                   on a clock `shift` seconds ahead of this one
@@ -228,6 +229,8 @@ def run_step(b, step, texts):
         el = b.find(step["css"], timeout)
         b.cmd("POST", "/execute/sync", {"script": "arguments[0].scrollIntoView();",
                                         "args": [{ELEMENT: el}]})
+    elif do == "measure":  # the page's size in CSS pixels, as texts[as] = [width, height]
+        texts[step["as"]] = b.js("return [document.documentElement.scrollWidth, document.documentElement.scrollHeight];")
     elif do == "fits_width":
         sizes = b.js("return [document.documentElement.scrollWidth, window.innerWidth];")
         if sizes[0] > sizes[1]:
