@@ -732,13 +732,10 @@ impl Engine {
 
 /// A plan's text as a stored file (`evidence_files`, by its SHA-256).
 fn plan_text(plan: &PlanDefinition, text: &str) -> crate::domain::files::Evidence {
-    let name = std::path::Path::new(&plan.source.file)
-        .file_name()
-        .map_or_else(|| "ke-hoach.toml".to_string(), |n| n.to_string_lossy().into_owned());
     crate::domain::files::Evidence {
         attachment: crate::domain::task::Attachment {
             sha256: crate::domain::files::sha256(text.as_bytes()),
-            name,
+            name: plan.source.file_name(),
             size: text.len() as u64,
             media_type: PLAN_TEXT_MEDIA.to_string(),
         },

@@ -72,6 +72,15 @@ impl Store {
             .collect()
     }
 
+    /// When a plan's record began: the instant its first load was recorded
+    /// (none for a plan never loaded).
+    pub async fn record_start(&self, plan_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self.plan_events(plan_id).await?.iter().find_map(|s| match &s.event {
+            PlanEvent::PlanRegistered { stamp, .. } => Some(stamp.at),
+            _ => None,
+        }))
+    }
+
     /// Every event of one plan (its header and agency directory), in sequence order.
     pub async fn plan_events(&self, plan_id: &str) -> Result<Vec<StoredPlan>, StoreError> {
         self.event_rows(PLAN_EVENTS, plan_id, "đọc lịch sử kế hoạch")

@@ -442,6 +442,14 @@ impl History {
         }
     }
 
+    /// A task's history read from the store: its events up to `as_of`,
+    /// with the directory changes that concern it.
+    pub async fn read(store: &Store, key: TaskKey, as_of: Option<DateTime<Utc>>, tz: Tz) -> Result<Self, StoreError> {
+        let events = store.task_events(&key.to_string()).await?;
+        let plan_events = store.plan_events(key.plan.as_str()).await?;
+        Ok(Self::new(key, &events, as_of, tz).with_directory_changes(&plan_events))
+    }
+
     /// Adds the changes of the agency directory that concern this task: a
     /// change to the e-mail addresses or members of an agency the task
     /// names (lead, advisory or implementer), with who made it and from
@@ -480,10 +488,11 @@ impl History {
             let file_name = source
                 .as_ref()
                 .map(|s| {
-                    let name = std::path::Path::new(&s.file)
-                        .file_name()
-                        .map_or_else(|| s.file.clone(), |n| n.to_string_lossy().into_owned());
-                    format!("; tệp {name} (SHA-256 {})", &s.sha256[..s.sha256.len().min(12)])
+                    format!(
+                        "; tệp {} (SHA-256 {})",
+                        s.file_name(),
+                        &s.sha256[..s.sha256.len().min(12)]
+                    )
                 })
                 .unwrap_or_default();
             self.entries.push(Entry {

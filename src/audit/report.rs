@@ -94,15 +94,7 @@ pub async fn review(engine: &Engine, scope: Scope) -> Result<Review, ReportError
 
     // When the record begins: before it, nothing was recorded, and the
     // report says so rather than showing bare zeros.
-    let record_start = engine
-        .store
-        .plan_events(header.id.as_str())
-        .await?
-        .iter()
-        .find_map(|s| match &s.event {
-            crate::domain::plan::PlanEvent::PlanRegistered { stamp, .. } => Some(stamp.at),
-            _ => None,
-        });
+    let record_start = engine.store.record_start(header.id.as_str()).await?;
     let views = engine.store.task_views().await?;
     let integrity = match verify(&engine.store, |_| {}).await? {
         Ok(summary) => Integrity::Verified(summary.last_root),
@@ -373,11 +365,7 @@ impl Facts<'_> {
             scope => self.scope_text(),
             produced => format_vn(local_date(self.now, tz)),
             as_of => self.as_of_text(),
-            before_record => self.before_record.map(|t| format!(
-                "{} lúc {}",
-                format_vn(local_date(t, tz)),
-                t.with_timezone(&tz).format("%H:%M")
-            )),
+            before_record => self.before_record.map(|t| super::history::record_start_text(t, tz)),
             verified => verified,
             integrity => integrity_text,
             withdrawn => self.withdrawn,

@@ -95,6 +95,16 @@ pub struct PlanSource {
     pub document: Option<SourceDocument>,
 }
 
+impl PlanSource {
+    /// The file's name without the directories it was read from (what a
+    /// page shows and a download is named).
+    pub fn file_name(&self) -> String {
+        std::path::Path::new(&self.file)
+            .file_name()
+            .map_or_else(|| self.file.clone(), |n| n.to_string_lossy().into_owned())
+    }
+}
+
 /// An original document a plan was imported from: its file name as
 /// uploaded, the SHA-256 and size of its bytes and its media type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -188,7 +188,8 @@ fn tier(it: &DigestItem) -> u8 {
 /// The key of an item's place: its tier, then the soonest deadline first,
 /// except overdue items, the most recently due first and the oldest last.
 fn urgency(it: &DigestItem) -> (u8, i64, bool) {
-    let days = if tier(it) == 3 { -it.days_left } else { it.days_left };
+    let overdue = matches!(it.kind, ItemKind::Overdue | ItemKind::Escalation);
+    let days = if overdue { -it.days_left } else { it.days_left };
     (tier(it), days, it.kind != ItemKind::Escalation)
 }
 

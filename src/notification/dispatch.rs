@@ -825,23 +825,11 @@ fn pending(
     let obligation = owner
         .filter(|_| m.obligations.len() > 1)
         .map(|a| plan.plan.agency(a).map_or_else(|| a.to_string(), |d| d.name.clone()));
-    let item = DigestItem {
-        task_id: task.to_string(),
-        task_title: def.title.clone(),
-        role: role_of(&row.role),
-        kind: kind_of(&row.kind),
-        milestone_id: m.spec.id.to_string(),
-        milestone_title: m.spec.title.clone(),
-        obligation,
-        due,
-        days_left: (due - window).num_days(),
-        note: record.and_then(|r| r.note.clone()),
-        link: String::new(),
-    };
+    let (role, kind) = (role_of(&row.role), kind_of(&row.kind));
     // Straight to the agency's part of the milestone, with the form the
     // recipient is asked to use open.
-    let open = match (item.role, item.kind) {
-        _ if super::contents::to_decide(&item) => Some("approve"),
+    let open = match (role, kind) {
+        (Role::Lead | Role::Advisory, ItemKind::Submitted) => Some("approve"),
         (Role::Implementer, ItemKind::Overdue | ItemKind::Escalation | ItemKind::Upcoming | ItemKind::Returned) => {
             Some("report")
         }
@@ -849,12 +837,21 @@ fn pending(
     };
     let label = owed.map_or_else(|| "chung".to_string(), |o| o.label());
     let item = DigestItem {
+        task_id: task.to_string(),
+        task_title: def.title.clone(),
+        role,
+        kind,
+        milestone_id: m.spec.id.to_string(),
+        milestone_title: m.spec.title.clone(),
+        obligation,
+        due,
+        days_left: (due - window).num_days(),
+        note: record.and_then(|r| r.note.clone()),
         link: format!(
             "{}{}",
             base_url.trim_end_matches('/'),
             crate::projections::lists::obligation_link(plan_id, task, m.spec.id.as_str(), &label, open)
         ),
-        ..item
     };
     Some(Pending {
         item,

@@ -258,23 +258,27 @@ fn enrolment_ctx(user: &User, secret: &str, next: &str, action: &str, required: 
 /// script), as a `data:` image the CSP allows. None if the address is too
 /// long for a QR code, which an otpauth address never is.
 fn qr_data_uri(uri: &str) -> Option<String> {
-    use base64::Engine as _;
     let code = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M).ok()?;
     let svg = code
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(220, 220)
         .quiet_zone(true)
         .build();
-    Some(format!(
-        "data:image/svg+xml;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(svg)
-    ))
+    Some(data_uri("image/svg+xml", svg.as_bytes()))
+}
+
+/// Bytes as a `data:` address (for a page that runs no script).
+fn data_uri(media_type: &str, bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    format!(
+        "data:{media_type};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
 }
 
 /// The recovery codes as a text file to keep (a `data:` link with
 /// `download`, since they are shown once and stored only hashed).
 fn recovery_file(user: &User, codes: &[String]) -> String {
-    use base64::Engine as _;
     let mut text = format!(
         "Mã khôi phục kehoach của {} ({})\r\nMỗi mã dùng được một lần khi không có ứng dụng xác thực.\r\n\r\n",
         user.name.as_str(),
@@ -284,10 +288,7 @@ fn recovery_file(user: &User, codes: &[String]) -> String {
         text.push_str(c);
         text.push_str("\r\n");
     }
-    format!(
-        "data:text/plain;charset=utf-8;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(text)
-    )
+    data_uri("text/plain;charset=utf-8", text.as_bytes())
 }
 
 /// The session cookie's value (the pages that use it are behind a session).

@@ -9,7 +9,9 @@
 //! never lock everyone out.
 
 use super::auth::Caller;
-use super::pages::{admin_page, finish, plans_nav, redirect, render, signed_in, urlencode, PageResult, Refusal};
+use super::pages::{
+    admin_page, finish, plans_nav, redirect, refusal, render, signed_in, urlencode, PageResult, Refusal,
+};
 use super::{AppState, WebError};
 use crate::accounts::history::HistoryEntry;
 use crate::accounts::store::{token_id, NewUser, LINK_TTL};
@@ -84,11 +86,6 @@ async fn admin_post(
         Ok(()) => Ok(caller),
         Err(e) => Err(Refusal::Error(e, Some(Box::new(caller)))),
     }
-}
-
-/// Refusals shown on an error page with the caller's navigation.
-fn refusal(caller: &Caller) -> impl Fn(WebError) -> Refusal + '_ {
-    move |e| Refusal::Error(e, Some(Box::new(caller.clone())))
 }
 
 pub(super) fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {

@@ -265,13 +265,7 @@ async fn history(
     let (key, plan, _) = task_for(&state, &caller, &task, &q).await?;
     let tz = plan.tz();
     let as_of = instant(&q, "as_of", tz)?;
-    let events = state.store().task_events(&key.to_string()).await?;
-    let plan_events = state.store().plan_events(key.plan.as_str()).await?;
-    Ok(Json(
-        History::new(key, &events, as_of, tz)
-            .with_directory_changes(&plan_events)
-            .to_json(),
-    ))
+    Ok(Json(History::read(state.store(), key, as_of, tz).await?.to_json()))
 }
 
 /// `POST /api/tasks/{task}/milestones/{milestone}/{action}` (routed with

@@ -7,7 +7,8 @@
 
 use super::auth::Caller;
 use super::lists::{self, Format};
-use super::pages::{finish, plans_nav, render, PageResult, Refusal};
+use super::pages::{finish, plans_nav, refusal, render, PageResult, Refusal};
+use super::review::when_text;
 use super::{AppState, WebError};
 use crate::accounts::Role;
 use crate::audit::history::History;
@@ -65,18 +66,8 @@ async fn auditor(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Cal
     super::pages::signed_in_as(state, headers, uri, Role::Auditor, "dùng bàn làm việc kiểm tra").await
 }
 
-fn refusal(caller: &Caller) -> impl Fn(WebError) -> Refusal + '_ {
-    move |e| Refusal::Error(e, Some(Box::new(caller.clone())))
-}
-
-/// When, in the plans' zone, as people read it.
-fn shown(state: &AppState, plans: &[crate::projections::views::PlanView], at: DateTime<Utc>) -> String {
-    let (_, tz) = crate::projections::views::today_in(plans, state.engine.clock.now());
-    at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string()
-}
-
 /// The check as the pages show it.
-fn check_json(state: &AppState, plans: &[crate::projections::views::PlanView], check: Option<&Check>) -> Value {
+fn check_json(state: &AppState, tz: chrono_tz::Tz, check: Option<&Check>) -> Value {
     let Some(c) = check else {
         return json!(null);
     };
@@ -94,8 +85,8 @@ fn check_json(state: &AppState, plans: &[crate::projections::views::PlanView], c
         Some(Err(problem)) => json!({ "state": "failed", "problem": problem }),
     };
     json!({
-        "started": shown(state, plans, c.started), "by": c.by,
-        "finished": c.finished.map(|t| shown(state, plans, t)),
+        "started": when_text(c.started, tz), "by": c.by,
+        "finished": c.finished.map(|t| when_text(t, tz)),
         "checked": c.checked.load(Ordering::Relaxed), "total": c.total,
         "outcome": outcome, "export": export,
     })
@@ -105,7 +96,7 @@ fn check_json(state: &AppState, plans: &[crate::projections::views::PlanView], c
 async fn desk(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let result: PageResult = async {
         let caller = auditor(&state, &headers, &uri).await?;
-        let plans = state.plan_views().await?;
+        let (plans, today, tz) = super::pages::today(&state).await?;
         let years: std::collections::BTreeSet<i32> = plans
             .iter()
             .filter_map(|p| p.plan.header.as_ref())
@@ -117,14 +108,13 @@ async fn desk(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
         let check = state.checks.snapshot();
         let ctx = json!({
             "title": "Bàn làm việc kiểm tra",
-            "check": check_json(&state, &plans, check.as_ref()),
+            "check": check_json(&state, tz, check.as_ref()),
             "years": years,
             "plans": plans_nav(&plans),
             "plan_list": plans.iter().map(|p| json!({
                 "id": p.id, "title": p.plan.header.as_ref().map_or(p.id.clone(), |h| h.title.clone()),
-                "start": p.plan.header.as_ref().map(|h| h.start.to_string()),
             })).collect::<Vec<_>>(),
-            "today": crate::domain::dates::local_date(state.engine.clock.now(), crate::projections::views::today_in(&plans, state.engine.clock.now()).1).to_string(),
+            "today": today.to_string(),
         });
         Ok(render(&state, "audit.html", Some(&caller), ctx))
     }
@@ -180,12 +170,12 @@ async fn verifier(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
 async fn check_page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let result: PageResult = async {
         let caller = auditor(&state, &headers, &uri).await?;
-        let plans = state.plan_views().await?;
+        let (plans, _, tz) = super::pages::today(&state).await?;
         let check = state.checks.snapshot();
         let running = check.as_ref().is_some_and(|c| c.outcome.is_none());
         let ctx = json!({
             "title": "Kiểm tra toàn vẹn",
-            "check": check_json(&state, &plans, check.as_ref()),
+            "check": check_json(&state, tz, check.as_ref()),
             "refresh": running,
             "plans": plans_nav(&plans),
         });
@@ -320,32 +310,18 @@ async fn history(
     let result: PageResult = async {
         let caller = auditor(&state, &headers, &uri).await?;
         let refuse = refusal(&caller);
-        let format = match q.get("format").map(String::as_str) {
-            Some("xlsx") => Format::Xlsx,
-            None | Some("csv") => Format::Csv,
-            Some(other) => {
-                return Err(refuse(WebError::bad_request(format!(
-                    "không tải được dạng {other:?} (dùng csv hoặc xlsx)"
-                ))))
-            }
-        };
+        let format = Format::parse(q.get("format").map_or("csv", String::as_str))
+            .map_err(|why| refuse(WebError::bad_request(why)))?;
         let plans = state.plan_views().await?;
         let plan = q.get("plan").map(|p| p.trim()).filter(|p| !p.is_empty());
         let task = q.get("task").map(|t| t.trim()).unwrap_or_default();
         if task.is_empty() {
             return Err(refuse(WebError::bad_request("hãy nhập mã nhiệm vụ, ví dụ III.1.2")));
         }
-        let (key, _plan_view, _) = super::forms::visible_task(&state, &plans, &caller.user, task, plan)
+        let (key, plan_view, _) = super::forms::visible_task(&state, &plans, &caller.user, task, plan)
             .await
             .map_err(&refuse)?;
-        let plan_view = plans
-            .iter()
-            .find(|p| p.id == key.plan.as_str())
-            .ok_or_else(|| refuse(WebError::not_found("không có kế hoạch này")))?;
-        let tz = plan_view.tz();
-        let events = state.store().task_events(&key.to_string()).await?;
-        let plan_events = state.store().plan_events(key.plan.as_str()).await?;
-        let h = History::new(key.clone(), &events, None, tz).with_directory_changes(&plan_events);
+        let h = History::read(state.store(), key.clone(), None, plan_view.tz()).await?;
         let rows: Vec<Vec<String>> = h
             .entries
             .iter()

@@ -11,7 +11,8 @@ use super::auth::Caller;
 use super::files;
 use super::forms;
 use super::pages::{
-    admin_page, finish, plans_nav, redirect, render, signed_in, task_form, task_ids, PageResult, Refusal,
+    admin_page, asker, finish, plans_nav, redirect, refusal, render, signed_in, signed_in_as, task_form, task_ids,
+    PageResult, Refusal,
 };
 use super::{AppState, WebError};
 use crate::accounts::Role;
@@ -35,7 +36,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn admin(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Caller, Refusal> {
-    super::pages::signed_in_as(state, headers, uri, Role::Admin, "sửa danh bạ cơ quan").await
+    signed_in_as(state, headers, uri, Role::Admin, "sửa danh bạ cơ quan").await
 }
 
 /// The plan asked for (`plan=`), or the first loaded.
@@ -224,18 +225,17 @@ async fn page(
 ) -> Response {
     let result: PageResult = async {
         let caller = admin(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
+        let refuse = refusal(&caller);
         let plans = state.plan_views().await?;
-        let plan = chosen(&plans, q.get("plan")).map_err(refuse)?;
+        let plan = chosen(&plans, q.get("plan")).map_err(&refuse)?;
         let notices = super::flash::take(&state, &headers).await?;
-        let ctx = context(
-            &state,
+        let editable = text_in_force(&state, plan).await?.is_some();
+        let mut ctx = context(
             plan,
             &plans,
             plan.plan.agencies.iter().map(agency_fields).collect(),
-        )
-        .await?;
-        let mut ctx = ctx;
+            editable,
+        );
         ctx["notices"] = json!(notices);
         Ok(render(&state, "directory.html", Some(&caller), ctx))
     }
@@ -243,14 +243,8 @@ async fn page(
     finish(&state, result)
 }
 
-async fn context(
-    state: &AppState,
-    plan: &PlanView,
-    plans: &[PlanView],
-    agencies: Vec<Value>,
-) -> Result<Value, WebError> {
-    let editable = text_in_force(state, plan).await?.is_some();
-    Ok(json!({
+fn context(plan: &PlanView, plans: &[PlanView], agencies: Vec<Value>, editable: bool) -> Value {
+    json!({
         "title": "Danh bạ cơ quan",
         "plan": plan.id,
         "plan_title": plan.plan.header.as_ref().map(|h| h.title.clone()),
@@ -262,7 +256,7 @@ async fn context(
         "plan_choices": plans.iter().filter(|p| p.plan.header.is_some())
             .map(|p| json!({ "id": p.id, "title": p.plan.header.as_ref().map(|h| h.title.clone()) })).collect::<Vec<_>>(),
         "plans": plans_nav(plans),
-    }))
+    })
 }
 
 /// `POST /admin/agencies`: `action=check` shows what would change;
@@ -275,12 +269,12 @@ async fn submit(
 ) -> Response {
     let result: PageResult = async {
         let caller = admin(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
+        let refuse = refusal(&caller);
         caller
             .check_csrf(form.get("csrf").map(String::as_str))
-            .map_err(refuse)?;
+            .map_err(&refuse)?;
         let plans = state.plan_views().await?;
-        let plan = chosen(&plans, form.get("plan")).map_err(refuse)?;
+        let plan = chosen(&plans, form.get("plan")).map_err(&refuse)?;
         let text = text_in_force(&state, plan).await?.ok_or_else(|| {
             refuse(WebError::new(
                 axum::http::StatusCode::CONFLICT,
@@ -298,7 +292,7 @@ async fn submit(
                 json!({ "code": code, "name": get("name"), "short": get("short"), "emails": get("emails"), "members": get("members") })
             })
             .collect();
-        let mut ctx = context(&state, plan, &plans, typed).await?;
+        let mut ctx = context(plan, &plans, typed, true);
         let checked = posted(&plan.plan.agencies, &form).and_then(|agencies| rewritten(plan, &text, &agencies));
         let (new_text, definition) = match checked {
             Ok(ok) => ok,
@@ -361,12 +355,12 @@ async fn plan_in_force(
 ) -> Response {
     let result: PageResult = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
+        let refuse = refusal(&caller);
         if !(caller.user.has(Role::Admin) || caller.user.has(Role::Auditor)) {
             return Err(refuse(WebError::forbidden_role("tải tệp kế hoạch")));
         }
         let plans = state.plan_views().await?;
-        let view = chosen(&plans, Some(&plan)).map_err(refuse)?;
+        let view = chosen(&plans, Some(&plan)).map_err(&refuse)?;
         let text = text_in_force(&state, view).await?.ok_or_else(|| {
             refuse(WebError::not_found(
                 "kho chưa giữ nội dung tệp kế hoạch này (nạp từ bản cũ); nạp lại tệp một lần để tải được",
@@ -376,12 +370,7 @@ async fn plan_in_force(
             .plan
             .source
             .as_ref()
-            .and_then(|s| {
-                std::path::Path::new(&s.file)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-            })
-            .unwrap_or_else(|| format!("{plan}.toml"));
+            .map_or_else(|| format!("{plan}.toml"), |s| s.file_name());
         Ok(super::lists::attachment(
             text.into_bytes(),
             "application/toml; charset=utf-8",
@@ -396,11 +385,8 @@ async fn plan_in_force(
 /// `action=check` previews what loading it would change, writing nothing.
 async fn admin_load_plan(State(state): State<AppState>, headers: HeaderMap, uri: Uri, request: Request) -> Response {
     let result = async {
-        let caller = signed_in(&state, &headers, &uri).await?;
-        let refuse = |e: WebError| Refusal::Error(e, Some(Box::new(caller.clone())));
-        if !caller.user.has(Role::Admin) {
-            return Err(refuse(WebError::forbidden_role("nạp kế hoạch")));
-        }
+        let caller = signed_in_as(&state, &headers, &uri, Role::Admin, "nạp kế hoạch").await?;
+        let refuse = refusal(&caller);
         // The form posts the file picked (multipart) or the text typed.
         let (fields, uploads) = if files::is_multipart(&request) {
             files::read_parts(&state, request, "file", || {
@@ -411,13 +397,13 @@ async fn admin_load_plan(State(state): State<AppState>, headers: HeaderMap, uri:
                 )
             })
             .await
-            .map_err(refuse)?
+            .map_err(&refuse)?
         } else {
-            let (form, _) = task_form(&state, request).await.map_err(refuse)?;
+            let (form, _) = task_form(&state, request).await.map_err(&refuse)?;
             (form, Vec::new())
         };
         let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        caller.check_csrf(field("csrf").as_deref()).map_err(refuse)?;
+        caller.check_csrf(field("csrf").as_deref()).map_err(&refuse)?;
         let text = match uploads.into_iter().next() {
             Some((name, bytes)) => String::from_utf8(bytes).map_err(|_| {
                 refuse(WebError::bad_request(format!(
@@ -429,28 +415,30 @@ async fn admin_load_plan(State(state): State<AppState>, headers: HeaderMap, uri:
         let check_only = field("action").as_deref() == Some("check");
         let plans = state.plan_views().await?;
         if check_only {
-            let ctx = match crate::plan::parse_bounded(std::path::Path::new("kế-hoạch-tải-lên.toml"), &text) {
+            let ctx = match crate::plan::parse_bounded(std::path::Path::new(forms::UPLOADED_PLAN), &text) {
                 Err(diags) => json!({
                     "outcome": { "error": { "message": format!("{} lỗi trong tệp kế hoạch; chưa nạp gì", diags.len()),
                                  "diagnostics": diags.iter().map(|d| d.to_string()).collect::<Vec<_>>() } },
                     "failed": true, "plan_text": text,
                 }),
-                Ok(plan) => json!({ "preview": plan_preview(&state, &plans, &plan).await?, "plan_text": text }),
+                Ok(plan) => {
+                    json!({ "preview": plan_preview(&state, &caller, &plans, &plan).await?, "plan_text": text })
+                }
             };
             let failed = ctx["failed"] == json!(true);
-            let mut page = admin_page(&state, &caller, ctx).await.map_err(refuse)?;
+            let mut page = admin_page(&state, &caller, ctx).await.map_err(&refuse)?;
             if failed {
                 *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             }
             return Ok(page);
         }
-        let (status, outcome) = forms::load_plan_text(&state, &caller, &text).await.map_err(refuse)?;
+        let (status, outcome) = forms::load_plan_text(&state, &caller, &text).await.map_err(&refuse)?;
         let failed = !status.is_success();
         let mut ctx = json!({ "outcome": outcome, "failed": failed });
         if failed {
             ctx["plan_text"] = json!(text);
         }
-        let mut page = admin_page(&state, &caller, ctx).await.map_err(refuse)?;
+        let mut page = admin_page(&state, &caller, ctx).await.map_err(&refuse)?;
         *page.status_mut() = status;
         Ok(page)
     }
@@ -463,31 +451,24 @@ async fn admin_load_plan(State(state): State<AppState>, headers: HeaderMap, uri:
 /// would go to old addresses.
 async fn plan_preview(
     state: &AppState,
+    caller: &Caller,
     plans: &[PlanView],
     plan: &crate::plan::PlanDefinition,
 ) -> Result<Value, WebError> {
     let id = plan.id().to_string();
     let new_ids: Vec<String> = plan.tasks.iter().map(|t| t.id.to_string()).collect();
     let in_force = plans.iter().find(|p| p.id == id && p.plan.header.is_some());
-    // The tasks in force: every task of the plan not withdrawn already.
+    // The tasks in force (read through the lists' index): every task of
+    // the plan not withdrawn already.
     let old_ids: Vec<String> = match in_force {
-        Some(_) => {
-            let keys = state
-                .store()
-                .aggregate_ids(
-                    <crate::domain::task::Task as cqrs_es::Aggregate>::TYPE,
-                    &format!("{id}/"),
-                )
-                .await?;
-            state
-                .store()
-                .task_views_by_id(&keys)
-                .await?
-                .into_iter()
-                .filter(|v| !v.task.withdrawn)
-                .map(|v| task_ids(&v).1.to_string())
-                .collect()
-        }
+        Some(_) => state
+            .store()
+            .plan_task_views(&id, &asker(&caller.user))
+            .await?
+            .iter()
+            .filter(|v| !v.task.withdrawn)
+            .map(|v| task_ids(v).1.to_string())
+            .collect(),
         None => Vec::new(),
     };
     let added: Vec<&String> = new_ids.iter().filter(|t| !old_ids.contains(t)).collect();

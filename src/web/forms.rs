@@ -130,12 +130,11 @@ async fn discussion_allowed(
         // The domain names the unknown milestone.
         return Ok(());
     };
-    let named = agency.map(|a| a.trim().to_ascii_uppercase());
-    let o = match &named {
-        Some(code) => m.obligations.iter().find(|o| {
-            o.agency.as_ref().is_some_and(|a| a.as_str() == code)
-                || (o.agency.is_none() && def.implementers.iter().any(|i| i.as_str() == code))
-        }),
+    let o = match agency {
+        // A code that cannot be one names no obligation: the domain says so.
+        Some(code) => AgencyCode::parse(&code.trim().to_ascii_uppercase())
+            .ok()
+            .and_then(|code| m.obligation_named(def, &code)),
         None => m
             .obligations
             .iter()
@@ -208,6 +207,9 @@ pub fn approval_queue<'a>(user: &User, views: &'a [TaskView]) -> Vec<(&'a TaskVi
         .collect()
 }
 
+/// The name a plan text posted on the web is read and recorded under.
+pub const UPLOADED_PLAN: &str = "kế-hoạch-tải-lên.toml";
+
 /// Loads a plan file's text; diagnostics come back as 422 with file:line:col.
 pub async fn load_plan_text(state: &AppState, caller: &Caller, text: &str) -> Result<(StatusCode, Value), WebError> {
     let (status, value, _) = load_plan_text_once(state, caller, text, None).await?;
@@ -223,7 +225,7 @@ pub async fn load_plan_text_once(
     text: &str,
     request: Option<&RequestId>,
 ) -> Result<(StatusCode, Value, bool), WebError> {
-    match crate::plan::parse_bounded(std::path::Path::new("kế-hoạch-tải-lên.toml"), text) {
+    match crate::plan::parse_bounded(std::path::Path::new(UPLOADED_PLAN), text) {
         Err(diags) => Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             json!({ "error": { "code": "invalid_plan", "message": format!("{} lỗi trong tệp kế hoạch; không nạp gì", diags.len()),

@@ -22,6 +22,17 @@ pub enum Format {
     Xlsx,
 }
 
+impl Format {
+    /// `csv` or `xlsx`; anything else is refused with the reason.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "csv" => Ok(Self::Csv),
+            "xlsx" => Ok(Self::Xlsx),
+            other => Err(format!("không tải được dạng {other:?} (dùng csv hoặc xlsx)")),
+        }
+    }
+}
+
 /// The query pairs of a request, decoded (none if the query is malformed).
 pub fn pairs(uri: &Uri) -> Vec<(String, String)> {
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
@@ -40,14 +51,7 @@ pub fn page_query(pairs: &[(String, String)]) -> Result<(ListQuery, Option<Forma
     let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), true).map_err(refused)?;
     let format = match pairs.iter().rev().find(|(k, _)| k == "format").map(|(_, v)| v.trim()) {
         None | Some("") | Some("html") => None,
-        Some("csv") => Some(Format::Csv),
-        Some("xlsx") => Some(Format::Xlsx),
-        Some(other) => {
-            return Err(refused(BadParam {
-                name: "format",
-                why: format!("không tải được dạng {other:?} (dùng csv hoặc xlsx)"),
-            }))
-        }
+        Some(v) => Some(Format::parse(v).map_err(|why| refused(BadParam { name: "format", why }))?),
     };
     Ok((query, format))
 }

@@ -15,7 +15,7 @@ use crate::accounts::{Action, Role, User};
 use crate::audit::asof::replay_until;
 use crate::audit::history::{parse_as_of, History, Standing};
 use crate::domain::dates::{format_vn, local_date};
-use crate::domain::task::{MilestoneStatus, Obligation};
+use crate::domain::task::Obligation;
 use crate::projections::lists::{Asker, ListKind, ListQuery};
 use crate::projections::views::{obligation_timeliness, timeliness, today_in, PlanView, TaskView};
 use axum::extract::{Form, FromRequest, Path, Query, Request, State};
@@ -159,15 +159,17 @@ pub(super) fn render(state: &AppState, name: &str, caller: Option<&Caller>, mut 
 /// The signed-in caller of a page, or a redirect to the sign-in page.
 pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Caller, Refusal> {
     match auth::caller(state, headers).await? {
-        Some(mut c) => {
-            c.chrome = chrome(state, &c.user).await?;
-            Ok(c)
-        }
+        Some(c) => Ok(with_chrome(state, c).await?),
         None => Err(Refusal::Redirect(format!(
             "/signin?next={}",
             urlencode(uri.path_and_query().map_or("/inbox", |p| p.as_str()))
         ))),
     }
+}
+
+/// Refusals shown on an error page with the caller's navigation.
+pub(super) fn refusal(caller: &Caller) -> impl Fn(WebError) -> Refusal + '_ {
+    move |e| Refusal::Error(e, Some(Box::new(caller.clone())))
 }
 
 /// The signed-in caller if the account has `role`; else the 403 page
@@ -183,6 +185,12 @@ pub(super) async fn signed_in_as(
     if !caller.user.has(role) {
         return Err(Refusal::Error(WebError::forbidden_role(what), Some(Box::new(caller))));
     }
+    Ok(caller)
+}
+
+/// The caller with what the menu shows of them.
+async fn with_chrome(state: &AppState, mut caller: Caller) -> Result<Caller, WebError> {
+    caller.chrome = chrome(state, &caller.user).await?;
     Ok(caller)
 }
 
@@ -233,9 +241,9 @@ pub(crate) fn is_same_site_path(n: &str) -> bool {
         && !n.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace())
 }
 
-async fn root(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match auth::caller(&state, &headers).await {
-        Ok(Some(_)) => finish(&state, start_page(&state, &headers, &uri).await),
+        Ok(Some(caller)) => finish(&state, start_page(&state, caller).await),
         _ => anonymous_form(&state, "signin.html", json!({ "title": "Đăng nhập", "next": "/" })),
     }
 }
@@ -304,8 +312,8 @@ async fn start_counts(
 /// obligations that open the filtered inbox, what waits for a supervisor's
 /// decision, the next deadlines, and for those who see everything the
 /// counts over every plan.
-async fn start_page(state: &AppState, headers: &HeaderMap, uri: &Uri) -> PageResult {
-    let caller = signed_in(state, headers, uri).await?;
+async fn start_page(state: &AppState, caller: Caller) -> PageResult {
+    let caller = with_chrome(state, caller).await?;
     let (plans, today, tz) = today(state).await?;
     let user = &caller.user;
     let own = Asker {
@@ -572,7 +580,9 @@ pub(super) fn asker(user: &User) -> Asker {
 }
 
 /// Today and the zone of the plans loaded.
-async fn today(state: &AppState) -> Result<(std::sync::Arc<[PlanView]>, chrono::NaiveDate, chrono_tz::Tz), WebError> {
+pub(super) async fn today(
+    state: &AppState,
+) -> Result<(std::sync::Arc<[PlanView]>, chrono::NaiveDate, chrono_tz::Tz), WebError> {
     let plans = state.plan_views().await?;
     let (today, tz) = today_in(&plans, state.engine.clock.now());
     Ok((plans, today, tz))
@@ -784,14 +794,7 @@ async fn task_context(
     let target_agency = q.get("a").filter(|a| !a.is_empty());
     let open_action = q.get("do").and_then(|a| Action::parse(a));
     let month_start = chrono::Datelike::with_day(&today, 1).expect("day 1 exists");
-    let is_pending = |m: &crate::domain::task::Milestone| {
-        m.obligations.iter().any(|o| {
-            !matches!(
-                o.status,
-                MilestoneStatus::Approved | MilestoneStatus::Waived | MilestoneStatus::Cancelled
-            )
-        })
-    };
+    let is_pending = |m: &crate::domain::task::Milestone| m.obligations.iter().any(|o| o.status.is_pending());
     let mut expanded: Vec<bool> = view
         .task
         .milestones
@@ -977,31 +980,27 @@ fn history_page(history: &History, q: &HashMap<String, String>, task_path: &str)
     if let Some(a) = q.get("as_of").filter(|a| !a.is_empty()) {
         keep.push(format!("as_of={}", urlencode(a)));
     }
-    let link = |extra: Vec<String>| -> String {
-        let all: Vec<String> = keep.iter().cloned().chain(extra).collect();
-        if all.is_empty() {
+    // The task page with these query parts, at its history.
+    let at_history = |parts: Vec<String>| -> String {
+        if parts.is_empty() {
             format!("{task_path}#history")
         } else {
-            format!("{task_path}?{}#history", all.join("&"))
+            format!("{task_path}?{}#history", parts.join("&"))
         }
     };
     let page_link = |p: usize| {
-        if p == 1 {
-            link(vec![])
-        } else {
-            link(vec![format!("lich_su={p}")])
+        let mut parts = keep.clone();
+        if p > 1 {
+            parts.push(format!("lich_su={p}"));
         }
+        at_history(parts)
     };
     let toggle = {
-        let mut k: Vec<String> = keep.iter().filter(|k| *k != "thu=1").cloned().collect();
+        let mut parts: Vec<String> = keep.iter().filter(|k| *k != "thu=1").cloned().collect();
         if !deliveries {
-            k.push("thu=1".into());
+            parts.push("thu=1".into());
         }
-        if k.is_empty() {
-            format!("{task_path}#history")
-        } else {
-            format!("{task_path}?{}#history", k.join("&"))
-        }
+        at_history(parts)
     };
     json!({
         "entries": shown.iter().skip((page - 1) * HISTORY_PER_PAGE).take(HISTORY_PER_PAGE).map(|e| json!({
@@ -1216,13 +1215,12 @@ async fn plan_page(
         let notices = super::flash::take(&state, &headers).await?;
         // As of a day before the plan's record begins: say from when it does.
         let before_record = match as_of {
-            Some(at) => {
-                let start = state.store().plan_events(&plan).await?.iter().find_map(|s| match &s.event {
-                    crate::domain::plan::PlanEvent::PlanRegistered { stamp, .. } => Some(stamp.at),
-                    _ => None,
-                });
-                start.filter(|s| at < *s).map(|s| crate::audit::history::record_start_text(s, tz))
-            }
+            Some(at) => state
+                .store()
+                .record_start(&plan)
+                .await?
+                .filter(|s| at < *s)
+                .map(|s| crate::audit::history::record_start_text(s, tz)),
             None => None,
         };
         let ctx = json!({

@@ -415,6 +415,14 @@ impl Milestone {
         self.obligations.iter().find(|o| &o.reference() == ob)
     }
 
+    /// The obligation an agency's code names: that agency's own, or the
+    /// joint one when it is an implementer of `def`.
+    pub fn obligation_named(&self, def: &TaskDefinition, code: &AgencyCode) -> Option<&Obligation> {
+        self.obligations
+            .iter()
+            .find(|o| o.agency.as_ref() == Some(code) || (o.agency.is_none() && def.is_implementer(code)))
+    }
+
     fn obligation_mut(&mut self, ob: &ObligationRef) -> Option<&mut Obligation> {
         self.obligations.iter_mut().find(|o| &o.reference() == ob)
     }
@@ -793,18 +801,8 @@ impl Task {
                     self.supervisors_as_recipients()
                 } else {
                     match &o.agency {
-                        Some(a) => vec![Recipient {
-                            agency: a.clone(),
-                            role: Role::Implementer,
-                        }],
-                        None => def
-                            .implementers
-                            .iter()
-                            .map(|a| Recipient {
-                                agency: a.clone(),
-                                role: Role::Implementer,
-                            })
-                            .collect(),
+                        Some(a) => vec![implementer(a.clone())],
+                        None => def.implementers.iter().cloned().map(implementer).collect(),
                     }
                 };
                 let n = m.count(ReminderKind::Message, &ob) + 1;
@@ -1384,17 +1382,22 @@ fn require_not_closed(milestone: &MilestoneId, o: &Obligation, action: &'static 
 }
 
 /// The agency that submitted an obligation, as the recipient of the decision.
-/// The obligation a supervisor names by its agency: that agency's own, or
-/// the joint one when it is an implementer.
+/// The obligation a supervisor names by its agency (`Milestone::obligation_named`).
 fn named_obligation<'m>(
     def: &TaskDefinition,
     m: &'m Milestone,
     code: &AgencyCode,
 ) -> Result<&'m Obligation, TaskError> {
-    m.obligations
-        .iter()
-        .find(|o| o.agency.as_ref() == Some(code) || (o.agency.is_none() && def.is_implementer(code)))
+    m.obligation_named(def, code)
         .ok_or_else(|| unknown_obligation(m, code.as_str()))
+}
+
+/// An implementing agency as the recipient of a notice.
+fn implementer(agency: AgencyCode) -> Recipient {
+    Recipient {
+        agency,
+        role: Role::Implementer,
+    }
 }
 
 fn submitter(o: &Obligation) -> Vec<Recipient> {
@@ -1402,14 +1405,7 @@ fn submitter(o: &Obligation) -> Vec<Recipient> {
         .agency
         .clone()
         .or_else(|| o.submitted.as_ref().and_then(|s| s.by.agency().cloned()));
-    agency
-        .map(|a| {
-            vec![Recipient {
-                agency: a,
-                role: Role::Implementer,
-            }]
-        })
-        .unwrap_or_default()
+    agency.map(|a| vec![implementer(a)]).unwrap_or_default()
 }
 
 /// A state-change notice, queued in the same commit as the change itself.
