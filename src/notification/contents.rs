@@ -265,7 +265,7 @@ impl State {
             State::Returned => format!("{base}/inbox?status=returned&plan={plan}"),
             State::Message => format!("{base}/inbox?plan={plan}"),
             State::ToDecide => format!("{base}/queue?plan={plan}"),
-            State::Upcoming => format!("{base}/inbox?status=open&plan={plan}"),
+            State::Upcoming => format!("{base}/inbox?due_within=30d&plan={plan}"),
             State::Submitted => format!("{base}/inbox?status=submitted&plan={plan}"),
             State::Approved => format!("{base}/inbox?status=approved&plan={plan}"),
         }
@@ -490,7 +490,7 @@ mod tests {
             ),
             (State::Submitted, "p", "inbox?status=submitted&plan=p"),
             (State::Returned, "p", "inbox?status=returned&plan=p"),
-            (State::Upcoming, "p", "inbox?status=open&plan=p"),
+            (State::Upcoming, "p", "inbox?due_within=30d&plan=p"),
             (State::Approved, "p", "inbox?status=approved&plan=p"),
             (State::ToDecide, "a&b", "queue?plan=a%26b"),
         ] {

@@ -1239,7 +1239,7 @@ mod tests {
             ),
             (
                 "Sắp đến hạn: 500 mốc",
-                "https://kehoach.ducpho.example/inbox?status=open&plan=duc-pho-de-an-13",
+                "https://kehoach.ducpho.example/inbox?due_within=30d&plan=duc-pho-de-an-13",
             ),
             (
                 "Đã nộp, chờ duyệt: 500 mốc",
