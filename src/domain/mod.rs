@@ -6,6 +6,7 @@ pub mod dates;
 pub mod directory;
 pub mod files;
 pub mod ids;
+pub mod notices;
 pub mod plan;
 pub mod reminders;
 pub mod task;

@@ -277,7 +277,7 @@ pub enum DispatchError {
 }
 
 impl Dispatcher {
-    fn stopping(&self) -> bool {
+    pub(super) fn stopping(&self) -> bool {
         self.stop.load(std::sync::atomic::Ordering::SeqCst)
     }
 
@@ -289,7 +289,29 @@ impl Dispatcher {
     /// each process takes the agencies whose lock it gets and skips the
     /// others, which another process is delivering (or, if it died, whose
     /// lock PostgreSQL released with its connection for the next pass).
+    /// Personal notices ([`super::personal`]) follow the digests in the same pass.
     pub async fn dispatch(&self, engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Sent>, DispatchError> {
+        let report = self.dispatch_digests(engine, now).await;
+        if let Err(e) = self.personal(engine, now).await {
+            tracing::error!(error = %e, "thông báo riêng lỗi; sẽ thử lại ở lượt sau");
+        }
+        report
+    }
+
+    /// Makes the personal notices the new events call for and sends those due.
+    pub async fn personal(
+        &self,
+        engine: &Engine,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<super::personal::PersonalSent>, crate::store::StoreError> {
+        let made = super::personal::collect(self, engine, now).await?;
+        if made > 0 {
+            tracing::info!(made, "đã lập thông báo riêng");
+        }
+        super::personal::deliver(self, engine, now).await
+    }
+
+    async fn dispatch_digests(&self, engine: &Engine, now: DateTime<Utc>) -> Result<Vec<Sent>, DispatchError> {
         engine.catch_up().await?;
         let due = engine.store.outbox_due(now, None).await?;
         let groups: BTreeSet<(String, String)> = due

@@ -9,6 +9,7 @@ pub mod contents;
 pub mod dispatch;
 pub mod email;
 pub mod notice;
+pub mod personal;
 pub mod signin;
 pub mod transport;
 

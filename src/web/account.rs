@@ -1,7 +1,8 @@
 //! One's own account: throttled sign-in (locks and their notice), the
 //! second sign-in step (a TOTP code or a recovery code, or setting up
 //! two-factor sign-in where it is required), "Quên mật khẩu", and the
-//! "Tài khoản" page (sessions, sign out everywhere, two-factor set-up).
+//! "Tài khoản" page (sessions, sign out everywhere, two-factor set-up,
+//! which personal notices to receive and the latest of them).
 
 use super::auth::{self, Caller, Client, SESSION_COOKIE};
 use super::pages::{
@@ -10,8 +11,10 @@ use super::pages::{
 use super::{AppState, WebError};
 use crate::accounts::security::{Attempt, Scope, SessionStage};
 use crate::accounts::store::session_id_hash;
-use crate::accounts::{Email, User};
+use crate::accounts::{Email, Role, User};
+use crate::domain::notices::NoticeKind;
 use crate::engine::system_actor;
+use crate::notification::personal;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -29,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account))
         .route("/account/totp", get(enrol_form).post(enrol))
         .route("/account/signout-everywhere", post(sign_out_everywhere))
+        .route("/account/notices", post(save_notices))
         .route("/account/sessions/{id}/end", post(end_one_session))
 }
 
@@ -559,6 +563,12 @@ async fn account_page(
     notice: Option<&str>,
 ) -> Result<Response, WebError> {
     let current = auth::cookie(headers, SESSION_COOKIE).map(|t| session_id_hash(&t));
+    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    let local = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|t| super::review::when_text(t.with_timezone(&Utc), tz))
+            .unwrap_or_else(|_| t.to_string())
+    };
     let sessions: Vec<_> = state
         .store()
         .sessions_of(&caller.user.id, state.engine.clock.now(), &state.security)
@@ -566,16 +576,64 @@ async fn account_page(
         .into_iter()
         .map(|s| {
             let agent: String = s.user_agent.chars().take(60).collect();
-            json!({ "id": s.id, "created_at": s.created_at, "last_seen_at": s.last_seen_at,
+            json!({ "id": s.id, "created_at": local(&s.created_at), "last_seen_at": local(&s.last_seen_at),
                     "client": s.client, "user_agent": agent, "current": current.as_deref() == Some(s.id.as_str()) })
         })
         .collect();
     let totp = state.store().totp_secret(&caller.user.id).await?.is_some();
-    let mut ctx = json!({ "title": "Tài khoản", "email": caller.user.email, "sessions": sessions, "totp": totp });
+    let off = personal::turned_off(state.store(), &caller.user.id).await?;
+    let settings: Vec<_> = NoticeKind::ALL
+        .iter()
+        .filter(|k| **k != NoticeKind::Submission || caller.user.has(Role::Supervisor))
+        .map(|k| json!({ "kind": k.as_str(), "label": k.label_vi(), "on": !off.contains(k) }))
+        .collect();
+    let told: Vec<_> = personal::told(state.store(), &caller.user.id, 10)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let status = match t.status.as_str() {
+                "sent" => format!("đã gửi {}", t.sent_at.as_deref().map(local).unwrap_or_default()),
+                "failed" => "không gửi được".to_string(),
+                _ if t.last_error.is_some() => "chưa gửi được, đang thử lại".to_string(),
+                _ => "đang chờ gửi".to_string(),
+            };
+            let link = t
+                .link
+                .find("/tasks/")
+                .map_or(t.link.clone(), |i| t.link[i..].to_string());
+            let subject = t.subject.replacen("[kehoach] ", "", 1);
+            json!({ "subject": subject, "link": link, "at": local(&t.created_at), "status": status })
+        })
+        .collect();
+    let mut ctx = json!({ "title": "Tài khoản", "email": caller.user.email, "sessions": sessions, "totp": totp,
+                          "settings": settings, "told": told });
     if let Some(n) = notice {
         ctx["notice"] = json!(n);
     }
     Ok(render(state, "account.html", Some(caller), ctx))
+}
+
+/// The account's personal-notice settings: each kind ticked is on.
+async fn save_notices(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let result = async {
+        let caller = auth::require(&state, &headers).await?;
+        let csrf = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+        caller.check_csrf(csrf)?;
+        let on: Vec<NoticeKind> = form
+            .iter()
+            .filter(|(k, _)| k == "on")
+            .filter_map(|(_, v)| NoticeKind::parse(v))
+            .collect();
+        let off: Vec<NoticeKind> = NoticeKind::ALL.into_iter().filter(|k| !on.contains(k)).collect();
+        personal::set_turned_off(state.store(), &caller.user.id, &off).await?;
+        account_page(&state, &caller, &headers, Some("Đã lưu cài đặt thông báo.")).await
+    }
+    .await;
+    finish(&state, result.map_err(Refusal::from))
 }
 
 async fn sign_out_everywhere(

@@ -2,7 +2,8 @@
 //! started on 07/12/2026 (issue 21): the officer's start page and the
 //! "Hạn trong tháng này" filter, an e-mail link straight to its milestone,
 //! a report with a PDF, "Chờ duyệt (1)" for the supervisor, a return
-//! answered in "Trao đổi", the approval, and the auditor's desk (the
+//! answered in "Trao đổi" (the officer told of it at her own address),
+//! the approval, and the auditor's desk (the
 //! history and the export downloaded, "Kiểm tra toàn vẹn" passing). Every
 //! page reached is checked with axe-core and for sideways scrolling.
 
@@ -27,6 +28,22 @@ fn digest_links(outbox: &std::path::Path, base: &str) -> Vec<String> {
             .collect();
         (!links.is_empty()).then_some(links)
     })
+}
+
+/// An e-mail file as people read it: its To: and Subject: headers and its
+/// plain text, decoded by Python's `email` package.
+fn eml_text(path: &std::path::Path) -> String {
+    let script = "import sys\nfrom email import policy, message_from_binary_file\n\
+                  m = message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.default)\n\
+                  print('To: ' + str(m['To']))\nprint('Subject: ' + str(m['Subject']))\n\
+                  print(m.get_body(('plain',)).get_content())";
+    let out = std::process::Command::new(crate::helpers::python())
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The steps that leave a page only after checking it: no violation axe
@@ -164,6 +181,14 @@ fn the_everyday_web_walked_on_a_phone_and_a_desktop() {
     ]);
     run_flow(work.path(), "return", steps);
 
+    // The officer is told of the return at her own address (besides UBND's
+    // digest), with the reason and a link to her part of the milestone.
+    let notice = from_outbox(&dir.path().join("data/outbox"), "personal.", eml_text, |mail| {
+        (mail.contains("To: hoa@ubnd.example") && mail.contains(reason)).then(|| mail.to_string())
+    });
+    assert!(notice.contains("bị trả lại"), "{notice}");
+    assert!(notice.contains(&format!("&do=report#m-{milestone}-UBND")), "{notice}");
+
     // The officer answers the reason in "Trao đổi", then submits again.
     let answer = "Đã bổ sung số liệu từng xã, phường ở trang 2 của báo cáo";
     let mut steps = vec![json!({ "do": "window", "width": 390, "height": 844 })];
@@ -178,6 +203,14 @@ fn the_everyday_web_walked_on_a_phone_and_a_desktop() {
         json!({ "do": "expect_text", "css": format!("{ob} .discussion .thread"), "contains": answer }),
     ]);
     steps.extend(checked("trao đổi sau khi trả lại"));
+    // Her account page lists the notice and has the settings, each kind on.
+    steps.extend([
+        json!({ "do": "goto", "url": format!("{base}/account") }),
+        json!({ "do": "expect_text", "css": "#told", "contains": "bị trả lại" }),
+        json!({ "do": "scroll", "css": "#notice-settings input[value=decision][checked]" }),
+    ]);
+    steps.extend(checked("tài khoản: thông báo riêng"));
+    steps.push(json!({ "do": "goto", "url": format!("{base}{task_path}") }));
     steps.extend([
         json!({ "do": "click", "css": format!("{ob} details[data-for=submit] > summary") }),
         json!({ "do": "click", "css": format!("{ob} form[data-action=submit] input[name=confirm]") }),

@@ -21,6 +21,7 @@ mod idempotency;
 mod import;
 mod legacy;
 mod lists;
+mod notices;
 mod reminders;
 mod review;
 mod scale;

@@ -1213,3 +1213,121 @@ fn a_message_goes_to_the_other_side_of_the_obligation() {
         Err(TaskError::NotInvolved { .. })
     ));
 }
+
+/// Runs each (stamp, action) on the task, keeping every event in order.
+fn run(mut history: Vec<TaskEvent>, steps: Vec<(Stamp, TaskAction)>) -> Vec<TaskEvent> {
+    let mut task = Task::default();
+    for e in &history {
+        cqrs_es::Aggregate::apply(&mut task, e.clone());
+    }
+    for (stamp, action) in steps {
+        for e in task.decide(cmd(stamp, action)).unwrap() {
+            cqrs_es::Aggregate::apply(&mut task, e.clone());
+            history.push(e);
+        }
+    }
+    history
+}
+
+/// The personal notice the event of `name` (the last one) calls for.
+fn notice_after(history: &[TaskEvent], name: &str) -> Option<crate::domain::notices::Addressed> {
+    let at = history.iter().rposition(|e| e.name() == name).expect(name);
+    crate::domain::notices::addressed(&history[..=at])
+}
+
+#[test]
+fn people_are_told_of_decisions_on_what_they_filed_messages_to_them_and_submissions_for_them() {
+    use crate::domain::notices::{Addressees, NoticeKind};
+    let m = mid("register-2024");
+    let mai = person("MTTQ", "Đỗ Thị Mai");
+    let lan = account("MTTQ", "Lê Thị Lan", "acc-lan");
+    let an = person("BDV", "Nguyễn Văn An");
+    let report = TaskAction::ReportProgress {
+        milestone: m.clone(),
+        agency: None,
+        note: "Đã chọn mô hình".into(),
+        kpis: vec![],
+        evidence: vec![],
+        attachments: vec![],
+    };
+    let submit = TaskAction::Submit {
+        milestone: m.clone(),
+        agency: None,
+        note: "Đã đăng ký".into(),
+        attachments: vec![],
+    };
+    // Lan reports, Mai submits: the supervisors of the task (lead BTV,
+    // advisory BDV) are told, but not the two who filed.
+    let history = run(registered(), vec![(lan.clone(), report), (mai.clone(), submit.clone())]);
+    let n = notice_after(&history, "MilestoneSubmitted").unwrap();
+    assert_eq!(n.kind, NoticeKind::Submission);
+    assert_eq!(n.obligation, ob("MTTQ").unwrap());
+    assert_eq!(
+        n.to,
+        Addressees::Supervisors {
+            agencies: vec![code("BTV"), code("BDV")],
+            except: vec!["acc-MTTQ-Đỗ Thị Mai".to_string(), "acc-lan".to_string()],
+        }
+    );
+    // An's return reaches both who filed the round, by account.
+    let returned = TaskAction::Return {
+        milestone: m.clone(),
+        agency: Some(code("MTTQ")),
+        reason: "Thiếu số liệu".into(),
+    };
+    let history = run(history, vec![(an.clone(), returned)]);
+    let n = notice_after(&history, "MilestoneReturned").unwrap();
+    assert_eq!(n.kind, NoticeKind::Decision);
+    assert_eq!(
+        n.to,
+        Addressees::Accounts(vec!["acc-MTTQ-Đỗ Thị Mai".into(), "acc-lan".into()])
+    );
+    // Mai answers: An took part (he returned it), so he alone is told.
+    let history = run(history, vec![(mai.clone(), discuss(None, "Đã bổ sung"))]);
+    let n = notice_after(&history, "MessagePosted").unwrap();
+    assert_eq!(
+        (n.kind, n.to),
+        (
+            NoticeKind::Message,
+            Addressees::Accounts(vec!["acc-BDV-Nguyễn Văn An".into()])
+        )
+    );
+    // An writes back: those of MTTQ who took part are told, not An.
+    let history = run(history, vec![(an.clone(), discuss(Some("MTTQ"), "Cảm ơn"))]);
+    let n = notice_after(&history, "MessagePosted").unwrap();
+    assert_eq!(
+        n.to,
+        Addressees::Accounts(vec!["acc-MTTQ-Đỗ Thị Mai".into(), "acc-lan".into()])
+    );
+    // Mai submits again and An approves: only Mai filed this round.
+    let approve = TaskAction::Approve {
+        milestone: m.clone(),
+        agency: Some(code("MTTQ")),
+        note: "Đồng ý".into(),
+    };
+    let history = run(history, vec![(mai.clone(), submit), (an, approve)]);
+    let n = notice_after(&history, "MilestoneApproved").unwrap();
+    assert_eq!(n.to, Addressees::Accounts(vec!["acc-MTTQ-Đỗ Thị Mai".into()]));
+    // A first question from an agency no supervisor has answered yet goes
+    // to the supervisors; one from a supervisor to an agency where nobody
+    // has acted goes only to the agency's digest.
+    let history = run(
+        registered(),
+        vec![(person("UBND", "Trần Văn Ủy"), discuss(None, "Hỏi mẫu"))],
+    );
+    let n = notice_after(&history, "MessagePosted").unwrap();
+    assert_eq!(
+        n.to,
+        Addressees::Supervisors {
+            agencies: vec![code("BTV"), code("BDV")],
+            except: vec!["acc-UBND-Trần Văn Ủy".into()],
+        }
+    );
+    let history = run(
+        registered(),
+        vec![(person("BTV", "Lê Văn Thường"), discuss(Some("UBND"), "Nhắc"))],
+    );
+    assert_eq!(notice_after(&history, "MessagePosted"), None);
+    // Events that are not a person's action on an obligation call for none.
+    assert_eq!(crate::domain::notices::addressed(&registered()), None);
+}
