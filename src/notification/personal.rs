@@ -14,6 +14,7 @@
 //!    crash between the server's answer and its record sends the same
 //!    e-mail again under the same Message-ID: never lost, at worst twice.
 
+use super::contents::NOTE_MAX_CHARS;
 use super::dispatch::{backoff, Dispatcher};
 use super::email::{cap_chars, compose, id_domain, one_line, plan_reference, sha256_hex, Envelope, SIMULATION_PREFIX};
 use crate::accounts::{Role, User};
@@ -34,6 +35,8 @@ use std::collections::BTreeMap;
 pub const NOTICES: &str = "notices";
 /// Events read at a time.
 const CHUNK: i64 = 500;
+/// Why a notice made was not sent.
+const WITHDRAWN: &str = "không gửi: tài khoản đã bị khóa hoặc đã tắt loại thông báo này";
 /// Notices sent per pass at most (the rest in the next).
 const PER_PASS: i64 = 200;
 
@@ -82,18 +85,18 @@ pub async fn turned_off(store: &Store, user_id: &str) -> Result<Vec<NoticeKind>,
         .collect())
 }
 
-/// Records an account's settings: each kind on or off.
-pub async fn set_turned_off(store: &Store, user_id: &str, off: &[NoticeKind]) -> Result<(), StoreError> {
+/// Records an account's settings for the kinds given: each on or off.
+pub async fn set_settings(store: &Store, user_id: &str, settings: &[(NoticeKind, bool)]) -> Result<(), StoreError> {
     crate::with_pool!(store, pool => {
         let mut tx = pool.begin().await.map_err(StoreError::query("ghi cài đặt thông báo"))?;
-        for kind in NoticeKind::ALL {
+        for (kind, on) in settings {
             sqlx::query(
                 "INSERT INTO notice_settings (user_id, kind, enabled) VALUES ($1, $2, $3)
                  ON CONFLICT (user_id, kind) DO UPDATE SET enabled = excluded.enabled",
             )
             .bind(user_id)
             .bind(kind.as_str())
-            .bind(!off.contains(&kind))
+            .bind(*on)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::query("ghi cài đặt thông báo"))?;
@@ -101,6 +104,20 @@ pub async fn set_turned_off(store: &Store, user_id: &str, off: &[NoticeKind]) ->
         tx.commit().await.map_err(StoreError::query("ghi cài đặt thông báo"))?;
     });
     Ok(())
+}
+
+/// Every (account, kind) turned off.
+async fn all_turned_off(store: &Store) -> Result<Vec<(String, NoticeKind)>, StoreError> {
+    let rows: Vec<(String, String, bool)> = crate::with_pool!(store, pool => sqlx::query_as(
+        "SELECT user_id, kind, enabled FROM notice_settings")
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::query("đọc cài đặt thông báo"))?);
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, on)| !on)
+        .filter_map(|(u, k, _)| NoticeKind::parse(&k).map(|k| (u, k)))
+        .collect())
 }
 
 /// A notice as the account's page lists it.
@@ -150,8 +167,20 @@ async fn checkpoint(store: &Store) -> Result<Cursor, StoreError> {
 }
 
 /// Makes the rows the events after the checkpoint call for. Returns how
-/// many were made.
+/// many were made. On PostgreSQL one process at a time does it (the
+/// others find the work done); the checkpoint's compare-and-set keeps it
+/// exactly once whatever happens.
 pub async fn collect(dispatcher: &Dispatcher, engine: &Engine, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let work = collect_all(dispatcher, engine, now);
+    Ok(engine
+        .store
+        .exclusively(COLLECT_LOCK, work)
+        .await?
+        .transpose()?
+        .unwrap_or(0))
+}
+
+async fn collect_all(dispatcher: &Dispatcher, engine: &Engine, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let store = &engine.store;
     let mut made = 0;
     loop {
@@ -224,10 +253,14 @@ pub async fn collect(dispatcher: &Dispatcher, engine: &Engine, now: DateTime<Utc
     }
 }
 
-/// What a chunk of events needs read once: accounts, plans and each task's events.
+/// The active accounts, and the (account, kind) pairs turned off.
+type Accounts = (Vec<User>, Vec<(String, NoticeKind)>);
+
+/// What a chunk of events needs read once: accounts and their settings,
+/// plans and each task's events.
 #[derive(Default)]
 struct Context {
-    users: Option<Vec<User>>,
+    users: Option<Accounts>,
     plans: BTreeMap<String, Option<PlanView>>,
     tasks: BTreeMap<String, Vec<TaskEvent>>,
 }
@@ -260,14 +293,14 @@ impl Context {
         };
         if self.users.is_none() {
             let all = store.all_users().await?;
-            self.users = Some(
-                all.into_iter()
-                    .filter(|(_, disabled)| !disabled)
-                    .map(|(u, _)| u)
-                    .collect(),
-            );
+            let active = all
+                .into_iter()
+                .filter(|(_, disabled)| !disabled)
+                .map(|(u, _)| u)
+                .collect();
+            self.users = Some((active, all_turned_off(store).await?));
         }
-        let users = self.users.as_deref().unwrap_or_default();
+        let (users, off) = self.users.as_ref().expect("read above");
         let to: Vec<&User> = match &notice.to {
             Addressees::Accounts(ids) => users.iter().filter(|u| ids.contains(&u.id)).collect(),
             Addressees::Supervisors { agencies, except } => users
@@ -275,46 +308,60 @@ impl Context {
                 .filter(|u| u.has(Role::Supervisor) && agencies.contains(&u.agency) && !except.contains(&u.id))
                 .collect(),
         };
-        let mut rows = Vec::new();
-        for user in to {
-            if turned_off(store, &user.id).await?.contains(&notice.kind) {
-                continue;
-            }
-            let written = Written::of(
-                history,
-                &notice,
-                plan,
-                task_id,
-                user,
-                &dispatcher.base_url,
-                engine.is_simulation(),
-            );
-            let id = format!("{}#{}#{}", e.aggregate_id, e.sequence, user.id);
-            let hash = sha256_hex(id.as_bytes());
-            rows.push(NoticeRow {
-                message_id: format!("personal.{}@{}", &hash[..20], id_domain(&dispatcher.mail_domain)),
-                id,
-                aggregate_id: e.aggregate_id.clone(),
-                sequence: e.sequence,
-                milestone_id: notice.milestone.to_string(),
-                obligation: String::from(notice.obligation.clone()),
-                user_id: user.id.clone(),
-                address: user.email.to_string(),
-                kind: notice.kind,
-                subject: written.subject,
-                body: written.body,
-                link: written.link,
-            });
+        let to: Vec<&User> = to
+            .into_iter()
+            .filter(|u| !off.contains(&(u.id.clone(), notice.kind)))
+            .collect();
+        if to.is_empty() {
+            return Ok(vec![]);
         }
-        Ok(rows)
+        let written = Written::of(
+            history,
+            &notice,
+            plan,
+            task_id,
+            &dispatcher.base_url,
+            engine.is_simulation(),
+        );
+        Ok(to
+            .into_iter()
+            .map(|user| {
+                let id = format!("{}#{}#{}", e.aggregate_id, e.sequence, user.id);
+                let hash = sha256_hex(id.as_bytes());
+                NoticeRow {
+                    message_id: format!("personal.{}@{}", &hash[..20], id_domain(&dispatcher.mail_domain)),
+                    id,
+                    aggregate_id: e.aggregate_id.clone(),
+                    sequence: e.sequence,
+                    milestone_id: notice.milestone.to_string(),
+                    obligation: String::from(notice.obligation.clone()),
+                    user_id: user.id.clone(),
+                    address: user.email.to_string(),
+                    kind: notice.kind,
+                    subject: written.subject.clone(),
+                    body: format!("Kính gửi {},\n\n{}", user.name, written.body),
+                    link: written.link.clone(),
+                }
+            })
+            .collect())
     }
 }
 
-/// A notice's subject, text and link, in Vietnamese.
+/// A notice's subject, text (after the greeting) and link, in Vietnamese.
 struct Written {
     subject: String,
     body: String,
     link: String,
+}
+
+/// What people wrote, quoted line by line and cut like a digest's notes, so
+/// that it cannot pass for the mail's own words or links.
+fn quoted(text: &str) -> String {
+    cap_chars(text.trim(), NOTE_MAX_CHARS)
+        .lines()
+        .map(|l| format!("> {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Written {
@@ -323,7 +370,6 @@ impl Written {
         notice: &Addressed,
         plan: &PlanView,
         task_id: &str,
-        to: &User,
         base_url: &str,
         simulation: bool,
     ) -> Self {
@@ -373,22 +419,22 @@ impl Written {
             TaskEvent::MilestoneSubmitted { note, .. } => (
                 format!("Mốc «{m}» đã nộp, chờ anh/chị duyệt"),
                 "đã nộp",
-                (!note.trim().is_empty()).then(|| format!("Ghi chú khi nộp: {}", note.trim())),
+                (!note.trim().is_empty()).then(|| format!("Ghi chú khi nộp:\n{}", quoted(note))),
             ),
             TaskEvent::MilestoneApproved { note, .. } => (
                 format!("Mốc «{m}» đã được duyệt"),
                 "đã duyệt",
-                (!note.trim().is_empty()).then(|| format!("Ý kiến: {}", note.trim())),
+                (!note.trim().is_empty()).then(|| format!("Ý kiến:\n{}", quoted(note))),
             ),
             TaskEvent::MilestoneReturned { reason, .. } => (
                 format!("Mốc «{m}» bị trả lại"),
                 "đã trả lại",
-                Some(format!("Lý do trả lại: {}", reason.trim())),
+                Some(format!("Lý do trả lại:\n{}", quoted(reason))),
             ),
             TaskEvent::MessagePosted { text, .. } => (
                 format!("Trao đổi mới về mốc «{m}»"),
                 "đã viết trong mục «Trao đổi» của",
-                Some(format!("Nội dung:\n{}", text.trim())),
+                Some(format!("Nội dung:\n{}", quoted(text))),
             ),
             _ => (format!("Mốc «{m}»"), "đã cập nhật", None),
         };
@@ -405,8 +451,7 @@ impl Written {
             None => "Xem và trả lời tại",
         };
         let mut body = format!(
-            "Kính gửi {},\n\n{who} {did} mốc «{m}» ({owner}) của nhiệm vụ {task_id} «{}», {}, lúc {at}.\n",
-            to.name,
+            "{who} {did} mốc «{m}» ({owner}) của nhiệm vụ {task_id} «{}», {}, lúc {at}.\n",
             one_line(&task_title),
             plan_reference(&plan.plan.header.as_ref().map(|h| h.title.clone()).unwrap_or_default()),
         );
@@ -440,7 +485,8 @@ pub struct PersonalSent {
     pub outcome: String,
 }
 
-/// The advisory lock that lets one process at a time deliver personal notices.
+/// The advisory locks that let one process at a time make and deliver personal notices.
+const COLLECT_LOCK: i64 = 0x6b65_686f_6163_686e; // "kehoachn"
 const DELIVERY_LOCK: i64 = 0x6b65_686f_6163_6870; // "kehoachp"
 
 /// Sends the notices due. On PostgreSQL one process at a time does it;
@@ -467,6 +513,10 @@ struct Due {
     message_id: String,
     created_at: String,
     attempts: i64,
+    link: String,
+    /// The account was disabled or removed, or turned this kind off, since
+    /// the notice was made: it is not sent.
+    withdrawn: bool,
 }
 
 async fn deliver_due(
@@ -475,9 +525,14 @@ async fn deliver_due(
     now: DateTime<Utc>,
 ) -> Result<Vec<PersonalSent>, StoreError> {
     let store = &engine.store;
+    // The account as it is now: its current address, and whether it still
+    // wants this kind of notice.
     let due: Vec<Due> = crate::with_pool!(store, pool => sqlx::query(
-        "SELECT id, address, subject, body, message_id, created_at, attempts FROM personal_notices
-          WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2")
+        "SELECT n.id, coalesce(u.email, n.address), n.subject, n.body, n.message_id, n.created_at, n.attempts, n.link,
+                (u.id IS NULL OR u.disabled <> 0 OR EXISTS (
+                    SELECT 1 FROM notice_settings s WHERE s.user_id = n.user_id AND s.kind = n.kind AND NOT s.enabled))
+           FROM personal_notices n LEFT JOIN users u ON u.id = n.user_id
+          WHERE n.status = 'queued' AND n.next_attempt_at <= $1 ORDER BY n.created_at, n.id LIMIT $2")
         .bind(stamp(now))
         .bind(PER_PASS)
         .fetch_all(pool)
@@ -492,12 +547,25 @@ async fn deliver_due(
             message_id: r.get(4),
             created_at: r.get(5),
             attempts: r.get(6),
+            link: r.get(7),
+            withdrawn: r.get(8),
         })
         .collect::<Vec<_>>());
     let mut report = Vec::new();
     for d in due {
         if dispatcher.stopping() {
             break;
+        }
+        if d.withdrawn {
+            crate::with_pool!(store, pool => sqlx::query(
+                "UPDATE personal_notices SET status = 'cancelled', last_error = $1 WHERE id = $2")
+                .bind(WITHDRAWN)
+                .bind(&d.id)
+                .execute(pool)
+                .await
+                .map_err(StoreError::query("ghi kết quả gửi thông báo riêng"))
+                .map(|_| ()))?;
+            continue;
         }
         let attempt = d.attempts + 1;
         let result = match render(dispatcher, &d, now) {
@@ -560,7 +628,8 @@ fn render(dispatcher: &Dispatcher, d: &Due, now: DateTime<Utc>) -> Result<lettre
         .body
         .lines()
         .map(|l| {
-            if l.starts_with("http://") || l.starts_with("https://") {
+            // Only the mail's own link is a link; what people wrote is text.
+            if l == d.link {
                 format!("<a href=\"{0}\">{0}</a>", escape(l).replace('"', "&quot;"))
             } else {
                 escape(l)

@@ -548,7 +548,8 @@ async fn send_reset_link(state: &AppState, email: &Email) {
 async fn account(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let result = async {
         let caller = signed_in(&state, &headers, &uri).await?;
-        account_page(&state, &caller, &headers, None)
+        let notices = super::flash::take(&state, &headers).await.map_err(WebError::from)?;
+        account_page(&state, &caller, &headers, notices.done.first().map(String::as_str))
             .await
             .map_err(Refusal::from)
     }
@@ -582,10 +583,8 @@ async fn account_page(
         .collect();
     let totp = state.store().totp_secret(&caller.user.id).await?.is_some();
     let off = personal::turned_off(state.store(), &caller.user.id).await?;
-    let settings: Vec<_> = NoticeKind::ALL
-        .iter()
-        .filter(|k| **k != NoticeKind::Submission || caller.user.has(Role::Supervisor))
-        .map(|k| json!({ "kind": k.as_str(), "label": k.label_vi(), "on": !off.contains(k) }))
+    let settings: Vec<_> = offered_kinds(&caller.user)
+        .map(|k| json!({ "kind": k.as_str(), "label": k.label_vi(), "on": !off.contains(&k) }))
         .collect();
     let told: Vec<_> = personal::told(state.store(), &caller.user.id, 10)
         .await?
@@ -594,6 +593,7 @@ async fn account_page(
             let status = match t.status.as_str() {
                 "sent" => format!("đã gửi {}", t.sent_at.as_deref().map(local).unwrap_or_default()),
                 "failed" => "không gửi được".to_string(),
+                "cancelled" => "không gửi (tài khoản đã tắt loại thông báo này)".to_string(),
                 _ if t.last_error.is_some() => "chưa gửi được, đang thử lại".to_string(),
                 _ => "đang chờ gửi".to_string(),
             };
@@ -613,7 +613,16 @@ async fn account_page(
     Ok(render(state, "account.html", Some(caller), ctx))
 }
 
-/// The account's personal-notice settings: each kind ticked is on.
+/// The kinds of personal notice an account may receive: submissions only
+/// for supervisors.
+fn offered_kinds(user: &User) -> impl Iterator<Item = NoticeKind> + '_ {
+    NoticeKind::ALL
+        .into_iter()
+        .filter(|k| *k != NoticeKind::Submission || user.has(Role::Supervisor))
+}
+
+/// The account's personal-notice settings: each kind the page offered is
+/// on when ticked, off when not; the others stay as they were.
 async fn save_notices(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -623,14 +632,15 @@ async fn save_notices(
         let caller = auth::require(&state, &headers).await?;
         let csrf = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
         caller.check_csrf(csrf)?;
-        let on: Vec<NoticeKind> = form
+        let ticked: Vec<NoticeKind> = form
             .iter()
             .filter(|(k, _)| k == "on")
             .filter_map(|(_, v)| NoticeKind::parse(v))
             .collect();
-        let off: Vec<NoticeKind> = NoticeKind::ALL.into_iter().filter(|k| !on.contains(k)).collect();
-        personal::set_turned_off(state.store(), &caller.user.id, &off).await?;
-        account_page(&state, &caller, &headers, Some("Đã lưu cài đặt thông báo.")).await
+        let settings: Vec<(NoticeKind, bool)> = offered_kinds(&caller.user).map(|k| (k, ticked.contains(&k))).collect();
+        personal::set_settings(state.store(), &caller.user.id, &settings).await?;
+        super::flash::push(&state, &headers, super::flash::Kind::Done, "Đã lưu cài đặt thông báo.").await?;
+        Ok::<_, WebError>(redirect("/account#notices"))
     }
     .await;
     finish(&state, result.map_err(Refusal::from))
