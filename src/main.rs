@@ -1,5 +1,9 @@
 use clap::Parser;
-use kehoach::cli::{self, args::Cli};
+use kehoach::cli::{
+    self,
+    args::{Cli, LogFormat},
+};
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -12,13 +16,27 @@ async fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("KEHOACH_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
-        .with_writer(std::io::stderr)
-        .init();
     let args = Cli::parse();
+    init_logs(args.log_format);
     if let Err(e) = cli::run(args).await {
         eprintln!("lỗi: {e}");
         std::process::exit(e.exit_code());
+    }
+}
+
+/// Log lines on standard error. Colour codes only where a person watches a
+/// terminal and has not asked for none (`NO_COLOR`, https://no-color.org):
+/// a log file or a collector gets plain text, or JSON with `--log-format json`.
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("KEHOACH_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            builder.with_ansi(std::io::stderr().is_terminal() && !no_color).init()
+        }
     }
 }

@@ -28,8 +28,20 @@ pub struct Cli {
     #[arg(long, global = true, env = "KEHOACH_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// Log lines on standard error: text (coloured only on a terminal, never
+    /// with NO_COLOR set) or json (one object per line, for log collectors).
+    /// Also KEHOACH_LOG_FORMAT; the level is KEHOACH_LOG (default info).
+    #[arg(long, global = true, value_enum, env = "KEHOACH_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

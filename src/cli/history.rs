@@ -15,13 +15,7 @@ pub fn parse_as_of(s: &str, tz: Tz) -> Result<DateTime<Utc>, CliError> {
     history::parse_as_of(s, tz).map_err(|e| CliError::Input(format!("--as-of/--since: {e}")))
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+use crate::domain::text::{csv_field, printable};
 
 pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: Option<String>) -> Result<(), CliError> {
     let engine = ctx.engine().await?;
@@ -46,9 +40,9 @@ pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: O
             vec![
                 e.sequence.to_string(),
                 e.at.format("%d/%m/%Y %H:%M").to_string(),
-                e.actor.to_string(),
-                e.what.clone(),
-                e.details.clone(),
+                printable(&e.actor.to_string()).into_owned(),
+                printable(&e.what).into_owned(),
+                printable(&e.details).into_owned(),
                 e.hash
                     .as_deref()
                     .map(|h| h[..h.len().min(12)].to_string())

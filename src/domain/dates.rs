@@ -9,6 +9,9 @@ use std::fmt;
 pub enum DateError {
     #[error("ngày không đúng định dạng: {0:?} (dùng YYYY-MM-DD hoặc DD/MM/YYYY)")]
     Format(String),
+    /// Where only `YYYY-MM-DD` is accepted (the API): the hint names no other form.
+    #[error("ngày không đúng định dạng: {0:?} (dùng YYYY-MM-DD, ví dụ 2024-03-31)")]
+    IsoFormat(String),
     #[error("ngày không tồn tại: {0:?}")]
     Impossible(String),
     #[error("ngày/tháng không đúng định dạng: {0:?} (dùng DD/MM, ví dụ 31/03)")]
@@ -53,7 +56,7 @@ pub fn parse_iso_date(s: &str) -> Result<NaiveDate, DateError> {
             }
         });
     if !shaped {
-        return Err(DateError::Format(s.to_string()));
+        return Err(DateError::IsoFormat(s.to_string()));
     }
     parse_date(s)
 }

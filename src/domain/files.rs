@@ -94,12 +94,16 @@ pub fn check_all(files: Vec<(String, Vec<u8>)>, max: u64) -> Result<Vec<Evidence
         .collect()
 }
 
-/// The base name only (no directories), without control characters,
+/// The base name only (no directories), without control characters or
+/// bidi controls (a right-to-left override makes "x\u{202E}fdp.exe" read as a PDF),
 /// trimmed, at most `ATTACHMENT_NAME_MAX_CHARS` characters; "tệp" when
 /// nothing is left.
 pub fn clean_name(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let kept: String = base.chars().filter(|c| !c.is_control()).collect();
+    let kept: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !super::text::is_bidi_control(*c))
+        .collect();
     let kept = kept.trim();
     let kept: String = kept.chars().take(ATTACHMENT_NAME_MAX_CHARS).collect();
     if kept.trim_matches('.').is_empty() {

@@ -163,11 +163,16 @@ pub struct PersonName(String);
 impl PersonName {
     pub fn parse(value: &str) -> Result<Self, IdError> {
         let normalized = value.split_whitespace().collect::<Vec<_>>().join(" ");
-        if normalized.is_empty() || normalized.chars().count() > 200 || normalized.chars().any(char::is_control) {
+        if normalized.is_empty()
+            || normalized.chars().count() > 200
+            || normalized
+                .chars()
+                .any(|c| c.is_control() || super::text::is_bidi_control(c))
+        {
             return Err(IdError {
                 kind: "họ tên",
-                value: value.to_string(),
-                hint: "không được để trống, tối đa 200 ký tự",
+                value: super::text::printable(value).into_owned(),
+                hint: "không được để trống, tối đa 200 ký tự, không có ký tự điều khiển",
             });
         }
         Ok(Self(normalized))

@@ -10,3 +10,4 @@ pub mod notices;
 pub mod plan;
 pub mod reminders;
 pub mod task;
+pub mod text;

@@ -222,7 +222,7 @@ async fn list(State(state): State<AppState>, headers: HeaderMap, q: Params) -> R
     let mut query = ListQuery::parse(q.iter().map(|(k, v)| (k.as_str(), v.as_str())), false)
         .map_err(|e| WebError::bad_request(e.to_string()))?;
     query.due_before = param(&q, "due_before")?
-        .map(|d| parse_iso_date(d).map_err(|e| WebError::bad_request(format!("due_before (YYYY-MM-DD): {e}"))))
+        .map(|d| parse_iso_date(d).map_err(|e| WebError::bad_request(format!("due_before: {e}"))))
         .transpose()?;
     let (today, tz) = today_in(&state.plan_views().await?, state.engine.clock.now());
     let asker = super::pages::asker(&caller.user);
@@ -355,7 +355,72 @@ fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, WebErro
             "nội dung JSON phải là một đối tượng {…}, không phải mảng, chuỗi hay số",
         ));
     }
+    // A parser keeps one of two values under the same key, and which one
+    // differs between parsers: a proxy and kehoach could read different notes.
+    if let Ok(Duplicates(Some(key))) = serde_json::from_slice::<Duplicates>(body) {
+        return Err(WebError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "duplicate_key",
+            format!("khóa {key:?} xuất hiện hai lần trong cùng một đối tượng JSON; mỗi khóa chỉ được có một lần"),
+        ));
+    }
     serde_json::from_value(value).map_err(|e| WebError::bad_request(format!("nội dung JSON không hợp lệ: {e}")))
+}
+
+/// The first key found twice in one object of a JSON text, at any depth.
+struct Duplicates(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for Duplicates {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DuplicatesVisitor)
+    }
+}
+
+struct DuplicatesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DuplicatesVisitor {
+    type Value = Duplicates;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Duplicates, E> {
+        Ok(Duplicates(None))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Duplicates, E> {
+        Ok(Duplicates(None))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Duplicates, E> {
+        Ok(Duplicates(None))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Duplicates, E> {
+        Ok(Duplicates(None))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Duplicates, E> {
+        Ok(Duplicates(None))
+    }
+    fn visit_unit<E>(self) -> Result<Duplicates, E> {
+        Ok(Duplicates(None))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Duplicates, A::Error> {
+        let mut found = None;
+        while let Some(Duplicates(inner)) = seq.next_element()? {
+            found = found.or(inner);
+        }
+        Ok(Duplicates(found))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Duplicates, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let Duplicates(inner) = map.next_value()?;
+            if found.is_none() && !seen.insert(key.clone()) {
+                found = Some(key);
+            }
+            found = found.or(inner);
+        }
+        Ok(Duplicates(found))
+    }
 }
 
 /// `GET /api/queue`: submitted milestones the caller may approve.

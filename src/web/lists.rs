@@ -290,16 +290,8 @@ pub async fn download(
     table_download(format, "Danh sách", &HEADERS, &table, &format!("{name}-{today}"))
 }
 
-/// A cell as a spreadsheet reads it as text: one that starts like a
-/// formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading apostrophe, so
-/// that a name or note never runs as a formula when the file is opened.
-pub fn neutralised(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{cell}"))
-    } else {
-        std::borrow::Cow::Borrowed(cell)
-    }
-}
+pub use crate::domain::text::neutralised;
+use crate::domain::text::printable;
 
 /// A table as CSV in UTF-8 with a byte-order mark, so that Excel reads
 /// Vietnamese; every cell quoted and neutralised.
@@ -307,7 +299,7 @@ pub fn csv_table<R: AsRef<[String]>>(headers: &[&str], rows: &[R]) -> Vec<u8> {
     let mut out = String::from("\u{feff}");
     let mut line = |cells: &mut dyn Iterator<Item = &str>| {
         let quoted: Vec<String> = cells
-            .map(|c| format!("\"{}\"", neutralised(c).replace('"', "\"\"")))
+            .map(|c| format!("\"{}\"", printable(&neutralised(c)).replace('"', "\"\"")))
             .collect();
         out.push_str(&quoted.join(","));
         out.push_str("\r\n");

@@ -30,6 +30,7 @@ mod shipped_plan;
 mod signin_security;
 mod strict;
 mod time;
+mod trust;
 mod verify_coverage;
 mod web;
 mod web_import;

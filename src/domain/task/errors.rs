@@ -97,6 +97,8 @@ pub enum TaskError {
         max: usize,
         chars: usize,
     },
+    #[error("{field} chứa ký tự điều khiển {code} (như mã điều khiển màn hình hay đảo chiều chữ), không được phép; hãy xóa ký tự đó rồi gửi lại")]
+    ForbiddenCharacter { field: &'static str, code: String },
     #[error("quá nhiều minh chứng: {given}, tối đa {max}")]
     TooManyEvidence { max: usize, given: usize },
     #[error("giá trị chỉ tiêu {key} = {value} không hợp lệ: {rule}")]
@@ -142,6 +144,7 @@ impl TaskError {
             Self::UnknownReminder { .. } => "unknown_reminder",
             Self::AlreadyInDigest { .. } => "already_in_digest",
             Self::TooLong { .. } => "too_long",
+            Self::ForbiddenCharacter { .. } => "forbidden_character",
             Self::TooManyEvidence { .. } => "too_many_evidence",
             Self::KpiOutOfRange { .. } => "kpi_out_of_range",
             Self::ExtensionBeyondPlan { .. } => "extension_beyond_plan",
@@ -155,6 +158,7 @@ impl TaskError {
         matches!(
             self,
             Self::TooLong { .. }
+                | Self::ForbiddenCharacter { .. }
                 | Self::TooManyEvidence { .. }
                 | Self::KpiOutOfRange { .. }
                 | Self::KpiNotFinite { .. }

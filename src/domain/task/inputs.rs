@@ -58,11 +58,15 @@ impl KpiKind {
     }
 }
 
-/// A text field within its length.
+/// A text field within its length, without control characters (but line
+/// breaks and tabs) or bidi controls (`domain::text`).
 pub fn check_length(field: &'static str, value: &str, max: usize) -> Result<(), TaskError> {
     let chars = value.chars().count();
     if chars > max {
         return Err(TaskError::TooLong { field, max, chars });
+    }
+    if let Some(code) = crate::domain::text::forbidden_in(value) {
+        return Err(TaskError::ForbiddenCharacter { field, code });
     }
     Ok(())
 }
