@@ -341,6 +341,14 @@ pub async fn run(
         tracing::info!(plan = %report.plan, tasks = report.tasks, milestones = report.milestones, new_events = report.events_written, file = %file.display(), "đã nạp kế hoạch");
     }
     let first = engine.catch_up().await?;
+    let now = engine.clock.now();
+    for view in engine.store.plan_views().await? {
+        if let Some(h) = &view.plan.header {
+            if let Some(warning) = h.calendar_warning(crate::domain::dates::local_date(now, h.tz())) {
+                tracing::warn!("{warning}");
+            }
+        }
+    }
     tracing::info!(
         applied = first.applied,
         total = first.total,

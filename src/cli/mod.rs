@@ -243,7 +243,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         writes: writes(&cli.command),
     };
     match cli.command {
-        Command::Plan(PlanCommand::Check { files }) => plan_check(&files, ctx.format),
+        Command::Plan(PlanCommand::Check { files }) => plan_check(&files, ctx.format, ctx.clock.now()),
         Command::Plan(PlanCommand::Load { files, request_id }) => plan_load(&ctx, &files, request_id.as_deref()).await,
         Command::Plan(PlanCommand::Baseline { file, user, plan }) => {
             plan_baseline(&ctx, &file, &user, plan.as_deref()).await
@@ -372,8 +372,18 @@ fn parse_all(files: &[std::path::PathBuf], failure: &str) -> Result<Vec<crate::p
     Ok(plans)
 }
 
-fn plan_check(files: &[std::path::PathBuf], format: Format) -> Result<(), CliError> {
+fn plan_check(
+    files: &[std::path::PathBuf],
+    format: Format,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), CliError> {
     let plans = parse_all(files, "")?;
+    for (file, plan) in files.iter().zip(&plans) {
+        let today = crate::domain::dates::local_date(now, plan.header.tz());
+        if let Some(warning) = plan.header.calendar_warning(today) {
+            eprintln!("cảnh báo: {}: {warning}", file.display());
+        }
+    }
     let summaries: Vec<_> = files
         .iter()
         .zip(&plans)

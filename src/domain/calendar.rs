@@ -8,7 +8,7 @@
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How far the day-by-day searches walk before giving up. A calendar that
 /// marks a whole year as holiday is a configuration error, not a reason to
@@ -24,6 +24,10 @@ const MAX_STEPS: u32 = 370;
 pub struct WorkCalendar {
     holidays: BTreeMap<NaiveDate, String>,
     workdays: BTreeMap<NaiveDate, String>,
+    /// Entries of either list not yet confirmed by the year's official
+    /// notice (absent in plans stored before this field).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    estimates: BTreeSet<NaiveDate>,
 }
 
 impl WorkCalendar {
@@ -36,7 +40,29 @@ impl WorkCalendar {
         Self {
             holidays: holidays.into_iter().collect(),
             workdays: workdays.into_iter().collect(),
+            estimates: BTreeSet::new(),
         }
+    }
+
+    /// The same calendar with these entries marked as estimates.
+    pub fn with_estimates(mut self, dates: impl IntoIterator<Item = NaiveDate>) -> Self {
+        self.estimates = dates.into_iter().collect();
+        self
+    }
+
+    /// The entries still marked as estimates, in date order.
+    pub fn estimates(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.estimates.iter().copied()
+    }
+
+    /// The estimates of the years of `first..=last` that have begun by
+    /// `today`: days to confirm against the official notice now.
+    pub fn estimates_due(&self, first: i32, last: i32, today: NaiveDate) -> Vec<NaiveDate> {
+        self.estimates
+            .iter()
+            .copied()
+            .filter(|d| d.year() >= first && d.year() <= last && d.year() <= today.year())
+            .collect()
     }
 
     /// Whether civil servants work on `d`: a listed make-up day always, a listed
@@ -289,5 +315,19 @@ mod tests {
         let back: WorkCalendar = serde_json::from_str(&json).unwrap();
         assert_eq!(back, cal);
         assert_eq!(WorkCalendar::default(), WorkCalendar::new(Vec::new(), Vec::new()));
+    }
+
+    #[test]
+    fn estimates_are_due_once_their_year_has_begun() {
+        let cal = WorkCalendar::new([(date(2026, 9, 1), "Quốc khánh".to_string())], [])
+            .with_estimates([date(2026, 9, 1), date(2027, 9, 3)]);
+        assert!(cal.estimates_due(2022, 2026, date(2025, 12, 31)).is_empty());
+        assert_eq!(cal.estimates_due(2022, 2026, date(2026, 1, 1)), [date(2026, 9, 1)]);
+        // 2027 is outside the period, however late it is.
+        assert_eq!(cal.estimates_due(2022, 2026, date(2027, 6, 1)), [date(2026, 9, 1)]);
+        // A calendar stored before the field existed reads with none.
+        let old: WorkCalendar = serde_json::from_str(r#"{"holidays":{},"workdays":{}}"#).unwrap();
+        assert_eq!(old.estimates().count(), 0);
+        assert!(!serde_json::to_string(&old).unwrap().contains("estimates"));
     }
 }

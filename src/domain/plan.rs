@@ -71,6 +71,27 @@ impl PlanHeader {
         self.time_zone.parse().unwrap_or(chrono_tz::Asia::Ho_Chi_Minh)
     }
 
+    /// One line when a year of the plan's period has begun by `today` and
+    /// days off of that year are still marked as estimates: deadlines and
+    /// reminders are counted on a calendar nobody has confirmed.
+    pub fn calendar_warning(&self, today: NaiveDate) -> Option<String> {
+        use chrono::Datelike;
+        let due = self.calendar.estimates_due(self.start.year(), self.end.year(), today);
+        if due.is_empty() {
+            return None;
+        }
+        let mut years: Vec<String> = due.iter().map(|d| d.year().to_string()).collect();
+        years.dedup();
+        let days: Vec<String> = due.iter().map(|d| d.format("%d/%m/%Y").to_string()).collect();
+        Some(format!(
+            "lịch ngày nghỉ năm {} của kế hoạch {} còn {} ngày ước tính ({}): đối chiếu với thông báo chính thức về lịch nghỉ lễ, Tết rồi sửa mục [calendar] của tệp kế hoạch (bỏ estimate = true)",
+            years.join(", "),
+            self.id,
+            due.len(),
+            days.join(", ")
+        ))
+    }
+
     /// The latest date a deadline of this plan may be extended to.
     pub fn latest_extension(&self) -> NaiveDate {
         self.extend_until.map_or(self.end, |d| d.max(self.end))

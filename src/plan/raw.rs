@@ -53,6 +53,9 @@ pub struct RawCalendar {
 pub struct RawDay {
     pub date: S<String>,
     pub name: String,
+    /// Not yet confirmed by the year's official notice.
+    #[serde(default)]
+    pub estimate: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -328,7 +328,14 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
                 );
             }
         }
-        WorkCalendar::new(holidays, workdays)
+        let estimates: Vec<NaiveDate> = c
+            .holidays
+            .iter()
+            .chain(&c.workdays)
+            .filter(|d| d.estimate)
+            .filter_map(|d| parse_date(d.date.get_ref()).ok())
+            .collect();
+        WorkCalendar::new(holidays, workdays).with_estimates(estimates)
     });
 
     // Tasks.

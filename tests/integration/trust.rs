@@ -175,3 +175,27 @@ fn logs_are_plain_off_a_terminal_and_json_on_request() {
         assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
     }
 }
+
+/// Holidays still marked as estimates in a year that has begun: `plan
+/// check` says so in one line (and `serve` at start), not before.
+#[test]
+fn estimated_holidays_of_a_year_begun_are_named() {
+    let check = |now: &str| {
+        let out = bin()
+            .args(["--now", now, "plan", "check", "workflows/duc-pho-de-an-13.toml"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let before = check("2025-12-31");
+    assert!(!before.contains("ước tính"), "{before}");
+    let now = check("2026-12-07");
+    let lines: Vec<&str> = now.lines().filter(|l| l.contains("ước tính")).collect();
+    assert_eq!(lines.len(), 1, "{now}");
+    for day in ["22/08/2026", "31/08/2026", "01/09/2026", "24/11/2026"] {
+        assert!(lines[0].contains(day), "{day}: {now}");
+    }
+    // 2027 is outside the plan's period: never named.
+    assert!(!lines[0].contains("2027"), "{now}");
+}
