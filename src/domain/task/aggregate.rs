@@ -685,7 +685,15 @@ impl Task {
                 let (_, m, o) = self.implementer_action(&stamp, &milestone, agency.as_ref())?;
                 require_owed(&milestone, o, "nộp lại")?;
                 let ob = o.reference();
-                let recipients = self.supervisors_as_recipients();
+                // The supervisors decide; the others sharing a joint
+                // obligation hear that it is submitted for them all.
+                let by = stamp.by.agency().cloned();
+                let mut recipients = self.supervisors_as_recipients();
+                for other in self.owners(o, by.as_ref()) {
+                    if Some(&other.agency) != by.as_ref() && !recipients.iter().any(|r| r.agency == other.agency) {
+                        recipients.push(other);
+                    }
+                }
                 let n = m.count(ReminderKind::Submitted, &ob) + 1;
                 let key = obligation_key(&format!("submitted-{n}"), &ob);
                 let notice = notice(&milestone, &ob, key, ReminderKind::Submitted, recipients, None, &stamp);
@@ -708,7 +716,15 @@ impl Task {
                 let (_, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Approve)?;
                 let ob = o.reference();
                 let key = obligation_key("approved", &ob);
-                let notice = notice(&milestone, &ob, key, ReminderKind::Approved, submitter(o), None, &stamp);
+                let notice = notice(
+                    &milestone,
+                    &ob,
+                    key,
+                    ReminderKind::Approved,
+                    self.owners(o, None),
+                    None,
+                    &stamp,
+                );
                 Ok(vec![
                     TaskEvent::MilestoneApproved {
                         milestone,
@@ -734,7 +750,7 @@ impl Task {
                     &ob,
                     key,
                     ReminderKind::Returned,
-                    submitter(o),
+                    self.owners(o, None),
                     Some(reason.clone()),
                     &stamp,
                 );
@@ -1091,6 +1107,32 @@ impl Task {
     }
 
     /// The lead and advisory agencies, as recipients of a submission notice.
+    /// The agencies an obligation's outcome concerns besides its
+    /// supervisors: the agency that owes it; for a joint obligation every
+    /// implementer sharing it, the one that submitted (or `submitting`) first.
+    fn owners(&self, o: &Obligation, submitting: Option<&AgencyCode>) -> Vec<Recipient> {
+        let mut first = submitter(o);
+        if o.agency.is_some() {
+            return first;
+        }
+        if let Some(a) = submitting {
+            if first.is_empty() {
+                first.push(implementer(a.clone()));
+            }
+        }
+        let implementers = self
+            .definition
+            .as_ref()
+            .map(|d| d.implementers.clone())
+            .unwrap_or_default();
+        for a in implementers {
+            if !first.iter().any(|r| r.agency == a) {
+                first.push(implementer(a));
+            }
+        }
+        first
+    }
+
     fn supervisors_as_recipients(&self) -> Vec<Recipient> {
         let Some(def) = &self.definition else { return vec![] };
         with_advisory(

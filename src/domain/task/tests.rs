@@ -1331,3 +1331,66 @@ fn people_are_told_of_decisions_on_what_they_filed_messages_to_them_and_submissi
     // Events that are not a person's action on an obligation call for none.
     assert_eq!(crate::domain::notices::addressed(&registered()), None);
 }
+
+/// The agencies a queued notice of `kind` goes to, in order.
+fn notice_recipients(events: &[TaskEvent], kind: ReminderKind) -> Vec<String> {
+    events
+        .iter()
+        .find_map(|e| match e {
+            TaskEvent::ReminderQueued {
+                kind: k, recipients, ..
+            } if *k == kind => Some(recipients.iter().map(|r| r.agency.to_string()).collect()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("a {kind:?} notice in {events:?}"))
+}
+
+#[test]
+fn every_agency_sharing_a_joint_obligation_hears_of_its_submission_and_decisions() {
+    let mut joint = spec("register-2024", (2024, 3, 31));
+    joint.obligation = ObligationMode::Joint;
+    let history = run(Task::default().decide(sync(vec![joint], definition())).unwrap(), vec![]);
+    let submit = TaskAction::Submit {
+        milestone: mid("register-2024"),
+        agency: None,
+        note: String::new(),
+        attachments: vec![],
+    };
+    // MTTQ submits: the supervisors decide, UBND (sharing it) is told.
+    let history = run(history, vec![(person("MTTQ", "Đỗ F"), submit.clone())]);
+    assert_eq!(
+        notice_recipients(&history, ReminderKind::Submitted),
+        ["BTV", "BDV", "UBND"]
+    );
+    // The return reaches both, the one that submitted first.
+    let returned = TaskAction::Return {
+        milestone: mid("register-2024"),
+        agency: None,
+        reason: "Thiếu số liệu".into(),
+    };
+    let history = run(history, vec![(person("BDV", "An"), returned)]);
+    assert_eq!(notice_recipients(&history, ReminderKind::Returned), ["MTTQ", "UBND"]);
+    // UBND submits this time, and the approval reaches both.
+    let history = run(history, vec![(person("UBND", "Ủy"), submit)]);
+    let approve = TaskAction::Approve {
+        milestone: mid("register-2024"),
+        agency: None,
+        note: String::new(),
+    };
+    let history = run(history, vec![(person("BDV", "An"), approve)]);
+    assert_eq!(notice_recipients(&history, ReminderKind::Approved), ["UBND", "MTTQ"]);
+    // An obligation of one agency still tells only that agency.
+    let history = run(
+        registered(),
+        vec![(
+            person("MTTQ", "Đỗ F"),
+            TaskAction::Submit {
+                milestone: mid("register-2024"),
+                agency: None,
+                note: String::new(),
+                attachments: vec![],
+            },
+        )],
+    );
+    assert_eq!(notice_recipients(&history, ReminderKind::Submitted), ["BTV", "BDV"]);
+}
