@@ -31,7 +31,7 @@ pub struct Cli {
     /// Log lines on standard error: text (coloured only on a terminal, never
     /// with NO_COLOR set) or json (one object per line, for log collectors).
     /// Also KEHOACH_LOG_FORMAT; the level is KEHOACH_LOG (default info).
-    #[arg(long, global = true, value_enum, env = "KEHOACH_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, ignore_case = true, env = "KEHOACH_LOG_FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     #[command(subcommand)]

@@ -88,7 +88,7 @@ async fn user_command(ctx: &Context, engine: &Engine, cmd: UserCommand) -> Resul
         } => {
             let new = NewUser {
                 email: Email::parse(&email)?,
-                name: PersonName::parse(&name)?,
+                name: PersonName::parse_new(&name)?,
                 roles: parse_roles(&roles.join(","))?,
                 agency: known_agency(engine, &agency).await?,
             };

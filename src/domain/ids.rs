@@ -161,14 +161,12 @@ impl fmt::Display for TaskKey {
 pub struct PersonName(String);
 
 impl PersonName {
+    /// A name as stored (events and account rows read back through this):
+    /// never stricter than when it was written, so that no stored record
+    /// stops reading. New names go through [`PersonName::parse_new`].
     pub fn parse(value: &str) -> Result<Self, IdError> {
         let normalized = value.split_whitespace().collect::<Vec<_>>().join(" ");
-        if normalized.is_empty()
-            || normalized.chars().count() > 200
-            || normalized
-                .chars()
-                .any(|c| c.is_control() || super::text::is_bidi_control(c))
-        {
+        if normalized.is_empty() || normalized.chars().count() > 200 || normalized.chars().any(char::is_control) {
             return Err(IdError {
                 kind: "họ tên",
                 value: super::text::printable(value).into_owned(),
@@ -176,6 +174,19 @@ impl PersonName {
             });
         }
         Ok(Self(normalized))
+    }
+
+    /// A name given for a new account: also without bidi controls, which
+    /// would make it read differently from what it is.
+    pub fn parse_new(value: &str) -> Result<Self, IdError> {
+        if value.chars().any(super::text::is_bidi_control) {
+            return Err(IdError {
+                kind: "họ tên",
+                value: super::text::printable(value).into_owned(),
+                hint: "không được có ký tự điều khiển hướng chữ (như U+202E)",
+            });
+        }
+        Self::parse(value)
     }
 
     pub fn as_str(&self) -> &str {
@@ -238,5 +249,9 @@ mod tests {
         let a = PersonName::parse("  Nguyễn   Văn A ").unwrap();
         assert_eq!(a.as_str(), "Nguyễn Văn A");
         assert!(PersonName::parse("   ").is_err());
+        // A stored name with a bidi mark still reads; a new one is refused.
+        assert!(PersonName::parse("Lê\u{200E} Văn").is_ok());
+        assert!(PersonName::parse_new("Lê\u{202E} Văn").is_err());
+        assert!(PersonName::parse_new("Lê Văn").is_ok());
     }
 }

@@ -182,6 +182,27 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
     if raw.plan.title.get_ref().trim().is_empty() {
         ctx.r.error(raw.plan.title.span(), "tiêu đề kế hoạch trống", None);
     }
+    // Names people read in digests, pages and terminals: no control or
+    // bidi characters (they would drive a terminal or read backwards).
+    let mut no_controls = |what: &str, text: &S<String>| {
+        if let Some(code) = crate::domain::text::forbidden_in(text.get_ref()) {
+            ctx.r.error(
+                text.span(),
+                format!("{what} chứa ký tự điều khiển {code}, không được phép"),
+                Some("xóa ký tự đó (thường lẫn vào khi sao chép từ văn bản khác)".into()),
+            );
+        }
+    };
+    no_controls("tiêu đề kế hoạch", &raw.plan.title);
+    for a in &raw.agencies {
+        no_controls("tên cơ quan", &a.name);
+        if let Some(short) = &a.short {
+            no_controls("tên ngắn của cơ quan", short);
+        }
+        for m in &a.members {
+            no_controls("tên thành viên", &m.name);
+        }
+    }
 
     // Agency directory.
     let mut agencies = Vec::new();

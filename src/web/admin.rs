@@ -158,7 +158,7 @@ pub fn new_user_form(plans: &[PlanView], posted: Option<&[(String, String)]>) ->
 /// the loaded plans' list).
 fn new_user(form: &[(String, String)], plans: &[PlanView]) -> Result<NewUser, WebError> {
     let email = Email::parse(field(form, "email"))?;
-    let name = PersonName::parse(field(form, "name"))?;
+    let name = PersonName::parse_new(field(form, "name"))?;
     let code = field(form, "agency").trim();
     if code.is_empty() {
         return Err(WebError::bad_request("cần chọn cơ quan của người dùng"));

@@ -199,3 +199,46 @@ fn estimated_holidays_of_a_year_begun_are_named() {
     // 2027 is outside the plan's period: never named.
     assert!(!lines[0].contains("2027"), "{now}");
 }
+
+/// A plan file whose agency name carries a terminal escape is refused with
+/// its line; so is a new account whose name carries a bidi override.
+#[test]
+fn escapes_in_a_plan_file_or_a_new_name_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_root().join("workflows/duc-pho-de-an-13.toml")).unwrap();
+    let first = text.find("\nname = \"").expect("an agency name") + "\nname = \"".len();
+    let mut bad = text.clone();
+    // TOML refuses a raw ESC but takes the escape `\u001B`.
+    bad.insert_str(first, "\\u001B[2J");
+    let line = bad[..first].lines().count();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, &bad).unwrap();
+    let out = bin().args(["plan", "check", file.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("bad.toml:{line}:")) && err.contains("U+001B"),
+        "{err}"
+    );
+
+    let db = TestDb::sqlite();
+    let out = kehoach(&db, &["plan", "load", "workflows/duc-pho-de-an-13.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = kehoach(
+        &db,
+        &[
+            "user",
+            "add",
+            "--agency",
+            "UBND",
+            "--name",
+            "Lê\u{202E}nâV",
+            "--email",
+            "le@ubnd.example",
+            "--role",
+            "member",
+        ],
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("U+202E"), "{}", stderr(&out));
+}

@@ -1073,6 +1073,11 @@ impl Task {
                 }
                 _ => {}
             }
+            for (field, text) in [("ghi chú", &r.note), ("hồ sơ", &r.record)] {
+                if let Err(e) = inputs::check_length(field, text, inputs::NOTE_MAX_CHARS) {
+                    return Err(refuse(r.row, e.to_string()));
+                }
+            }
             events.push(TaskEvent::ObligationRecorded {
                 milestone: r.milestone,
                 obligation: ob,
@@ -1106,7 +1111,6 @@ impl Task {
         Ok((def, m))
     }
 
-    /// The lead and advisory agencies, as recipients of a submission notice.
     /// The agencies an obligation's outcome concerns besides its
     /// supervisors: the agency that owes it; for a joint obligation every
     /// implementer sharing it, the one that submitted (or `submitting`) first.
@@ -1133,6 +1137,7 @@ impl Task {
         first
     }
 
+    /// The lead and advisory agencies, as recipients of a submission notice.
     fn supervisors_as_recipients(&self) -> Vec<Recipient> {
         let Some(def) = &self.definition else { return vec![] };
         with_advisory(
