@@ -73,15 +73,26 @@ pub struct Addressed {
 /// if any.
 pub fn addressed(history: &[TaskEvent]) -> Option<Addressed> {
     let (event, before) = history.split_last()?;
+    addressed_after(&replayed(before), before, event)
+}
+
+/// The task as `events` leave it.
+pub fn replayed(events: &[TaskEvent]) -> Task {
+    let mut task = Task::default();
+    for e in events {
+        task.apply(e.clone());
+    }
+    task
+}
+
+/// [`addressed`], with the task as the events `before` left it already at
+/// hand (`state`), for a caller that needs it too.
+pub fn addressed_after(state: &Task, before: &[TaskEvent], event: &TaskEvent) -> Option<Addressed> {
     let (milestone, obligation, stamp) = about(event)?;
     let actor = stamp.by.account_id()?.to_string();
-    let mut state = Task::default();
-    for e in before {
-        state.apply(e.clone());
-    }
     let def = state.definition.clone()?;
     let current = |t: &Task| t.milestone(milestone).and_then(|m| m.obligation(obligation)).cloned();
-    let o_before = current(&state)?;
+    let o_before = current(state)?;
     let without_actor = |accounts: Vec<String>| -> Vec<String> {
         let mut v: Vec<String> = accounts.into_iter().filter(|a| *a != actor).collect();
         v.sort();

@@ -18,14 +18,15 @@ use super::contents::NOTE_MAX_CHARS;
 use super::dispatch::{backoff, Dispatcher};
 use super::email::{cap_chars, compose, id_domain, one_line, plan_reference, sha256_hex, Envelope, SIMULATION_PREFIX};
 use crate::accounts::{Role, User};
-use crate::domain::notices::{addressed, Addressed, Addressees, NoticeKind};
+use crate::domain::notices::{addressed_after, replayed, Addressed, Addressees, NoticeKind};
 use crate::domain::task::{Actor, Task, TaskEvent};
 use crate::engine::Engine;
 use crate::projections::lists::obligation_link;
+use crate::projections::views::instant_text;
 use crate::projections::PlanView;
 use crate::store::feed::{Cursor, FeedEvent};
 use crate::store::{Store, StoreError};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use serde::Serialize;
 use sqlx::Row;
@@ -63,11 +64,6 @@ pub struct NoticeRow {
     pub body: String,
     pub link: String,
     pub message_id: String,
-}
-
-/// Timestamps as stored: fixed width, so text order is time order.
-fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// An account's settings: the kinds it turned off.
@@ -236,7 +232,7 @@ async fn collect_all(dispatcher: &Dispatcher, engine: &Engine, now: DateTime<Utc
                     .bind(&r.body)
                     .bind(&r.link)
                     .bind(&r.message_id)
-                    .bind(stamp(now))
+                    .bind(instant_text(now))
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::query("ghi thông báo riêng"))?;
@@ -280,8 +276,11 @@ impl Context {
         }
         let history = &self.tasks[&e.aggregate_id];
         let upto = usize::try_from(e.sequence).unwrap_or(0).min(history.len());
-        let history = &history[..upto];
-        let Some(notice) = addressed(history) else {
+        let Some((event, earlier)) = history[..upto].split_last() else {
+            return Ok(vec![]);
+        };
+        let before = replayed(earlier);
+        let Some(notice) = addressed_after(&before, earlier, event) else {
             return Ok(vec![]);
         };
         let (plan_id, task_id) = e.aggregate_id.split_once('/').unwrap_or(("", &e.aggregate_id));
@@ -316,7 +315,8 @@ impl Context {
             return Ok(vec![]);
         }
         let written = Written::of(
-            history,
+            &before,
+            event,
             &notice,
             plan,
             task_id,
@@ -366,18 +366,14 @@ fn quoted(text: &str) -> String {
 
 impl Written {
     fn of(
-        history: &[TaskEvent],
+        task: &Task,
+        event: &TaskEvent,
         notice: &Addressed,
         plan: &PlanView,
         task_id: &str,
         base_url: &str,
         simulation: bool,
     ) -> Self {
-        let (event, before) = history.split_last().expect("an event");
-        let mut task = Task::default();
-        for e in before {
-            task.apply(e.clone());
-        }
         let name_of = |code: &crate::domain::ids::AgencyCode| {
             plan.plan
                 .agency(code)
@@ -533,7 +529,7 @@ async fn deliver_due(
                     SELECT 1 FROM notice_settings s WHERE s.user_id = n.user_id AND s.kind = n.kind AND NOT s.enabled))
            FROM personal_notices n LEFT JOIN users u ON u.id = n.user_id
           WHERE n.status = 'queued' AND n.next_attempt_at <= $1 ORDER BY n.created_at, n.id LIMIT $2")
-        .bind(stamp(now))
+        .bind(instant_text(now))
         .bind(PER_PASS)
         .fetch_all(pool)
         .await
@@ -597,9 +593,9 @@ async fn deliver_due(
               WHERE id = $6")
             .bind(status)
             .bind(attempt)
-            .bind(stamp(next))
+            .bind(instant_text(next))
             .bind(&error)
-            .bind(stamp(now))
+            .bind(instant_text(now))
             .bind(&d.id)
             .execute(pool)
             .await
@@ -623,14 +619,14 @@ async fn deliver_due(
 }
 
 fn render(dispatcher: &Dispatcher, d: &Due, now: DateTime<Utc>) -> Result<lettre::Message, String> {
-    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let escape = crate::templates::escape_html;
     let html_lines: Vec<String> = d
         .body
         .lines()
         .map(|l| {
             // Only the mail's own link is a link; what people wrote is text.
             if l == d.link {
-                format!("<a href=\"{0}\">{0}</a>", escape(l).replace('"', "&quot;"))
+                format!("<a href=\"{0}\">{0}</a>", escape(l))
             } else {
                 escape(l)
             }

@@ -564,12 +564,8 @@ async fn account_page(
     notice: Option<&str>,
 ) -> Result<Response, WebError> {
     let current = auth::cookie(headers, SESSION_COOKIE).map(|t| session_id_hash(&t));
-    let tz = chrono_tz::Asia::Ho_Chi_Minh;
-    let local = |t: &str| {
-        chrono::DateTime::parse_from_rfc3339(t)
-            .map(|t| super::review::when_text(t.with_timezone(&Utc), tz))
-            .unwrap_or_else(|_| t.to_string())
-    };
+    // Times are stored in UTC (RFC 3339); people read Vietnam time.
+    let local = |t: &str| super::lists::shown_instant(t, chrono_tz::Asia::Ho_Chi_Minh);
     let sessions: Vec<_> = state
         .store()
         .sessions_of(&caller.user.id, state.engine.clock.now(), &state.security)
