@@ -17,7 +17,7 @@ use crate::domain::ids::{AgencyCode, IdError, KpiKey, MilestoneId, TaskKey};
 use crate::domain::task::{Actor, Channel, KpiValue, MilestoneStatus};
 use crate::engine::{host_name, os_user, Engine, EngineError};
 use crate::projections::json::obligation_states;
-use crate::projections::views::TaskFilter;
+use crate::projections::views::{deadlines_for, TaskFilter};
 use crate::projections::{self, PlanView};
 use crate::store::info::StoreMode;
 use crate::store::requests::RequestId;
@@ -578,7 +578,7 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
     let engine = ctx.engine().await?;
     engine.catch_up().await?;
     let plans = engine.store.plan_views().await?;
-    let (today, tz) = projections::views::today_in(&plans, engine.clock.now());
+    let (today, _) = projections::views::today_in(&plans, engine.clock.now());
     let result = match cmd {
         TaskCmd::List {
             plan,
@@ -616,32 +616,33 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
                 .task_views()
                 .await?
                 .into_iter()
-                .filter(|v| filter.matches(v, today, tz))
+                .filter(|v| filter.matches(v, today, deadlines_for(&plans, &v.id)))
                 .collect();
             match ctx.format {
                 Format::Json => output::print_json(
                     &views
                         .iter()
-                        .map(|v| output::task_json(v, today, tz, false))
+                        .map(|v| output::task_json(v, today, deadlines_for(&plans, &v.id), false))
                         .collect::<Vec<_>>(),
                 ),
                 _ => {
-                    println!("{}", output::task_table(&views, today, tz));
+                    println!("{}", output::task_table(&views, today, &plans));
                     println!("{} nhiệm vụ · hôm nay {}", views.len(), today.format("%d/%m/%Y"));
                 }
             }
             Ok(())
         }
         TaskCmd::Show { task, plan } => {
-            let (key, _) = resolve_task(&plans, &task, plan.as_deref())?;
+            let (key, plan_view) = resolve_task(&plans, &task, plan.as_deref())?;
+            let dl = plan_view.deadlines();
             let view = engine
                 .store
                 .task_view(&key)
                 .await?
                 .ok_or_else(|| CliError::Input(format!("không có nhiệm vụ {key}")))?;
             match ctx.format {
-                Format::Json => output::print_json(&output::task_json(&view, today, tz, true)),
-                _ => println!("{}", output::task_detail(&view, today, tz)),
+                Format::Json => output::print_json(&output::task_json(&view, today, dl, true)),
+                _ => println!("{}", output::task_detail(&view, today, dl)),
             }
             Ok(())
         }

@@ -1,10 +1,10 @@
 //! What the CLI prints: tables lined up by
 //! display width, so Vietnamese text with combining marks stays aligned.
 
-use crate::domain::dates::format_vn;
+use crate::domain::deadline::Deadlines;
 use crate::domain::ids::AgencyCode;
 pub use crate::projections::json::task_json;
-use crate::projections::views::{obligation_timeliness, timeliness, TaskView, Timeliness};
+use crate::projections::views::{deadlines_for, obligation_timeliness, timeliness, PlanView, TaskView, Timeliness};
 use chrono::NaiveDate;
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
@@ -71,17 +71,18 @@ fn timeliness_vi(t: Timeliness) -> String {
 }
 
 /// One line per task: its next pending milestone, or its last one.
-pub fn task_table(views: &[TaskView], today: NaiveDate, tz: chrono_tz::Tz) -> String {
+pub fn task_table(views: &[TaskView], today: NaiveDate, plans: &[PlanView]) -> String {
     let rows: Vec<Vec<String>> = views
         .iter()
         .filter_map(|v| {
             let def = v.task.definition.as_ref()?;
+            let dl = deadlines_for(plans, &v.id);
             let next = v.open_milestones().next().or(v.task.milestones.last());
             let (mid, due, state) = match next {
                 Some(m) => (
                     m.spec.id.to_string(),
-                    format_vn(m.due()),
-                    format!("{} · {}", m.status.label_vi(), timeliness_vi(timeliness(m, today, tz))),
+                    dl.shown(m.due()),
+                    format!("{} · {}", m.status.label_vi(), timeliness_vi(timeliness(m, today, dl))),
                 ),
                 None => (String::new(), String::new(), String::new()),
             };
@@ -115,7 +116,7 @@ pub fn task_table(views: &[TaskView], today: NaiveDate, tz: chrono_tz::Tz) -> St
     )
 }
 
-pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> String {
+pub fn task_detail(view: &TaskView, today: NaiveDate, dl: Deadlines<'_>) -> String {
     let Some(def) = &view.task.definition else {
         return view.id.clone();
     };
@@ -182,9 +183,9 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> Stri
                     id,
                     title,
                     o.label(),
-                    format_vn(o.due),
+                    dl.shown(o.due),
                     o.status.label_vi().to_string(),
-                    timeliness_vi(obligation_timeliness(o, today, tz)),
+                    timeliness_vi(obligation_timeliness(o, today, dl)),
                     o.submitted.as_ref().map_or(String::new(), |s| s.by.to_string()),
                     o.approved.as_ref().map_or(String::new(), |s| s.by.to_string()),
                 ]

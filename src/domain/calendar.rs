@@ -31,6 +31,15 @@ pub struct WorkCalendar {
 }
 
 impl WorkCalendar {
+    /// No holidays and no make-up days: weekends only.
+    pub const fn empty() -> Self {
+        Self {
+            holidays: BTreeMap::new(),
+            workdays: BTreeMap::new(),
+            estimates: BTreeSet::new(),
+        }
+    }
+
     /// Builds a calendar from its holidays and its make-up working days. A date
     /// listed twice in the same list keeps its last name.
     pub fn new(

@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod dates;
+pub mod deadline;
 pub mod directory;
 pub mod files;
 pub mod ids;

@@ -1,6 +1,7 @@
 //! The documented JSON shape of tasks (README, "JSON output"), shared by
 //! the CLI's `--format json` and the HTTP API.
 
+use crate::domain::deadline::Deadlines;
 use crate::domain::ids::AgencyCode;
 use crate::domain::task::{Milestone, Obligation};
 use crate::projections::views::{obligation_timeliness, timeliness, TaskView};
@@ -12,13 +13,14 @@ fn codes(list: &[AgencyCode]) -> Vec<&str> {
 }
 
 /// One obligation: whose it is, where it stands and who acted on it.
-pub fn obligation_json(o: &Obligation, today: NaiveDate, tz: chrono_tz::Tz, detail: bool) -> Value {
+pub fn obligation_json(o: &Obligation, today: NaiveDate, dl: Deadlines<'_>, detail: bool) -> Value {
     let mut v = json!({
         "agency": o.agency,
         "joint": o.agency.is_none(),
         "status": o.status.as_str(),
-        "timeliness": obligation_timeliness(o, today, tz),
+        "timeliness": obligation_timeliness(o, today, dl),
         "due": o.due.to_string(),
+        "due_legal": dl.legal(o.due).to_string(),
         "submitted": o.submitted,
         "approved": o.approved,
     });
@@ -46,15 +48,16 @@ pub fn obligation_states(m: &Milestone) -> Vec<Value> {
         .collect()
 }
 
-fn milestone_json(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz, detail: bool) -> Value {
+fn milestone_json(m: &Milestone, today: NaiveDate, dl: Deadlines<'_>, detail: bool) -> Value {
     let mut v = json!({
         "id": m.spec.id,
         "title": m.spec.title,
         "due": m.due().to_string(),
+        "due_legal": dl.legal(m.due()).to_string(),
         "status": m.status.as_str(),
-        "timeliness": timeliness(m, today, tz),
+        "timeliness": timeliness(m, today, dl),
         "obligation": m.spec.obligation.as_str(),
-        "obligations": m.obligations.iter().map(|o| obligation_json(o, today, tz, detail)).collect::<Vec<_>>(),
+        "obligations": m.obligations.iter().map(|o| obligation_json(o, today, dl, detail)).collect::<Vec<_>>(),
     });
     if detail {
         let extra = json!({
@@ -72,7 +75,7 @@ fn milestone_json(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz, detail: bo
 }
 
 /// The documented JSON shape of a task (see README, "JSON output").
-pub fn task_json(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz, detail: bool) -> Value {
+pub fn task_json(view: &TaskView, today: NaiveDate, dl: Deadlines<'_>, detail: bool) -> Value {
     let (plan, id) = view.id.split_once('/').unwrap_or(("", &view.id));
     let Some(def) = &view.task.definition else {
         return json!({ "id": id, "plan": plan });
@@ -86,7 +89,7 @@ pub fn task_json(view: &TaskView, today: NaiveDate, tz: chrono_tz::Tz, detail: b
         "implementers": codes(&def.implementers),
         "coordinators": codes(&def.coordinators),
         "withdrawn": view.task.withdrawn,
-        "milestones": view.task.milestones.iter().map(|m| milestone_json(m, today, tz, detail)).collect::<Vec<_>>(),
+        "milestones": view.task.milestones.iter().map(|m| milestone_json(m, today, dl, detail)).collect::<Vec<_>>(),
     });
     if detail {
         let extra = json!({

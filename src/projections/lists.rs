@@ -45,7 +45,7 @@ pub struct ListRow {
     pub title: String,
     pub milestone_title: String,
     pub status: String,
-    /// The deadline in force, ISO.
+    /// The deadline in force as written, ISO.
     pub due: String,
     /// The day it was approved, in the plan's time zone, ISO.
     pub approved_on: String,
@@ -64,6 +64,10 @@ pub struct ListRow {
     pub supervises: i64,
     /// Task id, task title and milestone title, folded (see `fold`).
     pub search: String,
+    /// The day the deadline ends by law (the next working day after a
+    /// deadline on a day off, where the plan follows the Civil Code), ISO;
+    /// what overdue, the windows and the counts are judged against.
+    pub due_legal: String,
 }
 
 /// Lower case without accents, `đ` as `d`: how search text is stored and
@@ -96,7 +100,7 @@ impl ListRow {
     /// How the obligation stands against its deadline on `today`, as
     /// `views::obligation_timeliness` says of the obligation itself.
     pub fn timeliness(&self, today: NaiveDate) -> Timeliness {
-        let due = NaiveDate::parse_from_str(&self.due, "%Y-%m-%d").ok();
+        let due = NaiveDate::parse_from_str(&self.due_legal, "%Y-%m-%d").ok();
         match self.status() {
             Some(MilestoneStatus::Approved) => {
                 let on = NaiveDate::parse_from_str(&self.approved_on, "%Y-%m-%d").ok();
@@ -119,9 +123,7 @@ pub fn list_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<ListRow> {
     let Some(def) = &view.task.definition else {
         return Vec::new();
     };
-    let tz = plan
-        .and_then(|p| p.header.as_ref())
-        .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz());
+    let dl = crate::domain::deadline::Deadlines::of_plan(plan);
     let (plan_id, task_id) = view.id.split_once('/').unwrap_or(("", &view.id));
     let mut viewers: Vec<(String, i64)> = vec![(EVERYONE.to_string(), 0)];
     for a in std::iter::once(&def.lead)
@@ -156,6 +158,7 @@ pub fn list_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<ListRow> {
         concerns: 1,
         supervises: 0,
         search: fold(&format!("{task_id} {}", def.title)),
+        due_legal: String::new(),
     };
     let mut per_obligation: Vec<ListRow> = Vec::new();
     for (i, m) in view.task.milestones.iter().enumerate() {
@@ -167,7 +170,8 @@ pub fn list_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<ListRow> {
                 milestone_title: m.spec.title.clone(),
                 status: o.status.as_str().to_string(),
                 due: o.due.to_string(),
-                approved_on: o.completed_on(tz).map_or_else(String::new, |d| d.to_string()),
+                due_legal: dl.legal(o.due).to_string(),
+                approved_on: o.completed_on(dl.tz).map_or_else(String::new, |d| d.to_string()),
                 submitted_at: o
                     .submitted
                     .as_ref()
@@ -243,9 +247,9 @@ pub fn roles_label(roles: i64) -> String {
 pub const COLUMNS: &str =
     "aggregate_id, viewer, milestone_id, obligation, plan_id, task_id, task_order, milestone_order, \
      title, milestone_title, status, due, approved_on, submitted_at, submitted_by, withdrawn, roles, owes, concerns, \
-     supervises, search";
+     supervises, search, due_legal";
 
-/// Rows per INSERT: 21 columns, well under both databases' bind limits.
+/// Rows per INSERT: 22 columns, well under both databases' bind limits.
 pub(crate) const ROWS_PER_INSERT: usize = 400;
 
 /// Writes rows in a few multi-row INSERTs, inside the projection's transaction.
@@ -275,7 +279,8 @@ macro_rules! insert_list_rows {
                     .push_bind(r.owes)
                     .push_bind(r.concerns)
                     .push_bind(r.supervises)
-                    .push_bind(&r.search);
+                    .push_bind(&r.search)
+                    .push_bind(&r.due_legal);
             });
             q.build()
                 .execute(&mut *$tx)
@@ -750,21 +755,21 @@ fn conditions(kind: ListKind, query: &ListQuery, asker: &Asker, today: NaiveDate
     }
     if query.overdue {
         w.and(pending, &[]);
-        w.and("o.withdrawn = 0 AND o.due < ?", &[&today.to_string()]);
+        w.and("o.withdrawn = 0 AND o.due_legal < ?", &[&today.to_string()]);
     }
     if let Some(window) = query.due_within {
         let (from, to) = window.days(today);
         w.and(
-            "o.withdrawn = 0 AND o.due >= ? AND o.due <= ?",
+            "o.withdrawn = 0 AND o.due_legal >= ? AND o.due_legal <= ?",
             &[&from.to_string(), &to.to_string()],
         );
     }
     if let Some(d) = query.due_from {
-        w.and("o.withdrawn = 0 AND o.due >= ?", &[&d.to_string()]);
+        w.and("o.withdrawn = 0 AND o.due_legal >= ?", &[&d.to_string()]);
     }
     if let Some(d) = query.due_before {
         w.and(pending, &[]);
-        w.and("o.withdrawn = 0 AND o.due <= ?", &[&d.to_string()]);
+        w.and("o.withdrawn = 0 AND o.due_legal <= ?", &[&d.to_string()]);
     }
     if let Some(q) = &query.q {
         w.and("o.search LIKE ? ESCAPE '\\'", &[&like_pattern(q)]);
@@ -888,7 +893,7 @@ impl Store {
     }
 
     /// The counts per implementing agency of a plan's page (đúng hạn, quá
-    /// hạn, chưa đến hạn, duyệt trễ hạn), over every task of the plan the
+    /// hạn, chưa đến hạn, trễ hạn), over every task of the plan the
     /// asker may see, counted by the database from the rows each agency
     /// owes: the same as `Standing::add` over those tasks' views (a test
     /// compares them), without decoding any view.
@@ -913,10 +918,10 @@ impl Store {
         let pending = "o.status NOT IN ('approved', 'waived', 'cancelled')";
         let sql = format!(
             "SELECT o.viewer,
-                    SUM(CASE WHEN o.status = 'approved' AND (o.approved_on = '' OR o.approved_on <= o.due) THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN {pending} AND o.due < {t} THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN {pending} AND o.due >= {t} THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN o.status = 'approved' AND o.approved_on > o.due THEN 1 ELSE 0 END)
+                    SUM(CASE WHEN o.status = 'approved' AND (o.approved_on = '' OR o.approved_on <= o.due_legal) THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN {pending} AND o.due_legal < {t} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN {pending} AND o.due_legal >= {t} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN o.status = 'approved' AND o.approved_on > o.due_legal THEN 1 ELSE 0 END)
                FROM obligation_index o{} GROUP BY o.viewer ORDER BY o.viewer",
             w.sql
         );

@@ -108,7 +108,8 @@ struct Loaded {
 }
 
 /// The due-date index rows of a task: each open milestone with its due date,
-/// status, and the day its next reminder comes (none for a submitted
+/// status, and the day its next reminder comes (counted from the legal
+/// deadline) (none for a submitted
 /// milestone, which waits for its supervisors, not its implementers).
 /// `audit verify` compares the stored index with these rows.
 pub(crate) fn due_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<(String, String, &'static str, Option<String>)> {
@@ -127,7 +128,8 @@ pub(crate) fn due_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<(String, Str
                     .filter(|o| o.reminded())
                     .filter_map(|o| {
                         let ob = o.reference();
-                        next_reminder_on(policy, &h.calendar, o.due, |k| m.has_reminder(k, &ob))
+                        let due = crate::domain::deadline::Deadlines::of(h).legal(o.due);
+                        next_reminder_on(policy, &h.calendar, due, |k| m.has_reminder(k, &ob))
                     })
                     .min()
                     .map(|d| d.to_string()),

@@ -2,6 +2,7 @@
 //! server and scheduler) use.
 
 use crate::domain::dates::local_date;
+use crate::domain::deadline::Deadlines;
 use crate::domain::ids::{AgencyCode, TaskKey};
 use crate::domain::plan::Plan;
 use crate::domain::task::{Delivery, DeliveryStatus, Milestone, MilestoneStatus, Obligation, Task};
@@ -54,6 +55,11 @@ impl PlanView {
             .collect()
     }
 
+    /// How the plan's deadlines are judged and shown.
+    pub fn deadlines(&self) -> Deadlines<'_> {
+        Deadlines::of_plan(Some(&self.plan))
+    }
+
     /// The plan's time zone (Vietnam's until the plan says otherwise).
     pub fn tz(&self) -> chrono_tz::Tz {
         self.plan
@@ -61,6 +67,13 @@ impl PlanView {
             .as_ref()
             .map_or(chrono_tz::Asia::Ho_Chi_Minh, |h| h.tz())
     }
+}
+
+/// How the deadlines of the task `task_id` (`plan/task`) are judged: its
+/// plan's rule and calendar, or the default where the plan is not loaded.
+pub fn deadlines_for<'a>(plans: &'a [PlanView], task_id: &str) -> Deadlines<'a> {
+    let plan = task_id.split_once('/').map_or("", |(p, _)| p);
+    Deadlines::of_plan(plans.iter().find(|v| v.id == plan).map(|v| &v.plan))
 }
 
 /// Today in the zone of the plans loaded (the first one's), and that zone.
@@ -190,45 +203,49 @@ impl Timeliness {
             Timeliness::NotYetDue => "chưa đến hạn",
             Timeliness::Overdue => "quá hạn",
             Timeliness::OnTime => "đúng hạn",
-            Timeliness::ApprovedLate => "duyệt trễ hạn",
-            Timeliness::Closed => "đã đóng",
+            Timeliness::ApprovedLate => "trễ hạn",
+            Timeliness::Closed => "miễn, hủy",
         }
     }
 }
 
-/// How one obligation stands against its deadline on `today`.
-pub fn obligation_timeliness(o: &Obligation, today: NaiveDate, tz: chrono_tz::Tz) -> Timeliness {
+/// How one obligation stands against its legal deadline on `today`: an
+/// approval counts for its day in the plan's zone, and a deadline on a
+/// non-working day ends on the next working day where the plan follows the
+/// Civil Code (see `domain::deadline`).
+pub fn obligation_timeliness(o: &Obligation, today: NaiveDate, dl: Deadlines<'_>) -> Timeliness {
+    let due = dl.legal(o.due);
     match o.status {
-        MilestoneStatus::Approved => match o.completed_on(tz) {
-            Some(day) if day > o.due => Timeliness::ApprovedLate,
+        MilestoneStatus::Approved => match o.completed_on(dl.tz) {
+            Some(day) if day > due => Timeliness::ApprovedLate,
             _ => Timeliness::OnTime,
         },
         MilestoneStatus::Waived | MilestoneStatus::Cancelled => Timeliness::Closed,
-        _ if today > o.due => Timeliness::Overdue,
+        _ if today > due => Timeliness::Overdue,
         _ => Timeliness::NotYetDue,
     }
 }
 
 /// Where a milestone stands for one agency: its own obligation where it owes
 /// one (alone, or jointly), else the milestone as a whole (for the lead and
-/// advisory agencies, who follow every obligation): due date, status and
-/// timeliness.
+/// advisory agencies, who follow every obligation): due date (as written),
+/// status and timeliness.
 pub fn standing_for(
     m: &Milestone,
     agency: &AgencyCode,
     implementers: &[AgencyCode],
     today: NaiveDate,
-    tz: chrono_tz::Tz,
+    dl: Deadlines<'_>,
 ) -> (NaiveDate, MilestoneStatus, Timeliness) {
     match m.obligations.iter().find(|o| o.owed_by(agency, implementers)) {
-        Some(o) => (o.due, o.status, obligation_timeliness(o, today, tz)),
-        None => (m.due(), m.status, timeliness(m, today, tz)),
+        Some(o) => (o.due, o.status, obligation_timeliness(o, today, dl)),
+        None => (m.due(), m.status, timeliness(m, today, dl)),
     }
 }
 
 /// How a milestone stands: its most pressing obligation (overdue before
 /// still due, a late approval before an on-time one).
-pub fn timeliness(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz) -> Timeliness {
+pub fn timeliness(m: &Milestone, today: NaiveDate, dl: Deadlines<'_>) -> Timeliness {
     let rank = |t: Timeliness| match t {
         Timeliness::Overdue => 0,
         Timeliness::NotYetDue => 1,
@@ -238,7 +255,7 @@ pub fn timeliness(m: &Milestone, today: NaiveDate, tz: chrono_tz::Tz) -> Timelin
     };
     m.obligations
         .iter()
-        .map(|o| obligation_timeliness(o, today, tz))
+        .map(|o| obligation_timeliness(o, today, dl))
         .min_by_key(|t| rank(*t))
         .unwrap_or(Timeliness::Closed)
 }
@@ -581,7 +598,7 @@ pub struct TaskFilter {
 }
 
 impl TaskFilter {
-    pub fn matches(&self, v: &TaskView, today: NaiveDate, tz: chrono_tz::Tz) -> bool {
+    pub fn matches(&self, v: &TaskView, today: NaiveDate, dl: Deadlines<'_>) -> bool {
         self.plan.as_deref().is_none_or(|p| v.id.starts_with(&format!("{p}/")))
             && self.agency.as_ref().is_none_or(|a| v.involves(a))
             && self
@@ -589,10 +606,10 @@ impl TaskFilter {
                 .is_none_or(|s| v.task.milestones.iter().any(|m| m.status == s))
             && self
                 .due_before
-                .is_none_or(|d| v.open_milestones().any(|m| m.due() <= d))
+                .is_none_or(|d| v.open_milestones().any(|m| dl.legal(m.due()) <= d))
             && (!self.overdue
                 || v.open_milestones()
-                    .any(|m| timeliness(m, today, tz) == Timeliness::Overdue))
+                    .any(|m| timeliness(m, today, dl) == Timeliness::Overdue))
     }
 }
 

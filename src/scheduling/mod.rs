@@ -141,12 +141,15 @@ async fn queue_for_task(
     {
         for o in m.obligations.iter().filter(|o| o.reminded()) {
             let ob = o.reference();
-            let points = reminder_points(&policy, &header.calendar, o.due, today);
+            // Offsets count from the legal deadline (a deadline on a day off
+            // ends on the next working day under the Civil Code).
+            let due = crate::domain::deadline::Deadlines::of(header).legal(o.due);
+            let points = reminder_points(&policy, &header.calendar, due, today);
             let mut wanted = Vec::new();
             if let Some((point, covers)) = next_to_queue(&points, |k| m.has_reminder(k, &ob)) {
                 wanted.push((point, covers, recipients_for_reminder(def, o)));
             }
-            if let Some(point) = escalation_point(&policy, &header.calendar, o.due, today) {
+            if let Some(point) = escalation_point(&policy, &header.calendar, due, today) {
                 if !m.has_reminder(&point.key, &ob) {
                     wanted.push((point, vec![], recipients_for_escalation(def, plan)));
                 }

@@ -224,12 +224,13 @@ async fn list(State(state): State<AppState>, headers: HeaderMap, q: Params) -> R
     query.due_before = param(&q, "due_before")?
         .map(|d| parse_iso_date(d).map_err(|e| WebError::bad_request(format!("due_before: {e}"))))
         .transpose()?;
-    let (today, tz) = today_in(&state.plan_views().await?, state.engine.clock.now());
+    let plans = state.plan_views().await?;
+    let (today, _) = today_in(&plans, state.engine.clock.now());
     let asker = super::pages::asker(&caller.user);
     let page = state.store().list_task_ids(&query, &asker, today).await?;
     let views = state.store().task_views_in_order(&page.items).await?;
     Ok(Json(json!({
-        "tasks": views.iter().filter(|v| caller.user.can_see(v)).map(|v| task_json(v, today, tz, false)).collect::<Vec<_>>(),
+        "tasks": views.iter().filter(|v| caller.user.can_see(v)).map(|v| task_json(v, today, crate::projections::views::deadlines_for(&plans, &v.id), false)).collect::<Vec<_>>(),
         "total": page.total, "page": page.page, "per_page": page.per_page,
     })))
 }
@@ -245,7 +246,7 @@ async fn show(
     let (_, plan, view) = task_for(&state, &caller, &task, &q).await?;
     let tz = plan.tz();
     let today = crate::domain::dates::local_date(state.engine.clock.now(), tz);
-    let mut v = task_json(&view, today, tz, true);
+    let mut v = task_json(&view, today, plan.deadlines(), true);
     v["allowed"] = json!(Action::ALL
         .iter()
         .filter(|a| caller.user.may(**a, &view))
@@ -265,7 +266,11 @@ async fn history(
     let (key, plan, _) = task_for(&state, &caller, &task, &q).await?;
     let tz = plan.tz();
     let as_of = instant(&q, "as_of", tz)?;
-    Ok(Json(History::read(state.store(), key, as_of, tz).await?.to_json()))
+    Ok(Json(
+        History::read(state.store(), key, as_of, tz)
+            .await?
+            .to_json(plan.deadlines()),
+    ))
 }
 
 /// `POST /api/tasks/{task}/milestones/{milestone}/{action}` (routed with

@@ -90,7 +90,7 @@ pub fn agency_feed(
     w.text("X-WR-CALNAME", &format!("Hạn nhiệm vụ — {agency_name}"));
     w.text(
         "X-WR-CALDESC",
-        &format!("Các mốc hạn của những nhiệm vụ mà {agency_name} ({agency}) lãnh đạo, tham mưu hoặc thực hiện"),
+        &format!("Các mốc hạn của những nhiệm vụ mà {agency_name} lãnh đạo, tham mưu hoặc thực hiện"),
     );
     w.raw("X-WR-TIMEZONE", time_zone);
     w.raw("REFRESH-INTERVAL;VALUE=DURATION", "PT1H");
@@ -110,6 +110,12 @@ pub fn agency_feed(
             view,
             url: format!("{base_url}/tasks/{plan}/{task}"),
             stamp,
+            deadlines: entry.plan.deadlines(),
+            agency_name: entry
+                .plan
+                .plan
+                .agency(agency)
+                .map_or_else(|| agency.to_string(), |a| a.name.clone()),
         };
         for m in &view.task.milestones {
             // The agency's own obligation where it owes one, else the milestone.
@@ -136,6 +142,11 @@ struct EventContext<'a> {
     view: &'a TaskView,
     url: String,
     stamp: DateTime<Utc>,
+    /// The event stands on the legal deadline (the next working day after a
+    /// deadline on a day off, under the Civil Code).
+    deadlines: crate::domain::deadline::Deadlines<'a>,
+    /// The agency's name, as the description says whose roles they are.
+    agency_name: String,
 }
 
 impl EventContext<'_> {
@@ -156,10 +167,11 @@ impl EventContext<'_> {
             w.raw("LAST-MODIFIED", &utc_stamp(at));
         }
         w.raw("SEQUENCE", &self.view.version.max(0).to_string());
-        w.raw("DTSTART;VALUE=DATE", &ical_date(due));
+        let day = self.deadlines.legal(due);
+        w.raw("DTSTART;VALUE=DATE", &ical_date(day));
         w.raw(
             "DTEND;VALUE=DATE",
-            &ical_date(due.checked_add_days(Days::new(1)).unwrap_or(due)),
+            &ical_date(day.checked_add_days(Days::new(1)).unwrap_or(day)),
         );
         w.text("SUMMARY", &summary);
         w.text("DESCRIPTION", &self.description(m, due, status));
@@ -184,18 +196,18 @@ impl EventContext<'_> {
             format!("Mốc: {}", m.spec.title),
         ];
         if due == m.spec.due {
-            lines.push(format!("Hạn: {}", format_vn(due)));
+            lines.push(format!("Hạn: {}", self.deadlines.shown(due)));
         } else {
             lines.push(format!(
                 "Hạn: {} (đã gia hạn, hạn theo kế hoạch {})",
-                format_vn(due),
+                self.deadlines.shown(due),
                 format_vn(m.spec.due)
             ));
         }
         lines.push(format!("Trạng thái: {}", status.label_vi()));
         lines.push(format!(
             "Vai trò của {}: {}",
-            self.agency,
+            self.agency_name,
             roles(self.def, self.agency).join(", ")
         ));
         if let Some(title) = self.plan_title {
@@ -699,7 +711,7 @@ mod tests {
             .unwrap();
         let description = e.text("DESCRIPTION");
         assert!(
-            description.contains("Vai trò của BDV: Tham mưu, Thực hiện"),
+            description.contains("Vai trò của Ban Dân vận Thị ủy: Tham mưu, Thực hiện"),
             "{description}"
         );
         assert!(description.contains("Trạng thái: đang thực hiện"), "{description}");
@@ -887,7 +899,9 @@ mod tests {
         );
         let after = parse(&render("UBND", &plan, std::slice::from_ref(&view))).1;
         assert_eq!(uids(&before), uids(&after));
-        assert_eq!(before[0].get("DTSTART;VALUE=DATE"), "20240331");
+        // Due Sunday 31/03/2024: the event stands on the legal deadline,
+        // Monday 01/04 (Civil Code, Art. 148).
+        assert_eq!(before[0].get("DTSTART;VALUE=DATE"), "20240401");
         assert_eq!(after[0].get("DTSTART;VALUE=DATE"), "20240415");
         assert_eq!(after[0].get("DTEND;VALUE=DATE"), "20240416");
         let seq = |e: &Component| e.get("SEQUENCE").parse::<i64>().unwrap();

@@ -132,7 +132,7 @@ fn span(plan: &PlanView, rows: &[Row], today: NaiveDate) -> (NaiveDate, NaiveDat
 /// `data-milestone` and a tooltip with the milestone, its deadline in force
 /// and its standing. A year label marks each 1 January and a "Hôm nay" line
 /// marks `today` when it falls inside the axis.
-pub fn plan_timeline_svg(plan: &PlanView, tasks: &[TaskView], today: chrono::NaiveDate, tz: chrono_tz::Tz) -> String {
+pub fn plan_timeline_svg(plan: &PlanView, tasks: &[TaskView], today: chrono::NaiveDate) -> String {
     let plan_id = plan.plan.header.as_ref().map_or(plan.id.as_str(), |h| h.id.as_str());
     let mut withdrawn = 0usize;
     let mut rows: Vec<Row> = Vec::new();
@@ -151,7 +151,7 @@ pub fn plan_timeline_svg(plan: &PlanView, tasks: &[TaskView], today: chrono::Nai
             .task
             .milestones
             .iter()
-            .map(|m| (m, timeliness(m, today, tz)))
+            .map(|m| (m, timeliness(m, today, plan.deadlines())))
             .collect();
         milestones.sort_by_key(|(m, t)| (draw_order(*t), m.due()));
         rows.push(Row {
@@ -297,11 +297,10 @@ pub fn plan_timeline_svg(plan: &PlanView, tasks: &[TaskView], today: chrono::Nai
         for (m, t) in &row.milestones {
             let due = m.due();
             let mut title = format!(
-                "{} · {}: {}\nHạn: {}",
+                "{} · {}\nHạn: {}",
                 row.key.task,
-                m.spec.id,
                 m.spec.title,
-                format_vn(due)
+                plan.deadlines().shown(due)
             );
             if m.extended() {
                 let _ = write!(title, " (đã gia hạn, hạn gốc {})", format_vn(m.spec.due));
@@ -346,8 +345,6 @@ mod tests {
     use chrono::{DateTime, Utc};
     use cqrs_es::Aggregate;
     use std::path::Path;
-
-    const TZ: chrono_tz::Tz = chrono_tz::Asia::Ho_Chi_Minh;
 
     fn date(s: &str) -> NaiveDate {
         s.parse().unwrap()
@@ -557,7 +554,7 @@ mod tests {
         let expected: usize = live.iter().map(|v| v.task.milestones.len()).sum();
         assert!(expected > 150, "the shipped plan has {expected} milestones");
 
-        let svg = plan_timeline_svg(&plan, &tasks, today(), TZ);
+        let svg = plan_timeline_svg(&plan, &tasks, today());
         assert_well_formed(&svg);
         assert_eq!(svg.matches(r#"class="ms "#).count(), expected);
         assert_eq!(row_ids(&svg).len(), 44);
@@ -568,7 +565,7 @@ mod tests {
             let n = live
                 .iter()
                 .flat_map(|v| &v.task.milestones)
-                .filter(|m| timeliness(m, today(), TZ) == t)
+                .filter(|m| timeliness(m, today(), plan.deadlines()) == t)
                 .count();
             assert_eq!(
                 svg.matches(&format!(r#"class="ms ms-{}""#, t.css_class())).count(),
@@ -583,7 +580,7 @@ mod tests {
     #[test]
     fn markers_show_where_each_milestone_stands() {
         let (plan, tasks) = shipped();
-        let svg = plan_timeline_svg(&plan, &tasks, today(), TZ);
+        let svg = plan_timeline_svg(&plan, &tasks, today());
         let first = |id: &str| {
             let v = tasks.iter().find(|v| v.id.ends_with(&format!("/{id}"))).unwrap();
             v.task.milestones[0].spec.id.to_string()
@@ -613,10 +610,9 @@ mod tests {
         let v = tasks.iter().find(|v| v.id.ends_with("/II.1.2")).unwrap();
         let m = &v.task.milestones[0];
         assert!(row(&svg, "II.1.2").contains(&format!(
-            "<title>II.1.2 · {}: {}\nHạn: {}\nDuyệt trễ hạn — đã duyệt</title>",
-            m.spec.id,
+            "<title>II.1.2 · {}\nHạn: {}\nTrễ hạn — đã duyệt</title>",
             escape(&m.spec.title),
-            format_vn(m.due()),
+            escape(&plan.deadlines().shown(m.due())),
         )));
     }
 
@@ -624,7 +620,7 @@ mod tests {
     fn rows_follow_the_plan_numbering_and_link_to_their_task() {
         let (plan, mut tasks) = shipped();
         tasks.reverse();
-        let svg = plan_timeline_svg(&plan, &tasks, today(), TZ);
+        let svg = plan_timeline_svg(&plan, &tasks, today());
         let ids = row_ids(&svg);
         let in_file: Vec<String> = shipped_definition().tasks.iter().map(|t| t.id.to_string()).collect();
         assert_eq!(ids, in_file);
@@ -641,17 +637,17 @@ mod tests {
         let v = task(&mut tasks, "II.1.1");
         v.task.definition.as_mut().unwrap().title = r#"<script>alert("x")</script> & 'y'"#.into();
         v.task.milestones[0].spec.title = "<b>mốc</b>".into();
-        let svg = plan_timeline_svg(&plan, &tasks, today(), TZ);
+        let svg = plan_timeline_svg(&plan, &tasks, today());
         assert_well_formed(&svg);
         assert!(!svg.contains("<script>") && !svg.contains("<b>"));
         assert!(svg.contains("II.1.1 — &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;</title>"));
-        assert!(svg.contains(": &lt;b&gt;mốc&lt;/b&gt;\nHạn: "));
+        assert!(svg.contains("II.1.1 · &lt;b&gt;mốc&lt;/b&gt;\nHạn: "));
     }
 
     #[test]
     fn the_axis_spans_the_period_with_years_and_today() {
         let (plan, tasks) = shipped();
-        let svg = plan_timeline_svg(&plan, &tasks, today(), TZ);
+        let svg = plan_timeline_svg(&plan, &tasks, today());
         assert!(svg.contains("Giai đoạn 23/11/2022 – 31/12/2026"));
         for year in 2023..=2026 {
             assert!(svg.contains(&format!(r##"fill="#555555">{year}</text>"##)), "{year}");
@@ -675,7 +671,7 @@ mod tests {
         assert!(svg.contains(" - 2026: 45 nhiệm vụ, 179 mốc, từ 23/11/2022 đến 31/12/2026: 1 đúng hạn, "));
 
         for outside in [date("2022-01-01"), date("2027-01-01")] {
-            let svg = plan_timeline_svg(&plan, &tasks, outside, TZ);
+            let svg = plan_timeline_svg(&plan, &tasks, outside);
             assert_well_formed(&svg);
             assert!(!svg.contains("class=\"today\"") && !svg.contains("Hôm nay"));
         }
@@ -697,13 +693,13 @@ mod tests {
             .map(|m| m.due())
             .max()
             .unwrap();
-        let svg = plan_timeline_svg(&headless, &tasks, today(), TZ);
+        let svg = plan_timeline_svg(&headless, &tasks, today());
         assert_well_formed(&svg);
         assert!(svg.contains(&format!("Giai đoạn {} – {}", format_vn(first), format_vn(last))));
         assert_eq!(row_ids(&svg).len(), 45);
 
         // Nothing at all: an empty chart, still well formed.
-        let svg = plan_timeline_svg(&headless, &[], today(), TZ);
+        let svg = plan_timeline_svg(&headless, &[], today());
         assert_well_formed(&svg);
         assert!(svg.contains("Chưa có nhiệm vụ nào.") && svg.contains("Hôm nay"));
         assert!(!svg.contains("class=\"ms "));
@@ -728,7 +724,7 @@ mod tests {
                 },
             },
         );
-        let svg = plan_timeline_svg(&plan, &tasks, date("2027-01-15"), TZ);
+        let svg = plan_timeline_svg(&plan, &tasks, date("2027-01-15"));
         assert_well_formed(&svg);
         assert!(svg.contains("Giai đoạn 23/11/2022 – 31/03/2027"));
         assert!(svg.contains(r##"fill="#555555">2027</text>"##));
@@ -749,7 +745,7 @@ mod tests {
         other.task.key = Some(TaskKey::parse("ke-hoach-khac/II.1.1").unwrap());
         other.id = "ke-hoach-khac/II.1.1".into();
         tasks.push(other);
-        let svg = plan_timeline_svg(&plan, &tasks, today(), TZ);
+        let svg = plan_timeline_svg(&plan, &tasks, today());
         assert_eq!(row_ids(&svg).len(), 45);
         assert!(!svg.contains("ke-hoach-khac"));
     }

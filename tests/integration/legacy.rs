@@ -58,6 +58,24 @@ async fn a_release_0_1_store_opens_replays_and_verifies(kind: &str) {
         (mttq["status"].as_str(), mttq["timeliness"].as_str()),
         (Some("open"), Some("overdue"))
     );
+    // Its deadlines are judged by the Civil Code (the plan of that release
+    // had no such field): III.1.2's 2024 registration, due Sunday
+    // 31/03/2024, ends on Monday 01/04 and is shown with both dates.
+    let show_2024 = json_of(&kehoach(
+        &db,
+        &["--now", "2024-04-01", "--format", "json", "task", "show", "III.1.2"],
+    ));
+    let reg = obligation(&show_2024, "register-2024", Some("MTTQ"));
+    assert_eq!(
+        (reg["due"].as_str(), reg["due_legal"].as_str()),
+        (Some("2024-03-31"), Some("2024-04-01"))
+    );
+    assert_eq!(reg["timeliness"], "not_yet_due");
+    let text = stdout(&kehoach(&db, &["--now", "2024-04-02", "task", "show", "III.1.2"]));
+    assert!(
+        text.contains("31/03/2024 (Chủ nhật; theo Điều 148 BLDS: 01/04/2024)"),
+        "{text}"
+    );
     // MTTQ's resubmission on II.1.2 waits for a decision; UBND's part is open.
     let ii12 = json_of(&kehoach(&db, &["--format", "json", "task", "show", "II.1.2"]));
     assert_eq!(obligation(&ii12, "complete", Some("MTTQ"))["status"], "submitted");

@@ -411,7 +411,7 @@ async fn plan_counts_from_the_index(kind: &str) {
     }
     app.engine.catch_up().await.unwrap();
     let store = &app.engine.store;
-    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    let plans = store.plan_views().await.unwrap();
     let member = |a: &str| Asker {
         agency: kehoach::domain::ids::AgencyCode::parse(a).unwrap(),
         sees_everything: false,
@@ -422,7 +422,12 @@ async fn plan_counts_from_the_index(kind: &str) {
             let today: chrono::NaiveDate = day.parse().unwrap();
             let mut standing = Standing::default();
             for v in &views {
-                standing.add(&v.id, &v.task, today, tz);
+                standing.add(
+                    &v.id,
+                    &v.task,
+                    today,
+                    kehoach::projections::views::deadlines_for(&plans, &v.id),
+                );
             }
             let counted = store.plan_agency_counts(PLAN, &asker, today).await.unwrap();
             assert_eq!(counted, standing.agencies, "{} on {day}", asker.agency);
