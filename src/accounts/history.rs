@@ -215,17 +215,16 @@ impl AccountEvent {
             Self::AccountEnabled { .. } => "Mở khóa tài khoản".into(),
             Self::SigninLinkIssued { link, expires_at, .. } => format!(
                 "Tạo liên kết đăng nhập một lần {link} (hết hạn {})",
-                expires_at.format("%Y-%m-%d %H:%M UTC")
+                vn_time(*expires_at)
             ),
             Self::SigninLinkUsed { link, .. } => format!("Dùng liên kết đăng nhập {link}"),
             Self::PasswordSet { .. } => "Đặt mật khẩu".into(),
             Self::TokenCreated { token, label, .. } => format!("Tạo mã truy cập API {token} ({label})"),
             Self::TokenRevoked { token, label, .. } => format!("Thu hồi mã truy cập API {token} ({label})"),
             Self::SessionsEnded { .. } => "Kết thúc mọi phiên đăng nhập".into(),
-            Self::SigninLocked { until, failures, .. } => format!(
-                "Tạm khóa đăng nhập đến {} sau {failures} lần nhập sai",
-                until.format("%Y-%m-%d %H:%M UTC")
-            ),
+            Self::SigninLocked { until, failures, .. } => {
+                format!("Tạm khóa đăng nhập đến {} sau {failures} lần nhập sai", vn_time(*until))
+            }
             Self::SigninLinksRevoked { links, .. } => {
                 format!("Hủy các liên kết đăng nhập chưa dùng: {}", links.join(", "))
             }
@@ -670,6 +669,14 @@ pub fn difference(account: &Account, row: &AccountRow) -> Option<(String, String
         ));
     }
     None
+}
+
+/// An instant as people read it: "09:30 ngày 20/03/2024", in Vietnam's time
+/// (accounts are not tied to a plan's zone).
+fn vn_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
+        .format("%H:%M ngày %d/%m/%Y")
+        .to_string()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use super::asof::{replay_until, Stored, StoredPlan};
 use crate::domain::dates::{format_vn, local_date, parse_date};
+use crate::domain::deadline::Deadlines;
 use crate::domain::ids::{AgencyCode, MilestoneId, TaskKey};
 use crate::domain::plan::{Agency, PlanEvent};
 use crate::domain::reminders::reminder_label;
@@ -71,7 +72,7 @@ fn details(parts: &[String]) -> String {
 /// What an event means, in Vietnamese, and its details: milestones by
 /// title, KPIs by label and unit, reminders by what they are. `task` is the
 /// task as it stood once the event had happened (names come from it).
-pub fn describe(e: &TaskEvent, task: &Task) -> (String, String) {
+pub fn describe(e: &TaskEvent, task: &Task, tz: Tz) -> (String, String) {
     let due = |d: &NaiveDate| format_vn(*d);
     let names = Names(task);
     let ms = |id: &MilestoneId| names.milestone(id);
@@ -282,7 +283,9 @@ pub fn describe(e: &TaskEvent, task: &Task) -> (String, String) {
                     .map(|r| format!("{} {} ({})", r.address, address_outcome_vi(r.outcome), r.reply))
                     .collect::<Vec<_>>()
                     .join("; "),
-                next_attempt.map_or(String::new(), |t| format!("; thử lại lúc {}", t.to_rfc3339()))
+                next_attempt.map_or(String::new(), |t| {
+                    format!("; thử lại lúc {}", t.with_timezone(&tz).format("%H:%M %d/%m/%Y"))
+                })
             ),
         ),
         TaskEvent::ReminderRequeued {
@@ -308,7 +311,7 @@ pub fn record_start_text(at: DateTime<Utc>, tz: Tz) -> String {
 }
 
 /// A task's state, for `--as-of` output.
-pub fn state_json(task: &Task, today: NaiveDate, tz: Tz) -> Value {
+pub fn state_json(task: &Task, today: NaiveDate, dl: Deadlines<'_>) -> Value {
     let Some(def) = &task.definition else {
         return json!(null);
     };
@@ -320,10 +323,11 @@ pub fn state_json(task: &Task, today: NaiveDate, tz: Tz) -> Value {
         "milestones": task.milestones.iter().map(|m| json!({
             "id": m.spec.id,
             "due": m.due().to_string(),
+            "due_legal": dl.legal(m.due()).to_string(),
             "status": m.status.as_str(),
-            "timeliness": timeliness(m, today, tz),
+            "timeliness": timeliness(m, today, dl),
             "reminders_sent": reminders_sent(m),
-            "obligations": m.obligations.iter().map(|o| obligation_json(o, today, tz, false)).collect::<Vec<_>>(),
+            "obligations": m.obligations.iter().map(|o| obligation_json(o, today, dl, false)).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
 }
@@ -341,6 +345,9 @@ pub struct Entry {
     /// When the store recorded the event, by the database's clock (none
     /// for events written before recorded times existed).
     pub recorded_at: Option<DateTime<chrono::FixedOffset>>,
+    /// Who acted, as people read it: the person and the agency's name.
+    #[serde(skip)]
+    pub actor_text: String,
     /// The details as a page shows them: e-mail deliveries without their
     /// Message-IDs, server replies and file paths (those stay in the
     /// export and `audit history`).
@@ -395,9 +402,10 @@ impl History {
             if as_of.is_some_and(|t| s.event.stamp().at > t) {
                 continue;
             }
-            let (what, details) = describe(&s.event, &task);
+            let (what, details) = describe(&s.event, &task, tz);
             let page_details = page_details(&s.event, &details);
             entries.push(Entry {
+                actor_text: s.event.stamp().by.to_string(),
                 page_details,
                 sequence: s.sequence,
                 at: s.event.stamp().at.with_timezone(&tz).fixed_offset(),
@@ -496,6 +504,7 @@ impl History {
                 })
                 .unwrap_or_default();
             self.entries.push(Entry {
+                actor_text: stamp.by.to_string(),
                 sequence: s.sequence,
                 at: stamp.at.with_timezone(&self.tz).fixed_offset(),
                 actor: stamp.by.clone(),
@@ -511,11 +520,59 @@ impl History {
             });
         }
         self.entries.sort_by_key(|e| e.at);
+        self.with_names(plan_events)
+    }
+
+    /// The history as people read it: every agency code in what happened
+    /// and its details replaced by the agency's name in the plan's
+    /// directory (the latest one, with the names of removed agencies kept).
+    fn with_names(mut self, plan_events: &[StoredPlan]) -> Self {
+        let mut plan = crate::domain::plan::Plan::default();
+        let mut names: BTreeMap<String, String> = BTreeMap::new();
+        for s in plan_events {
+            cqrs_es::Aggregate::apply(&mut plan, s.event.clone());
+            for a in &plan.agencies {
+                names.insert(a.code.to_string(), a.name.clone());
+            }
+        }
+        if names.is_empty() {
+            return self;
+        }
+        // Only what the engine wrote is renamed: a note, a reason or a
+        // message is shown exactly as its author wrote it.
+        const GENERATED: [&str; 10] = [
+            "TaskRegistered",
+            "TaskAmended",
+            "MilestoneOpened",
+            "MilestoneAmended",
+            "ReminderQueued",
+            "ReminderSent",
+            "ReminderBatched",
+            "ReminderRequeued",
+            "ReminderAttempted",
+            "PlanAmended",
+        ];
+        let owner_named = |text: &str| match text.split_once(": ") {
+            Some((owner, rest)) => format!("{}: {rest}", named(owner, &names)),
+            None => text.to_string(),
+        };
+        for e in &mut self.entries {
+            e.actor_text = named(&e.actor.to_string(), &names);
+            e.what = named(&e.what, &names);
+            if GENERATED.contains(&e.event) {
+                e.details = named(&e.details, &names);
+                e.page_details = named(&e.page_details, &names);
+            } else if e.event == "ObligationRecorded" {
+                // "UBND: đã hoàn thành; …": the owner is the engine's words.
+                e.details = owner_named(&e.details);
+                e.page_details = owner_named(&e.page_details);
+            }
+        }
         self
     }
 
     /// The documented JSON shape (`audit history --format json`, `GET /api/tasks/{task}/history`).
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(&self, dl: Deadlines<'_>) -> Value {
         json!({
             "task": self.key.task,
             "plan": self.key.plan,
@@ -525,9 +582,33 @@ impl History {
                 "what": e.what, "details": e.details, "hash": e.hash,
                 "recorded_at": e.recorded_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)),
             })).collect::<Vec<_>>(),
-            "state": self.state.as_ref().zip(self.as_of).map(|(task, t)| state_json(task, local_date(t, self.tz), self.tz)),
+            "state": self.state.as_ref().zip(self.as_of).map(|(task, t)| state_json(task, local_date(t, self.tz), dl)),
         })
     }
+}
+
+/// `text` with every agency code that stands as a word (not inside an
+/// address, a key or a longer word) replaced by the agency's name.
+pub fn named(text: &str, names: &BTreeMap<String, String>) -> String {
+    static CODE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = CODE.get_or_init(|| regex::Regex::new(r"[A-Z][A-Z0-9_]{1,15}").expect("code pattern"));
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for m in re.find_iter(text) {
+        let before = text[..m.start()].chars().next_back();
+        let after = text[m.end()..].chars().next();
+        let joined_before =
+            before.is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '@' | '.' | ':' | '/'));
+        let joined_after = after.is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '@' | '/'));
+        let Some(name) = names.get(m.as_str()).filter(|_| !joined_before && !joined_after) else {
+            continue;
+        };
+        out.push_str(&text[last..m.start()]);
+        out.push_str(name);
+        last = m.end();
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 /// What changed in one agency's directory entry, in Vietnamese, or None.
@@ -596,7 +677,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Đúng hạn, quá hạn, chưa đến hạn, duyệt trễ hạn, as table cells.
+    /// Đúng hạn, quá hạn, chưa đến hạn, trễ hạn, as table cells.
     pub fn cells(&self) -> [String; 4] {
         [self.on_time, self.overdue, self.not_yet_due, self.approved_late].map(|n| n.to_string())
     }
@@ -632,14 +713,14 @@ pub struct Standing {
 
 impl Standing {
     /// Adds a task as it stands on `today`.
-    pub fn add(&mut self, id: &str, task: &Task, today: NaiveDate, tz: Tz) {
+    pub fn add(&mut self, id: &str, task: &Task, today: NaiveDate, dl: Deadlines<'_>) {
         let Some(def) = &task.definition else { return };
         let mut counts = Counts::default();
         if !task.withdrawn {
             // Counted per obligation: an agency's counts are its own part
             // (a joint obligation counts for each implementer).
             for o in task.milestones.iter().flat_map(|m| &m.obligations) {
-                let t = obligation_timeliness(o, today, tz);
+                let t = obligation_timeliness(o, today, dl);
                 counts.add(t);
                 for a in def.implementers.iter().filter(|a| o.owed_by(a, &def.implementers)) {
                     self.agencies.entry(a.to_string()).or_default().add(t);
@@ -705,6 +786,7 @@ impl PlanAsOf {
         let today = local_date(at, tz);
         let mut standing = Standing::default();
         let mut all_changes = Vec::new();
+        let plans = store.plan_views().await?;
         let prefix = plan.map(|p| format!("{p}/"));
         for view in store.task_views().await? {
             if prefix.as_ref().is_some_and(|p| !view.id.starts_with(p)) {
@@ -719,7 +801,12 @@ impl PlanAsOf {
             if let Some(b) = since {
                 all_changes.extend(changes(&id, &replay_until(&events, b), &task));
             }
-            standing.add(&id, &task, today, tz);
+            standing.add(
+                &id,
+                &task,
+                today,
+                crate::projections::views::deadlines_for(&plans, &view.id),
+            );
         }
         Ok(Self {
             at,

@@ -12,8 +12,11 @@ use crate::audit::verify::verify;
 use crate::domain::dates::{deadline_instant, format_vn, local_date};
 use crate::domain::ids::AgencyCode;
 use crate::domain::plan::{Plan, PlanHeader};
+use crate::domain::task::inputs::KpiKind;
+use crate::domain::task::ABOUT_TOLERANCE;
 use crate::domain::task::{
-    format_number as number, with_unit, Baseline, Comparator, KpiTarget, Milestone, TargetValue, Task,
+    format_number as number, with_unit, Baseline, Better, Comparator, KpiStanding, KpiTarget, Milestone, TargetValue,
+    Task,
 };
 use crate::engine::Engine;
 use crate::projections::views::{obligation_timeliness, Timeliness};
@@ -25,9 +28,6 @@ use std::fmt::Write as _;
 
 const HTML_TEMPLATE: &str = include_str!("../../templates/report/review.html");
 const HTML_NAME: &str = "review.html";
-
-/// Relative tolerance of an "about" (khoảng) target.
-const ABOUT_TOLERANCE: f64 = 0.02;
 
 /// What the report covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,14 +205,9 @@ impl Counts {
 
 const LEGEND: [Timeliness; 5] = Timeliness::LEGEND;
 
+/// The one term per state (docs/words.md), as every page says it.
 fn timeliness_label(t: Timeliness) -> &'static str {
-    match t {
-        Timeliness::OnTime => "đúng hạn",
-        Timeliness::ApprovedLate => "hoàn thành trễ hạn",
-        Timeliness::Overdue => "quá hạn",
-        Timeliness::NotYetDue => "trong hạn",
-        Timeliness::Closed => "miễn / hủy",
-    }
+    t.label_vi()
 }
 
 fn timeliness_color(t: Timeliness) -> &'static str {
@@ -269,11 +264,12 @@ impl Facts<'_> {
     }
 
     fn agency_label(&self, code: &AgencyCode) -> String {
-        format!("{} ({code})", self.agency_name(code))
+        self.agency_name(code)
     }
 
     fn render(&self) -> Result<Review, ReportError> {
         let tz = self.tz();
+        let dl = crate::domain::deadline::Deadlines::of(self.header);
         let today = self.judged_on();
         let mut summary = Counts::default();
         let mut by_agency: BTreeMap<AgencyCode, Counts> = BTreeMap::new();
@@ -284,7 +280,7 @@ impl Facts<'_> {
             // One row per obligation: each agency's part is judged on its own.
             for m in task.milestones.iter().filter(|m| self.in_scope(m)) {
                 for o in &m.obligations {
-                    let t = obligation_timeliness(o, today, tz);
+                    let t = obligation_timeliness(o, today, dl);
                     summary.add(t);
                     for a in def.implementers.iter().filter(|a| o.owed_by(a, &def.implementers)) {
                         by_agency.entry(a.clone()).or_default().add(t);
@@ -292,13 +288,13 @@ impl Facts<'_> {
                     rows.push(context! {
                         id => m.spec.id.to_string(),
                         title => m.spec.title.clone(),
-                        agency => o.label(),
-                        due => format_vn(o.due),
+                        agency => o.agency.as_ref().map_or_else(|| "Chung".to_string(), |a| self.agency_name(a)),
+                        due => dl.shown(o.due),
                         extended_from => o.extended_until.map(|_| format_vn(m.spec.due)),
                         status => o.status.label_vi(),
                         completed => o.completed_on(tz).map(format_vn),
                         recorded => o.recorded.is_some(),
-                        approved_by => o.approved.as_ref().map(|s| s.by.to_string()),
+                        approved_by => o.approved.as_ref().map(|s| self.plan.actor_text(&s.by)),
                         timeliness => timeliness_label(t),
                         class => t.css_class(),
                     });
@@ -416,24 +412,50 @@ impl Facts<'_> {
         }
     }
 
-    /// Section 4: every KPI target of the live tasks, with the values reported.
+    /// Section 4: every KPI target of the live tasks, with the values
+    /// reported. Only approved values are results ("đạt / chưa đạt"); a
+    /// value awaiting approval, returned or only reported as progress is
+    /// shown as such. Where several agencies report one KPI, each one's
+    /// value is listed, with the sum of the approved ones for a count.
     fn kpi_rows(&self) -> Vec<Value> {
         let mut out = Vec::new();
         for (id, task) in self.tasks {
             let Some(def) = &task.definition else { continue };
             for target in &def.kpis {
-                let points = self.kpi_points(task, target);
-                let reported: Vec<Value> = points
+                let entries = self.kpi_entries(task, target);
+                let count = KpiKind::of(target) == KpiKind::Count;
+                let points: Vec<(String, Option<f64>)> = entries
                     .iter()
-                    .filter_map(|(label, v)| {
-                        v.map(|v| {
-                            let met = meets(target, v);
-                            context! {
-                                label => label.clone(),
-                                value => with_unit(v, &target.unit),
-                                met => met,
-                            }
-                        })
+                    .map(|(label, parts)| (label.clone(), result_of(target, parts)))
+                    .collect();
+                let reported: Vec<Value> = entries
+                    .iter()
+                    .filter(|(_, parts)| !parts.is_empty())
+                    .map(|(label, parts)| {
+                        let approved: Vec<f64> = parts
+                            .iter()
+                            .filter(|p| p.standing == KpiStanding::Approved)
+                            .map(|p| p.value)
+                            .collect();
+                        let shown: Vec<Value> = parts
+                            .iter()
+                            .map(|p| {
+                                let is_result = p.standing == KpiStanding::Approved;
+                                context! {
+                                    who => p.who.clone(),
+                                    value => with_unit(p.value, &target.unit),
+                                    result => is_result,
+                                    met => is_result && meets(target, p.value),
+                                    state => p.standing.label_vi(),
+                                }
+                            })
+                            .collect();
+                        context! {
+                            label => label.clone(),
+                            parts => shown,
+                            sum => (count && parts.len() > 1 && !approved.is_empty())
+                                .then(|| with_unit(approved.iter().sum(), &target.unit)),
+                        }
                     })
                     .collect();
                 let has_data = !reported.is_empty();
@@ -452,27 +474,46 @@ impl Facts<'_> {
         out
     }
 
-    /// The values of one KPI: for a year, one per milestone of that year that
-    /// reported it; for the period, one per year (the value of that year's
-    /// latest milestone that reported it), with gaps for the silent years.
-    fn kpi_points(&self, task: &Task, target: &KpiTarget) -> Vec<(String, Option<f64>)> {
-        let reported = |m: &&Milestone| m.kpis().get(&target.key).is_some_and(|v| v.is_finite());
+    /// The values of one KPI, each obligation's with where it stands: for a
+    /// year, per milestone of that year that has any; for the period, per
+    /// year (that year's latest milestone with any), with the silent years
+    /// empty.
+    fn kpi_entries(&self, task: &Task, target: &KpiTarget) -> Vec<(String, Vec<KpiPart>)> {
+        let several = |m: &Milestone| m.obligations.len() > 1;
+        let parts = |m: &Milestone| -> Vec<KpiPart> {
+            m.obligations
+                .iter()
+                .filter_map(|o| {
+                    let (value, standing) = o.kpi_value(&target.key)?;
+                    value.is_finite().then(|| KpiPart {
+                        who: o.agency.as_ref().filter(|_| several(m)).map(|a| self.agency_name(a)),
+                        value,
+                        standing,
+                    })
+                })
+                .collect()
+        };
         match self.scope {
             Scope::Year(y) => task
                 .milestones
                 .iter()
                 .filter(|m| m.spec.due.year() == y)
-                .filter(reported)
-                .map(|m| (format_vn(m.spec.due), m.kpis().get(&target.key).copied()))
+                .map(|m| (format_vn(m.spec.due), parts(m)))
+                .filter(|(_, p)| !p.is_empty())
                 .collect(),
             Scope::Period => {
-                let mut by_year: BTreeMap<i32, (NaiveDate, &str, f64)> = BTreeMap::new();
-                for m in task.milestones.iter().filter(reported) {
-                    let v = m.kpis()[&target.key];
+                let mut by_year: BTreeMap<i32, (NaiveDate, &str, Vec<KpiPart>)> = BTreeMap::new();
+                for m in &task.milestones {
+                    let p = parts(m);
+                    if p.is_empty() {
+                        continue;
+                    }
                     let key = (m.spec.due, m.spec.id.as_str());
-                    let slot = by_year.entry(m.spec.due.year()).or_insert((key.0, key.1, v));
-                    if (slot.0, slot.1) <= key {
-                        *slot = (key.0, key.1, v);
+                    match by_year.get(&m.spec.due.year()) {
+                        Some(slot) if (slot.0, slot.1) > key => {}
+                        _ => {
+                            by_year.insert(m.spec.due.year(), (key.0, key.1, p));
+                        }
                     }
                 }
                 let years: BTreeSet<i32> = (self.header.first_year..=self.header.last_year)
@@ -480,10 +521,33 @@ impl Facts<'_> {
                     .collect();
                 years
                     .into_iter()
-                    .map(|y| (y.to_string(), by_year.get(&y).map(|s| s.2)))
+                    .map(|y| (y.to_string(), by_year.remove(&y).map(|s| s.2).unwrap_or_default()))
                     .collect()
             }
         }
+    }
+}
+
+/// One obligation's value of a KPI, with where it stands.
+struct KpiPart {
+    /// The agency's name, where several report the KPI.
+    who: Option<String>,
+    value: f64,
+    standing: KpiStanding,
+}
+
+/// What the chart plots for an entry: the approved value, or, where several
+/// agencies' values are approved, the least favourable one (its bar is
+/// green only when every agency met the target). None without an approved
+/// value.
+fn result_of(target: &KpiTarget, parts: &[KpiPart]) -> Option<f64> {
+    let approved = parts
+        .iter()
+        .filter(|p| p.standing == KpiStanding::Approved)
+        .map(|p| p.value);
+    match target.better() {
+        Better::Lower => approved.reduce(f64::max),
+        Better::Higher | Better::Within => approved.reduce(f64::min),
     }
 }
 
@@ -504,24 +568,7 @@ use crate::templates::escape_html as escape;
 /// (relative) of the target; ranges are inclusive. A value that is not a
 /// number meets nothing.
 pub fn meets(target: &KpiTarget, value: f64) -> bool {
-    if !value.is_finite() {
-        return false;
-    }
-    let (lo, hi) = match target.target {
-        TargetValue::Value(v) => (v, v),
-        TargetValue::Range { min, max } => (min.min(max), min.max(max)),
-    };
-    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
-    match target.comparator {
-        Comparator::AtLeast => value >= lo || close(value, lo),
-        Comparator::MoreThan => value > lo && !close(value, lo),
-        Comparator::AtMost => value <= hi || close(value, hi),
-        Comparator::LessThan => value < hi && !close(value, hi),
-        Comparator::Equal | Comparator::Between => (value >= lo && value <= hi) || close(value, lo) || close(value, hi),
-        Comparator::About => {
-            value >= lo - ABOUT_TOLERANCE * lo.abs() - 1e-12 && value <= hi + ABOUT_TOLERANCE * hi.abs() + 1e-12
-        }
-    }
+    target.met_by(value)
 }
 
 fn baseline_text(b: &Baseline, unit: &str) -> String {
@@ -739,6 +786,7 @@ mod tests {
 
     fn kpi(comparator: Comparator, target: TargetValue) -> KpiTarget {
         KpiTarget {
+            better: None,
             key: KpiKey::parse("k").unwrap(),
             label: "Tỷ lệ <thử> & \"nháy\"".into(),
             comparator,
@@ -798,10 +846,10 @@ mod tests {
     #[test]
     fn numbers_are_written_without_noise() {
         assert_eq!(number(85.0), "85");
-        assert_eq!(number(0.45), "0.45");
-        assert_eq!(number(2.0 / 3.0), "0.667");
+        assert_eq!(number(0.45), "0,45");
+        assert_eq!(number(2.0 / 3.0), "0,667");
         assert_eq!(number(-0.0001), "0");
-        assert_eq!(with_unit(3.5, "m²"), "3.5 m²");
+        assert_eq!(with_unit(3.5, "m²"), "3,5 m²");
         assert_eq!(with_unit(85.0, "%"), "85%");
     }
 
@@ -888,10 +936,10 @@ mod tests {
         ];
         let chart = kpi_chart(&points, &t);
         assert_well_formed(&chart);
-        assert!(chart.contains(&format!(r#"fill="{MET_COLOR}"><title>2023: 0.5 (đạt)</title>"#)));
-        assert!(chart.contains(&format!(r#"fill="{UNMET_COLOR}"><title>2025: 0.7 (chưa đạt)</title>"#)));
+        assert!(chart.contains(&format!(r#"fill="{MET_COLOR}"><title>2023: 0,5 (đạt)</title>"#)));
+        assert!(chart.contains(&format!(r#"fill="{UNMET_COLOR}"><title>2025: 0,7 (chưa đạt)</title>"#)));
         assert!(chart.contains("&lt;x&gt;"));
-        assert!(chart.contains("gốc 0.3"));
+        assert!(chart.contains("gốc 0,3"));
 
         let line = kpi_chart(
             &[("2024".into(), Some(120.0))],

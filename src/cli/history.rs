@@ -40,7 +40,7 @@ pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: O
             vec![
                 e.sequence.to_string(),
                 e.at.format("%d/%m/%Y %H:%M").to_string(),
-                printable(&e.actor.to_string()).into_owned(),
+                printable(&e.actor_text).into_owned(),
                 printable(&e.what).into_owned(),
                 printable(&e.details).into_owned(),
                 e.hash
@@ -48,15 +48,15 @@ pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: O
                     .map(|h| h[..h.len().min(12)].to_string())
                     .unwrap_or_default(),
                 e.recorded_at
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false))
+                    .map(|t| format!("{},{:03}", t.format("%d/%m/%Y %H:%M:%S"), t.timestamp_subsec_millis()))
                     .unwrap_or_default(),
             ]
         })
         .collect();
     match ctx.format {
-        Format::Json => print_json(&h.to_json()),
+        Format::Json => print_json(&h.to_json(plan_view.deadlines())),
         Format::Csv => {
-            println!("sequence,local_time,actor,what,details,hash,recorded_at");
+            println!("Số thứ tự,Thời điểm,Người thực hiện,Việc,Chi tiết,Mã băm,Kho ghi lúc");
             for r in &rows {
                 println!("{}", r.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
             }
@@ -73,7 +73,7 @@ pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: O
                         fit(&r[3], 44),
                         fit(&r[4], 44),
                         r[5].clone(),
-                        r[6].get(..19).unwrap_or_default().replace('T', " "),
+                        r[6].get(..19).unwrap_or_default().to_string(),
                     ]
                 })
                 .collect();
@@ -115,9 +115,9 @@ pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: O
                     .map(|m| {
                         vec![
                             m.spec.id.to_string(),
-                            format_vn(m.due()),
+                            plan_view.deadlines().shown(m.due()),
                             m.status.label_vi().into(),
-                            timeliness(m, today, tz).label_vi().into(),
+                            timeliness(m, today, plan_view.deadlines()).label_vi().into(),
                             reminders_sent(m).to_string(),
                         ]
                     })
@@ -193,10 +193,7 @@ pub async fn plan(ctx: &Context, as_of: String, since: Option<String>) -> Result
                 .collect();
             println!(
                 "{}",
-                table(
-                    &["Cơ quan", "Đúng hạn", "Quá hạn", "Chưa đến hạn", "Duyệt trễ hạn"],
-                    &rows
-                )
+                table(&["Cơ quan", "Đúng hạn", "Quá hạn", "Chưa đến hạn", "Trễ hạn"], &rows)
             );
             if let Some(b) = before {
                 println!(

@@ -58,6 +58,52 @@ pub struct PlanHeader {
     /// extensions past its period's end (`period.extend_until`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extend_until: Option<NaiveDate>,
+    /// Whether a deadline on a non-working day ends on the next working day
+    /// (the Civil Code, the default: plans stored before this field follow it).
+    #[serde(default, skip_serializing_if = "crate::domain::deadline::DeadlineRule::is_default")]
+    pub deadline_rule: crate::domain::deadline::DeadlineRule,
+    /// Who the plan's e-mails are from and how their subjects start.
+    #[serde(default, skip_serializing_if = "MailIdentity::is_empty")]
+    pub mail: MailIdentity,
+}
+
+/// How a plan's e-mails present themselves (`[mail]` of the plan file).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MailIdentity {
+    /// The sender's name people see ("Văn phòng Thị ủy Đức Phổ"); the
+    /// address stays `KEHOACH_MAIL_FROM`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_name: Option<String>,
+    /// What every subject starts with ("[Thị ủy Đức Phổ]").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_prefix: Option<String>,
+}
+
+/// The subject prefix of plans that set none.
+pub const DEFAULT_SUBJECT_PREFIX: &str = "[kehoach]";
+
+impl MailIdentity {
+    pub fn is_empty(&self) -> bool {
+        self.sender_name.is_none() && self.subject_prefix.is_none()
+    }
+
+    pub fn subject_prefix(&self) -> &str {
+        self.subject_prefix.as_deref().unwrap_or(DEFAULT_SUBJECT_PREFIX)
+    }
+
+    /// `from` ("Name <address>" or a bare address) with the plan's sender
+    /// name in front of its address, where the plan sets one.
+    pub fn sender(&self, from: &str) -> String {
+        let Some(name) = &self.sender_name else {
+            return from.to_string();
+        };
+        let address = match (from.rfind('<'), from.rfind('>')) {
+            (Some(i), Some(j)) if i < j => &from[i + 1..j],
+            _ => from.trim(),
+        };
+        let name = name.replace(['"', '\\', '<', '>'], " ");
+        format!("{} <{address}>", name.trim())
+    }
 }
 
 pub const DEFAULT_CHECKPOINT_AT: &str = "0 0 23 * * *";
@@ -255,6 +301,18 @@ pub struct Plan {
 impl Plan {
     pub fn agency(&self, code: &AgencyCode) -> Option<&Agency> {
         self.agencies.iter().find(|a| &a.code == code)
+    }
+
+    /// Who acted, as people read it: the person's name and agency name,
+    /// never an account id or an agency code.
+    pub fn actor_text(&self, actor: &crate::domain::task::Actor) -> String {
+        use crate::domain::task::Actor;
+        let agency_name = |code: &AgencyCode| self.agency(code).map_or_else(|| code.to_string(), |a| a.name.clone());
+        match actor {
+            Actor::Account(p) => format!("{} — {}", p.name, agency_name(&p.agency)),
+            Actor::Legacy { agency, person } => format!("{person} — {}", agency_name(agency)),
+            other => other.to_string(),
+        }
     }
 
     pub fn notice(&self, key: &str) -> Option<&DirectoryNotice> {

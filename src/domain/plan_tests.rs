@@ -33,6 +33,8 @@ fn header() -> PlanHeader {
         calendar: WorkCalendar::default(),
         checkpoint_at: DEFAULT_CHECKPOINT_AT.into(),
         extend_until: None,
+        deadline_rule: Default::default(),
+        mail: Default::default(),
     }
 }
 

@@ -128,6 +128,10 @@ pub enum ReminderKind {
     Returned,
     /// A message in a milestone's discussion.
     Message,
+    /// A deadline moved by the supervisors.
+    Extended,
+    /// An obligation waived (miễn) by the supervisors.
+    Waived,
 }
 
 impl ReminderKind {
@@ -140,6 +144,8 @@ impl ReminderKind {
             Self::Approved => "approved",
             Self::Returned => "returned",
             Self::Message => "message",
+            Self::Extended => "extended",
+            Self::Waived => "waived",
         }
     }
 }
@@ -166,6 +172,8 @@ pub fn reminder_label(key: &str) -> String {
         let label = match (base, name) {
             ("escalation", _) => "thư báo cáo lên cơ quan lãnh đạo (quá hạn lâu)",
             ("approved", _) => "thư báo đã duyệt",
+            ("waived", _) => "thư báo được miễn",
+            (_, "extended") if round.is_some() => "thư báo gia hạn",
             (_, "submitted") if round.is_some() => "thư báo đã nộp",
             (_, "returned") if round.is_some() => "thư báo bị trả lại",
             (_, "message") if round.is_some() => "thư báo có trao đổi",

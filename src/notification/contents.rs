@@ -143,6 +143,8 @@ fn state_now(kind: ItemKind, status: Option<MilestoneStatus>, days_left: i64) ->
     Some(match (status, kind) {
         (None, k) => k,
         (_, K::Message) => K::Message,
+        // A waiver is news about a closed obligation.
+        (Some(S::Waived), K::Waived) => K::Waived,
         (Some(S::Waived | S::Cancelled), _) => return None,
         (Some(S::Submitted), _) => K::Submitted,
         (Some(S::Approved), _) => K::Approved,
@@ -180,8 +182,9 @@ fn tier(it: &DigestItem) -> u8 {
         ItemKind::Submitted if to_decide(it) => 2,
         ItemKind::Escalation | ItemKind::Overdue => 3,
         ItemKind::Upcoming => 4,
+        ItemKind::Extended => 4,
         ItemKind::Submitted => 5,
-        ItemKind::Approved => 6,
+        ItemKind::Approved | ItemKind::Waived => 6,
     }
 }
 
@@ -212,8 +215,10 @@ pub enum State {
     Message,
     ToDecide,
     Upcoming,
+    Extended,
     Submitted,
     Approved,
+    Waived,
 }
 
 impl State {
@@ -226,6 +231,8 @@ impl State {
             ItemKind::Submitted => State::Submitted,
             ItemKind::Upcoming => State::Upcoming,
             ItemKind::Approved => State::Approved,
+            ItemKind::Extended => State::Extended,
+            ItemKind::Waived => State::Waived,
         }
     }
 
@@ -239,6 +246,8 @@ impl State {
             State::Upcoming => "Sắp đến hạn",
             State::Submitted => "Đã nộp, chờ duyệt",
             State::Approved => "Đã được duyệt",
+            State::Extended => "Được gia hạn",
+            State::Waived => "Được miễn",
         }
     }
 
@@ -252,6 +261,8 @@ impl State {
             State::Upcoming => "sắp đến hạn",
             State::Submitted => "đã nộp",
             State::Approved => "đã được duyệt",
+            State::Extended => "được gia hạn",
+            State::Waived => "được miễn",
         }
     }
 
@@ -268,6 +279,8 @@ impl State {
             State::Upcoming => format!("{base}/inbox?due_within=30d&plan={plan}"),
             State::Submitted => format!("{base}/inbox?status=submitted&plan={plan}"),
             State::Approved => format!("{base}/inbox?status=approved&plan={plan}"),
+            State::Extended => format!("{base}/inbox?plan={plan}"),
+            State::Waived => format!("{base}/inbox?status=waived&plan={plan}"),
         }
     }
 }
@@ -278,40 +291,40 @@ fn query_value(s: &str) -> String {
     crate::web::pages::urlencode(s).replace('/', "%2F")
 }
 
-/// How many milestones and tasks a digest is about, in all and by state:
-/// worded once for the subject and the body so they never disagree.
-/// Milestones are counted once each (a milestone whose parts are owed by
-/// several agencies is one milestone), tasks once each.
+/// How many parts of milestones ("phần việc": one agency's part of a
+/// milestone, see docs/words.md) and tasks a digest is about, in all and by
+/// state: worded once for the subject, the body and the list so they never
+/// disagree. Each part is counted once, tasks once each.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
-    pub milestones: usize,
+    pub parts: usize,
     pub tasks: usize,
-    /// Distinct milestones in each state, in the order of urgency.
+    /// Distinct parts in each state, in the order of urgency.
     pub by_state: Vec<(State, usize)>,
 }
 
 impl Counts {
     pub fn of(items: &[DigestItem]) -> Self {
-        let milestone = |it: &DigestItem| (it.task_id.clone(), it.milestone_id.clone());
-        let milestones: BTreeSet<_> = items.iter().map(milestone).collect();
+        let part = |it: &DigestItem| (it.task_id.clone(), it.milestone_id.clone(), it.obligation.clone());
+        let parts: BTreeSet<_> = items.iter().map(part).collect();
         let tasks: BTreeSet<&str> = items.iter().map(|it| it.task_id.as_str()).collect();
-        let mut by_state: BTreeMap<State, BTreeSet<(String, String)>> = BTreeMap::new();
+        let mut by_state: BTreeMap<State, BTreeSet<(String, String, Option<String>)>> = BTreeMap::new();
         for it in items {
-            by_state.entry(State::of(it)).or_default().insert(milestone(it));
+            by_state.entry(State::of(it)).or_default().insert(part(it));
         }
         Counts {
-            milestones: milestones.len(),
+            parts: parts.len(),
             tasks: tasks.len(),
             by_state: by_state.into_iter().map(|(s, m)| (s, m.len())).collect(),
         }
     }
 
-    /// "12 mốc của 7 nhiệm vụ".
+    /// "12 phần việc của 7 nhiệm vụ".
     pub fn total(&self) -> String {
-        format!("{} mốc của {} nhiệm vụ", self.milestones, self.tasks)
+        format!("{} phần việc của {} nhiệm vụ", self.parts, self.tasks)
     }
 
-    /// "12 mốc của 7 nhiệm vụ (5 quá hạn, 7 sắp đến hạn)".
+    /// "12 phần việc của 7 nhiệm vụ (5 quá hạn, 7 sắp đến hạn)".
     pub fn phrase(&self) -> String {
         let states: Vec<String> = self
             .by_state
@@ -349,6 +362,7 @@ mod tests {
             milestone_title: format!("Mốc {milestone}"),
             obligation: None,
             due: day(10),
+            due_moved: None,
             days_left,
             note: None,
             link: String::new(),
@@ -375,9 +389,9 @@ mod tests {
             item(ItemKind::Upcoming, "III.1", "y", 6),
         ];
         let c = Counts::of(&items);
-        assert_eq!((c.milestones, c.tasks), (5, 3));
-        assert_eq!(c.total(), "5 mốc của 3 nhiệm vụ");
-        assert_eq!(c.phrase(), "5 mốc của 3 nhiệm vụ (3 quá hạn, 2 sắp đến hạn)");
+        assert_eq!((c.parts, c.tasks), (5, 3));
+        assert_eq!(c.total(), "5 phần việc của 3 nhiệm vụ");
+        assert_eq!(c.phrase(), "5 phần việc của 3 nhiệm vụ (3 quá hạn, 2 sắp đến hạn)");
         // Two agencies' parts of one milestone are one milestone.
         let mut a = item(ItemKind::Submitted, "II.1", "q1", 3);
         a.obligation = Some("Ủy ban nhân dân".into());
@@ -385,8 +399,8 @@ mod tests {
         b.obligation = Some("Mặt trận Tổ quốc".into());
         b.role = Role::Advisory;
         let c = Counts::of(&[a, b]);
-        assert_eq!(c.phrase(), "1 mốc của 1 nhiệm vụ (1 chờ duyệt, 1 đã nộp)");
-        assert_eq!(Counts::of(&[]).phrase(), "0 mốc của 0 nhiệm vụ");
+        assert_eq!(c.phrase(), "2 phần việc của 1 nhiệm vụ (1 chờ duyệt, 1 đã nộp)");
+        assert_eq!(Counts::of(&[]).phrase(), "0 phần việc của 0 nhiệm vụ");
     }
 
     #[test]

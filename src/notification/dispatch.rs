@@ -209,6 +209,8 @@ fn kind_of(s: &str) -> ItemKind {
         "approved" => ItemKind::Approved,
         "returned" => ItemKind::Returned,
         "message" => ItemKind::Message,
+        "extended" => ItemKind::Extended,
+        "waived" => ItemKind::Waived,
         _ => ItemKind::Upcoming,
     }
 }
@@ -523,7 +525,10 @@ impl Dispatcher {
                 .map(|a| a.name.clone())
                 .unwrap_or_else(|| agency.to_string()),
             recipients: recipients.clone(),
-            from: self.from.clone(),
+            from: header.map_or_else(|| self.from.clone(), |h| h.mail.sender(&self.from)),
+            subject_prefix: header
+                .map_or(crate::domain::plan::DEFAULT_SUBJECT_PREFIX, |h| h.mail.subject_prefix())
+                .to_string(),
             window,
             message_id: message_id.to_string(),
             date: now.with_timezone(&tz).fixed_offset(),
@@ -867,7 +872,8 @@ fn pending(
         milestone_title: m.spec.title.clone(),
         obligation,
         due,
-        days_left: (due - window).num_days(),
+        due_moved: plan.deadlines().moved_note(due),
+        days_left: (plan.deadlines().legal(due) - window).num_days(),
         note: record.and_then(|r| r.note.clone()),
         link: format!(
             "{}{}",

@@ -59,12 +59,13 @@ pub enum EmailError {
 /// The Subject: line for a digest, in Vietnamese, safe to put in a header:
 /// no control characters (so no CR/LF, so no header injection), whitespace
 /// collapsed, at most [`SUBJECT_MAX_CHARS`] characters. Its counts are the
-/// body's ([`Counts`]): "12 mốc của 7 nhiệm vụ (5 quá hạn, 7 sắp đến hạn)".
+/// body's ([`Counts`]): "12 phần việc của 7 nhiệm vụ (5 quá hạn, 7 sắp đến hạn)".
 pub fn subject(d: &Digest) -> String {
     let window = d.window.format("%d/%m/%Y");
     let agency = cap_chars(&one_line(&d.agency_name), NAME_MAX_CHARS);
+    let prefix = cap_chars(&one_line(&d.subject_prefix), NAME_MAX_CHARS);
     let raw = match d.items.as_slice() {
-        [] => format!("[kehoach] Thông báo ngày {window} — {agency}"),
+        [] => format!("{prefix} Thông báo ngày {window} — {agency}"),
         [single] if is_state_change(single.kind) => {
             let what = match single.kind {
                 ItemKind::Submitted => "đã được nộp, chờ duyệt",
@@ -72,7 +73,7 @@ pub fn subject(d: &Digest) -> String {
                 _ => "bị trả lại",
             };
             format!(
-                "[kehoach] Mốc “{}” của nhiệm vụ {} {what} — {agency}",
+                "{prefix} Mốc “{}” của nhiệm vụ {} {what} — {agency}",
                 cap_chars(&one_line(&single.milestone_title), 80),
                 one_line(&single.task_id)
             )
@@ -90,7 +91,7 @@ pub fn subject(d: &Digest) -> String {
                 "Cập nhật tiến độ"
             };
             format!(
-                "[kehoach] {what} ngày {window}: {} — {agency}",
+                "{prefix} {what} ngày {window}: {} — {agency}",
                 Counts::of(items).phrase()
             )
         }
@@ -323,7 +324,7 @@ fn template_context(d: &Digest, subject: &str, full: usize) -> Value {
         .map(|(state, n)| {
             context! {
                 label => state.label(),
-                count => format!("{n} mốc"),
+                count => format!("{n} phần việc"),
                 link => state.link(&d.base_url, &d.plan_id),
             }
         })
@@ -331,12 +332,12 @@ fn template_context(d: &Digest, subject: &str, full: usize) -> Value {
     let shown = full.min(d.items.len());
     let listing = if shown < d.items.len() {
         format!(
-            "Dưới đây là {shown} mục cần làm trước trong {} mục (hạn trong 30 ngày tới, rồi bị trả lại, chờ duyệt, \
+            "Dưới đây là {shown} phần việc cần làm trước trong {} phần việc (hạn trong 30 ngày tới, rồi bị trả lại, chờ duyệt, \
              rồi quá hạn, lâu nhất sau cùng); các mục còn lại xem theo các đường dẫn ở trên.",
             d.items.len()
         )
     } else {
-        "Chi tiết từng mục, việc trong tháng trước:".to_owned()
+        "Chi tiết từng phần việc, việc trong tháng trước:".to_owned()
     };
     let items: Vec<Value> = d.items.iter().take(shown).map(item_context).collect();
     context! {
@@ -410,12 +411,17 @@ fn item_context(it: &DigestItem) -> Value {
             .as_deref()
             .map(|o| format!(" (phần của {})", cap_chars(&one_line(o), NAME_MAX_CHARS)))
             .unwrap_or_default(),
-        due => it.due.format("%d/%m/%Y").to_string(),
+        due => match &it.due_moved {
+            Some(note) => format!("{} ({note})", it.due.format("%d/%m/%Y")),
+            None => it.due.format("%d/%m/%Y").to_string(),
+        },
         timing => timing(it.days_left),
         explanation => explanation(it),
         note_label => match it.kind {
             ItemKind::Returned => "Lý do trả lại",
             ItemKind::Message => "Nội dung",
+            ItemKind::Waived => "Lý do miễn",
+            ItemKind::Extended => "Gia hạn",
             _ => "Ghi chú",
         },
         note_lines => note_lines,
@@ -443,6 +449,8 @@ fn headline(it: &DigestItem) -> &'static str {
         ItemKind::Approved => "Mốc đã được duyệt",
         ItemKind::Returned => "Mốc bị trả lại",
         ItemKind::Message => "Trao đổi mới về mốc",
+        ItemKind::Extended => "Mốc được gia hạn",
+        ItemKind::Waived => "Mốc được miễn",
     }
 }
 
@@ -450,8 +458,8 @@ fn accent(it: &DigestItem) -> &'static str {
     match it.kind {
         ItemKind::Overdue | ItemKind::Escalation | ItemKind::Returned => "#b3261e",
         ItemKind::Upcoming if it.days_left <= 0 => "#9a5b00",
-        ItemKind::Upcoming | ItemKind::Submitted | ItemKind::Message => "#1f5fa8",
-        ItemKind::Approved => "#1e7b34",
+        ItemKind::Upcoming | ItemKind::Submitted | ItemKind::Message | ItemKind::Extended => "#1f5fa8",
+        ItemKind::Approved | ItemKind::Waived => "#1e7b34",
     }
 }
 
@@ -519,6 +527,20 @@ fn explanation(it: &DigestItem) -> String {
         ItemKind::Message => "Có tin nhắn mới trong phần «Trao đổi» của mốc này. \
                               Quý cơ quan có thể trả lời tại đường dẫn bên dưới."
             .to_owned(),
+        ItemKind::Extended => {
+            let todo = match it.role {
+                Role::Implementer => "Đề nghị quý cơ quan hoàn thành và nộp kết quả trong hạn mới.",
+                _ => watch,
+            };
+            format!("Cơ quan lãnh đạo, tham mưu đã gia hạn mốc này. {todo}")
+        }
+        ItemKind::Waived => {
+            let todo = match it.role {
+                Role::Implementer => "Quý cơ quan không phải nộp kết quả cho mốc này.",
+                _ => watch,
+            };
+            format!("Cơ quan lãnh đạo, tham mưu đã miễn thực hiện mốc này. {todo}")
+        }
         ItemKind::Returned => {
             let todo = match it.role {
                 Role::Implementer => {
@@ -535,7 +557,9 @@ fn link_label(it: &DigestItem) -> &'static str {
     match (it.kind, it.role) {
         // A coordinating agency owes nothing: it follows the task.
         (_, Role::Coordinator) => "Xem chi tiết tại",
-        (ItemKind::Upcoming | ItemKind::Overdue | ItemKind::Escalation, _) => "Báo cáo, nộp tại",
+        (ItemKind::Upcoming | ItemKind::Overdue | ItemKind::Escalation | ItemKind::Extended, Role::Implementer) => {
+            "Báo cáo, nộp tại"
+        }
         (ItemKind::Submitted, Role::Lead | Role::Advisory) => "Duyệt hoặc trả lại tại",
         (ItemKind::Returned, Role::Implementer) => "Báo cáo, nộp lại tại",
         (ItemKind::Message, _) => "Đọc và trả lời tại",
@@ -653,6 +677,7 @@ mod tests {
             milestone_title: "Báo cáo kết quả năm 2024".to_owned(),
             obligation: Some("Ủy ban nhân dân thị xã".to_owned()),
             due,
+            due_moved: None,
             days_left,
             note: None,
             link: format!("https://kehoach.ducpho.example/tasks/{task_id}"),
@@ -677,6 +702,7 @@ mod tests {
                 "Chánh Văn phòng <cvp@ducpho.example>".to_owned(),
             ],
             from: "Hệ thống kehoach <kehoach@ducpho.example>".to_owned(),
+            subject_prefix: "[kehoach]".to_owned(),
             window,
             message_id: message_id("BDV", window, &keys(), "ducpho.example"),
             date: date(),
@@ -895,7 +921,7 @@ mod tests {
         assert_eq!(decoded, subject(&d));
         assert_eq!(
             decoded,
-            "[kehoach] Nhắc việc ngày 01/03/2024: 2 mốc của 2 nhiệm vụ (1 quá hạn, 1 sắp đến hạn) — Ban Dân vận Thị ủy X-Injected: yes"
+            "[kehoach] Nhắc việc ngày 01/03/2024: 2 phần việc của 2 nhiệm vụ (1 quá hạn, 1 sắp đến hạn) — Ban Dân vận Thị ủy X-Injected: yes"
         );
 
         let to = field(&fields, "To");
@@ -1076,7 +1102,7 @@ mod tests {
         d.agency_name = "Ban Dân vận Thị ủy".to_owned();
         assert_eq!(
             subject(&d),
-            "[kehoach] Nhắc việc ngày 01/03/2024: 2 mốc của 2 nhiệm vụ (1 quá hạn, 1 sắp đến hạn) — Ban Dân vận Thị ủy"
+            "[kehoach] Nhắc việc ngày 01/03/2024: 2 phần việc của 2 nhiệm vụ (1 quá hạn, 1 sắp đến hạn) — Ban Dân vận Thị ủy"
         );
 
         let mut approved = item(ItemKind::Approved, "II.1.2", ymd(2024, 3, 6), 5);
@@ -1101,7 +1127,7 @@ mod tests {
         ];
         assert_eq!(
             subject(&d),
-            "[kehoach] Báo cáo nhiệm vụ quá hạn ngày 01/03/2024: 2 mốc của 2 nhiệm vụ (2 quá hạn) — Ban Dân vận Thị ủy"
+            "[kehoach] Báo cáo nhiệm vụ quá hạn ngày 01/03/2024: 2 phần việc của 2 nhiệm vụ (2 quá hạn) — Ban Dân vận Thị ủy"
         );
 
         d.agency_name = "Rất dài ".repeat(60);
@@ -1135,7 +1161,7 @@ mod tests {
         assert!(text.contains("Báo cáo, nộp lại tại: https://kehoach.ducpho.example/tasks/III.1.2"));
         assert_eq!(
             subject(&d),
-            "[kehoach] Báo cáo nhiệm vụ quá hạn ngày 01/03/2024: 3 mốc của 3 nhiệm vụ (1 quá hạn, 1 bị trả lại, \
+            "[kehoach] Báo cáo nhiệm vụ quá hạn ngày 01/03/2024: 3 phần việc của 3 nhiệm vụ (1 quá hạn, 1 bị trả lại, \
              1 chờ duyệt) — Ban Dân vận Thị ủy X-Injected: yes"
         );
     }
@@ -1217,36 +1243,36 @@ mod tests {
             FULL_ITEMS
         );
         let c = Counts::of(&d.items);
-        assert_eq!((c.milestones, c.tasks), (3000, 1000));
-        assert!(text.contains("Tổng cộng: 3000 mốc của 1000 nhiệm vụ."), "{text}");
+        assert_eq!((c.parts, c.tasks), (3000, 1000));
+        assert!(text.contains("Tổng cộng: 3000 phần việc của 1000 nhiệm vụ."), "{text}");
         assert!(
-            subject(&d).contains(": 3000 mốc của 1000 nhiệm vụ ("),
+            subject(&d).contains(": 3000 phần việc của 1000 nhiệm vụ ("),
             "{}",
             subject(&d)
         );
         assert!(
-            text.contains("Dưới đây là 20 mục cần làm trước trong 3000 mục"),
+            text.contains("Dưới đây là 20 phần việc cần làm trước trong 3000 phần việc"),
             "{text}"
         );
         for (label, link) in [
             (
-                "Quá hạn: 1000 mốc",
+                "Quá hạn: 1000 phần việc",
                 "https://kehoach.ducpho.example/inbox?overdue=1&plan=duc-pho-de-an-13",
             ),
             (
-                "Bị trả lại, cần nộp lại: 500 mốc",
+                "Bị trả lại, cần nộp lại: 500 phần việc",
                 "https://kehoach.ducpho.example/inbox?status=returned&plan=duc-pho-de-an-13",
             ),
             (
-                "Sắp đến hạn: 500 mốc",
+                "Sắp đến hạn: 500 phần việc",
                 "https://kehoach.ducpho.example/inbox?due_within=30d&plan=duc-pho-de-an-13",
             ),
             (
-                "Đã nộp, chờ duyệt: 500 mốc",
+                "Đã nộp, chờ duyệt: 500 phần việc",
                 "https://kehoach.ducpho.example/inbox?status=submitted&plan=duc-pho-de-an-13",
             ),
             (
-                "Đã được duyệt: 500 mốc",
+                "Đã được duyệt: 500 phần việc",
                 "https://kehoach.ducpho.example/inbox?status=approved&plan=duc-pho-de-an-13",
             ),
         ] {
@@ -1272,7 +1298,7 @@ mod tests {
         assert!(formatted.len() <= MAX_EMAIL_BYTES, "{} bytes", formatted.len());
         let text = part(&parts(&formatted), "text/plain").to_owned();
         assert!(!listed(&text).is_empty(), "still lists the most urgent items");
-        assert!(text.contains("Tổng cộng: 500 mốc của 167 nhiệm vụ."));
+        assert!(text.contains("Tổng cộng: 500 phần việc của 167 nhiệm vụ."));
         // An ordinary digest keeps all twenty.
         let ordinary = render(&many(500, "Tên", "Ghi chú")).expect("renders").formatted();
         assert_eq!(listed(part(&parts(&ordinary), "text/plain")).len(), FULL_ITEMS);

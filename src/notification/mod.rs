@@ -32,7 +32,11 @@ pub struct DigestItem {
     /// that an advisory copy says whose it is.
     pub obligation: Option<String>,
     pub due: NaiveDate,
-    /// Whole days from the send day to the due date; negative when overdue.
+    /// Where the law moves the deadline (a day off under the Civil Code):
+    /// "Chủ nhật; theo Điều 148 BLDS: 01/04/2024", shown after the date.
+    pub due_moved: Option<String>,
+    /// Whole days from the send day to the legal deadline; negative when
+    /// overdue.
     pub days_left: i64,
     /// A reason or note that comes with the item (a return's reason, say).
     pub note: Option<String>,
@@ -49,6 +53,9 @@ pub struct Digest {
     /// Envelope and To: addresses of the agency (and its members).
     pub recipients: Vec<String>,
     pub from: String,
+    /// What the subject starts with: the plan's `[mail] subject_prefix`, or
+    /// "[kehoach]".
+    pub subject_prefix: String,
     /// The local day the e-mail is for.
     pub window: NaiveDate,
     /// Stable across re-sends of the same digest: `<…@domain>` without brackets.

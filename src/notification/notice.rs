@@ -101,7 +101,7 @@ fn bodies(n: &NoticeMail, subject: &str) -> Result<(String, String), EmailError>
         removed => lines(&n.removed),
         added => lines(&n.added),
         changed_by => one_line(&n.changed_by),
-        changed_at => n.changed_at.format("%H:%M ngày %d/%m/%Y (UTC%:z)").to_string(),
+        changed_at => n.changed_at.format("%H:%M ngày %d/%m/%Y").to_string(),
         consequence => consequence,
         simulation => n.simulation,
         footer => "Thư này được gửi tự động từ kehoach. Vui lòng không trả lời thư này.",
@@ -144,7 +144,7 @@ mod tests {
             "Địa chỉ bị gỡ khỏi danh mục:\n  - ubnd@ducpho.example",
             "Địa chỉ được thêm vào danh mục:\n  - ubnd-moi@elsewhere.example",
             "Người thay đổi: Phạm Thanh Tra (UBKT)",
-            "Thời điểm thay đổi: 09:30 ngày 01/03/2024 (UTC+07:00)",
+            "Thời điểm thay đổi: 09:30 ngày 01/03/2024",
             "liên hệ ngay Ban Dân vận Thị ủy hoặc người quản trị",
         ] {
             assert!(text.contains(needle), "{needle:?} missing from\n{text}");

@@ -63,7 +63,7 @@ pub fn render(m: &SigninMail) -> Result<Message, EmailError> {
         email => one_line(&m.to),
         url => one_line(&m.url),
         by => one_line(&m.by),
-        expires => m.expires.format("%H:%M ngày %d/%m/%Y (UTC%:z)").to_string(),
+        expires => m.expires.format("%H:%M ngày %d/%m/%Y").to_string(),
         intro => if m.created {
             "Quý vị vừa được cấp tài khoản trên hệ thống theo dõi kế hoạch kehoach."
         } else {

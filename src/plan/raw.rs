@@ -19,6 +19,15 @@ pub struct RawPlanFile {
     pub reminders: Option<S<RawReminders>>,
     pub calendar: Option<RawCalendar>,
     pub audit: Option<RawAudit>,
+    pub mail: Option<RawMail>,
+}
+
+/// `[mail]`: how the plan's e-mails present themselves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMail {
+    pub sender_name: Option<S<String>>,
+    pub subject_prefix: Option<S<String>>,
 }
 
 /// `[audit]`.
@@ -67,6 +76,8 @@ pub struct RawPlan {
     pub document: Option<String>,
     pub period: RawPeriod,
     pub time_zone: Option<S<String>>,
+    /// `civil-code` (default) or `as-written`.
+    pub deadline_rule: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +184,8 @@ pub struct RawKpi {
     #[serde(default)]
     pub per_year: bool,
     pub baseline: Option<RawBaseline>,
+    /// `higher`, `lower` or `within`.
+    pub better: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,11 +6,12 @@ use super::raw::*;
 use super::{PlanDefinition, PlanTask};
 use crate::domain::calendar::WorkCalendar;
 use crate::domain::dates::{parse_date, parse_month_end, quarter_end, DayMonth};
+use crate::domain::deadline::DeadlineRule;
 use crate::domain::ids::{AgencyCode, KpiKey, MilestoneId, PlanId, TaskId};
 use crate::domain::plan::{Agency, Member, PlanHeader, PlanSource};
 use crate::domain::reminders::{PolicyOverride, ReminderPolicy};
 use crate::domain::task::{
-    Baseline, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, ObligationMode, SourceRef, TargetValue,
+    Baseline, Better, Comparator, KpiTarget, MilestoneKind, MilestoneSpec, ObligationMode, SourceRef, TargetValue,
     TaskDefinition,
 };
 use chrono::{Datelike, NaiveDate};
@@ -178,6 +179,35 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
                 Some("tên IANA, ví dụ Asia/Ho_Chi_Minh".into()),
             );
         }
+    }
+    let deadline_rule = match &raw.plan.deadline_rule {
+        None => DeadlineRule::default(),
+        Some(r) => DeadlineRule::parse(r.get_ref()).unwrap_or_else(|| {
+            ctx.r.error(
+                r.span(),
+                format!("deadline_rule không có: {:?}", r.get_ref()),
+                Some(format!("một trong: {}", DeadlineRule::NAMES.join(", "))),
+            );
+            DeadlineRule::default()
+        }),
+    };
+    let mut mail = crate::domain::plan::MailIdentity::default();
+    if let Some(m) = &raw.mail {
+        let mut one_line = |what: &str, v: &Option<S<String>>| -> Option<String> {
+            let v = v.as_ref()?;
+            let text = v.get_ref().trim();
+            if text.is_empty() || text.chars().count() > 80 || text.chars().any(char::is_control) {
+                ctx.r.error(
+                    v.span(),
+                    format!("{what} phải là một dòng từ 1 đến 80 ký tự, không có ký tự điều khiển"),
+                    None,
+                );
+                return None;
+            }
+            Some(text.to_string())
+        };
+        mail.sender_name = one_line("mail.sender_name", &m.sender_name);
+        mail.subject_prefix = one_line("mail.subject_prefix", &m.subject_prefix);
     }
     if raw.plan.title.get_ref().trim().is_empty() {
         ctx.r.error(raw.plan.title.span(), "tiêu đề kế hoạch trống", None);
@@ -408,6 +438,8 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
             calendar: calendar.unwrap_or_default(),
             checkpoint_at,
             extend_until,
+            deadline_rule,
+            mail,
         },
         agencies,
         tasks,
@@ -425,6 +457,18 @@ fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> 
                 value.span(),
                 format!("nhiệm vụ {}: {field} trống", t.id.get_ref()),
                 None,
+            );
+        }
+        // People read these on pages, in e-mails and in terminals: no
+        // control or bidi characters (a document export can carry U+000B).
+        if let Some(code) = crate::domain::text::forbidden_in(value.get_ref()) {
+            ctx.r.error(
+                value.span(),
+                format!(
+                    "nhiệm vụ {}: {field} chứa ký tự điều khiển {code}, không được phép",
+                    t.id.get_ref()
+                ),
+                Some("xóa ký tự đó (thường lẫn vào khi sao chép từ văn bản khác)".into()),
             );
         }
     }
@@ -714,6 +758,15 @@ fn validate_kpi(ctx: &mut Ctx<'_, '_>, k: &S<RawKpi>) -> Option<KpiTarget> {
     let key = KpiKey::parse(raw.key.get_ref())
         .map_err(|e| ctx.r.error(raw.key.span(), e.to_string(), None))
         .ok();
+    for (what, text) in [("nhãn chỉ tiêu", &raw.label), ("đơn vị chỉ tiêu", &raw.unit)] {
+        if let Some(code) = crate::domain::text::forbidden_in(text) {
+            ctx.r.error(
+                k.span(),
+                format!("{what} chứa ký tự điều khiển {code}, không được phép"),
+                Some("xóa ký tự đó (thường lẫn vào khi sao chép từ văn bản khác)".into()),
+            );
+        }
+    }
     let comparator = Comparator::parse(raw.comparator.get_ref());
     if comparator.is_none() {
         ctx.r.error(
@@ -742,7 +795,22 @@ fn validate_kpi(ctx: &mut Ctx<'_, '_>, k: &S<RawKpi>) -> Option<KpiTarget> {
             None
         }
     };
+    let better = match &raw.better {
+        None => None,
+        Some(b) => match Better::parse(b.get_ref()) {
+            Some(b) => Some(b),
+            None => {
+                ctx.r.error(
+                    b.span(),
+                    format!("better không có: {:?}", b.get_ref()),
+                    Some(format!("một trong: {}", Better::NAMES.join(", "))),
+                );
+                return None;
+            }
+        },
+    };
     Some(KpiTarget {
+        better,
         key: key?,
         label: raw.label.trim().to_string(),
         comparator: comparator?,

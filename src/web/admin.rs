@@ -120,9 +120,10 @@ pub fn agency_options(plans: &[PlanView]) -> Vec<Value> {
 
 /// A user as the admin pages show it: its stored fields and its roles in
 /// Vietnamese (`roles_vi`).
-pub fn user_json(user: &User) -> Value {
+pub fn user_json(user: &User, plans: &[crate::projections::views::PlanView]) -> Value {
     let mut v = json!(user);
     v["roles_vi"] = json!(user.roles_vi());
+    v["agency_name"] = json!(super::lists::agency_name(plans, user.agency.as_str()));
     v
 }
 
@@ -290,12 +291,18 @@ async fn user_view(
         .user_by_id(id)
         .await?
         .ok_or_else(|| refuse(WebError::not_found("không có người dùng này")))?;
+    let names = super::lists::agency_names(&state.plan_views().await?);
     let events: Vec<HistoryEntry> = state
         .store()
         .account_events(&user.id)
         .await?
         .iter()
-        .map(|(seq, e)| HistoryEntry::new(*seq, e))
+        .map(|(seq, e)| {
+            let mut entry = HistoryEntry::new(*seq, e);
+            entry.what = crate::audit::history::named(&entry.what, &names);
+            entry.actor_text = crate::audit::history::named(&entry.actor_text, &names);
+            entry
+        })
         .collect();
     let tokens = state.store().api_tokens(Some(&user.email)).await?;
     let sessions = state
@@ -306,7 +313,7 @@ async fn user_view(
     let checked = roles.unwrap_or_else(|| user.roles.iter().map(|r| r.as_str().to_string()).collect());
     let mut ctx = json!({
         "title": format!("Tài khoản {}", user.email),
-        "user": user_json(&user), "disabled": disabled, "events": events,
+        "user": user_json(&user, &state.plan_views().await?), "disabled": disabled, "events": events,
         "tokens": tokens, "sessions": sessions,
         "roles": role_options(&checked),
         "is_self": user.id == caller.user.id,

@@ -329,7 +329,7 @@ async fn history(
                 vec![
                     e.sequence.to_string(),
                     e.at.format("%d/%m/%Y %H:%M:%S").to_string(),
-                    e.actor.to_string(),
+                    e.actor_text.clone(),
                     e.what.clone(),
                     e.details.clone(),
                     e.hash.clone().unwrap_or_default(),

@@ -300,29 +300,7 @@ pub fn parse_vn_number(text: &str) -> Result<f64, String> {
 /// `,` marks decimals, at most three decimals and no trailing zeros
 /// (`1234.5` → `1.234,5`).
 pub fn format_vn_number(v: f64) -> String {
-    if !v.is_finite() {
-        return v.to_string();
-    }
-    let fixed = format!("{:.3}", v.abs());
-    let (whole, fraction) = fixed.split_once('.').unwrap_or((&fixed, ""));
-    let fraction = fraction.trim_end_matches('0');
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push('.');
-        }
-        grouped.push(c);
-    }
-    let negative = v < 0.0 && (whole != "0" || !fraction.is_empty());
-    format!(
-        "{}{grouped}{}",
-        if negative { "-" } else { "" },
-        if fraction.is_empty() {
-            String::new()
-        } else {
-            format!(",{fraction}")
-        }
-    )
+    crate::domain::task::format_number(v)
 }
 
 #[cfg(test)]

@@ -168,6 +168,27 @@ pub fn shown_date(s: &str) -> String {
     iso_date(s).map_or_else(|| s.to_string(), format_vn)
 }
 
+/// Every agency code of the loaded plans with its name, for texts that
+/// were written with codes (an actor "Hồ Thị Mặt (MTTQ)", an account's
+/// history): see `audit::history::named`.
+pub fn agency_names(plans: &[PlanView]) -> std::collections::BTreeMap<String, String> {
+    plans
+        .iter()
+        .flat_map(|p| p.plan.agencies.iter())
+        .map(|a| (a.code.to_string(), a.name.clone()))
+        .collect()
+}
+
+/// A row's deadline as people read it: the date as written, and where the
+/// law moves it, why and to when ("31/03/2024 (Chủ nhật; theo Điều 148
+/// BLDS: 01/04/2024)").
+pub fn shown_due(row: &ListRow, plans: &[PlanView]) -> String {
+    match iso_date(&row.due) {
+        Some(due) => crate::projections::views::deadlines_for(plans, &row.aggregate_id).shown(due),
+        None => row.due.clone(),
+    }
+}
+
 /// When it was submitted, in the plan's zone (dd/mm/yyyy hh:mm).
 pub fn shown_instant(s: &str, tz: chrono_tz::Tz) -> String {
     DateTime::parse_from_rfc3339(s)
@@ -201,10 +222,10 @@ pub fn row_json(row: &ListRow, today: NaiveDate, tz: chrono_tz::Tz, plans: &[Pla
         "review_link": obligation_link(&row.plan_id, &row.task_id, &row.milestone_id, &agency, Some("approve")),
         "agency_name": if row.obligation.is_empty() { "Chung".to_string() } else { agency_name(plans, &row.obligation) },
         "agency": agency,
-        "due": shown_date(&row.due),
+        "due": shown_due(row, plans),
         "status": row.status().map(|s| capitalised(s.label_vi())),
         "timeliness": capitalised(t.label_vi()), "class": t.css_class(),
-        "submitted_by": row.submitted_by,
+        "submitted_by": crate::audit::history::named(&row.submitted_by, &agency_names(plans)),
         "submitted_at": shown_instant(&row.submitted_at, tz),
     })
 }
@@ -224,18 +245,32 @@ const HEADERS: [&str; 11] = [
     "Thời điểm nộp",
 ];
 
-fn cells(row: &ListRow, today: NaiveDate, tz: chrono_tz::Tz) -> [String; 11] {
+fn cells(
+    row: &ListRow,
+    today: NaiveDate,
+    tz: chrono_tz::Tz,
+    plans: &[PlanView],
+    names: &std::collections::BTreeMap<String, String>,
+) -> [String; 11] {
     [
-        row.plan_id.clone(),
+        plans
+            .iter()
+            .find(|p| p.id == row.plan_id)
+            .and_then(|p| p.plan.header.as_ref())
+            .map_or_else(|| row.plan_id.clone(), |h| h.title.clone()),
         row.task_id.clone(),
         row.title.clone(),
         row.milestone_title.clone(),
-        obligation_label(row),
+        if row.obligation.is_empty() {
+            "Chung".to_string()
+        } else {
+            agency_name(plans, &row.obligation)
+        },
         roles_label(row.roles),
-        shown_date(&row.due),
+        shown_due(row, plans),
         row.status().map(|s| capitalised(s.label_vi())).unwrap_or_default(),
         capitalised(row.timeliness(today).label_vi()),
-        row.submitted_by.clone(),
+        crate::audit::history::named(&row.submitted_by, names),
         shown_instant(&row.submitted_at, tz),
     ]
 }
@@ -286,7 +321,9 @@ pub async fn download(
     name: &str,
 ) -> Result<Response, WebError> {
     let rows = export_rows(state, kind, query, asker, today).await?;
-    let table: Vec<[String; 11]> = rows.iter().map(|r| cells(r, today, tz)).collect();
+    let plans = state.plan_views().await?;
+    let names = agency_names(&plans);
+    let table: Vec<[String; 11]> = rows.iter().map(|r| cells(r, today, tz, &plans, &names)).collect();
     table_download(format, "Danh sách", &HEADERS, &table, &format!("{name}-{today}"))
 }
 

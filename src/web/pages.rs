@@ -503,10 +503,11 @@ async fn password_form(State(state): State<AppState>, Path(token): Path<String>)
             .signin_link_user(&token, state.engine.clock.now())
             .await?
             .ok_or_else(|| WebError::from(crate::accounts::AccountError::LinkInvalid))?;
+        let agency_name = lists::agency_name(&state.plan_views().await?, user.agency.as_str());
         Ok::<_, WebError>(anonymous_form(
             &state,
             "password.html",
-            json!({ "title": "Đặt mật khẩu", "user": { "name": user.name.as_str(), "email": user.email, "agency": user.agency },
+            json!({ "title": "Đặt mật khẩu", "user": { "name": user.name.as_str(), "email": user.email, "agency_name": agency_name },
                     "min": crate::accounts::MIN_PASSWORD }),
         ))
     }
@@ -728,6 +729,7 @@ async fn task_context(
     let plans = state.plan_views().await?;
     let (key, plan_view, current) = forms::visible_task(state, &plans, &caller.user, task, Some(plan)).await?;
     let tz = plan_view.tz();
+    let dl = plan_view.deadlines();
     let as_of = q
         .get("as_of")
         .filter(|a| !a.trim().is_empty())
@@ -815,7 +817,7 @@ async fn task_context(
         .iter()
         .zip(&expanded)
         .map(|(m, expanded)| {
-            let t = timeliness(m, today, tz);
+            let t = timeliness(m, today, dl);
             let opens = |o: &Obligation| -> Option<&'static str> {
                 let here = target.is_some_and(|t| t.as_str() == m.spec.id.as_str())
                     && target_agency.is_none_or(|a| *a == o.label());
@@ -825,13 +827,13 @@ async fn task_context(
                 .obligations
                 .iter()
                 .map(|o| {
-                    let ot = obligation_timeliness(o, today, tz);
+                    let ot = obligation_timeliness(o, today, dl);
                     let stamp = |s: &Option<crate::domain::task::Stamp>| {
                         s.as_ref().map(|s| json!({ "who": review::actor_text(&s.by, &plan_view.plan), "when": review::when_text(s.at, tz) }))
                     };
                     json!({
                         "agency": o.agency, "label": o.label(), "agency_name": agency_name(o),
-                        "due": format_vn(o.due), "iso_due": o.due.to_string(),
+                        "due": dl.shown(o.due), "iso_due": o.due.to_string(),
                         "min_until": o.due.succ_opt().map(|d| d.to_string()),
                         "planned_due": o.extended_until.is_some().then(|| format_vn(m.spec.due)),
                         "status": o.status.label_vi(), "timeliness": ot.label_vi(), "class": ot.css_class(),
@@ -847,7 +849,7 @@ async fn task_context(
                 })
                 .collect();
             json!({
-                "id": m.spec.id, "title": m.spec.title, "due": format_vn(m.due()),
+                "id": m.spec.id, "title": m.spec.title, "due": dl.shown(m.due()),
                 "joint": m.is_joint(), "expanded": expanded,
                 "status": m.status.label_vi(), "timeliness": t.label_vi(), "class": t.css_class(),
                 "obligations": obligations, "notices": [],
@@ -1004,7 +1006,7 @@ fn history_page(history: &History, q: &HashMap<String, String>, task_path: &str)
     };
     json!({
         "entries": shown.iter().skip((page - 1) * HISTORY_PER_PAGE).take(HISTORY_PER_PAGE).map(|e| json!({
-            "sequence": e.sequence, "at": e.at.format("%d/%m/%Y %H:%M").to_string(), "actor": e.actor.to_string(),
+            "sequence": e.sequence, "at": e.at.format("%d/%m/%Y %H:%M").to_string(), "actor": e.actor_text,
             "what": e.what, "details": e.page_details, "delivery": e.is_delivery(),
             "hash": e.hash.as_deref().map(|h| &h[..h.len().min(12)]),
         })).collect::<Vec<_>>(),
@@ -1190,7 +1192,7 @@ async fn plan_page(
                     if task.definition.is_none() {
                         continue;
                     }
-                    standing.add(task_ids(&v).1, &task, today, tz);
+                    standing.add(task_ids(&v).1, &task, today, view.deadlines());
                     if page.items.contains(&v.id) {
                         shown.push(TaskView { task, ..v });
                     }
@@ -1205,10 +1207,10 @@ async fn plan_page(
         let mut listed = Standing::default();
         for id in &page.items {
             if let Some(v) = shown.iter().find(|v| &v.id == id) {
-                listed.add(task_ids(v).1, &v.task, today, tz);
+                listed.add(task_ids(v).1, &v.task, today, view.deadlines());
             }
         }
-        let svg = super::timeline::plan_timeline_svg(view, &shown, today, tz);
+        let svg = super::timeline::plan_timeline_svg(view, &shown, today);
         let header = view.plan.header.as_ref();
         let mut list = lists::controls(&format!("/plans/{plan}"), &query, page.total, page.pages(), &plans);
         list["plan"] = json!(null);
@@ -1264,19 +1266,19 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> R
 
 pub(super) async fn admin_page(state: &AppState, caller: &Caller, mut ctx: Value) -> Result<Response, WebError> {
     ctx["title"] = json!("Quản trị");
+    let plans = state.plan_views().await?;
     let users: Vec<Value> = state
         .store()
         .all_users()
         .await?
         .into_iter()
         .map(|(u, disabled)| {
-            let mut v = super::admin::user_json(&u);
+            let mut v = super::admin::user_json(&u, &plans);
             v["disabled"] = json!(disabled);
             v
         })
         .collect();
     ctx["users"] = json!(users);
-    let plans = state.plan_views().await?;
     if ctx.get("new_user").is_none() {
         ctx["new_user"] = super::admin::new_user_form(&plans, None);
         ctx["form_error"] = Value::Null;

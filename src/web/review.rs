@@ -96,12 +96,7 @@ pub fn web_link(evidence: &str) -> bool {
 /// Who acted, as people read it: the person's name and agency name, never
 /// an account id.
 pub fn actor_text(actor: &Actor, plan: &Plan) -> String {
-    let agency_name = |code| plan.agency(code).map_or_else(|| code.to_string(), |a| a.name.clone());
-    match actor {
-        Actor::Account(p) => format!("{} — {}", p.name, agency_name(&p.agency)),
-        Actor::Legacy { agency, person } => format!("{person} — {}", agency_name(agency)),
-        other => other.to_string(),
-    }
+    plan.actor_text(actor)
 }
 
 /// A local date and time, dd/mm/yyyy HH:MM.
@@ -357,6 +352,7 @@ mod tests {
 
     fn kpi(comparator: Comparator, target: TargetValue, unit: &str, per_year: bool) -> KpiTarget {
         KpiTarget {
+            better: None,
             key: KpiKey::parse("chi-tieu").unwrap(),
             label: "Chỉ tiêu".into(),
             comparator,

@@ -165,11 +165,15 @@ async fn each_implementer_answers_for_its_own_obligation(kind: &str) {
             .to_string()
     };
     assert!(
-        row("UBND").contains("đúng hạn") && row("UBND").contains("Võ Văn E"),
+        row("Ủy ban nhân dân thị xã").contains("đúng hạn") && row("Ủy ban nhân dân thị xã").contains("Võ Văn E"),
         "{}",
-        row("UBND")
+        row("Ủy ban nhân dân thị xã")
     );
-    assert!(row("MTTQ").contains("quá hạn"), "{}", row("MTTQ"));
+    assert!(
+        row("Ủy ban Mặt trận Tổ quốc Việt Nam thị xã").contains("quá hạn"),
+        "{}",
+        row("Ủy ban Mặt trận Tổ quốc Việt Nam thị xã")
+    );
 }
 on_both_stores!(obligations_per_agency, each_implementer_answers_for_its_own_obligation);
 
@@ -439,7 +443,7 @@ async fn plan_changes_are_attributed_and_kept(kind: &str) {
     assert_eq!(change["actor"]["channel"], "api");
     let details = change["details"].as_str().unwrap();
     assert!(
-        details.contains("UBND")
+        details.contains("Ủy ban nhân dân thị xã")
             && details.contains("ubnd@ducpho.example")
             && details.contains("ubnd.moi@ducpho.example"),
         "{details}"

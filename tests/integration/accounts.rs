@@ -287,7 +287,7 @@ async fn disabled_accounts_are_shut_out(kind: &str) {
     }
     assert!(history
         .body
-        .contains("Trần Thị Lan &lt;lan@bdv.example&gt; (BDV, qua web)"));
+        .contains("Trần Thị Lan &lt;lan@bdv.example&gt; (Ban Dân vận Thị ủy, qua web)"));
     let (member_cookie, _) = app.session(&user).await;
     assert_eq!(app.page(&href, &member_cookie).await.status, 403);
     assert_eq!(app.page("/admin/users/khong-co", &admin_cookie).await.status, 404);

@@ -359,7 +359,7 @@ async fn admin_manages_accounts(kind: &str) {
     // The account's page shows them, with the admin's name and channel.
     let page = app.page(&format!("/admin/users/{}", member.id), &admin_cookie).await;
     assert!(page.body.contains("Quản Trị Viên &lt;"), "{}", page.body);
-    assert!(page.body.contains("(BDV, qua web)"));
+    assert!(page.body.contains("(Ban Dân vận Thị ủy, qua web)"));
     let verified = kehoach(app.db(), &["--format", "json", "audit", "verify"]);
     assert!(verified.status.success(), "{}", stdout(&verified));
 }

@@ -414,7 +414,7 @@ async fn history_as_of_shows_that_days_state(kind: &str) {
         stdout(&text)
     );
     let csv = kehoach(&db, &["--format", "csv", "audit", "history", "III.1.2"]);
-    assert!(stdout(&csv).starts_with("sequence,local_time,actor,what,details,hash,recorded_at\n"));
+    assert!(stdout(&csv).starts_with("Số thứ tự,Thời điểm,Người thực hiện,Việc,Chi tiết,Mã băm,Kho ghi lúc\n"));
 
     let plan = json_of(&kehoach(
         &db,

@@ -161,16 +161,17 @@ async fn a_sheet_of_the_state_reached(kind: &str) {
             .to_string()
     };
     assert!(
-        row("UBND").contains("đúng hạn") && row("UBND").contains("20/03/2023"),
+        row("Ủy ban nhân dân thị xã").contains("đúng hạn") && row("Ủy ban nhân dân thị xã").contains("20/03/2023"),
         "{}",
-        row("UBND")
+        row("Ủy ban nhân dân thị xã")
     );
     assert!(
-        row("MTTQ").contains("trễ hạn") && row("MTTQ").contains("15/04/2023"),
+        row("Ủy ban Mặt trận Tổ quốc Việt Nam thị xã").contains("trễ hạn")
+            && row("Ủy ban Mặt trận Tổ quốc Việt Nam thị xã").contains("15/04/2023"),
         "{}",
-        row("MTTQ")
+        row("Ủy ban Mặt trận Tổ quốc Việt Nam thị xã")
     );
-    assert!(row("UBND").contains("ghi nhận từ hồ sơ"));
+    assert!(row("Ủy ban nhân dân thị xã").contains("ghi nhận từ hồ sơ"));
 
     // The history names the sheet and its row, recorded now by the admin.
     let history = ok(&db, &["--format", "json", "audit", "history", "III.1.2"]);
@@ -184,7 +185,7 @@ async fn a_sheet_of_the_state_reached(kind: &str) {
     assert_eq!(entries.len(), 2, "{history}");
     let ubnd = entries
         .iter()
-        .find(|e| e.to_string().contains("UBND"))
+        .find(|e| e.to_string().contains("Ủy ban nhân dân thị xã"))
         .unwrap()
         .to_string();
     assert!(

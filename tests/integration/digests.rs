@@ -48,9 +48,20 @@ fn check_digest(m: &Value) {
         items.len(),
         "an item listed twice in {subject}:\n{text}"
     );
-    // The subject's counts are the body's, and milestones are called milestones.
+    // The subject's counts are the body's, counted in parts (docs/words.md).
     let total = digest_total(text).unwrap_or_else(|| panic!("no total in {subject}:\n{text}"));
-    assert!(total.contains(" mốc của ") && total.ends_with(" nhiệm vụ"), "{total}");
+    assert!(
+        total.contains(" phần việc của ") && total.ends_with(" nhiệm vụ"),
+        "{total}"
+    );
+    // One count: the list's "trong N phần việc" is the total's N.
+    if let Some(rest) = text.split("cần làm trước trong ").nth(1) {
+        let n = rest.split(' ').next().unwrap();
+        assert!(
+            total.starts_with(&format!("{n} phần việc ")),
+            "{total} vs the list's {n}"
+        );
+    }
     let single = subject.contains("] Mốc “");
     assert!(
         single || subject.contains(&format!(": {total}")),
@@ -123,7 +134,7 @@ async fn the_shipped_plan_to_its_end_with_nothing_done(kind: &str) {
     // The digests that hold more than twenty items say how many there are.
     let long: Vec<&Value> = messages
         .iter()
-        .filter(|m| m["text"].as_str().unwrap().contains("mục cần làm trước trong"))
+        .filter(|m| m["text"].as_str().unwrap().contains("phần việc cần làm trước trong"))
         .collect();
     assert!(!long.is_empty(), "some digest has more than 20 items");
     println!(
@@ -198,7 +209,7 @@ async fn a_submitted_then_returned_milestone_shows_once_as_returned(kind: &str) 
     assert!(text.contains("thông báo trước đó về cùng mốc đã được gộp"), "{text}");
     assert!(
         text.contains(&format!(
-            "Bị trả lại, cần nộp lại: 1 mốc — xem danh sách: {BASE}/inbox?status=returned&plan=duc-pho-de-an-13"
+            "Bị trả lại, cần nộp lại: 1 phần việc — xem danh sách: {BASE}/inbox?status=returned&plan=duc-pho-de-an-13"
         )),
         "{text}"
     );

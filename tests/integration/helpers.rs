@@ -705,10 +705,31 @@ pub fn digest_items(text: &str) -> Vec<(String, String)> {
     items
 }
 
-/// What a digest's plain-text part says it is about in all ("12 mốc của 7
+/// What a digest's plain-text part says it is about in all ("12 phần việc của 7
 /// nhiệm vụ"), from its "Tổng cộng: …." line.
 pub fn digest_total(text: &str) -> Option<String> {
     text.lines()
         .find_map(|l| l.strip_prefix("Tổng cộng: "))
         .map(|t| t.trim_end_matches('.').to_string())
+}
+
+/// The review report of `year` as `report review` writes it at `now`.
+pub fn review_report(db: &TestDb, now: &str, year: &str) -> String {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let out = dir.path().join("review.html");
+    let run = kehoach(
+        db,
+        &[
+            "--now",
+            now,
+            "report",
+            "review",
+            "--year",
+            year,
+            "--output",
+            out.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(run.status.success(), "report review: {}{}", stdout(&run), stderr(&run));
+    std::fs::read_to_string(&out).expect("the report file")
 }

@@ -19,7 +19,9 @@ mod faults;
 mod helpers;
 mod idempotency;
 mod import;
+mod kpi_results;
 mod legacy;
+mod legal;
 mod lists;
 mod notices;
 mod reminders;
@@ -32,6 +34,8 @@ mod strict;
 mod time;
 mod trust;
 mod verify_coverage;
+mod vocabulary;
+
 mod web;
 mod web_import;
 mod words;

@@ -120,14 +120,15 @@ async fn a_month_of_reminders_reaches_the_agencies(kind: &str) {
             m["message_id"]
         );
         let subject = m["subject"].as_str().unwrap();
-        assert!(subject.starts_with("[MÔ PHỎNG] [kehoach] "), "{subject}");
+        // The plan's own subject prefix and sender name ([mail]).
+        assert!(subject.starts_with("[MÔ PHỎNG] [Thị ủy Đức Phổ] "), "{subject}");
         assert!(
             subject.contains("ngày") && !subject.contains("=?"),
             "subject not decoded: {subject}"
         );
         // 08:00 in Hanoi (01:00 UTC), written in +07:00.
         assert!(m["date"].as_str().unwrap().ends_with("08:00:00 +0700"), "{}", m["date"]);
-        assert_eq!(m["from"], FROM);
+        assert_eq!(m["from"], "Văn phòng Thị ủy Đức Phổ <kehoach@ducpho.example>");
         assert_eq!(m["mail_from"], "kehoach@ducpho.example");
         assert!(m["html"].as_str().unwrap().contains("<table"), "HTML alternative");
     }

@@ -188,11 +188,56 @@ impl Obligation {
         (rank, self.reports)
     }
 
+    /// The value this obligation gives a KPI and where it stands: approved
+    /// (the value filed in the round the supervisor approved), awaiting
+    /// approval, returned, or only reported as progress. Only an approved
+    /// value is a result; a waived or cancelled obligation gives none.
+    pub fn kpi_value(&self, key: &KpiKey) -> Option<(f64, KpiStanding)> {
+        let latest = self.kpis.get(key).copied();
+        match self.status {
+            MilestoneStatus::Approved => self
+                .filed
+                .iter()
+                .rev()
+                .flat_map(|f| f.kpis.iter().rev())
+                .find(|k| &k.key == key)
+                .map(|k| k.value)
+                .or(latest)
+                .map(|v| (v, KpiStanding::Approved)),
+            MilestoneStatus::Submitted => latest.map(|v| (v, KpiStanding::AwaitingApproval)),
+            MilestoneStatus::Returned => latest.map(|v| (v, KpiStanding::Returned)),
+            MilestoneStatus::Open => latest.map(|v| (v, KpiStanding::Reported)),
+            MilestoneStatus::Waived | MilestoneStatus::Cancelled => None,
+        }
+    }
+
     fn record_round(&mut self, by: &Actor) {
         if let Some(account) = by.account_id() {
             if !self.round.iter().any(|a| a == account) {
                 self.round.push(account.to_string());
             }
+        }
+    }
+}
+
+/// Where a reported KPI value stands (see [`Obligation::kpi_value`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KpiStanding {
+    Approved,
+    AwaitingApproval,
+    Returned,
+    /// Reported as progress, not submitted.
+    Reported,
+}
+
+impl KpiStanding {
+    /// How a value that is not (yet) a result is marked: "chờ duyệt".
+    pub fn label_vi(self) -> &'static str {
+        match self {
+            Self::Approved => "đã duyệt",
+            Self::AwaitingApproval => "chờ duyệt",
+            Self::Returned => "bị trả lại",
+            Self::Reported => "báo cáo tiến độ, chưa nộp",
         }
     }
 }
@@ -770,7 +815,7 @@ impl Task {
                 until,
                 reason,
             } => {
-                let (_, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Extend)?;
+                let (m, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Extend)?;
                 require_reason(&reason)?;
                 if until <= o.due {
                     return Err(TaskError::ExtensionNotLater {
@@ -778,14 +823,36 @@ impl Task {
                         requested: until,
                     });
                 }
-                Ok(vec![TaskEvent::DeadlineExtended {
-                    milestone,
-                    obligation: Some(o.reference()),
-                    from: o.due,
-                    until,
-                    reason,
-                    stamp,
-                }])
+                // The agency that owes it (every one sharing a joint
+                // obligation) hears of the new deadline and why.
+                let ob = o.reference();
+                let n = m.count(ReminderKind::Extended, &ob) + 1;
+                let key = obligation_key(&format!("extended-{n}"), &ob);
+                let note = format!(
+                    "Hạn mới: {} (trước đây {}). Lý do: {reason}",
+                    crate::domain::dates::format_vn(until),
+                    crate::domain::dates::format_vn(o.due)
+                );
+                let notice = notice(
+                    &milestone,
+                    &ob,
+                    key,
+                    ReminderKind::Extended,
+                    self.owners(o, None),
+                    Some(note),
+                    &stamp,
+                );
+                Ok(vec![
+                    TaskEvent::DeadlineExtended {
+                        milestone,
+                        obligation: Some(ob),
+                        from: o.due,
+                        until,
+                        reason,
+                        stamp,
+                    },
+                    notice,
+                ])
             }
             TaskAction::Discuss {
                 milestone,
@@ -953,12 +1020,26 @@ impl Task {
             } => {
                 let (_, o) = self.supervisor_action(&stamp, &milestone, agency.as_ref(), Decision::Waive)?;
                 require_reason(&reason)?;
-                Ok(vec![TaskEvent::MilestoneWaived {
-                    milestone,
-                    obligation: Some(o.reference()),
-                    reason,
-                    stamp,
-                }])
+                let ob = o.reference();
+                let key = obligation_key("waived", &ob);
+                let notice = notice(
+                    &milestone,
+                    &ob,
+                    key,
+                    ReminderKind::Waived,
+                    self.owners(o, None),
+                    Some(reason.clone()),
+                    &stamp,
+                );
+                Ok(vec![
+                    TaskEvent::MilestoneWaived {
+                        milestone,
+                        obligation: Some(ob),
+                        reason,
+                        stamp,
+                    },
+                    notice,
+                ])
             }
             TaskAction::RecordFromSheet { sheet, rows } => self.record_rows(&stamp, &sheet, rows),
             TaskAction::Cancel {

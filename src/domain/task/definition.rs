@@ -100,6 +100,43 @@ pub enum TargetValue {
     Range { min: f64, max: f64 },
 }
 
+/// Which way a KPI is better, as the document words it: "ít nhất", "tăng"
+/// (higher), "giảm", "không quá" (lower), or a figure to hit (within).
+/// A range target is met at or above its lower bound when higher is better,
+/// at or below its upper bound when lower is, and only inside it when within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Better {
+    Higher,
+    Lower,
+    Within,
+}
+
+impl Better {
+    pub const NAMES: [&'static str; 3] = ["higher", "lower", "within"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "higher" => Some(Self::Higher),
+            "lower" => Some(Self::Lower),
+            "within" => Some(Self::Within),
+            _ => None,
+        }
+    }
+
+    /// What a comparator says by itself (a KPI stored before `better`).
+    pub fn implied_by(c: Comparator) -> Self {
+        match c {
+            Comparator::AtLeast | Comparator::MoreThan => Self::Higher,
+            Comparator::AtMost | Comparator::LessThan => Self::Lower,
+            Comparator::Equal | Comparator::About | Comparator::Between => Self::Within,
+        }
+    }
+}
+
+/// How far from an "about" target a value still meets it (2 %).
+pub const ABOUT_TOLERANCE: f64 = 0.02;
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     pub value: f64,
@@ -115,6 +152,10 @@ pub struct KpiTarget {
     pub unit: String,
     pub per_year: bool,
     pub baseline: Option<Baseline>,
+    /// Which way is better; absent in KPIs stored before it, which follow
+    /// their comparator (see [`Better::implied_by`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub better: Option<Better>,
 }
 
 impl fmt::Display for KpiTarget {
@@ -134,8 +175,8 @@ impl fmt::Display for KpiTarget {
             format!(" {}", self.unit)
         };
         match self.target {
-            TargetValue::Value(v) => write!(f, "{sign}{v}{unit}")?,
-            TargetValue::Range { min, max } => write!(f, "{min}–{max}{unit}")?,
+            TargetValue::Value(v) => write!(f, "{sign}{}{unit}", format_number(v))?,
+            TargetValue::Range { min, max } => write!(f, "{}–{}{unit}", format_number(min), format_number(max))?,
         }
         if self.per_year {
             f.write_str("/năm")?;
@@ -145,6 +186,41 @@ impl fmt::Display for KpiTarget {
 }
 
 impl KpiTarget {
+    /// Which way is better: as set, else as the comparator implies.
+    pub fn better(&self) -> Better {
+        self.better.unwrap_or_else(|| Better::implied_by(self.comparator))
+    }
+
+    /// Whether `value` meets the target. A range is judged by which way is
+    /// better: "giảm 0,4 – 0,6 %/năm" with higher better is met by 0,8 %.
+    pub fn met_by(&self, value: f64) -> bool {
+        if !value.is_finite() {
+            return false;
+        }
+        let (lo, hi) = match self.target {
+            TargetValue::Value(v) => (v, v),
+            TargetValue::Range { min, max } => (min.min(max), min.max(max)),
+        };
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+        let (lo_t, hi_t) = match self.comparator {
+            Comparator::About => (ABOUT_TOLERANCE * lo.abs() + 1e-12, ABOUT_TOLERANCE * hi.abs() + 1e-12),
+            _ => (0.0, 0.0),
+        };
+        let at_least = |b: f64, tol: f64| value >= b - tol || close(value, b);
+        let at_most = |b: f64, tol: f64| value <= b + tol || close(value, b);
+        match self.comparator {
+            Comparator::AtLeast => at_least(lo, 0.0),
+            Comparator::MoreThan => value > lo && !close(value, lo),
+            Comparator::AtMost => at_most(hi, 0.0),
+            Comparator::LessThan => value < hi && !close(value, hi),
+            Comparator::Equal | Comparator::Between | Comparator::About => match self.better() {
+                Better::Higher => at_least(lo, lo_t),
+                Better::Lower => at_most(hi, hi_t),
+                Better::Within => at_least(lo, lo_t) && at_most(hi, hi_t),
+            },
+        }
+    }
+
     /// A reported value with this KPI's unit, as people read it:
     /// "2 mô hình", "85%", "1.5" (no unit).
     pub fn value_text(&self, value: f64) -> String {
@@ -157,18 +233,29 @@ impl KpiTarget {
     }
 }
 
-/// A number without noise: integers without ".0", at most three decimals,
-/// never "-0".
+/// A number as Vietnamese write it: `.` groups thousands, `,` marks
+/// decimals, at most three decimals, no trailing zeros, never "-0"
+/// (`1234.5` → `1.234,5`; `0.8` → `0,8`).
 pub fn format_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        return format!("{}", v as i64);
+    if !v.is_finite() {
+        return v.to_string();
     }
-    let s = format!("{v:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
+    let fixed = format!("{:.3}", v.abs());
+    let (whole, fraction) = fixed.split_once('.').unwrap_or((&fixed, ""));
+    let fraction = fraction.trim_end_matches('0');
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push('.');
+        }
+        grouped.push(c);
+    }
+    let negative = v < 0.0 && (whole != "0" || !fraction.is_empty());
+    let sign = if negative { "-" } else { "" };
+    if fraction.is_empty() {
+        format!("{sign}{grouped}")
     } else {
-        s.to_string()
+        format!("{sign}{grouped},{fraction}")
     }
 }
 

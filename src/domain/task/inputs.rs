@@ -144,6 +144,7 @@ mod tests {
 
     fn kpi(unit: &str) -> KpiTarget {
         KpiTarget {
+            better: None,
             key: KpiKey::parse("k").unwrap(),
             label: "k".into(),
             comparator: Comparator::AtLeast,

@@ -13,13 +13,14 @@ pub mod records;
 mod tests;
 
 pub use aggregate::{
-    obligation_key, split_key, AddressState, Delivery, DeliveryStatus, Milestone, MilestoneStatus, Obligation,
-    ReminderRecord, Task,
+    obligation_key, split_key, AddressState, Delivery, DeliveryStatus, KpiStanding, Milestone, MilestoneStatus,
+    Obligation, ReminderRecord, Task,
 };
 pub use commands::{DeliveryOutcome, TaskAction, TaskCommand};
 pub use definition::{
-    format_number, system_label, unit_after, with_unit, Actor, Baseline, Channel, Comparator, KpiTarget, MilestoneKind,
-    MilestoneSpec, ObligationMode, ObligationRef, Principal, SourceRef, Stamp, TargetValue, TaskDefinition,
+    format_number, system_label, unit_after, with_unit, Actor, Baseline, Better, Channel, Comparator, KpiTarget,
+    MilestoneKind, MilestoneSpec, ObligationMode, ObligationRef, Principal, SourceRef, Stamp, TargetValue,
+    TaskDefinition, ABOUT_TOLERANCE,
 };
 pub use errors::TaskError;
 pub use events::{AddressOutcome, AddressResult, KpiValue, TaskEvent};

@@ -67,6 +67,7 @@ fn definition() -> TaskDefinition {
             line: 1,
         },
         kpis: vec![KpiTarget {
+            better: None,
             key: KpiKey::parse("mo-hinh").unwrap(),
             label: "Mô hình “Dân vận khéo”".into(),
             comparator: Comparator::AtLeast,
@@ -647,14 +648,31 @@ async fn an_extension_must_move_the_deadline_later_and_records_both_dates() {
             },
         ))
         .await
-        .then_expect_events(vec![TaskEvent::DeadlineExtended {
-            milestone: mid("register-2024"),
-            obligation: ob("UBND"),
-            from: NaiveDate::from_ymd_opt(2024, 3, 31).unwrap(),
-            until: NaiveDate::from_ymd_opt(2024, 4, 30).unwrap(),
-            reason: "Lùi lịch".into(),
-            stamp,
-        }]);
+        .then_expect_events(vec![
+            TaskEvent::DeadlineExtended {
+                milestone: mid("register-2024"),
+                obligation: ob("UBND"),
+                from: NaiveDate::from_ymd_opt(2024, 3, 31).unwrap(),
+                until: NaiveDate::from_ymd_opt(2024, 4, 30).unwrap(),
+                reason: "Lùi lịch".into(),
+                stamp: stamp.clone(),
+            },
+            // The agency that owes it hears of the new deadline and why.
+            TaskEvent::ReminderQueued {
+                milestone: mid("register-2024"),
+                obligation: ob("UBND"),
+                key: "extended-1:UBND".into(),
+                kind: ReminderKind::Extended,
+                covers: vec![],
+                recipients: vec![Recipient {
+                    agency: code("UBND"),
+                    role: Role::Implementer,
+                }],
+                window: None,
+                note: Some("Hạn mới: 30/04/2024 (trước đây 31/03/2024). Lý do: Lùi lịch".into()),
+                stamp,
+            },
+        ]);
 }
 
 #[tokio::test]
@@ -1070,10 +1088,10 @@ fn kpi_values_read_with_label_and_unit() {
     let def = definition();
     let target = &def.kpis[0];
     assert_eq!(target.value_text(2.0), "2 mô hình");
-    assert_eq!(target.reading(2.5), "Mô hình “Dân vận khéo”: 2.5 mô hình");
+    assert_eq!(target.reading(2.5), "Mô hình “Dân vận khéo”: 2,5 mô hình");
     assert_eq!(with_unit(85.0, "%"), "85%");
     assert_eq!(with_unit(-0.0, ""), "0");
-    assert_eq!(format_number(0.4000001), "0.4");
+    assert_eq!(format_number(0.4000001), "0,4");
 }
 
 #[test]
@@ -1124,7 +1142,7 @@ fn the_history_names_milestones_by_title_and_kpis_by_label() {
         .chain([reported, submitted_by("UBND", "Nguyễn Văn A"), queued])
     {
         cqrs_es::Aggregate::apply(&mut task, e.clone());
-        let (what, details) = describe(&e, &task);
+        let (what, details) = describe(&e, &task, chrono_tz::Asia::Ho_Chi_Minh);
         lines.push(format!("{what} — {details}"));
     }
     let text = lines.join("\n");

@@ -226,6 +226,14 @@ pub fn toml(d: &Draft) -> String {
             if let (Some(lo), Some(hi)) = (k.min, k.max) {
                 let _ = writeln!(out, "min = {}", num(lo));
                 let _ = writeln!(out, "max = {}", num(hi));
+                // A range a plan sets as a target ("phấn đấu từ 75% đến 80%",
+                // "giảm từ 0,4 – 0,6%") is nearly always a floor: doing better
+                // must not read "chưa đạt". Check it against the wording.
+                let _ = writeln!(
+                    out,
+                    "# Khoảng mục tiêu: đạt khi từ mức thấp trở lên; sửa thành \"within\" nếu chỉ đạt khi nằm trong khoảng."
+                );
+                let _ = writeln!(out, "better = \"higher\"");
             }
             let _ = writeln!(out, "unit = {}", q(&k.unit));
             if k.per_year {

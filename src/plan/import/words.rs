@@ -6,7 +6,13 @@ use unicode_normalization::UnicodeNormalization;
 
 /// NFC, tabs and runs of spaces collapsed, trimmed.
 pub fn clean(s: &str) -> String {
-    let nfc: String = s.nfc().collect();
+    // Control and bidi characters a document export carries (a vertical
+    // tab for Word's line break, a stray escape) become spaces: a plan file
+    // refuses them, and people must never read them.
+    let nfc: String = s
+        .nfc()
+        .map(|c| if crate::domain::text::is_forbidden(c) { ' ' } else { c })
+        .collect();
     nfc.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -192,6 +198,12 @@ pub fn to_roman(n: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_of_an_export_become_spaces() {
+        assert_eq!(clean("Dòng một\u{b}dòng hai"), "Dòng một dòng hai");
+        assert_eq!(clean("a\u{1b}[2Jb \u{202e}c"), "a [2Jb c");
+    }
 
     #[test]
     fn spellings_of_one_name_fold_together() {
