@@ -642,7 +642,7 @@ async fn task(ctx: &Context, cmd: TaskCmd) -> Result<(), CliError> {
                 .ok_or_else(|| CliError::Input(format!("không có nhiệm vụ {key}")))?;
             match ctx.format {
                 Format::Json => output::print_json(&output::task_json(&view, today, dl, true)),
-                _ => println!("{}", output::task_detail(&view, today, dl)),
+                _ => println!("{}", output::task_detail(&view, today, &plan_view)),
             }
             Ok(())
         }

@@ -1,7 +1,6 @@
 //! What the CLI prints: tables lined up by
 //! display width, so Vietnamese text with combining marks stays aligned.
 
-use crate::domain::deadline::Deadlines;
 use crate::domain::ids::AgencyCode;
 pub use crate::projections::json::task_json;
 use crate::projections::views::{deadlines_for, obligation_timeliness, timeliness, PlanView, TaskView, Timeliness};
@@ -9,8 +8,14 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
 
-fn codes(list: &[AgencyCode]) -> Vec<&str> {
-    list.iter().map(AgencyCode::as_str).collect()
+/// Agencies by name (the code where the plan does not list it).
+fn names(plan: Option<&crate::domain::plan::Plan>, list: &[AgencyCode]) -> Vec<String> {
+    list.iter()
+        .map(|a| {
+            plan.and_then(|p| p.agency(a))
+                .map_or_else(|| a.to_string(), |d| d.name.clone())
+        })
+        .collect()
 }
 
 pub fn print_json<T: Serialize>(value: &T) {
@@ -77,6 +82,10 @@ pub fn task_table(views: &[TaskView], today: NaiveDate, plans: &[PlanView]) -> S
         .filter_map(|v| {
             let def = v.task.definition.as_ref()?;
             let dl = deadlines_for(plans, &v.id);
+            let plan = plans
+                .iter()
+                .find(|p| v.id.starts_with(&format!("{}/", p.id)))
+                .map(|p| &p.plan);
             let next = v.open_milestones().next().or(v.task.milestones.last());
             let (mid, due, state) = match next {
                 Some(m) => (
@@ -94,8 +103,8 @@ pub fn task_table(views: &[TaskView], today: NaiveDate, plans: &[PlanView]) -> S
             Some(vec![
                 v.id.split_once('/').map_or(v.id.clone(), |(_, t)| t.to_string()),
                 fit(&def.title, 48),
-                def.lead.to_string(),
-                fit(&codes(&def.implementers).join(","), 24),
+                fit(&names(plan, std::slice::from_ref(&def.lead)).join(""), 24),
+                fit(&names(plan, &def.implementers).join(", "), 24),
                 mid,
                 due,
                 state,
@@ -108,7 +117,7 @@ pub fn task_table(views: &[TaskView], today: NaiveDate, plans: &[PlanView]) -> S
             "Nhiệm vụ",
             "Lãnh đạo",
             "Thực hiện",
-            "Mốc kế tiếp",
+            "Mã mốc kế tiếp",
             "Hạn",
             "Trạng thái",
         ],
@@ -116,7 +125,9 @@ pub fn task_table(views: &[TaskView], today: NaiveDate, plans: &[PlanView]) -> S
     )
 }
 
-pub fn task_detail(view: &TaskView, today: NaiveDate, dl: Deadlines<'_>) -> String {
+pub fn task_detail(view: &TaskView, today: NaiveDate, plan: &PlanView) -> String {
+    let dl = plan.deadlines();
+    let p = Some(&plan.plan);
     let Some(def) = &view.task.definition else {
         return view.id.clone();
     };
@@ -125,12 +136,15 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, dl: Deadlines<'_>) -> Stri
         String::new(),
         def.text.clone(),
         String::new(),
-        format!("Cơ quan lãnh đạo:  {}", def.lead),
-        format!("Cơ quan tham mưu:  {}", codes(&def.advisory).join(", ")),
-        format!("Cơ quan thực hiện: {}", codes(&def.implementers).join(", ")),
+        format!(
+            "Cơ quan lãnh đạo:  {}",
+            names(p, std::slice::from_ref(&def.lead)).join("")
+        ),
+        format!("Cơ quan tham mưu:  {}", names(p, &def.advisory).join(", ")),
+        format!("Cơ quan thực hiện: {}", names(p, &def.implementers).join(", ")),
     ];
     if !def.coordinators.is_empty() {
-        out.push(format!("Cơ quan phối hợp:  {}", codes(&def.coordinators).join(", ")));
+        out.push(format!("Cơ quan phối hợp:  {}", names(p, &def.coordinators).join(", ")));
     }
     if let Some(d) = &def.deadline {
         out.push(format!("Thời gian:         {d}"));
@@ -182,19 +196,28 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, dl: Deadlines<'_>) -> Stri
                 vec![
                     id,
                     title,
-                    o.label(),
+                    fit(
+                        &o.agency
+                            .as_ref()
+                            .map_or_else(|| "Chung".to_string(), |a| names(p, std::slice::from_ref(a)).join("")),
+                        28,
+                    ),
                     dl.shown(o.due),
                     o.status.label_vi().to_string(),
                     timeliness_vi(obligation_timeliness(o, today, dl)),
-                    o.submitted.as_ref().map_or(String::new(), |s| s.by.to_string()),
-                    o.approved.as_ref().map_or(String::new(), |s| s.by.to_string()),
+                    o.submitted
+                        .as_ref()
+                        .map_or(String::new(), |s| plan.plan.actor_text(&s.by)),
+                    o.approved
+                        .as_ref()
+                        .map_or(String::new(), |s| plan.plan.actor_text(&s.by)),
                 ]
             })
         })
         .collect();
     out.push(table(
         &[
-            "Mốc",
+            "Mã mốc",
             "Nội dung",
             "Cơ quan",
             "Hạn",

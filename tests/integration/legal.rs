@@ -107,7 +107,7 @@ async fn deadlines_follow_the_civil_code(kind: &str) {
     assert!(text.contains(BOTH), "{text}");
     let ubnd_line = text
         .lines()
-        .find(|l| l.contains(BOTH) && l.contains("UBND"))
+        .find(|l| l.contains(BOTH) && l.contains("Ủy ban nhân dân"))
         .unwrap_or_else(|| panic!("UBND's row in {text}"));
     assert!(ubnd_line.contains("đúng hạn"), "{ubnd_line}");
 
