@@ -609,6 +609,17 @@ pub(super) fn cap_chars(s: &str, max: usize) -> String {
         return s.to_owned();
     }
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    // At a word: back to the last space when there is one in the last
+    // quarter, so that "Ủy ban nhân dân thị xã" never ends in "th…".
+    let keep = out.chars().count() * 3 / 4;
+    if let Some((i, _)) = out
+        .char_indices()
+        .rev()
+        .take_while(|(i, _)| out[..*i].chars().count() >= keep)
+        .find(|(_, c)| c.is_whitespace())
+    {
+        out.truncate(i);
+    }
     out.truncate(out.trim_end().len());
     out.push('…');
     out
@@ -1094,6 +1105,14 @@ mod tests {
         assert!(s.starts_with("[MÔ PHỎNG] [kehoach] "), "{s}");
         let (text, html) = render_bodies(&d, &s, FULL_ITEMS).unwrap();
         assert!(text.starts_with("*** MÔ PHỎNG") && html.contains("MÔ PHỎNG:"), "{text}");
+    }
+
+    #[test]
+    fn long_texts_are_cut_at_a_word() {
+        let cut = cap_chars("Kế hoạch thực hiện Đề án số 13 của Ban Thường vụ Thị ủy", 30);
+        assert_eq!(cut, "Kế hoạch thực hiện Đề án số…");
+        // One long word is cut where it must be.
+        assert_eq!(cap_chars("abcdefghij", 5), "abcd…");
     }
 
     #[test]
