@@ -552,16 +552,17 @@ impl History {
             "ReminderAttempted",
             "PlanAmended",
         ];
+        let name_of = |code: &str| names.get(code).map(String::as_str);
         let owner_named = |text: &str| match text.split_once(": ") {
-            Some((owner, rest)) => format!("{}: {rest}", named(owner, &names)),
+            Some((owner, rest)) => format!("{}: {rest}", named(owner, name_of)),
             None => text.to_string(),
         };
         for e in &mut self.entries {
-            e.actor_text = named(&e.actor.to_string(), &names);
-            e.what = named(&e.what, &names);
+            e.actor_text = named(&e.actor.to_string(), name_of);
+            e.what = named(&e.what, name_of);
             if GENERATED.contains(&e.event) {
-                e.details = named(&e.details, &names);
-                e.page_details = named(&e.page_details, &names);
+                e.details = named(&e.details, name_of);
+                e.page_details = named(&e.page_details, name_of);
             } else if e.event == "ObligationRecorded" {
                 // "UBND: đã hoàn thành; …": the owner is the engine's words.
                 e.details = owner_named(&e.details);
@@ -588,8 +589,9 @@ impl History {
 }
 
 /// `text` with every agency code that stands as a word (not inside an
-/// address, a key or a longer word) replaced by the agency's name.
-pub fn named(text: &str, names: &BTreeMap<String, String>) -> String {
+/// address, a key or a longer word) replaced by the agency's name, as
+/// `name_of` gives it (codes it does not know stay).
+pub fn named<'a>(text: &str, name_of: impl Fn(&str) -> Option<&'a str>) -> String {
     static CODE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = CODE.get_or_init(|| regex::Regex::new(r"[A-Z][A-Z0-9_]{1,15}").expect("code pattern"));
     let mut out = String::with_capacity(text.len());
@@ -600,7 +602,10 @@ pub fn named(text: &str, names: &BTreeMap<String, String>) -> String {
         let joined_before =
             before.is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '@' | '.' | ':' | '/'));
         let joined_after = after.is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '@' | '/'));
-        let Some(name) = names.get(m.as_str()).filter(|_| !joined_before && !joined_after) else {
+        if joined_before || joined_after {
+            continue;
+        }
+        let Some(name) = name_of(m.as_str()) else {
             continue;
         };
         out.push_str(&text[last..m.start()]);

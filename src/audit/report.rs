@@ -205,11 +205,6 @@ impl Counts {
 
 const LEGEND: [Timeliness; 5] = Timeliness::LEGEND;
 
-/// The one term per state (docs/words.md), as every page says it.
-fn timeliness_label(t: Timeliness) -> &'static str {
-    t.label_vi()
-}
-
 fn timeliness_color(t: Timeliness) -> &'static str {
     match t {
         Timeliness::OnTime => "#1e7b34",
@@ -258,13 +253,7 @@ impl Facts<'_> {
     }
 
     fn agency_name(&self, code: &AgencyCode) -> String {
-        self.plan
-            .agency(code)
-            .map_or_else(|| code.to_string(), |a| a.name.clone())
-    }
-
-    fn agency_label(&self, code: &AgencyCode) -> String {
-        self.agency_name(code)
+        self.plan.agency_name(code)
     }
 
     fn render(&self) -> Result<Review, ReportError> {
@@ -295,7 +284,7 @@ impl Facts<'_> {
                         completed => o.completed_on(tz).map(format_vn),
                         recorded => o.recorded.is_some(),
                         approved_by => o.approved.as_ref().map(|s| self.plan.actor_text(&s.by)),
-                        timeliness => timeliness_label(t),
+                        timeliness => Timeliness::label_vi(t),
                         class => t.css_class(),
                     });
                 }
@@ -306,8 +295,8 @@ impl Facts<'_> {
             task_rows.push(context! {
                 id => id.clone(),
                 title => def.title.clone(),
-                lead => self.agency_label(&def.lead),
-                implementers => def.implementers.iter().map(|a| self.agency_label(a)).collect::<Vec<_>>().join("; "),
+                lead => self.agency_name(&def.lead),
+                implementers => def.implementers.iter().map(|a| self.agency_name(a)).collect::<Vec<_>>().join("; "),
                 milestones => rows,
             });
         }
@@ -328,7 +317,7 @@ impl Facts<'_> {
             .iter()
             .map(|t| {
                 context! {
-                    label => timeliness_label(*t),
+                    label => Timeliness::label_vi(*t),
                     swatch => Value::from_safe_string(swatch(timeliness_color(*t))),
                 }
             })
@@ -445,7 +434,7 @@ impl Facts<'_> {
                                     who => p.who.clone(),
                                     value => with_unit(p.value, &target.unit),
                                     result => is_result,
-                                    met => is_result && meets(target, p.value),
+                                    met => is_result && target.met_by(p.value),
                                     state => p.standing.label_vi(),
                                 }
                             })
@@ -564,13 +553,6 @@ fn render_html(ctx: &Value) -> Result<String, ReportError> {
 
 use crate::templates::escape_html as escape;
 
-/// Whether a reported value meets its target. "About" means within 2%
-/// (relative) of the target; ranges are inclusive. A value that is not a
-/// number meets nothing.
-pub fn meets(target: &KpiTarget, value: f64) -> bool {
-    target.met_by(value)
-}
-
 fn baseline_text(b: &Baseline, unit: &str) -> String {
     format!("{} (năm {})", with_unit(b.value, unit), b.year)
 }
@@ -595,7 +577,7 @@ fn stacked_bar(c: &Counts, widest: usize) -> String {
     let aria = c
         .segments()
         .iter()
-        .map(|(n, t)| format!("{}: {n}", timeliness_label(*t)))
+        .map(|(n, t)| format!("{}: {n}", Timeliness::label_vi(*t)))
         .collect::<Vec<_>>()
         .join(", ");
     let mut svg = format!(
@@ -620,7 +602,7 @@ fn stacked_bar(c: &Counts, widest: usize) -> String {
                 svg,
                 r#"<rect x="{x:.2}" y="0" width="{w:.2}" height="{BAR_HEIGHT}" fill="{}"><title>{}: {n}</title></rect>"#,
                 timeliness_color(t),
-                escape(timeliness_label(t)),
+                escape(Timeliness::label_vi(t)),
             );
             if w >= 14.0 {
                 let _ = write!(
@@ -751,7 +733,7 @@ fn kpi_chart(points: &[(String, Option<f64>)], target: &KpiTarget) -> String {
         );
         match v.filter(|v| v.is_finite()) {
             Some(v) => {
-                let met = meets(target, v);
+                let met = target.met_by(v);
                 let (top, bottom) = (y(v.max(0.0)), y(v.min(0.0)));
                 let color = if met { MET_COLOR } else { UNMET_COLOR };
                 let verdict = if met { "đạt" } else { "chưa đạt" };
@@ -800,47 +782,47 @@ mod tests {
     #[test]
     fn meets_each_comparator() {
         let v = |c| kpi(c, TargetValue::Value(85.0));
-        assert!(meets(&v(Comparator::AtLeast), 85.0));
-        assert!(meets(&v(Comparator::AtLeast), 90.0));
-        assert!(!meets(&v(Comparator::AtLeast), 84.9));
-        assert!(!meets(&v(Comparator::MoreThan), 85.0));
-        assert!(meets(&v(Comparator::MoreThan), 85.1));
-        assert!(meets(&v(Comparator::AtMost), 85.0));
-        assert!(!meets(&v(Comparator::AtMost), 85.1));
-        assert!(!meets(&v(Comparator::LessThan), 85.0));
-        assert!(meets(&v(Comparator::LessThan), 84.0));
-        assert!(meets(&v(Comparator::Equal), 85.0));
-        assert!(!meets(&v(Comparator::Equal), 85.5));
-        assert!(!meets(&v(Comparator::AtLeast), f64::NAN));
+        assert!(v(Comparator::AtLeast).met_by(85.0));
+        assert!(v(Comparator::AtLeast).met_by(90.0));
+        assert!(!v(Comparator::AtLeast).met_by(84.9));
+        assert!(!v(Comparator::MoreThan).met_by(85.0));
+        assert!(v(Comparator::MoreThan).met_by(85.1));
+        assert!(v(Comparator::AtMost).met_by(85.0));
+        assert!(!v(Comparator::AtMost).met_by(85.1));
+        assert!(!v(Comparator::LessThan).met_by(85.0));
+        assert!(v(Comparator::LessThan).met_by(84.0));
+        assert!(v(Comparator::Equal).met_by(85.0));
+        assert!(!v(Comparator::Equal).met_by(85.5));
+        assert!(!v(Comparator::AtLeast).met_by(f64::NAN));
     }
 
     #[test]
     fn about_is_within_two_percent_relative() {
         let t = kpi(Comparator::About, TargetValue::Value(92.0));
         // 2% of 92 is 1.84.
-        assert!(meets(&t, 92.0));
-        assert!(meets(&t, 90.2));
-        assert!(meets(&t, 93.84));
-        assert!(!meets(&t, 90.1));
-        assert!(!meets(&t, 93.9));
+        assert!(t.met_by(92.0));
+        assert!(t.met_by(90.2));
+        assert!(t.met_by(93.84));
+        assert!(!t.met_by(90.1));
+        assert!(!t.met_by(93.9));
         let zero = kpi(Comparator::About, TargetValue::Value(0.0));
-        assert!(meets(&zero, 0.0));
-        assert!(!meets(&zero, 0.1));
+        assert!(zero.met_by(0.0));
+        assert!(!zero.met_by(0.1));
     }
 
     #[test]
     fn between_is_inclusive() {
         let t = kpi(Comparator::Between, TargetValue::Range { min: 0.4, max: 0.6 });
-        assert!(meets(&t, 0.4));
-        assert!(meets(&t, 0.5));
-        assert!(meets(&t, 0.6));
-        assert!(!meets(&t, 0.39));
-        assert!(!meets(&t, 0.61));
+        assert!(t.met_by(0.4));
+        assert!(t.met_by(0.5));
+        assert!(t.met_by(0.6));
+        assert!(!t.met_by(0.39));
+        assert!(!t.met_by(0.61));
         // A range with a one-sided comparator uses the side that matters.
         let at_least = kpi(Comparator::AtLeast, TargetValue::Range { min: 3.0, max: 4.0 });
-        assert!(meets(&at_least, 3.0));
-        assert!(meets(&at_least, 5.0));
-        assert!(!meets(&at_least, 2.9));
+        assert!(at_least.met_by(3.0));
+        assert!(at_least.met_by(5.0));
+        assert!(!at_least.met_by(2.9));
     }
 
     #[test]

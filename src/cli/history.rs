@@ -109,15 +109,16 @@ pub async fn history(ctx: &Context, task: String, as_of: Option<String>, plan: O
                         codes(&def.implementers)
                     );
                 }
+                let deadlines = plan_view.deadlines();
                 let ms: Vec<Vec<String>> = task
                     .milestones
                     .iter()
                     .map(|m| {
                         vec![
                             m.spec.id.to_string(),
-                            plan_view.deadlines().shown(m.due()),
+                            deadlines.shown(m.due()),
                             m.status.label_vi().into(),
-                            timeliness(m, today, plan_view.deadlines()).label_vi().into(),
+                            timeliness(m, today, deadlines).label_vi().into(),
                             reminders_sent(m).to_string(),
                         ]
                     })

@@ -3,19 +3,19 @@
 
 use crate::domain::ids::AgencyCode;
 pub use crate::projections::json::task_json;
-use crate::projections::views::{deadlines_for, obligation_timeliness, timeliness, PlanView, TaskView, Timeliness};
+use crate::projections::views::{
+    deadlines_for, obligation_timeliness, plan_of, timeliness, PlanView, TaskView, Timeliness,
+};
 use chrono::NaiveDate;
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
 
 /// Agencies by name (the code where the plan does not list it).
-fn names(plan: Option<&crate::domain::plan::Plan>, list: &[AgencyCode]) -> Vec<String> {
+fn names(plan: Option<&crate::domain::plan::Plan>, list: &[AgencyCode]) -> String {
     list.iter()
-        .map(|a| {
-            plan.and_then(|p| p.agency(a))
-                .map_or_else(|| a.to_string(), |d| d.name.clone())
-        })
-        .collect()
+        .map(|a| plan.map_or_else(|| a.to_string(), |p| p.agency_name(a)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn print_json<T: Serialize>(value: &T) {
@@ -82,10 +82,7 @@ pub fn task_table(views: &[TaskView], today: NaiveDate, plans: &[PlanView]) -> S
         .filter_map(|v| {
             let def = v.task.definition.as_ref()?;
             let dl = deadlines_for(plans, &v.id);
-            let plan = plans
-                .iter()
-                .find(|p| v.id.starts_with(&format!("{}/", p.id)))
-                .map(|p| &p.plan);
+            let plan = plan_of(plans, &v.id).map(|p| &p.plan);
             let next = v.open_milestones().next().or(v.task.milestones.last());
             let (mid, due, state) = match next {
                 Some(m) => (
@@ -103,8 +100,8 @@ pub fn task_table(views: &[TaskView], today: NaiveDate, plans: &[PlanView]) -> S
             Some(vec![
                 v.id.split_once('/').map_or(v.id.clone(), |(_, t)| t.to_string()),
                 fit(&def.title, 48),
-                fit(&names(plan, std::slice::from_ref(&def.lead)).join(""), 24),
-                fit(&names(plan, &def.implementers).join(", "), 24),
+                fit(&names(plan, std::slice::from_ref(&def.lead)), 24),
+                fit(&names(plan, &def.implementers), 24),
                 mid,
                 due,
                 state,
@@ -136,15 +133,12 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, plan: &PlanView) -> String
         String::new(),
         def.text.clone(),
         String::new(),
-        format!(
-            "Cơ quan lãnh đạo:  {}",
-            names(p, std::slice::from_ref(&def.lead)).join("")
-        ),
-        format!("Cơ quan tham mưu:  {}", names(p, &def.advisory).join(", ")),
-        format!("Cơ quan thực hiện: {}", names(p, &def.implementers).join(", ")),
+        format!("Cơ quan lãnh đạo:  {}", plan.plan.agency_name(&def.lead)),
+        format!("Cơ quan tham mưu:  {}", names(p, &def.advisory)),
+        format!("Cơ quan thực hiện: {}", names(p, &def.implementers)),
     ];
     if !def.coordinators.is_empty() {
-        out.push(format!("Cơ quan phối hợp:  {}", names(p, &def.coordinators).join(", ")));
+        out.push(format!("Cơ quan phối hợp:  {}", names(p, &def.coordinators)));
     }
     if let Some(d) = &def.deadline {
         out.push(format!("Thời gian:         {d}"));
@@ -199,7 +193,7 @@ pub fn task_detail(view: &TaskView, today: NaiveDate, plan: &PlanView) -> String
                     fit(
                         &o.agency
                             .as_ref()
-                            .map_or_else(|| "Chung".to_string(), |a| names(p, std::slice::from_ref(a)).join("")),
+                            .map_or_else(|| "Chung".to_string(), |a| plan.plan.agency_name(a)),
                         28,
                     ),
                     dl.shown(o.due),

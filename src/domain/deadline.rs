@@ -70,11 +70,6 @@ impl<'a> Deadlines<'a> {
             .map_or_else(Self::default_vn, Self::of)
     }
 
-    /// Like [`Deadlines::of_plan`], from a header.
-    pub fn of_header(header: Option<&'a PlanHeader>) -> Self {
-        header.map_or_else(Self::default_vn, Self::of)
-    }
-
     /// The Civil Code, weekends only, Vietnam's zone.
     pub fn default_vn() -> Self {
         Self {
@@ -125,7 +120,7 @@ impl<'a> Deadlines<'a> {
 }
 
 /// The Vietnamese name of a weekday, as written in a sentence.
-pub fn weekday_vi(d: Weekday) -> &'static str {
+fn weekday_vi(d: Weekday) -> &'static str {
     match d {
         Weekday::Mon => "Thứ Hai",
         Weekday::Tue => "Thứ Ba",

@@ -303,14 +303,36 @@ impl Plan {
         self.agencies.iter().find(|a| &a.code == code)
     }
 
+    /// An agency's name in the directory, its code where the directory
+    /// does not list it.
+    pub fn agency_name(&self, code: &AgencyCode) -> String {
+        self.agency(code).map_or_else(|| code.to_string(), |a| a.name.clone())
+    }
+
+    /// The name of the agency whose code is `code` as written, if listed.
+    pub fn agency_name_of(&self, code: &str) -> Option<&str> {
+        self.agencies
+            .iter()
+            .find(|a| a.code.as_str() == code)
+            .map(|a| a.name.as_str())
+    }
+
+    /// How the plan's e-mails present themselves (nothing set: the defaults).
+    pub fn mail(&self) -> &MailIdentity {
+        static DEFAULTS: MailIdentity = MailIdentity {
+            sender_name: None,
+            subject_prefix: None,
+        };
+        self.header.as_ref().map_or(&DEFAULTS, |h| &h.mail)
+    }
+
     /// Who acted, as people read it: the person's name and agency name,
     /// never an account id or an agency code.
     pub fn actor_text(&self, actor: &crate::domain::task::Actor) -> String {
         use crate::domain::task::Actor;
-        let agency_name = |code: &AgencyCode| self.agency(code).map_or_else(|| code.to_string(), |a| a.name.clone());
         match actor {
-            Actor::Account(p) => format!("{} — {}", p.name, agency_name(&p.agency)),
-            Actor::Legacy { agency, person } => format!("{person} — {}", agency_name(agency)),
+            Actor::Account(p) => format!("{} — {}", p.name, self.agency_name(&p.agency)),
+            Actor::Legacy { agency, person } => format!("{person} — {}", self.agency_name(agency)),
             other => other.to_string(),
         }
     }

@@ -525,10 +525,8 @@ impl Dispatcher {
                 .map(|a| a.name.clone())
                 .unwrap_or_else(|| agency.to_string()),
             recipients: recipients.clone(),
-            from: header.map_or_else(|| self.from.clone(), |h| h.mail.sender(&self.from)),
-            subject_prefix: header
-                .map_or(crate::domain::plan::DEFAULT_SUBJECT_PREFIX, |h| h.mail.subject_prefix())
-                .to_string(),
+            from: plan.plan.mail().sender(&self.from),
+            subject_prefix: plan.plan.mail().subject_prefix().to_string(),
             window,
             message_id: message_id.to_string(),
             date: now.with_timezone(&tz).fixed_offset(),
@@ -847,11 +845,12 @@ fn pending(
         .and_then(|r| r.obligation.as_ref())
         .and_then(|ob| m.obligation(ob));
     let due = owed.map_or(m.due(), |o| o.due);
+    let deadlines = plan.deadlines();
     let owner = owed.and_then(|o| o.agency.as_ref());
     // Whose part it is, by the agency's name, where there are several.
     let obligation = owner
         .filter(|_| m.obligations.len() > 1)
-        .map(|a| plan.plan.agency(a).map_or_else(|| a.to_string(), |d| d.name.clone()));
+        .map(|a| plan.plan.agency_name(a));
     let (role, kind) = (role_of(&row.role), kind_of(&row.kind));
     // Straight to the agency's part of the milestone, with the form the
     // recipient is asked to use open.
@@ -872,8 +871,8 @@ fn pending(
         milestone_title: m.spec.title.clone(),
         obligation,
         due,
-        due_moved: plan.deadlines().moved_note(due),
-        days_left: (plan.deadlines().legal(due) - window).num_days(),
+        due_moved: deadlines.moved_note(due),
+        days_left: (deadlines.legal(due) - window).num_days(),
         note: record.and_then(|r| r.note.clone()),
         link: format!(
             "{}{}",

@@ -460,11 +460,7 @@ impl Written {
              Thư này được gửi tự động từ kehoach. Vui lòng không trả lời thư này; hãy trả lời trong mục «Trao đổi» của mốc.\n",
             base_url.trim_end_matches('/')
         ));
-        let prefix = plan
-            .plan
-            .header
-            .as_ref()
-            .map_or(crate::domain::plan::DEFAULT_SUBJECT_PREFIX, |h| h.mail.subject_prefix());
+        let prefix = plan.plan.mail().subject_prefix();
         let subject = format!("{}{prefix} {headline}", if simulation { SIMULATION_PREFIX } else { "" });
         Self {
             subject: cap_chars(&one_line(&subject), 200),

@@ -214,23 +214,15 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
     }
     // Names people read in digests, pages and terminals: no control or
     // bidi characters (they would drive a terminal or read backwards).
-    let mut no_controls = |what: &str, text: &S<String>| {
-        if let Some(code) = crate::domain::text::forbidden_in(text.get_ref()) {
-            ctx.r.error(
-                text.span(),
-                format!("{what} chứa ký tự điều khiển {code}, không được phép"),
-                Some("xóa ký tự đó (thường lẫn vào khi sao chép từ văn bản khác)".into()),
-            );
-        }
-    };
-    no_controls("tiêu đề kế hoạch", &raw.plan.title);
+    let mut check = |what: &str, text: &S<String>| no_controls(ctx.r, text.span(), what, text.get_ref());
+    check("tiêu đề kế hoạch", &raw.plan.title);
     for a in &raw.agencies {
-        no_controls("tên cơ quan", &a.name);
+        check("tên cơ quan", &a.name);
         if let Some(short) = &a.short {
-            no_controls("tên ngắn của cơ quan", short);
+            check("tên ngắn của cơ quan", short);
         }
         for m in &a.members {
-            no_controls("tên thành viên", &m.name);
+            check("tên thành viên", &m.name);
         }
     }
 
@@ -446,6 +438,19 @@ pub fn validate(raw: RawPlanFile, r: &mut Reporter<'_>) -> Option<PlanDefinition
     })
 }
 
+/// Text people read on pages, in e-mails and in terminals (names, titles,
+/// labels) holds no control or bidi character: it would drive a terminal
+/// or read backwards. Reports the first one at `span`.
+fn no_controls(r: &mut Reporter<'_>, span: std::ops::Range<usize>, what: &str, text: &str) {
+    if let Some(code) = crate::domain::text::forbidden_in(text) {
+        r.error(
+            span,
+            format!("{what} chứa ký tự điều khiển {code}, không được phép"),
+            Some("xóa ký tự đó (thường lẫn vào khi sao chép từ văn bản khác)".into()),
+        );
+    }
+}
+
 fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> Option<PlanTask> {
     let before = ctx.r.diagnostics.len();
     let id = TaskId::parse(t.id.get_ref())
@@ -459,18 +464,13 @@ fn validate_task(ctx: &mut Ctx<'_, '_>, t: &RawTask, document: Option<&str>) -> 
                 None,
             );
         }
-        // People read these on pages, in e-mails and in terminals: no
-        // control or bidi characters (a document export can carry U+000B).
-        if let Some(code) = crate::domain::text::forbidden_in(value.get_ref()) {
-            ctx.r.error(
-                value.span(),
-                format!(
-                    "nhiệm vụ {}: {field} chứa ký tự điều khiển {code}, không được phép",
-                    t.id.get_ref()
-                ),
-                Some("xóa ký tự đó (thường lẫn vào khi sao chép từ văn bản khác)".into()),
-            );
-        }
+        // A document export can carry U+000B.
+        no_controls(
+            ctx.r,
+            value.span(),
+            &format!("nhiệm vụ {}: {field}", t.id.get_ref()),
+            value.get_ref(),
+        );
     }
     let lead = ctx.agency(&t.lead, "lead");
     let advisory = ctx.agencies(&t.advisory, "advisory");
@@ -759,13 +759,7 @@ fn validate_kpi(ctx: &mut Ctx<'_, '_>, k: &S<RawKpi>) -> Option<KpiTarget> {
         .map_err(|e| ctx.r.error(raw.key.span(), e.to_string(), None))
         .ok();
     for (what, text) in [("nhãn chỉ tiêu", &raw.label), ("đơn vị chỉ tiêu", &raw.unit)] {
-        if let Some(code) = crate::domain::text::forbidden_in(text) {
-            ctx.r.error(
-                k.span(),
-                format!("{what} chứa ký tự điều khiển {code}, không được phép"),
-                Some("xóa ký tự đó (thường lẫn vào khi sao chép từ văn bản khác)".into()),
-            );
-        }
+        no_controls(ctx.r, k.span(), what, text);
     }
     let comparator = Comparator::parse(raw.comparator.get_ref());
     if comparator.is_none() {

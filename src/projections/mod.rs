@@ -108,12 +108,13 @@ struct Loaded {
 }
 
 /// The due-date index rows of a task: each open milestone with its due date,
-/// status, and the day its next reminder comes (counted from the legal
-/// deadline) (none for a submitted
-/// milestone, which waits for its supervisors, not its implementers).
+/// status, and the day its next reminder comes, counted from the legal
+/// deadline (none for a submitted milestone, which waits for its
+/// supervisors, not its implementers).
 /// `audit verify` compares the stored index with these rows.
 pub(crate) fn due_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<(String, String, &'static str, Option<String>)> {
     let header = plan.and_then(|p| p.header.as_ref());
+    let deadlines = header.map(crate::domain::deadline::Deadlines::of);
     let policy = match (header, &view.task.definition) {
         (Some(h), Some(def)) => Some(h.reminders.with(def.reminders.as_ref())),
         _ => None,
@@ -128,7 +129,7 @@ pub(crate) fn due_rows(view: &TaskView, plan: Option<&Plan>) -> Vec<(String, Str
                     .filter(|o| o.reminded())
                     .filter_map(|o| {
                         let ob = o.reference();
-                        let due = crate::domain::deadline::Deadlines::of(h).legal(o.due);
+                        let due = deadlines.map_or(o.due, |d| d.legal(o.due));
                         next_reminder_on(policy, &h.calendar, due, |k| m.has_reminder(k, &ob))
                     })
                     .min()

@@ -69,11 +69,16 @@ impl PlanView {
     }
 }
 
+/// The loaded plan of the task `task_id` (`plan/task`), if any.
+pub fn plan_of<'a>(plans: &'a [PlanView], task_id: &str) -> Option<&'a PlanView> {
+    let plan = task_id.split_once('/').map_or("", |(p, _)| p);
+    plans.iter().find(|v| v.id == plan)
+}
+
 /// How the deadlines of the task `task_id` (`plan/task`) are judged: its
 /// plan's rule and calendar, or the default where the plan is not loaded.
 pub fn deadlines_for<'a>(plans: &'a [PlanView], task_id: &str) -> Deadlines<'a> {
-    let plan = task_id.split_once('/').map_or("", |(p, _)| p);
-    Deadlines::of_plan(plans.iter().find(|v| v.id == plan).map(|v| &v.plan))
+    Deadlines::of_plan(plan_of(plans, task_id).map(|v| &v.plan))
 }
 
 /// Today in the zone of the plans loaded (the first one's), and that zone.

@@ -132,6 +132,9 @@ async fn queue_for_task(
         return Ok(vec![]);
     };
     let policy = header.reminders.with(def.reminders.as_ref());
+    // Offsets count from the legal deadline (a deadline on a day off ends on
+    // the next working day under the Civil Code).
+    let deadlines = crate::domain::deadline::Deadlines::of(header);
     let mut out = Vec::new();
     for m in view
         .task
@@ -141,9 +144,7 @@ async fn queue_for_task(
     {
         for o in m.obligations.iter().filter(|o| o.reminded()) {
             let ob = o.reference();
-            // Offsets count from the legal deadline (a deadline on a day off
-            // ends on the next working day under the Civil Code).
-            let due = crate::domain::deadline::Deadlines::of(header).legal(o.due);
+            let due = deadlines.legal(o.due);
             let points = reminder_points(&policy, &header.calendar, due, today);
             let mut wanted = Vec::new();
             if let Some((point, covers)) = next_to_queue(&points, |k| m.has_reminder(k, &ob)) {

@@ -291,7 +291,7 @@ async fn user_view(
         .user_by_id(id)
         .await?
         .ok_or_else(|| refuse(WebError::not_found("không có người dùng này")))?;
-    let names = super::lists::agency_names(&state.plan_views().await?);
+    let plans = state.plan_views().await?;
     let events: Vec<HistoryEntry> = state
         .store()
         .account_events(&user.id)
@@ -299,8 +299,8 @@ async fn user_view(
         .iter()
         .map(|(seq, e)| {
             let mut entry = HistoryEntry::new(*seq, e);
-            entry.what = crate::audit::history::named(&entry.what, &names);
-            entry.actor_text = crate::audit::history::named(&entry.actor_text, &names);
+            entry.what = super::lists::with_agency_names(&entry.what, &plans);
+            entry.actor_text = super::lists::with_agency_names(&entry.actor_text, &plans);
             entry
         })
         .collect();
@@ -313,7 +313,7 @@ async fn user_view(
     let checked = roles.unwrap_or_else(|| user.roles.iter().map(|r| r.as_str().to_string()).collect());
     let mut ctx = json!({
         "title": format!("Tài khoản {}", user.email),
-        "user": user_json(&user, &state.plan_views().await?), "disabled": disabled, "events": events,
+        "user": user_json(&user, &plans), "disabled": disabled, "events": events,
         "tokens": tokens, "sessions": sessions,
         "roles": role_options(&checked),
         "is_self": user.id == caller.user.id,

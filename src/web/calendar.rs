@@ -111,11 +111,7 @@ pub fn agency_feed(
             url: format!("{base_url}/tasks/{plan}/{task}"),
             stamp,
             deadlines: entry.plan.deadlines(),
-            agency_name: entry
-                .plan
-                .plan
-                .agency(agency)
-                .map_or_else(|| agency.to_string(), |a| a.name.clone()),
+            agency_name,
         };
         for m in &view.task.milestones {
             // The agency's own obligation where it owes one, else the milestone.
@@ -146,7 +142,7 @@ struct EventContext<'a> {
     /// deadline on a day off, under the Civil Code).
     deadlines: crate::domain::deadline::Deadlines<'a>,
     /// The agency's name, as the description says whose roles they are.
-    agency_name: String,
+    agency_name: &'a str,
 }
 
 impl EventContext<'_> {
@@ -462,7 +458,9 @@ mod tests {
 
     fn render(agency: &str, plan: &PlanView, tasks: &[TaskView]) -> String {
         let entries: Vec<FeedEntry<'_>> = tasks.iter().map(|task| FeedEntry { plan, task }).collect();
-        agency_feed(&code(agency), "Ủy ban nhân dân thị xã", &entries, BASE, stamp())
+        // The agency's name as the feed route gives it: from the directory.
+        let name = plan.plan.agency_name(&code(agency));
+        agency_feed(&code(agency), &name, &entries, BASE, stamp())
     }
 
     /// Undoes folding: a CRLF followed by one space or tab joins the lines.

@@ -296,16 +296,10 @@ pub fn parse_vn_number(text: &str) -> Result<f64, String> {
         .ok_or_else(malformed)
 }
 
-/// A number the way [`parse_vn_number`] reads it: `.` groups thousands,
-/// `,` marks decimals, at most three decimals and no trailing zeros
-/// (`1234.5` → `1.234,5`).
-pub fn format_vn_number(v: f64) -> String {
-    crate::domain::task::format_number(v)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{format_vn_number, parse_vn_number};
+    use super::parse_vn_number;
+    use crate::domain::task::format_number as format_vn_number;
 
     #[test]
     fn reads_vietnamese_numbers() {

@@ -902,7 +902,7 @@ impl Review<'_> {
 /// A KPI target as read, in words: its label, then the target
 /// (`≥ 80%`, `từ 0,4 đến 0,6%/năm`, with its baseline).
 fn kpi_words(k: &import::kpi::Kpi) -> String {
-    let n = |v: f64| super::forms::format_vn_number(v);
+    let n = |v: f64| crate::domain::task::format_number(v);
     let unit = |v: String| {
         let per_year = if k.per_year { "/năm" } else { "" };
         if k.unit.is_empty() || k.unit.starts_with('%') {

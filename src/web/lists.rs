@@ -76,9 +76,8 @@ pub fn agency_choices(plans: &[PlanView]) -> Vec<Value> {
 pub fn agency_name(plans: &[PlanView], code: &str) -> String {
     plans
         .iter()
-        .flat_map(|p| p.plan.agencies.iter())
-        .find(|a| a.code.as_str() == code)
-        .map_or_else(|| code.to_string(), |a| a.name.clone())
+        .find_map(|p| p.plan.agency_name_of(code))
+        .map_or_else(|| code.to_string(), str::to_string)
 }
 
 /// What the filter form, pager, sort links and download links of a page
@@ -168,15 +167,11 @@ pub fn shown_date(s: &str) -> String {
     iso_date(s).map_or_else(|| s.to_string(), format_vn)
 }
 
-/// Every agency code of the loaded plans with its name, for texts that
-/// were written with codes (an actor "Hồ Thị Mặt (MTTQ)", an account's
-/// history): see `audit::history::named`.
-pub fn agency_names(plans: &[PlanView]) -> std::collections::BTreeMap<String, String> {
-    plans
-        .iter()
-        .flat_map(|p| p.plan.agencies.iter())
-        .map(|a| (a.code.to_string(), a.name.clone()))
-        .collect()
+/// `text` written with agency codes (an actor "Hồ Thị Mặt (MTTQ)", an
+/// account's history) with the names the loaded plans give them: see
+/// `audit::history::named`.
+pub fn with_agency_names(text: &str, plans: &[PlanView]) -> String {
+    crate::audit::history::named(text, |code| plans.iter().find_map(|p| p.plan.agency_name_of(code)))
 }
 
 /// A row's deadline as people read it: the date as written, and where the
@@ -225,7 +220,7 @@ pub fn row_json(row: &ListRow, today: NaiveDate, tz: chrono_tz::Tz, plans: &[Pla
         "due": shown_due(row, plans),
         "status": row.status().map(|s| capitalised(s.label_vi())),
         "timeliness": capitalised(t.label_vi()), "class": t.css_class(),
-        "submitted_by": crate::audit::history::named(&row.submitted_by, &agency_names(plans)),
+        "submitted_by": with_agency_names(&row.submitted_by, plans),
         "submitted_at": shown_instant(&row.submitted_at, tz),
     })
 }
@@ -245,13 +240,7 @@ const HEADERS: [&str; 11] = [
     "Thời điểm nộp",
 ];
 
-fn cells(
-    row: &ListRow,
-    today: NaiveDate,
-    tz: chrono_tz::Tz,
-    plans: &[PlanView],
-    names: &std::collections::BTreeMap<String, String>,
-) -> [String; 11] {
+fn cells(row: &ListRow, today: NaiveDate, tz: chrono_tz::Tz, plans: &[PlanView]) -> [String; 11] {
     [
         plans
             .iter()
@@ -270,7 +259,7 @@ fn cells(
         shown_due(row, plans),
         row.status().map(|s| capitalised(s.label_vi())).unwrap_or_default(),
         capitalised(row.timeliness(today).label_vi()),
-        crate::audit::history::named(&row.submitted_by, names),
+        with_agency_names(&row.submitted_by, plans),
         shown_instant(&row.submitted_at, tz),
     ]
 }
@@ -322,8 +311,7 @@ pub async fn download(
 ) -> Result<Response, WebError> {
     let rows = export_rows(state, kind, query, asker, today).await?;
     let plans = state.plan_views().await?;
-    let names = agency_names(&plans);
-    let table: Vec<[String; 11]> = rows.iter().map(|r| cells(r, today, tz, &plans, &names)).collect();
+    let table: Vec<[String; 11]> = rows.iter().map(|r| cells(r, today, tz, &plans)).collect();
     table_download(format, "Danh sách", &HEADERS, &table, &format!("{name}-{today}"))
 }
 

@@ -839,7 +839,7 @@ async fn task_context(
                         "status": o.status.label_vi(), "timeliness": ot.label_vi(), "class": ot.css_class(),
                         "submitted": stamp(&o.submitted), "approved": stamp(&o.approved), "closed": stamp(&o.closed),
                         "reason": o.last_reason, "reports": o.reports,
-                        "kpis": o.kpis.iter().filter_map(|(k, v)| def.kpi(k).map(|t| json!({ "label": t.label, "value": review::value_text(*v, &t.unit) }))).collect::<Vec<_>>(),
+                        "kpis": o.kpis.iter().filter_map(|(k, v)| def.kpi(k).map(|t| json!({ "label": t.label, "value": crate::domain::task::with_unit(*v, &t.unit) }))).collect::<Vec<_>>(),
                         "filed": review::filed_json(def, &plan_view.plan, tz, &task_path, &o.filed),
                         "actions": if as_of.is_some() { vec![] } else { offered(&caller.user, &view, o, latest_extension) },
                         "open": opens(o),
@@ -871,9 +871,9 @@ async fn task_context(
                 crate::domain::task::inputs::KpiKind::Count => "số nguyên, vd. 1.000",
                 crate::domain::task::inputs::KpiKind::Measure => "vd. 1.000,5 hoặc 12,5",
             };
-            json!({ "key": k.key, "label": k.label, "target": review::target_text(k), "unit": k.unit, "placeholder": placeholder,
-                    "baseline": k.baseline.as_ref().map(|b| format!("{} ({})", review::value_text(b.value, &k.unit), b.year)),
-                    "latest": latest.map(|v| review::value_text(v, &k.unit)) })
+            json!({ "key": k.key, "label": k.label, "target": k.to_string(), "unit": k.unit, "placeholder": placeholder,
+                    "baseline": k.baseline.as_ref().map(|b| format!("{} ({})", crate::domain::task::with_unit(b.value, &k.unit), b.year)),
+                    "latest": latest.map(|v| crate::domain::task::with_unit(v, &k.unit)) })
         })
         .collect();
     let returned = review::return_notices(

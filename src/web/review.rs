@@ -6,48 +6,21 @@
 //! Vietnamese, by title, label and name, never by id.
 
 use super::auth::Caller;
-use super::forms::{format_vn_number, ActionInput};
+use super::forms::ActionInput;
 use super::pages::urlencode;
 use super::WebError;
 use crate::accounts::Action;
 use crate::audit::asof::Stored;
-use crate::audit::report::meets;
 use crate::domain::ids::{AgencyCode, MilestoneId, TaskKey};
 use crate::domain::plan::Plan;
 use crate::domain::task::{
-    unit_after, Actor, Attachment, Comparator, Filed, KpiTarget, Milestone, Obligation, ObligationRef, Stamp,
-    TargetValue, TaskCommand, TaskDefinition, TaskEvent,
+    format_number, with_unit, Actor, Attachment, Filed, Milestone, Obligation, ObligationRef, Stamp, TaskCommand,
+    TaskDefinition, TaskEvent,
 };
 use crate::projections::views::{PlanView, TaskView};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
-
-/// A value with its unit, written the Vietnamese way ("85%", "1.000 mô hình").
-pub fn value_text(v: f64, unit: &str) -> String {
-    unit_after(format_vn_number(v), unit)
-}
-
-/// A KPI's target as people read it: "≥ 1 mô hình/năm", "80–90%".
-pub fn target_text(k: &KpiTarget) -> String {
-    let sign = match k.comparator {
-        Comparator::AtLeast => "≥ ",
-        Comparator::MoreThan => "> ",
-        Comparator::AtMost => "≤ ",
-        Comparator::LessThan => "< ",
-        Comparator::About => "≈ ",
-        Comparator::Equal | Comparator::Between => "",
-    };
-    let number = match k.target {
-        TargetValue::Value(v) => format_vn_number(v),
-        TargetValue::Range { min, max } => format!("{}–{}", format_vn_number(min), format_vn_number(max)),
-    };
-    format!(
-        "{sign}{}{}",
-        unit_after(number, &k.unit),
-        if k.per_year { "/năm" } else { "" }
-    )
-}
 
 /// A file size in Vietnamese units: "512 byte", "12,3 KB", "1,2 MB".
 pub fn size_text(bytes: u64) -> String {
@@ -62,7 +35,7 @@ pub fn size_text(bytes: u64) -> String {
     } else {
         (b / KB / KB / KB, "GB")
     };
-    format!("{} {unit}", format_vn_number((value * 10.0).round() / 10.0))
+    format!("{} {unit}", format_number((value * 10.0).round() / 10.0))
 }
 
 /// The kind of a file in words, from its media type.
@@ -115,11 +88,11 @@ pub fn file_links(task_path: &str, a: &Attachment) -> (String, Option<String>) {
 fn kpi_json(def: &TaskDefinition, key: &crate::domain::ids::KpiKey, value: f64) -> Value {
     match def.kpi(key) {
         Some(k) => {
-            let met = meets(k, value);
-            json!({ "label": k.label, "value": value_text(value, &k.unit), "target": target_text(k),
+            let met = k.met_by(value);
+            json!({ "label": k.label, "value": with_unit(value, &k.unit), "target": k.to_string(),
                     "met": met, "verdict": if met { "đạt" } else { "chưa đạt" } })
         }
-        None => json!({ "label": "Chỉ tiêu không còn trong kế hoạch", "value": format_vn_number(value),
+        None => json!({ "label": "Chỉ tiêu không còn trong kế hoạch", "value": format_number(value),
                         "target": "", "met": false, "verdict": "" }),
     }
 }
@@ -349,6 +322,7 @@ pub fn done_message(action: Action, milestone: Option<&Milestone>, agency: Optio
 mod tests {
     use super::*;
     use crate::domain::ids::KpiKey;
+    use crate::domain::task::{Comparator, KpiTarget, TargetValue};
 
     fn kpi(comparator: Comparator, target: TargetValue, unit: &str, per_year: bool) -> KpiTarget {
         KpiTarget {
@@ -366,17 +340,17 @@ mod tests {
     #[test]
     fn targets_and_values_read_the_vietnamese_way() {
         let models = kpi(Comparator::AtLeast, TargetValue::Value(1000.0), "mô hình", true);
-        assert_eq!(target_text(&models), "≥ 1.000 mô hình/năm");
+        assert_eq!(models.to_string(), "≥ 1.000 mô hình/năm");
         let share = kpi(
             Comparator::Between,
             TargetValue::Range { min: 80.0, max: 92.5 },
             "%",
             false,
         );
-        assert_eq!(target_text(&share), "80–92,5%");
-        assert_eq!(value_text(2.0, "mô hình"), "2 mô hình");
-        assert_eq!(value_text(85.5, "%"), "85,5%");
-        assert_eq!(value_text(1234.0, ""), "1.234");
+        assert_eq!(share.to_string(), "80–92,5%");
+        assert_eq!(with_unit(2.0, "mô hình"), "2 mô hình");
+        assert_eq!(with_unit(85.5, "%"), "85,5%");
+        assert_eq!(with_unit(1234.0, ""), "1.234");
     }
 
     #[test]

@@ -134,6 +134,7 @@ fn span(plan: &PlanView, rows: &[Row], today: NaiveDate) -> (NaiveDate, NaiveDat
 /// marks `today` when it falls inside the axis.
 pub fn plan_timeline_svg(plan: &PlanView, tasks: &[TaskView], today: chrono::NaiveDate) -> String {
     let plan_id = plan.plan.header.as_ref().map_or(plan.id.as_str(), |h| h.id.as_str());
+    let deadlines = plan.deadlines();
     let mut withdrawn = 0usize;
     let mut rows: Vec<Row> = Vec::new();
     for view in tasks {
@@ -151,7 +152,7 @@ pub fn plan_timeline_svg(plan: &PlanView, tasks: &[TaskView], today: chrono::Nai
             .task
             .milestones
             .iter()
-            .map(|m| (m, timeliness(m, today, plan.deadlines())))
+            .map(|m| (m, timeliness(m, today, deadlines)))
             .collect();
         milestones.sort_by_key(|(m, t)| (draw_order(*t), m.due()));
         rows.push(Row {
@@ -296,12 +297,7 @@ pub fn plan_timeline_svg(plan: &PlanView, tasks: &[TaskView], today: chrono::Nai
         }
         for (m, t) in &row.milestones {
             let due = m.due();
-            let mut title = format!(
-                "{} · {}\nHạn: {}",
-                row.key.task,
-                m.spec.title,
-                plan.deadlines().shown(due)
-            );
+            let mut title = format!("{} · {}\nHạn: {}", row.key.task, m.spec.title, deadlines.shown(due));
             if m.extended() {
                 let _ = write!(title, " (đã gia hạn, hạn gốc {})", format_vn(m.spec.due));
             }

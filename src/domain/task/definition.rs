@@ -169,15 +169,11 @@ impl fmt::Display for KpiTarget {
             Comparator::About => "≈ ",
             Comparator::Between => "",
         };
-        let unit = if self.unit == "%" {
-            self.unit.clone()
-        } else {
-            format!(" {}", self.unit)
+        let number = match self.target {
+            TargetValue::Value(v) => format!("{sign}{}", format_number(v)),
+            TargetValue::Range { min, max } => format!("{}–{}", format_number(min), format_number(max)),
         };
-        match self.target {
-            TargetValue::Value(v) => write!(f, "{sign}{}{unit}", format_number(v))?,
-            TargetValue::Range { min, max } => write!(f, "{}–{}{unit}", format_number(min), format_number(max))?,
-        }
+        f.write_str(&unit_after(number, &self.unit))?;
         if self.per_year {
             f.write_str("/năm")?;
         }
